@@ -1,0 +1,140 @@
+import type { EventBus } from "../events/bus.ts";
+import type { Simulator } from "../sim/kernel.ts";
+import type { Rng } from "../sim/rng.ts";
+import { HV } from "./status.ts";
+
+/** Every LDC packet and queue entry is 64 bytes (Linux LDC_PACKET_SIZE). */
+export const LDC_PACKET_SIZE = 64;
+
+export interface LdcOptions {
+  /** Queue entries (a power of two; sun4v's default is PAGE_SIZE / 64 = 128). */
+  queueEntries: number;
+  latencyNs: number;
+  /** Probability a packet is lost (fault injection; real LDC does not lose packets). */
+  lossRate: number;
+  /** Names a packet for events (message kind and id); the channel itself never reads payloads. */
+  label?: (pkt: Uint8Array) => { msg: string; id: number };
+  /** Per-domain hypercall counters: one LDC_TX per send, one LDC_RX per delivery. */
+  hcalls?: number[];
+}
+
+type Receiver = (pkt: Uint8Array) => void;
+
+/**
+ * A logical domain channel between two domains: 64-byte packets, a bounded queue, a fixed
+ * latency, in-order delivery. A full queue answers EWOULDBLOCK; a reset (endpoint death)
+ * discards everything in flight and a channel with a dead endpoint answers ECHANNEL.
+ */
+export class LdcChannel {
+  readonly id: number;
+  readonly ends: readonly [number, number];
+  private readonly receivers: [Receiver | null, Receiver | null] = [null, null];
+  private readonly resetters: [(() => void) | null, (() => void) | null] = [null, null];
+  private readonly inFlight: [number, number] = [0, 0];
+  private readonly lastArrival: [number, number] = [0, 0];
+  private epoch = 0;
+  private readonly down: [boolean, boolean] = [false, false];
+  sent = 0;
+  delivered = 0;
+  dropped = 0;
+  wouldBlock = 0;
+
+  constructor(
+    private readonly sim: Simulator,
+    id: number,
+    a: number,
+    b: number,
+    private readonly opts: LdcOptions,
+    private readonly rng: Rng,
+    private readonly bus?: EventBus,
+  ) {
+    this.id = id;
+    this.ends = [a, b];
+  }
+
+  private side(domain: number): number {
+    return domain === this.ends[0] ? 0 : domain === this.ends[1] ? 1 : -1;
+  }
+
+  peerOf(domain: number): number {
+    return this.ends[1 - this.side(domain)]!;
+  }
+
+  /** Registers what runs, in the receiving domain, for each packet that reaches `domain`. */
+  onReceive(domain: number, fn: Receiver, onReset?: () => void): void {
+    const s = this.side(domain);
+    if (s < 0)
+      throw new RangeError(`domain ${domain} is not an endpoint of LDC channel ${this.id}`);
+    this.receivers[s] = fn;
+    this.resetters[s] = onReset ?? null;
+  }
+
+  /** Queues one packet from `from` to the other end; returns an HV status. */
+  send(from: number, pkt: Uint8Array): number {
+    const s = this.side(from);
+    if (s < 0 || this.down[0] || this.down[1]) return HV.ECHANNEL;
+    if (pkt.length !== LDC_PACKET_SIZE) return HV.EINVAL;
+    const to = 1 - s;
+    if (this.inFlight[to]! >= this.opts.queueEntries) {
+      this.wouldBlock++;
+      return HV.EWOULDBLOCK;
+    }
+    this.sent++;
+    if (this.opts.hcalls) this.opts.hcalls[from]!++;
+    const copy = pkt.slice();
+    if (this.bus?.wants("ldc.send")) this.emit("ldc.send", from, copy);
+    if (this.opts.lossRate > 0 && this.rng.chance(this.opts.lossRate)) {
+      this.dropped++;
+      if (this.bus?.wants("ldc.drop")) this.emit("ldc.drop", from, copy, "lost");
+      return HV.EOK;
+    }
+    this.inFlight[to]!++;
+    // In order: a packet never overtakes the one before it.
+    const arrival = Math.max(this.sim.now + this.opts.latencyNs, this.lastArrival[to]!);
+    this.lastArrival[to] = arrival;
+    const epoch = this.epoch;
+    this.sim.at(arrival, () => {
+      if (epoch !== this.epoch) return; // discarded by a reset
+      this.inFlight[to]!--;
+      this.delivered++;
+      if (this.opts.hcalls) this.opts.hcalls[this.ends[to]!]!++;
+      if (this.bus?.wants("ldc.deliver")) this.emit("ldc.deliver", from, copy);
+      this.receivers[to]?.(copy);
+    });
+    return HV.EOK;
+  }
+
+  /** Drops everything in flight and tells both ends; a dead end keeps the channel down. */
+  reset(reason: string, deadDomain?: number): void {
+    this.epoch++;
+    this.inFlight[0] = this.inFlight[1] = 0;
+    if (deadDomain !== undefined) {
+      const s = this.side(deadDomain);
+      if (s >= 0) this.down[s] = true;
+    }
+    if (this.bus?.wants("ldc.reset")) this.bus.emit("ldc.reset", { channel: this.id, reason });
+    for (const r of this.resetters) r?.();
+  }
+
+  get isUp(): boolean {
+    return !this.down[0] && !this.down[1];
+  }
+
+  /** Packets sent towards `domain` and not yet delivered. */
+  queued(domain: number): number {
+    return this.inFlight[this.side(domain)] ?? 0;
+  }
+
+  private emit(
+    type: "ldc.send" | "ldc.deliver" | "ldc.drop",
+    from: number,
+    pkt: Uint8Array,
+    reason?: string,
+  ): void {
+    const to = this.peerOf(from);
+    const { msg, id } = this.opts.label?.(pkt) ?? { msg: "packet", id: 0 };
+    if (type === "ldc.drop")
+      this.bus!.emit(type, { channel: this.id, from, to, msg, id, reason: reason! });
+    else this.bus!.emit(type, { channel: this.id, from, to, msg, id });
+  }
+}

@@ -1,0 +1,101 @@
+import { TTE_VALID } from "./iotsb.ts";
+
+/**
+ * A set-associative IOTLB caching TTEs by DVMA page index, with LRU replacement inside a set.
+ * Entries are not tagged by requester: like the hardware, it caches the shared table.
+ */
+export class Iotlb {
+  readonly sets: number;
+  readonly ways: number;
+  private readonly mask: number;
+  private readonly tag: Int32Array;
+  private readonly pa: Int32Array;
+  private readonly attr: Uint8Array;
+  private readonly stamp: Uint32Array;
+  private clock = 0;
+  hits = 0;
+  misses = 0;
+  invalidations = 0;
+
+  constructor(sets: number, ways: number) {
+    if (sets < 1 || (sets & (sets - 1)) !== 0)
+      throw new RangeError(`IOTLB sets must be a power of two, got ${sets}`);
+    this.sets = sets;
+    this.ways = ways;
+    this.mask = sets - 1;
+    const n = sets * ways;
+    this.tag = new Int32Array(n).fill(-1);
+    this.pa = new Int32Array(n);
+    this.attr = new Uint8Array(n);
+    this.stamp = new Uint32Array(n);
+  }
+
+  /** Slot holding `index`, or -1 (counts a hit or a miss). */
+  lookup(index: number): number {
+    const base = (index & this.mask) * this.ways;
+    for (let w = 0; w < this.ways; w++) {
+      if (this.tag[base + w] === index) {
+        this.stamp[base + w] = ++this.clock;
+        this.hits++;
+        return base + w;
+      }
+    }
+    this.misses++;
+    return -1;
+  }
+
+  paAt(slot: number): number {
+    return this.pa[slot]!;
+  }
+
+  attrAt(slot: number): number {
+    return this.attr[slot]!;
+  }
+
+  insert(index: number, paPage: number, attrs: number): void {
+    const base = (index & this.mask) * this.ways;
+    let victim = base;
+    for (let w = 0; w < this.ways; w++) {
+      const s = base + w;
+      if (this.tag[s] === -1) {
+        victim = s;
+        break;
+      }
+      if (this.stamp[s]! < this.stamp[victim]!) victim = s;
+    }
+    this.tag[victim] = index;
+    this.pa[victim] = paPage;
+    this.attr[victim] = attrs | TTE_VALID;
+    this.stamp[victim] = ++this.clock;
+  }
+
+  /** Drops the cached entry for `index`, if any. */
+  invalidate(index: number): void {
+    const base = (index & this.mask) * this.ways;
+    for (let w = 0; w < this.ways; w++) {
+      if (this.tag[base + w] === index) {
+        this.tag[base + w] = -1;
+        this.invalidations++;
+      }
+    }
+  }
+
+  flushAll(): void {
+    this.tag.fill(-1);
+    this.invalidations++;
+  }
+
+  /** True if `index` is cached (no statistics touched; for invariant checks). */
+  holds(index: number): boolean {
+    const base = (index & this.mask) * this.ways;
+    for (let w = 0; w < this.ways; w++) if (this.tag[base + w] === index) return true;
+    return false;
+  }
+
+  /** Indices currently cached, in slot order. */
+  cachedIndices(): number[] {
+    const out: number[] = [];
+    for (const t of this.tag) if (t !== -1) out.push(t);
+    return out;
+  }
+}

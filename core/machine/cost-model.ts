@@ -1,0 +1,59 @@
+import { type Static, Type } from "@sinclair/typebox";
+
+/**
+ * Every timing constant of the simulation, in integer nanoseconds (or bytes per ns). Each says
+ * where its default comes from. No per-hypercall latency for sun4v is published
+ * (shared/reference/performance.md), so hypervisor costs are assumptions stated as such and meant
+ * to be swept or overridden by scenarios.
+ */
+
+const ns = (def: number, description: string) =>
+  Type.Integer({ minimum: 0, maximum: 1e12, default: def, description });
+const rate = (def: number, description: string) =>
+  Type.Number({ exclusiveMinimum: 0, maximum: 1e6, default: def, description });
+
+export const CostModelSchema = Type.Object(
+  {
+    hcallTrapNs: ns(
+      300,
+      "fast-trap entry + return to the guest. Assumed: no published sun4v figure",
+    ),
+    tteWriteNs: ns(8, "hypervisor work per TTE written or cleared (check RA, store TTE). Assumed"),
+    iotlbFlushNs: ns(150, "one IOTLB invalidate operation issued by the hypervisor. Assumed"),
+    iotlbMissNs: ns(
+      300,
+      "IOTSB walk on an IOTLB miss: one memory read from the root complex. Assumed (DRAM latency)",
+    ),
+    iotlbHitNs: ns(0, "translation on an IOTLB hit, pipelined with the transfer"),
+    dmaSetupNs: ns(500, "device fetches a descriptor and starts a transfer. Assumed"),
+    dmaBytesPerNs: rate(
+      6.5,
+      "PCIe Gen3 x8 payload bandwidth, GB/s (7.88 GB/s raw less TLP overhead)",
+    ),
+    ldcLatencyNs: ns(
+      4000,
+      "one LDC packet, sender trap to receiver interrupt. Assumed; fitted by calibration",
+    ),
+    ldcSendCpuNs: ns(1000, "sender CPU per LDC packet (build packet + LDC_TX hypercall). Assumed"),
+    ldcRecvCpuNs: ns(1500, "receiver CPU per LDC packet (interrupt + dequeue). Assumed"),
+    brokerRequestCpuNs: ns(
+      2000,
+      "control domain CPU to serve one DVMA request or release, besides LDC. Assumed",
+    ),
+    dmaApiCpuNs: ns(150, "guest DMA-API bookkeeping per map or unmap, besides hypercalls. Assumed"),
+    memcpyBytesPerNs: rate(
+      16,
+      "single-thread memory copy, GB/s (measured here, shared/reference/performance.md)",
+    ),
+    ldcTimeoutNs: ns(1_000_000, "a guest resends an unanswered DVMA request after this long"),
+    ldcRetries: Type.Integer({
+      minimum: 0,
+      maximum: 100,
+      default: 5,
+      description: "resends before giving up",
+    }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export type CostModel = Static<typeof CostModelSchema>;
