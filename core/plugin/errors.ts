@@ -1,0 +1,85 @@
+/**
+ * The two errors the core throws at its boundaries.
+ *
+ * - `InputError`: the user gave bad input (a scenario file, a machine description, plugin
+ *   options, a `--plugin` path). The CLI prints the message and exits with code 2.
+ * - `PluginError`: a plugin misbehaved (threw, or returned a value that breaks its contract).
+ *   Modelled on Rollup's `PLUGIN_ERROR`: it names the plugin, the hook and the offending value.
+ */
+
+/** One thing wrong with an input value. `path` is a JSON pointer ("" is the value itself). */
+export interface Problem {
+  path: string;
+  message: string;
+  value: unknown;
+}
+
+/** Bad user input; the CLI exits with code 2. */
+export class InputError extends Error {
+  readonly code = "INPUT_ERROR" as const;
+  readonly exitCode = 2 as const;
+  /** Every problem found (the message shows the first few). */
+  readonly problems: Problem[];
+
+  constructor(message: string, problems: Problem[] = [], options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "InputError";
+    this.problems = problems;
+  }
+}
+
+export interface PluginErrorOptions {
+  /** The value the plugin returned (or was given) that broke the contract. */
+  value?: unknown;
+  /** What the plugin threw, when it threw. */
+  cause?: unknown;
+}
+
+/** A plugin threw or broke its contract: `[plugin <name>] <hook>: <message>`. */
+export class PluginError extends Error {
+  readonly code = "PLUGIN_ERROR" as const;
+  readonly plugin: string;
+  readonly hook: string;
+  /** The offending value; present (possibly `undefined`) only when one was given. */
+  declare readonly value?: unknown;
+  /** The `code` of the error the plugin threw, when it had one (Rollup's `pluginCode`). */
+  declare readonly pluginCode?: string;
+
+  constructor(plugin: string, hook: string, message: string, options: PluginErrorOptions = {}) {
+    super(
+      `[plugin ${plugin}] ${hook}: ${message}`,
+      "cause" in options ? { cause: options.cause } : undefined,
+    );
+    this.name = "PluginError";
+    this.plugin = plugin;
+    this.hook = hook;
+    if ("value" in options) this.value = options.value;
+    const code = (options.cause as { code?: unknown } | null | undefined)?.code;
+    if (typeof code === "string") this.pluginCode = code;
+  }
+
+  /** Wraps what a plugin threw; a PluginError passes through unchanged (it already names its plugin). */
+  static wrap(plugin: string, hook: string, thrown: unknown): PluginError {
+    if (thrown instanceof PluginError) return thrown;
+    return new PluginError(plugin, hook, describeThrown(thrown), { cause: thrown });
+  }
+}
+
+/** A short message for any thrown value (plugins may throw strings or plain objects). */
+export function describeThrown(thrown: unknown): string {
+  if (thrown instanceof Error) return thrown.message || thrown.name;
+  if (typeof thrown === "string") return thrown;
+  try {
+    return `threw ${JSON.stringify(thrown) ?? String(thrown)}`;
+  } catch {
+    return `threw ${String(thrown)}`;
+  }
+}
+
+export function isInputError(e: unknown): e is InputError {
+  return e instanceof InputError;
+}
+
+export function isPluginError(e: unknown): e is PluginError {
+  return e instanceof PluginError;
+}
