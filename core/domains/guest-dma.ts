@@ -28,7 +28,7 @@ export interface DmaFailure {
   error: string;
 }
 
-export const isDmaFailure = (r: DmaMapping | DmaFailure): r is DmaFailure => "error" in r;
+export const isDmaFailure = <T extends object>(r: T | DmaFailure): r is DmaFailure => "error" in r;
 
 export interface GuestDmaOptions {
   /** "lease": ask the broker for chunks and allocate inside them; "per-map": one negotiation per mapping (the method read literally). */

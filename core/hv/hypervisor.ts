@@ -46,6 +46,8 @@ export class Hypervisor {
   ret1 = 0;
   ret2 = 0;
   lastCostNs = 0;
+  /** IOTLB flush operations (one per demap call or revoke that cleared entries). */
+  flushOps = 0;
   /** Hypercalls made, by caller domain. */
   readonly hcalls: number[];
   private readonly deathListeners: DeathListener[] = [];
@@ -415,6 +417,7 @@ export class Hypervisor {
   }
 
   private clearTtes(io: Iommu, index: number, n: number): void {
+    this.flushOps++;
     for (let i = index; i < index + n; i++) {
       io.iotsb.clear(i);
       io.iotlb.invalidate(i);

@@ -25,7 +25,7 @@ export const CostModelSchema = Type.Object(
       "IOTSB walk on an IOTLB miss: one memory read from the root complex. Assumed (DRAM latency)",
     ),
     iotlbHitNs: ns(0, "translation on an IOTLB hit, pipelined with the transfer"),
-    dmaSetupNs: ns(500, "device fetches a descriptor and starts a transfer. Assumed"),
+    dmaSetupNs: ns(100, "per DMA transaction on the device engine (PCIe reads pipelined). Assumed"),
     dmaBytesPerNs: rate(
       6.5,
       "PCIe Gen3 x8 payload bandwidth, GB/s (7.88 GB/s raw less TLP overhead)",

@@ -81,13 +81,16 @@ export class PluginHost {
   use<K extends PluginKind, O extends TSchema>(
     plugin: Plugin<K, O>,
     rawOptions?: unknown,
+    /** Registers a second instance of the same plugin (other options) under this name. */
+    instance?: string,
   ): PluginProvides[K] {
     if (!isPlugin(plugin)) {
       throw new InputError(
         `not a plugin: ${describe(plugin)} (plugins are made with definePlugin)`,
       );
     }
-    const { name, kind } = plugin;
+    const { kind } = plugin;
+    const name = instance ?? plugin.name;
     if (this.registered.has(name)) {
       throw new InputError(`plugin "${name}" is already registered`);
     }

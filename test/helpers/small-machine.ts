@@ -10,6 +10,7 @@ export function smallMachine(
     windowPages?: number;
     isolation?: "shared" | "per-device";
     maxTtesPerCall?: number;
+    guestMiB?: number;
   } = {},
 ) {
   const guests = opts.guests ?? 2;
@@ -25,7 +26,7 @@ export function smallMachine(
     ],
     domains: [
       { name: "primary", role: "control", memoryMiB: 16 },
-      ...names.map((name) => ({ name, memoryMiB: 8, strands: 2 })),
+      ...names.map((name) => ({ name, memoryMiB: opts.guestMiB ?? 8, strands: 2 })),
     ],
     devices: names.map((domain, i) => ({
       name: `dev${i + 1}`,

@@ -75,7 +75,9 @@ const op = fc.oneof(
 /** How often each interesting outcome happened, so the test proves it exercised them. */
 const seen = { mapped: 0, dmaOk: 0, dmaFault: 0, refusedMap: 0, afterDemapFault: 0 };
 
-function run(ops: fc.infer<typeof op>[], isolation: "shared" | "per-device", maxTtes: number) {
+type Op = typeof op extends fc.Arbitrary<infer T> ? T : never;
+
+function run(ops: Op[], isolation: "shared" | "per-device", maxTtes: number) {
   const hv = new Hypervisor(
     smallMachine({ guests: GUESTS, windowPages: WIN, isolation, maxTtesPerCall: maxTtes }),
     parseCostModel({}),

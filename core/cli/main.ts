@@ -1,0 +1,200 @@
+import { defineCommand, renderUsage } from "citty";
+import { TraceRecorder } from "../events/trace.ts";
+import { describeThrown, InputError, PluginError } from "../plugin/errors.ts";
+import { listBuiltinPlugins } from "../plugin/loader.ts";
+import { durationNs } from "../scenario/define.ts";
+import {
+  applySets,
+  listScenarios,
+  loadScenarioFile,
+  loadScenarioPlugins,
+  parseScenario,
+} from "../scenario/load.ts";
+import { reportCsv, reportJson } from "../scenario/report.ts";
+import { runScenario } from "../scenario/run-scenario.ts";
+import { mergeTraces } from "./merge-traces.ts";
+import { Progress } from "./progress.ts";
+import { resultsTable } from "./table.ts";
+
+/** `bun run scenario [name|path] [flags]`, `bun run scenario list`, `bun run scenario plugins`. */
+export const command = defineCommand({
+  meta: {
+    name: "scenario",
+    description: "Run a sun4v DVMA scenario and compare I/O paths (default scenario: default)",
+  },
+  args: {
+    target: {
+      type: "positional",
+      required: false,
+      description: "scenario name or file, or: list, plugins",
+    },
+    seed: { type: "string", description: "random seed (integer)" },
+    duration: { type: "string", description: 'simulated time per run, e.g. "20ms"' },
+    set: {
+      type: "string",
+      description: "key=value override of any scenario or cost-model field (repeatable)",
+    },
+    plugin: { type: "string", description: "load a plugin file (repeatable)" },
+    json: { type: "boolean", description: "print the JSON report instead of the table" },
+    csv: {
+      type: "boolean",
+      description: "print CSV (one row per point and path) instead of the table",
+    },
+    out: { type: "string", description: "also write the JSON report to this file" },
+    trace: {
+      type: "string",
+      description: "write a Chrome Trace Event file (open in ui.perfetto.dev)",
+    },
+    quiet: { type: "boolean", description: "no table and no progress" },
+  },
+});
+
+export interface CliArgs {
+  target?: string;
+  /** A second positional (the file of `check-policy`). */
+  arg?: string;
+  seed?: string;
+  duration?: string;
+  sets: string[];
+  plugins: string[];
+  json: boolean;
+  csv: boolean;
+  out?: string;
+  trace?: string;
+  quiet: boolean;
+}
+
+/** Parses argv strictly: unknown flags and missing values are input errors (citty ignores them). */
+export function parseCli(argv: readonly string[]): CliArgs {
+  const known = command.args as Record<string, { type: string }>;
+  const a: CliArgs = { sets: [], plugins: [], json: false, csv: false, quiet: false };
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const tok = argv[i]!;
+    if (!tok.startsWith("--")) {
+      positionals.push(tok);
+      continue;
+    }
+    const eq = tok.indexOf("=");
+    const name = tok.slice(2, eq < 0 ? undefined : eq);
+    const spec = known[name];
+    if (spec === undefined || spec.type === "positional") {
+      const flags = Object.keys(known).filter((k) => known[k]!.type !== "positional");
+      throw new InputError(
+        `unknown flag --${name}; allowed: ${flags.map((f) => `--${f}`).join(", ")}`,
+      );
+    }
+    if (spec.type === "boolean") {
+      (a as unknown as Record<string, unknown>)[name] = true;
+      continue;
+    }
+    const value = eq >= 0 ? tok.slice(eq + 1) : argv[++i];
+    if (value === undefined || (eq < 0 && value.startsWith("--")))
+      throw new InputError(`flag --${name} needs a value`);
+    if (name === "set") a.sets.push(value);
+    else if (name === "plugin") a.plugins.push(value);
+    else (a as unknown as Record<string, unknown>)[name] = value;
+  }
+  if (positionals.length > 2) throw new InputError(`too many arguments: ${positionals.join(" ")}`);
+  a.target = positionals[0];
+  a.arg = positionals[1];
+  return a;
+}
+
+/** Runs the CLI; returns the exit code (0 ok, 1 run failed, 2 bad input). */
+/** Where the CLI writes: stdout and stderr, or captures in tests. */
+export interface CliIo {
+  out: { write(s: string): unknown };
+  err: { write(s: string): unknown; isTTY?: boolean };
+}
+
+export async function main(
+  argv: readonly string[],
+  io: CliIo = { out: process.stdout, err: process.stderr },
+): Promise<number> {
+  try {
+    if (argv.includes("--help") || argv.includes("-h")) {
+      io.out.write(`${await renderUsage(command)}\n`);
+      return 0;
+    }
+    const args = parseCli(argv);
+    if (args.target === "list") {
+      for (const name of await listScenarios()) {
+        const raw = (await loadScenarioFile(name, process.cwd())) as { description?: string };
+        io.out.write(`${name.padEnd(14)} ${raw.description ?? ""}\n`);
+      }
+      return 0;
+    }
+    if (args.target === "plugins") {
+      for (const p of await listBuiltinPlugins())
+        io.out.write(`${p.kind.padEnd(14)} ${p.name.padEnd(20)} ${p.description}\n`);
+      return 0;
+    }
+    return await runCommand(args, io);
+  } catch (e) {
+    if (e instanceof InputError) {
+      io.err.write(`error: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof PluginError) {
+      io.err.write(`run failed: ${e.message}\n`);
+      return 1;
+    }
+    io.err.write(
+      `run failed: ${describeThrown(e)}\n${e instanceof Error && e.stack ? `${e.stack}\n` : ""}`,
+    );
+    return 1;
+  }
+}
+
+async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
+  const cwd = process.cwd();
+  if (args.arg !== undefined)
+    throw new InputError(`unexpected argument "${args.arg}" after the scenario name`);
+  const sets = [...args.sets];
+  if (args.seed !== undefined) sets.unshift(`seed=${args.seed}`);
+  if (args.duration !== undefined) sets.unshift(`duration=${JSON.stringify(args.duration)}`);
+  const raw = applySets(await loadScenarioFile(args.target ?? "default", cwd), sets);
+  const scn = parseScenario(raw);
+  const table = await loadScenarioPlugins(scn, cwd, args.plugins);
+  const traces: TraceRecorder[] = [];
+  const labels: string[] = [];
+  const showProgress = !args.quiet && io.err.isTTY === true;
+  const progress = showProgress ? new Progress(io.err, durationNs(scn.duration)) : undefined;
+  const report = runScenario(raw, scn, table, {
+    observe: args.trace
+      ? (bus, info) => {
+          traces.push(new TraceRecorder(bus, { domainNames: info.domainNames }));
+          labels.push(
+            [
+              info.path,
+              ...Object.entries(info.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`),
+            ].join(" "),
+          );
+        }
+      : undefined,
+    progress: progress
+      ? (done, total, info) => progress.update(done, total, info.events)
+      : undefined,
+  });
+  progress?.done();
+  if (args.trace) await Bun.write(args.trace, mergeTraces(traces, labels));
+  if (args.out) await Bun.write(args.out, reportJson(report));
+  if (args.json) io.out.write(reportJson(report));
+  else if (args.csv) io.out.write(reportCsv(report));
+  else if (!args.quiet) {
+    const md = scn.machine;
+    const control = md.domains.find((d) => d.role === "control")?.name ?? "control";
+    io.out.write(
+      `${scn.name}: ${scn.description}\nseed ${scn.seed}, ${durationNs(scn.duration) / 1e6} ms simulated per run\n\n`,
+    );
+    io.out.write(resultsTable(report, control));
+  }
+  const failed = report.points.some((p) =>
+    Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),
+  );
+  if (failed) io.err.write("warning: a run completed no I/O\n");
+  return 0;
+}
+
+if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,63 @@
+import type { Report } from "../scenario/report.ts";
+
+/** The results table printed on stdout: one block per matrix point, one row per path. */
+export function resultsTable(r: Report, controlName: string): string {
+  const lines: string[] = [];
+  const head = [
+    "path",
+    "Gb/s",
+    "IOPS",
+    "p50 µs",
+    "p99 µs",
+    "p999 µs",
+    `${controlName} CPU`,
+    "guest CPU",
+    "hcalls/IO",
+    "LDC/IO",
+    "flush/IO",
+    "faults",
+    "blocked",
+  ];
+  for (const p of r.points) {
+    const params = Object.entries(p.params);
+    if (params.length > 0)
+      lines.push(params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("  "));
+    const rows = Object.entries(p.paths).map(([path, m]) => {
+      const guests = Object.entries(m.cpu).filter(([d]) => d !== controlName);
+      const guestCpu =
+        guests.length === 0 ? 0 : guests.reduce((a, [, u]) => a + u, 0) / guests.length;
+      return [
+        path,
+        m.throughputGbps.toFixed(2),
+        fmtCount(m.iops),
+        m.latencyUs.p50.toFixed(1),
+        m.latencyUs.p99.toFixed(1),
+        m.latencyUs.p999.toFixed(1),
+        pct(m.cpu[controlName] ?? 0),
+        pct(guestCpu),
+        m.perIo.hypercalls.toFixed(2),
+        m.perIo.ldcMessages.toFixed(2),
+        m.perIo.iotlbFlushes.toFixed(2),
+        String(m.faults),
+        m.attacks > 0 ? `${m.blocked}/${m.attacks}` : String(m.blocked),
+      ];
+    });
+    lines.push(...align([head, ...rows]), "");
+  }
+  return lines.join("\n");
+}
+
+const pct = (u: number) => `${(u * 100).toFixed(1)}%`;
+
+function fmtCount(n: number): string {
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
+  return n.toFixed(0);
+}
+
+function align(rows: string[][]): string[] {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  "),
+  );
+}
