@@ -40,7 +40,8 @@ function translations(n: number): () => void {
   hv.iommuMap(1, DH, 0, 0, 1, 3, list);
   const io = hv.iommus.get(DH)!;
   return () => {
-    for (let i = 0; i < n; i++) if (io.dma(0x100, 0x8000_0000 + (i & 4095), 64, true, i) !== 0) throw new Error("fault");
+    for (let i = 0; i < n; i++)
+      if (io.dma(0x100, 0x8000_0000 + (i & 4095), 64, true, i) !== 0) throw new Error("fault");
   };
 }
 
