@@ -1,5 +1,4 @@
 import { defineCommand, renderUsage } from "citty";
-import { TraceRecorder } from "../events/trace.ts";
 import { describeThrown, InputError, PluginError } from "../plugin/errors.ts";
 import { listBuiltinPlugins } from "../plugin/loader.ts";
 import { durationNs } from "../scenario/define.ts";
@@ -12,7 +11,7 @@ import {
 } from "../scenario/load.ts";
 import { reportCsv, reportJson } from "../scenario/report.ts";
 import { runScenario } from "../scenario/run-scenario.ts";
-import { mergeTraces } from "./merge-traces.ts";
+import { TraceCollector } from "../scenario/trace-collector.ts";
 import { Progress } from "./progress.ts";
 import { resultsTable } from "./table.ts";
 
@@ -157,28 +156,15 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   const raw = applySets(await loadScenarioFile(args.target ?? "default", cwd), sets);
   const scn = parseScenario(raw);
   const table = await loadScenarioPlugins(scn, cwd, args.plugins);
-  const traces: TraceRecorder[] = [];
-  const labels: string[] = [];
+  const trace = args.trace ? new TraceCollector() : undefined;
   const showProgress = !args.quiet && io.err.isTTY === true;
   const progress = showProgress ? new Progress(io.err, durationNs(scn.duration)) : undefined;
   const report = runScenario(raw, scn, table, {
-    observe: args.trace
-      ? (bus, info) => {
-          traces.push(new TraceRecorder(bus, { domainNames: info.domainNames }));
-          labels.push(
-            [
-              info.path,
-              ...Object.entries(info.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`),
-            ].join(" "),
-          );
-        }
-      : undefined,
-    progress: progress
-      ? (done, total, info) => progress.update(done, total, info.events)
-      : undefined,
+    observers: trace ? [trace] : [],
+    progress: progress ? (done, total, run) => progress.update(done, total, run.events) : undefined,
   });
   progress?.done();
-  if (args.trace) await Bun.write(args.trace, mergeTraces(traces, labels));
+  if (args.trace && trace) await Bun.write(args.trace, trace.serialize());
   if (args.out) await Bun.write(args.out, reportJson(report));
   if (args.json) io.out.write(reportJson(report));
   else if (args.csv) io.out.write(reportCsv(report));

@@ -21,6 +21,7 @@
 import { Kind, type StaticDecode, type TObject, type TSchema } from "@sinclair/typebox";
 import type { DeviceFactory, IoPath, Workload } from "../domains/io.ts";
 import type { EventBus } from "../events/bus.ts";
+import type { RunObserver } from "../scenario/observer.ts";
 import type { Rng } from "../sim/rng.ts";
 import { InputError } from "./errors.ts";
 import type { CoreHooks, Hooks } from "./hooks.ts";
@@ -39,16 +40,16 @@ export type PluginKind = (typeof PLUGIN_KINDS)[number];
 /** Names: lower-case words with dashes, optionally one `scope/` prefix: `first-fit`, `acme/nic-x`. */
 export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*(\/[a-z0-9-]+)?$/;
 
-/** What `setup` returns, per kind (the contracts live in policy.ts and core/domains/io.ts). */
+/** What `setup` returns, per kind (contracts: policy.ts, core/domains/io.ts, core/scenario/observer.ts). */
 export interface PluginProvides {
   "policy.global": GlobalPolicyFactory;
   "policy.local": LocalPolicyFactory;
   device: DeviceFactory;
   workload: Workload;
   path: IoPath;
-  /** Observers only tap hooks and the bus (`setup` returns nothing). */
+  /** Observers watch runs; one that only taps hooks may return nothing. */
   // biome-ignore lint/suspicious/noConfusingVoidType: lets `setup() { ... }` return nothing.
-  observer: void;
+  observer: RunObserver | void;
 }
 
 /** A seeded random stream handed to plugins by `ctx.rng(name)`. */

@@ -12,6 +12,7 @@ import { Simulator } from "../sim/kernel.ts";
 import { RngStreams } from "../sim/rng.ts";
 import { Histogram } from "../sim/stats.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
+import type { RunInfo, RunObserver } from "./observer.ts";
 import { type PathMetrics, round } from "./report.ts";
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
@@ -21,23 +22,18 @@ export const refName = (ref: PluginRef): string => (typeof ref === "string" ? re
 export const refOptions = (ref: PluginRef): unknown =>
   typeof ref === "string" ? undefined : ref[1];
 
-export interface RunInfo {
-  scenario: string;
-  path: string;
-  params: Record<string, unknown>;
-  domainNames: string[];
-}
-
 export interface RunOptions {
-  /** Attach listeners (trace recorder, live feed) to a run's bus before it boots. */
-  observe?: (bus: EventBus, info: RunInfo, sim: Simulator) => void;
-  /** Called with the platform after boot, before the run (tests, invariant checks). */
-  inspect?: (platform: Platform) => void;
+  /** Watchers of this run (trace, live feed, tests). */
+  observers?: readonly RunObserver[];
+  /** Where this run sits among the scenario's runs. */
+  index?: number;
+  total?: number;
 }
 
 export interface PathRun {
   metrics: PathMetrics;
   platform: Platform;
+  info: RunInfo;
   events: number;
 }
 
@@ -123,8 +119,11 @@ export function startPath(
     path: path.name,
     params,
     domainNames: plan.md.domains.map((d) => d.name),
+    index: opts.index ?? 0,
+    total: opts.total ?? 1,
   };
-  opts.observe?.(bus, info, sim);
+  const observers = opts.observers ?? [];
+  for (const o of observers) o.onRun?.(bus, info, sim);
 
   const platform = new Platform({
     md: plan.md,
@@ -272,11 +271,13 @@ export function startPath(
     }
   }
 
-  opts.inspect?.(platform);
+  for (const o of observers) o.onBoot?.(platform, info);
   hooks.callSync("run:start");
   const finish = (): PathRun => {
     hooks.callSync("run:end");
-    return { metrics: collect(), platform, events: sim.eventsProcessed };
+    const metrics = collect();
+    for (const o of observers) o.onResult?.(info, metrics);
+    return { metrics, platform, info, events: sim.eventsProcessed };
   };
   const collect = (): PathMetrics => {
     const seconds = untilNs / 1e9;

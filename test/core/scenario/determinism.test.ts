@@ -1,5 +1,4 @@
 import { expect, test } from "bun:test";
-import { TraceRecorder } from "../../../core/events/trace.ts";
 import {
   applySets,
   loadScenarioFile,
@@ -7,24 +6,23 @@ import {
   parseScenario,
 } from "../../../core/scenario/load.ts";
 import { reportJson } from "../../../core/scenario/report.ts";
-import { runScenario } from "../../../core/scenario/run-scenario.ts";
+import { runScenario, runScenarioAsync } from "../../../core/scenario/run-scenario.ts";
+import { TraceCollector } from "../../../core/scenario/trace-collector.ts";
 
-async function traceOf(seed: number) {
+async function prepared(seed: number) {
   const raw = applySets(await loadScenarioFile("default", process.cwd()), [
     `seed=${seed}`,
     'duration="2ms"',
   ]);
   const scn = parseScenario(raw);
-  const table = await loadScenarioPlugins(scn, process.cwd());
-  const traces: TraceRecorder[] = [];
-  const report = runScenario(raw, scn, table, {
-    observe: (bus, info) => traces.push(new TraceRecorder(bus, { domainNames: info.domainNames })),
-  });
-  return {
-    trace: traces.map((t) => t.serialize()).join("\n"),
-    report: reportJson(report),
-    events: traces[0]!.recorded,
-  };
+  return { raw, scn, table: await loadScenarioPlugins(scn, process.cwd()) };
+}
+
+async function traceOf(seed: number) {
+  const { raw, scn, table } = await prepared(seed);
+  const trace = new TraceCollector();
+  const report = runScenario(raw, scn, table, { observers: [trace] });
+  return { trace: trace.serialize(), report: reportJson(report), events: trace.recorded[0]! };
 }
 
 test("the same scenario and seed give a byte-identical trace and report; another seed differs", async () => {
@@ -35,4 +33,13 @@ test("the same scenario and seed give a byte-identical trace and report; another
   expect(b.trace === a.trace).toBe(true);
   expect(b.report).toBe(a.report);
   expect(c.trace === a.trace).toBe(false);
+});
+
+test("running in slices (as under a live server) gives the same trace and report", async () => {
+  const a = await traceOf(3);
+  const { raw, scn, table } = await prepared(3);
+  const trace = new TraceCollector();
+  const report = await runScenarioAsync(raw, scn, table, { observers: [trace] });
+  expect(reportJson(report)).toBe(a.report);
+  expect(trace.serialize() === a.trace).toBe(true);
 });
