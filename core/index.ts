@@ -85,5 +85,39 @@ export {
   type Scenario,
   ScenarioSchema,
 } from "./scenario/define.ts";
-export type { PathMetrics, Report, ReportPoint } from "./scenario/report.ts";
+export {
+  applySets,
+  expandMatrix,
+  listScenarios,
+  loadScenarioFile,
+  loadScenarioPlugins,
+  type MatrixPoint,
+  parseScenario,
+} from "./scenario/load.ts";
+export type { RunInfo, RunObserver } from "./scenario/observer.ts";
+export {
+  type PathMetrics,
+  type Report,
+  type ReportPoint,
+  reportCsv,
+  reportJson,
+  round,
+} from "./scenario/report.ts";
+export {
+  assembleReport,
+  type PacedRunOptions,
+  planRuns,
+  type RunPlan,
+  runScenario,
+  runScenarioAsync,
+  type ScenarioRunOptions,
+} from "./scenario/run-scenario.ts";
+export {
+  type PathRun,
+  type PathRunState,
+  type PluginTable,
+  runPath,
+  startPath,
+} from "./scenario/runner.ts";
+export { TraceCollector } from "./scenario/trace-collector.ts";
 export * from "./sim/index.ts";
