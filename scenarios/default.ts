@@ -19,7 +19,7 @@ export default defineScenario({
       { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
     ],
   },
-  paths: ["direct"],
+  paths: ["direct", "service-domain", "bare-metal"],
   workloads: [
     { plugin: ["stream", { op: "tx", bytes: 1500, inflight: 16 }], guests: ["ldg1"] },
     {

@@ -13,6 +13,13 @@ import {
   PROTOCOL_MINOR,
 } from "./protocol.ts";
 
+/** How a domain's DMA API gets DVMA: over LDC from the broker, or (the control domain) locally. */
+export interface BrokerLink {
+  handshake(): Proc<boolean>;
+  /** Sends a request and returns its reply, or null when none came. */
+  ask(m: Message): Proc<Message | null>;
+}
+
 /** Grants remembered as taken; only recent ids can still see duplicates. */
 const ACCEPTED_MEMORY = 4096;
 
@@ -21,7 +28,7 @@ const ACCEPTED_MEMORY = 4096;
  * resends with the same id on timeout (the broker answers a resend idempotently), and gives back
  * any grant that arrives for a request it has given up on, so no DVMA leaks.
  */
-export class BrokerClient {
+export class BrokerClient implements BrokerLink {
   private readonly pending = new Map<number, Signal<Message | null>>();
   private readonly accepted = new Set<number>();
   private nextId = 0;

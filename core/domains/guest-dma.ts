@@ -7,7 +7,7 @@ import type { DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE, WORDS_PER_PAGE } from "../machine/memory.ts";
 import type { LocalPolicy } from "../plugin/policy.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
-import type { BrokerClient } from "./broker-client.ts";
+import type { BrokerLink } from "./broker-client.ts";
 import type { GuestMemory } from "./guest-memory.ts";
 import { Msg, message } from "./protocol.ts";
 
@@ -61,7 +61,7 @@ export interface GuestDmaEnv {
   devhandle: number;
   cpu: DomainCpu;
   cost: CostModel;
-  link: BrokerClient;
+  link: BrokerLink;
   memory: GuestMemory;
   /** The local policy (already wrapped by the host's checks). */
   policy: LocalPolicy;

@@ -1,3 +1,4 @@
+import type { EventBus } from "../events/bus.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import type { DeviceDescription, MachineDescription } from "../machine/description.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
@@ -66,6 +67,8 @@ export interface PathPlan {
   md: MachineDescription;
   cost: CostModel;
   guestDma: Partial<GuestDmaOptions>;
+  /** No hypervisor on this path: the IOMMU calls it makes are native driver work, not hypercalls. */
+  native?: boolean;
 }
 
 export interface PathEnv {
@@ -76,6 +79,7 @@ export interface PathEnv {
   device: DeviceModel;
   cost: CostModel;
   rng: Rng;
+  bus: EventBus;
 }
 
 /** A guest's I/O endpoint: one call is one whole I/O (map, device, completion, unmap). */
@@ -107,6 +111,8 @@ export interface WorkloadEnv {
   cpu: number;
   /** Records a workload-level figure in ns (e.g. a request/response round trip); reported as p50/p99. */
   observe(name: string, valueNs: number): void;
+  /** The run's event bus (e.g. an adversary reports each attack as an `attack` event). */
+  bus: EventBus;
 }
 
 /** A guest workload: spawns the processes that issue I/O. */

@@ -8,9 +8,10 @@ import type { GlobalPolicy, LocalPolicy } from "../plugin/policy.ts";
 import { Simulator } from "../sim/kernel.ts";
 import { RngStreams } from "../sim/rng.ts";
 import { DvmaBroker } from "./broker.ts";
-import { BrokerClient } from "./broker-client.ts";
+import { BrokerClient, type BrokerLink } from "./broker-client.ts";
 import { GuestDmaApi, type GuestDmaOptions } from "./guest-dma.ts";
 import { GuestMemory } from "./guest-memory.ts";
+import { LocalBrokerLink } from "./local-link.ts";
 import { labelPacket } from "./protocol.ts";
 
 export interface PlatformConfig {
@@ -51,6 +52,7 @@ export class Platform {
   readonly controlCpu: DomainCpu;
   readonly guests: GuestOs[] = [];
   readonly cpus: DomainCpu[] = [];
+  private controlOs: { memory: GuestMemory; dma: Map<number, GuestDmaApi> } | undefined;
 
   constructor(readonly cfg: PlatformConfig) {
     this.sim = cfg.sim ?? new Simulator();
@@ -89,29 +91,7 @@ export class Platform {
       this.broker.attach(d.id, channel);
       const memory = new GuestMemory(d.mem);
       const link = new BrokerClient(this.sim, d.id, channel, this.cpus[d.id]!, cost, () => d.alive);
-      const dma = new Map<number, GuestDmaApi>();
-      const handles = new Set(
-        this.hv.devices.filter((x) => x.domain === d.id).map((x) => x.iommu.devhandle),
-      );
-      for (const devhandle of handles) {
-        const windowPages = this.hv.iommus.get(devhandle)!.windowPages;
-        const api = new GuestDmaApi(
-          {
-            sim: this.sim,
-            hv: this.hv,
-            domain: d.id,
-            devhandle,
-            cpu: this.cpus[d.id]!,
-            cost,
-            link,
-            memory,
-            policy: cfg.localPolicy(d.id, devhandle, windowPages, d.strands),
-            bus,
-          },
-          cfg.guestDma,
-        );
-        dma.set(devhandle, api);
-      }
+      const dma = this.dmaApis(d.id, link, memory);
       this.guests.push({
         id: d.id,
         name: d.name,
@@ -122,6 +102,46 @@ export class Platform {
         dma,
       });
     }
+  }
+
+  /** The control domain's memory and DMA APIs (its own drivers: the service-domain path). */
+  get control(): { memory: GuestMemory; dma: Map<number, GuestDmaApi> } {
+    if (this.controlOs === undefined) {
+      const d = this.hv.control;
+      const memory = new GuestMemory(d.mem);
+      const windowBase = (dh: number) => this.hv.iommus.get(dh)!.windowBase;
+      const link = new LocalBrokerLink(this.broker, windowBase, this.controlCpu, this.cfg.cost);
+      this.controlOs = { memory, dma: this.dmaApis(d.id, link, memory) };
+    }
+    return this.controlOs;
+  }
+
+  /** One DMA API per root complex on which `domain` has a device. */
+  private dmaApis(domain: number, link: BrokerLink, memory: GuestMemory): Map<number, GuestDmaApi> {
+    const { cost, bus } = this.cfg;
+    const dma = new Map<number, GuestDmaApi>();
+    const handles = new Set(
+      this.hv.devices.filter((x) => x.domain === domain).map((x) => x.iommu.devhandle),
+    );
+    for (const devhandle of handles) {
+      const windowPages = this.hv.iommus.get(devhandle)!.windowPages;
+      const strands = this.hv.domains[domain]!.strands;
+      const policy = this.cfg.localPolicy(domain, devhandle, windowPages, strands);
+      const env = {
+        sim: this.sim,
+        hv: this.hv,
+        domain,
+        devhandle,
+        cpu: this.cpus[domain]!,
+        cost,
+        link,
+        memory,
+        policy,
+        bus,
+      };
+      dma.set(devhandle, new GuestDmaApi(env, this.cfg.guestDma));
+    }
+    return dma;
   }
 
   guest(name: string): GuestOs {

@@ -64,6 +64,9 @@ export function hypercall(
     case FN.PCI_DMA_SYNC:
       status = hv.dmaSync(caller, field(a0, 28), num(a1), num(a2), field(a3, 8));
       break;
+    case FN.LDC_COPY:
+      status = hv.ldcCopy(caller, field(a0, 31), field(a1, 8), num(a2), num(a3), num(a4));
+      break;
     case FN.DVMA_GRANT:
       status = hv.dvmaGrant(caller, field(a0, 15), field(a1, 28), num(a2), num(a3));
       break;

@@ -6,6 +6,7 @@ import type { CostModel } from "../machine/cost-model.ts";
 import type { DeviceDescription, MachineDescription } from "../machine/description.ts";
 import { OWNER_HV, PAGE_SIZE, PhysMemory } from "../machine/memory.ts";
 import type { LdcChannel } from "./ldc.ts";
+import { LDC_COPY_IN, LDC_COPY_OUT, LDC_MEM_READ, LDC_MEM_WRITE, LdcMapTable } from "./ldc-map.ts";
 import { FN, FN_NAMES, HV, SYNC_FOR_CPU, SYNC_FOR_DEVICE } from "./status.ts";
 
 /** Where every domain's real addresses start: not 0, so a stray zero is never a valid RA. */
@@ -52,6 +53,8 @@ export class Hypervisor {
   readonly hcalls: number[];
   private readonly deathListeners: DeathListener[] = [];
   readonly channels: LdcChannel[] = [];
+  /** Shared-memory map tables per channel: [exported by ends[0], exported by ends[1]]. */
+  private readonly mapTables = new Map<number, [LdcMapTable, LdcMapTable]>();
 
   constructor(
     readonly md: MachineDescription,
@@ -103,9 +106,93 @@ export class Hypervisor {
     return d.id;
   }
 
-  /** Registers a channel so a domain's death resets it. */
+  /** Registers a channel so a domain's death resets it; ids are unique. */
   addChannel(ch: LdcChannel): void {
+    if (this.channels.some((c) => c.id === ch.id))
+      throw new RangeError(`LDC channel id ${ch.id} is taken`);
     this.channels.push(ch);
+    this.mapTables.set(ch.id, [new LdcMapTable(), new LdcMapTable()]);
+  }
+
+  /** A channel id no registered channel uses. */
+  freeChannelId(): number {
+    return this.channels.reduce((m, c) => Math.max(m, c.id), 0) + 1;
+  }
+
+  // ---- LDC shared memory ----
+
+  /**
+   * `domain` exports [ra, ra + len) of its memory to the peer of `channelId` (its map table lives
+   * in its own memory, so this is no hypercall). Returns a cookie, or -1 (not its memory, not an
+   * endpoint, table full).
+   */
+  ldcBind(domain: number, channelId: number, ra: number, len: number, perms: number): number {
+    const table = this.exportTable(domain, channelId);
+    if (table === undefined || !this.domains[domain]!.mem.contains(ra, len)) return -1;
+    return table.bind(ra, len, perms);
+  }
+
+  ldcUnbind(domain: number, channelId: number, cookie: number): boolean {
+    return this.exportTable(domain, channelId)?.unbind(cookie) ?? false;
+  }
+
+  /**
+   * LDC_COPY: copies `len` bytes between the caller's memory at `localRa` and what the channel's
+   * peer exported under `cookie` (COPY_IN: from the peer, needs READ; COPY_OUT: to the peer, needs
+   * WRITE). ret1 = bytes copied. Contents move page by page.
+   */
+  ldcCopy(
+    caller: number,
+    channelId: number,
+    dir: number,
+    cookie: number,
+    localRa: number,
+    len: number,
+  ): number {
+    const ch = this.channels.find((c) => c.id === channelId);
+    let status: number = HV.EOK;
+    let copied = 0;
+    if (!this.domains[caller]?.alive) status = HV.ENOACCESS;
+    else if (ch === undefined || !ch.ends.includes(caller) || !ch.isUp) status = HV.ECHANNEL;
+    else if (dir !== LDC_COPY_IN && dir !== LDC_COPY_OUT) status = HV.EINVAL;
+    else {
+      const peer = ch.peerOf(caller);
+      const exp = this.exportTable(peer, channelId)?.lookup(cookie);
+      const need = dir === LDC_COPY_IN ? LDC_MEM_READ : LDC_MEM_WRITE;
+      if (exp === undefined || !(len > 0) || len > exp.len) status = HV.EINVAL;
+      else if ((exp.perms & need) === 0) status = HV.ENOACCESS;
+      else if (!this.domains[caller]!.mem.contains(localRa, len)) status = HV.ENORADDR;
+      else {
+        const remote = this.domains[peer]!.mem;
+        const local = this.domains[caller]!.mem;
+        const content = this.memory.content;
+        const pages = Math.floor(((exp.ra % PAGE_SIZE) + len - 1) / PAGE_SIZE) + 1;
+        for (let k = 0; k < pages; k++) {
+          const r = remote.paPageOf(exp.ra + k * PAGE_SIZE);
+          const l = local.paPageOf(localRa + k * PAGE_SIZE);
+          if (r < 0 || l < 0) continue;
+          if (dir === LDC_COPY_IN) content[l] = content[r]!;
+          else content[r] = content[l]!;
+        }
+        copied = len;
+      }
+    }
+    return this.finish(
+      caller,
+      FN.LDC_COPY,
+      status,
+      copied,
+      Math.ceil(copied / this.cost.memcpyBytesPerNs),
+      0,
+      0,
+    );
+  }
+
+  private exportTable(domain: number, channelId: number): LdcMapTable | undefined {
+    const ch = this.channels.find((c) => c.id === channelId);
+    if (ch === undefined) return undefined;
+    const side = ch.ends.indexOf(domain);
+    return side < 0 ? undefined : this.mapTables.get(channelId)![side];
   }
 
   onDeath(fn: DeathListener): void {
@@ -361,7 +448,11 @@ export class Hypervisor {
       }
     }
     this.memory.releaseAll(id);
-    for (const ch of this.channels) if (ch.ends.includes(id)) ch.reset("endpoint died", id);
+    for (const ch of this.channels) {
+      if (!ch.ends.includes(id)) continue;
+      ch.reset("endpoint died", id);
+      this.mapTables.set(ch.id, [new LdcMapTable(), new LdcMapTable()]); // exports die with the channel
+    }
     if (this.bus?.wants("domain.state"))
       this.bus.emit("domain.state", { domain: id, name: d.name, state: "dead" });
     for (const fn of this.deathListeners) fn(id, reason);

@@ -37,6 +37,8 @@ export const FN = {
   PCI_IOMMU_GETMAP: 0xb2,
   PCI_IOMMU_GETBYPASS: 0xb3,
   PCI_DMA_SYNC: 0xb8,
+  /** Copies between the caller's memory and what the channel's peer exported to it. */
+  LDC_COPY: 0xec,
   /** ATU (IOMMU v2) calls 0x190-0x19a: the ATU API group is not offered by this model. */
   IOTSB_FIRST: 0x190,
   IOTSB_LAST: 0x19a,
@@ -52,6 +54,7 @@ export const FN_NAMES: Readonly<Record<number, string>> = {
   [FN.PCI_IOMMU_GETMAP]: "pci_iommu_getmap",
   [FN.PCI_IOMMU_GETBYPASS]: "pci_iommu_getbypass",
   [FN.PCI_DMA_SYNC]: "pci_dma_sync",
+  [FN.LDC_COPY]: "ldc_copy",
   [FN.DVMA_GRANT]: "dvma_grant",
   [FN.DVMA_REVOKE]: "dvma_revoke",
   [FN.DVMA_INFO]: "dvma_info",

@@ -40,6 +40,14 @@ export const CostModelSchema = Type.Object(
       2000,
       "control domain CPU to serve one DVMA request or release, besides LDC. Assumed",
     ),
+    backendRequestCpuNs: ns(
+      1500,
+      "service domain (vsw/vds) work per request besides LDC and copies. Fitted by calibration",
+    ),
+    vioClientCpuNs: ns(
+      500,
+      "guest virtual-device client (vnet/vdisk) work per request besides LDC. Fitted by calibration",
+    ),
     dmaApiCpuNs: ns(150, "guest DMA-API bookkeeping per map or unmap, besides hypercalls. Assumed"),
     memcpyBytesPerNs: rate(
       16,

@@ -1,4 +1,4 @@
-import type { Simulator } from "../sim/kernel.ts";
+import type { Proc, Simulator } from "../sim/kernel.ts";
 import { Resource } from "../sim/resource.ts";
 
 /**
@@ -32,6 +32,14 @@ export class DomainCpu {
         fn();
       });
     });
+  }
+
+  /** From a process: waits for a strand, holds it for `ns`, releases it. */
+  *work(ns: number): Proc<void> {
+    yield this.pool.request();
+    yield ns;
+    this.busyNs += ns;
+    this.pool.release();
   }
 
   /** Jobs waiting for a strand. */

@@ -106,11 +106,22 @@ export const ScenarioSchema = Type.Object(
 );
 
 export type Scenario = Static<typeof ScenarioSchema>;
-export type ScenarioInput = Omit<Partial<Scenario>, "machine" | "name" | "duration"> & {
+/** What a scenario file may write: every field with a default may be left out, at any depth. */
+type Loose<T> = T extends string | number | boolean
+  ? T
+  : T extends readonly [string, Record<string, unknown>]
+    ? T
+    : T extends readonly (infer U)[]
+      ? Loose<U>[]
+      : T extends object
+        ? { [K in keyof T]?: Loose<T[K]> }
+        : T;
+
+export type ScenarioInput = Loose<Omit<Scenario, "machine" | "name" | "duration">> & {
   name: string;
   duration: number | string;
   machine: unknown;
-} & Record<string, unknown>;
+};
 
 /** Identity helper (citty style): keeps the literal and marks the file as a scenario. */
 export function defineScenario<const S extends ScenarioInput>(spec: S): S {

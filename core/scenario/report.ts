@@ -17,6 +17,17 @@ export interface PathMetrics {
   errors: number;
   attacks: number;
   extra: Record<string, number>;
+  /**
+   * Who owns each DVMA page of each root complex's window at run end, run-length encoded in
+   * window order: `owner` is a domain id (the order of `cpu`'s keys), -1 for a free page.
+   */
+  dvmaMap?: DvmaWindowMap[];
+}
+
+export interface DvmaWindowMap {
+  devhandle: number;
+  windowPages: number;
+  runs: [owner: number, length: number][];
 }
 
 export interface ReportPoint {

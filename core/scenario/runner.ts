@@ -13,7 +13,7 @@ import { RngStreams } from "../sim/rng.ts";
 import { Histogram } from "../sim/stats.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import type { RunInfo, RunObserver } from "./observer.ts";
-import { type PathMetrics, round } from "./report.ts";
+import { type DvmaWindowMap, type PathMetrics, round } from "./report.ts";
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
 export type PluginTable = ReadonlyMap<string, AnyPlugin>;
@@ -207,6 +207,7 @@ export function startPath(
             device,
             cost,
             rng: rng.stream(`path:${g.name}:${d.name}`),
+            bus,
           }),
         ),
       );
@@ -248,6 +249,7 @@ export function startPath(
             rng: rng.stream(`workload:${refName(spec.plugin)}:${g.name}`),
             untilNs,
             cpu: 0,
+            bus,
             observe: (name, value) => {
               let h = extra.get(name);
               if (h === undefined) extra.set(name, (h = new Histogram()));
@@ -309,7 +311,11 @@ export function startPath(
         p999: round(lat.percentile(99.9) / 1e3, 3),
       },
       cpu,
-      perIo: { hypercalls: per(hcalls), ldcMessages: per(ldc), iotlbFlushes: per(hv.flushOps) },
+      perIo: {
+        hypercalls: plan.native ? 0 : per(hcalls),
+        ldcMessages: per(ldc),
+        iotlbFlushes: per(hv.flushOps),
+      },
       dvma: { usedPages: used, fragmentation: round(frag) },
       faults,
       blocked,
@@ -317,7 +323,27 @@ export function startPath(
       errors,
       attacks,
       extra: extraOut,
+      dvmaMap: [...hv.iommus.values()]
+        .sort((a, b) => a.devhandle - b.devhandle)
+        .map((io) => ({
+          devhandle: io.devhandle,
+          windowPages: io.windowPages,
+          runs: runLengths(io.entryOwner),
+        })),
     };
   };
   return { sim, platform, untilNs, finish };
+}
+
+/** Run-length encoding of an owner table: [owner, length] pairs in order. */
+function runLengths(owners: Int16Array): DvmaWindowMap["runs"] {
+  const runs: DvmaWindowMap["runs"] = [];
+  let start = 0;
+  for (let i = 1; i <= owners.length; i++) {
+    if (i === owners.length || owners[i] !== owners[start]) {
+      runs.push([owners[start]!, i - start]);
+      start = i;
+    }
+  }
+  return runs;
 }

@@ -2,12 +2,15 @@ import { expect, test } from "bun:test";
 import { hypercall } from "../../../core/hv/abi.ts";
 import { RA_BASE } from "../../../core/hv/hypervisor.ts";
 import { invariantViolations } from "../../../core/hv/invariants.ts";
+import { LdcChannel } from "../../../core/hv/ldc.ts";
 import { DOCUMENTED_STATUSES, FN, HV } from "../../../core/hv/status.ts";
+import { Simulator } from "../../../core/sim/kernel.ts";
 import { Rng } from "../../../core/sim/rng.ts";
 import { smallHv, WINDOW_BASE } from "../../helpers/small-machine.ts";
 
 const CALLS = 120_000;
 const KNOWN = [
+  FN.LDC_COPY,
   FN.PCI_IOMMU_MAP,
   FN.PCI_IOMMU_DEMAP,
   FN.PCI_IOMMU_GETMAP,
@@ -42,7 +45,20 @@ function value(r: Rng): bigint {
   }
 }
 
-type Kind = "dh" | "tsbid" | "n" | "attrs" | "list" | "guest" | "base" | "ra" | "size" | "dir";
+type Kind =
+  | "dh"
+  | "tsbid"
+  | "n"
+  | "attrs"
+  | "list"
+  | "guest"
+  | "base"
+  | "ra"
+  | "size"
+  | "dir"
+  | "chan"
+  | "copydir"
+  | "cookie";
 const SIGNATURES: Record<number, Kind[]> = {
   [FN.PCI_IOMMU_MAP]: ["dh", "tsbid", "n", "attrs", "list"],
   [FN.PCI_IOMMU_DEMAP]: ["dh", "tsbid", "n"],
@@ -51,6 +67,7 @@ const SIGNATURES: Record<number, Kind[]> = {
   [FN.DVMA_GRANT]: ["guest", "dh", "base", "n"],
   [FN.DVMA_REVOKE]: ["guest", "dh", "base", "n"],
   [FN.DVMA_INFO]: ["dh", "base"],
+  [FN.LDC_COPY]: ["chan", "copydir", "cookie", "ra", "size"],
 };
 
 /** A value of the right kind for the parameter (so the call gets past the first checks). */
@@ -76,12 +93,26 @@ function plausible(r: Rng, k: Kind): bigint {
       return BigInt(r.int(1, 20000));
     case "dir":
       return BigInt(r.int(1, 3));
+    case "chan":
+      return BigInt(r.int(1, 3));
+    case "copydir":
+      return BigInt(r.int(0, 2));
+    case "cookie":
+      return BigInt(r.int(0, 3) * 8192);
   }
 }
 
 test(`fuzz: ${CALLS} raw hypercalls with random 64-bit arguments never throw and keep every invariant`, () => {
   const r = new Rng(0x5eed);
   const hv = smallHv({ guests: 3, windowPages: 64, maxTtesPerCall: 8 });
+  // Channels 1 and 2 (control <-> g1, g2) with a few exported buffers, so LDC_COPY gets deep too.
+  const sim = new Simulator();
+  for (const g of [1, 2]) {
+    hv.addChannel(
+      new LdcChannel(sim, g, 0, g, { queueEntries: 128, latencyNs: 1000, lossRate: 0 }, new Rng(g)),
+    );
+    for (let k = 0; k < 3; k++) hv.ldcBind(g, g, RA_BASE + (200 + k * 4) * 8192, 2 * 8192, k + 1);
+  }
   const statuses = new Map<number, number>();
   for (let i = 0; i < CALLS; i++) {
     const caller = r.chance(0.15) ? 0 : r.int(1, 4); // 0 = control, 1..3 guests

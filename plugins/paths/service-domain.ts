@@ -1,0 +1,264 @@
+/**
+ * service-domain: the classic sun4v virtual I/O path the method replaces. Devices belong to the
+ * control domain; a guest's virtual device (vnet/vdisk) exports its buffer through the LDC map
+ * table and sends a request over an LDC channel; the control domain's backend (vsw/vds) copies
+ * the data with LDC_COPY, maps its own buffer through the IOMMU, drives the device, copies results
+ * back and replies. Every step's CPU time is charged to the domain that does it.
+ */
+
+import {
+  type DeviceModel,
+  DMA_FAULT_NAMES,
+  definePlugin,
+  type GuestDmaApi,
+  type GuestIo,
+  HV,
+  type IoOp,
+  type IoPath,
+  type IoRequest,
+  type IoResult,
+  intoMemory,
+  isDmaFailure,
+  LDC_PACKET_SIZE,
+  LdcChannel,
+  type PathEnv,
+  type PathPlan,
+  type Proc,
+  Resource,
+  type Signal,
+  Type,
+} from "../../core/index.ts";
+import { BufferPool, fillData, holdsData, TagSource } from "./guest-buffers.ts";
+
+const options = Type.Object(
+  {
+    queueEntries: Type.Integer({
+      minimum: 1,
+      maximum: 65536,
+      default: 128,
+      description: "LDC queue of each virtual device",
+    }),
+    workers: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 1,
+      description: "backend threads per virtual device (vsw/vds serve a port on one)",
+    }),
+  },
+  { additionalProperties: false },
+);
+
+/** LDC_COPY directions and map-table permissions (Linux hypervisor.h). */
+const COPY_IN = 0;
+const COPY_OUT = 1;
+const MEM_RW = 3;
+const OPS: readonly IoOp[] = ["tx", "rx", "read", "write"];
+
+/**
+ * Virtual I/O packet: [0] 0x40 + op (request) or 0x50 (reply), [1] status, [4..8) id,
+ * [8..16) cookie, [16..20) bytes, [20..24) the data's content tag (what the model's pages carry).
+ */
+function vioPacket(
+  kind: number,
+  status: number,
+  id: number,
+  cookie: number,
+  bytes: number,
+  tag: number,
+): Uint8Array {
+  const p = new Uint8Array(LDC_PACKET_SIZE);
+  const v = new DataView(p.buffer);
+  v.setUint8(0, kind);
+  v.setUint8(1, status);
+  v.setUint32(4, id);
+  v.setBigUint64(8, BigInt(cookie));
+  v.setUint32(16, bytes);
+  v.setUint32(20, tag);
+  return p;
+}
+
+const vioLabel = (p: Uint8Array) => ({
+  msg: p[0]! >= 0x50 ? "VIO_REPLY" : `VIO_${OPS[p[0]! - 0x40]?.toUpperCase() ?? "?"}`,
+  id: new DataView(p.buffer, p.byteOffset).getUint32(4),
+});
+
+/** Status codes in a reply: 0 ok, then DMA fault codes, then path errors. */
+const REPLY_ERRORS = [...DMA_FAULT_NAMES, "copy-failed", "map-failed", "data-corrupt"];
+
+class ServiceIo implements GuestIo {
+  readonly guest: number;
+  readonly device: DeviceModel;
+  private readonly channel: LdcChannel;
+  private readonly pool: BufferPool;
+  private readonly backendPool: BufferPool;
+  private readonly tags: TagSource;
+  private readonly pending = new Map<number, Signal<Uint8Array | null>>();
+  private readonly workers: Resource;
+  private nextId = 0;
+  private backendDma: GuestDmaApi | undefined;
+
+  constructor(
+    private readonly env: PathEnv,
+    o: typeof options.static,
+  ) {
+    const { platform, guest, device, cost, rng, bus } = env;
+    const { sim, hv } = platform;
+    this.guest = guest.id;
+    this.device = device;
+    this.channel = new LdcChannel(
+      sim,
+      hv.freeChannelId(),
+      hv.control.id,
+      guest.id,
+      {
+        queueEntries: o.queueEntries,
+        latencyNs: cost.ldcLatencyNs,
+        lossRate: 0,
+        label: vioLabel,
+        hcalls: hv.hcalls,
+      },
+      rng,
+      bus,
+    );
+    hv.addChannel(this.channel);
+    this.channel.onReceive(guest.id, (pkt) =>
+      this.pending.get(new DataView(pkt.buffer).getUint32(4))?.trigger(pkt),
+    );
+    this.channel.onReceive(
+      hv.control.id,
+      (pkt) => sim.spawn(this.serve(pkt), "vio-backend"),
+      () => this.failAll(),
+    );
+    this.pool = new BufferPool(guest.memory, device.maxBytes);
+    this.backendPool = new BufferPool(platform.control.memory, device.maxBytes);
+    this.tags = new TagSource(guest.id);
+    this.workers = new Resource(sim, o.workers);
+  }
+
+  *setup(): Proc<boolean> {
+    this.backendDma = this.env.platform.control.dma.get(this.device.port.devhandle);
+    if (this.backendDma === undefined) return false;
+    if (this.device.ringBytes === 0) return true;
+    const ring = yield* this.backendDma.allocCoherent(this.device.ringBytes);
+    if (isDmaFailure(ring)) return false;
+    this.device.setRing(ring.mapping.dvma);
+    return true;
+  }
+
+  *submit(req: IoRequest, _cpu: number): Proc<IoResult> {
+    const { platform, guest, cost } = this.env;
+    const { sim, hv } = platform;
+    const t0 = sim.now;
+    const fail = (error: string): IoResult => ({
+      ok: false,
+      bytes: 0,
+      latencyNs: sim.now - t0,
+      error,
+    });
+    if (!(req.bytes > 0 && req.bytes <= this.device.maxBytes)) return fail("bad-request-size");
+    const ra = this.pool.take();
+    if (ra < 0) return fail("out-of-memory");
+    const tag = this.tags.next();
+    if (!intoMemory(req.op)) fillData(hv, guest.id, ra, req.bytes, tag);
+    const cookie = hv.ldcBind(guest.id, this.channel.id, ra, req.bytes, MEM_RW);
+    if (cookie < 0) {
+      this.pool.give(ra);
+      return fail("ldc-map-table-full");
+    }
+    const id = ++this.nextId;
+    const reply = sim.signal<Uint8Array | null>();
+    this.pending.set(id, reply);
+    const pkt = vioPacket(0x40 + OPS.indexOf(req.op), 0, id, cookie, req.bytes, tag);
+    let st = this.channel.send(guest.id, pkt);
+    while (st === HV.EWOULDBLOCK) {
+      yield cost.ldcLatencyNs;
+      st = this.channel.send(guest.id, pkt);
+    }
+    const sendCost = cost.vioClientCpuNs + cost.ldcSendCpuNs;
+    guest.cpu.charge(sendCost);
+    yield sendCost;
+    const answer: Uint8Array | null = st === HV.EOK ? yield reply : null;
+    this.pending.delete(id);
+    guest.cpu.charge(cost.ldcRecvCpuNs);
+    yield cost.ldcRecvCpuNs;
+    hv.ldcUnbind(guest.id, this.channel.id, cookie);
+    let error = answer === null ? "channel-reset" : (REPLY_ERRORS[answer[1]!] ?? "backend-error");
+    if (answer !== null && answer[1] === 0) error = "";
+    if (error === "" && intoMemory(req.op) && !holdsData(hv, guest.id, ra, req.bytes, tag))
+      error = "data-corrupt";
+    this.pool.give(ra);
+    return { ok: error === "", bytes: req.bytes, latencyNs: sim.now - t0, error };
+  }
+
+  /** The control domain's backend serving one request. */
+  private *serve(pkt: Uint8Array): Proc<void> {
+    const { platform, cost } = this.env;
+    const { hv } = platform;
+    const control = hv.control.id;
+    const cpu = platform.controlCpu;
+    const dma = this.backendDma!;
+    const v = new DataView(pkt.buffer);
+    const op = OPS[pkt[0]! - 0x40];
+    const id = v.getUint32(4);
+    const cookie = Number(v.getBigUint64(8));
+    const bytes = v.getUint32(16);
+    const tag = v.getUint32(20);
+    if (op === undefined) return;
+    // The port's service thread: receive, decode, copy in, map; the device then runs on its own.
+    yield this.workers.request();
+    yield* cpu.work(cost.ldcRecvCpuNs + cost.backendRequestCpuNs);
+    const buf = this.backendPool.take();
+    let status = 0;
+    if (!intoMemory(op)) {
+      if (hv.ldcCopy(control, this.channel.id, COPY_IN, cookie, buf, bytes) !== HV.EOK)
+        status = REPLY_ERRORS.indexOf("copy-failed");
+      yield* cpu.work(hv.lastCostNs);
+    }
+    const m =
+      status === 0
+        ? yield* dma.mapSingle(buf, bytes, intoMemory(op) ? "from-device" : "to-device")
+        : undefined;
+    this.workers.release();
+    if (m !== undefined && isDmaFailure(m)) status = REPLY_ERRORS.indexOf("map-failed");
+    else if (m !== undefined) {
+      const fault = yield* this.device.execute({ op, bytes }, m.dvma, tag);
+      yield* dma.unmapSingle(m);
+      if (fault !== 0) status = fault < 0 ? REPLY_ERRORS.indexOf("data-corrupt") : fault;
+      else if (intoMemory(op)) {
+        if (hv.ldcCopy(control, this.channel.id, COPY_OUT, cookie, buf, bytes) !== HV.EOK)
+          status = REPLY_ERRORS.indexOf("copy-failed");
+        yield* cpu.work(hv.lastCostNs);
+      }
+    }
+    this.backendPool.give(buf);
+    yield* cpu.work(cost.ldcSendCpuNs);
+    this.channel.send(control, vioPacket(0x50, status, id, cookie, bytes, tag));
+  }
+
+  private failAll(): void {
+    for (const s of this.pending.values()) if (!s.triggered) s.trigger(null);
+  }
+}
+
+export default definePlugin({
+  name: "service-domain",
+  kind: "path",
+  version: "1.0.0",
+  description:
+    "Classic virtual I/O: guest -> LDC -> control-domain backend (copy + its own DMA) -> device",
+  options,
+  setup(_ctx, o): IoPath {
+    return {
+      name: "service-domain",
+      plan(p: PathPlan): PathPlan {
+        // Physical devices belong to the control domain; guests reach them only through it.
+        const control = p.md.domains.find((d) => d.role === "control")!.name;
+        return {
+          ...p,
+          md: { ...p.md, devices: p.md.devices.map((d) => ({ ...d, domain: control })) },
+        };
+      },
+      connect: (env) => new ServiceIo(env, o),
+    };
+  },
+});
