@@ -9,6 +9,7 @@ import {
   loadScenarioPlugins,
   parseScenario,
 } from "../scenario/load.ts";
+import { compareWithReference, comparisonTable } from "../scenario/reference.ts";
 import { reportCsv, reportJson } from "../scenario/report.ts";
 import { runScenario } from "../scenario/run-scenario.ts";
 import { TraceCollector } from "../scenario/trace-collector.ts";
@@ -175,6 +176,9 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
       `${scn.name}: ${scn.description}\nseed ${scn.seed}, ${durationNs(scn.duration) / 1e6} ms simulated per run\n\n`,
     );
     io.out.write(resultsTable(report, control));
+    if (scn.reference.length > 0) {
+      io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
+    }
   }
   const failed = report.points.some((p) =>
     Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),

@@ -6,8 +6,9 @@ import { Resource } from "../sim/resource.ts";
 
 /**
  * What a device model drives: its DMA engine on the root complex. Transfers are serialised on the
- * engine and take setup + translation + bytes / bandwidth; every page goes through the IOMMU, so
- * faults and IOTLB behaviour are the model's own.
+ * engine and take setup + translation + data time; the data also crosses the root complex's
+ * link, which every device under it shares. Every page goes through the IOMMU, so faults and
+ * IOTLB behaviour are the model's own.
  */
 export class DevicePort {
   readonly name: string;
@@ -21,6 +22,8 @@ export class DevicePort {
     private readonly hv: Hypervisor,
     readonly device: number,
     private readonly cost: CostModel,
+    /** The root complex's link, shared by its devices. */
+    private readonly link: Resource,
   ) {
     const dev = hv.devices[device];
     if (dev === undefined) throw new RangeError(`no device ${device}`);
@@ -42,16 +45,21 @@ export class DevicePort {
     readOut?: Uint32Array,
   ): Proc<DmaFaultCode> {
     yield this.engine.request();
+    const start = this.sim.now;
     const fault = this.hv.deviceDma(this.device, dvma, bytes, write, tag, readOut);
-    const io = this.hv.devices[this.device]!.iommu;
-    const took =
-      this.cost.dmaSetupNs +
-      io.lastCostNs +
-      (fault === 0 ? Math.ceil(bytes / this.cost.dmaBytesPerNs) : 0);
-    yield took;
+    yield this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
+    if (fault === 0) {
+      // The data holds the shared link for its share of the time; the device's own rate may be slower.
+      const dataStart = this.sim.now;
+      yield this.link.request();
+      yield Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
+      this.link.release();
+      const rest = Math.ceil(bytes / this.cost.dmaBytesPerNs) - (this.sim.now - dataStart);
+      if (rest > 0) yield rest;
+    }
     this.engine.release();
     this.stats.dmas++;
-    this.stats.busyNs += took;
+    this.stats.busyNs += this.sim.now - start;
     if (fault === 0) this.stats.bytes += bytes;
     else this.stats.faults++;
     return fault;

@@ -5,7 +5,7 @@ import { IO_ATTR_READ, IO_ATTR_WRITE } from "../iommu/iotsb.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import type { DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE, WORDS_PER_PAGE } from "../machine/memory.ts";
-import type { LocalPolicy } from "../plugin/policy.ts";
+import type { LocalPolicy, PolicyStats } from "../plugin/policy.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import type { BrokerLink } from "./broker-client.ts";
 import type { GuestMemory } from "./guest-memory.ts";
@@ -209,6 +209,11 @@ export class GuestDmaApi {
     const spent = this.flushDeferred(cpu);
     this.env.cpu.charge(spent);
     if (spent > 0) yield spent;
+  }
+
+  /** The local policy's own figures (allocated, free, fragmentation, ...). */
+  policyStats(): PolicyStats {
+    return this.env.policy.stats();
   }
 
   /** Ranges of the window this guest holds as leases: [base, npages] in entry indices. */

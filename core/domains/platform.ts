@@ -6,9 +6,11 @@ import { DomainCpu } from "../machine/cpu.ts";
 import type { MachineDescription } from "../machine/description.ts";
 import type { GlobalPolicy, LocalPolicy } from "../plugin/policy.ts";
 import { Simulator } from "../sim/kernel.ts";
+import { Resource } from "../sim/resource.ts";
 import { RngStreams } from "../sim/rng.ts";
 import { DvmaBroker } from "./broker.ts";
 import { BrokerClient, type BrokerLink } from "./broker-client.ts";
+import { DevicePort } from "./device-port.ts";
 import { GuestDmaApi, type GuestDmaOptions } from "./guest-dma.ts";
 import { GuestMemory } from "./guest-memory.ts";
 import { LocalBrokerLink } from "./local-link.ts";
@@ -52,6 +54,7 @@ export class Platform {
   readonly controlCpu: DomainCpu;
   readonly guests: GuestOs[] = [];
   readonly cpus: DomainCpu[] = [];
+  private readonly links = new Map<number, Resource>();
   private controlOs: { memory: GuestMemory; dma: Map<number, GuestDmaApi> } | undefined;
 
   constructor(readonly cfg: PlatformConfig) {
@@ -102,6 +105,14 @@ export class Platform {
         dma,
       });
     }
+  }
+
+  /** The DMA port of device `id`, sharing its root complex's link with the other devices there. */
+  devicePort(id: number): DevicePort {
+    const dh = this.hv.devices[id]!.iommu.devhandle;
+    let link = this.links.get(dh);
+    if (link === undefined) this.links.set(dh, (link = new Resource(this.sim, 1)));
+    return new DevicePort(this.sim, this.hv, id, this.cfg.cost, link);
   }
 
   /** The control domain's memory and DMA APIs (its own drivers: the service-domain path). */

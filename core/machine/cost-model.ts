@@ -30,23 +30,27 @@ export const CostModelSchema = Type.Object(
       6.5,
       "PCIe Gen3 x8 payload bandwidth, GB/s (7.88 GB/s raw less TLP overhead)",
     ),
-    ldcLatencyNs: ns(
-      4000,
-      "one LDC packet, sender trap to receiver interrupt. Assumed; fitted by calibration",
+    rootComplexBytesPerNs: rate(
+      15.75,
+      "PCIe Gen3 x16 link payload bandwidth, GB/s, shared by every device under one root complex",
     ),
-    ldcSendCpuNs: ns(1000, "sender CPU per LDC packet (build packet + LDC_TX hypercall). Assumed"),
-    ldcRecvCpuNs: ns(1500, "receiver CPU per LDC packet (interrupt + dequeue). Assumed"),
+    ldcLatencyNs: ns(
+      10_000,
+      "one LDC packet, sender trap to receiver thread running. Fitted: the T7-1 service-domain round trip (scenarios/calibration.ts)",
+    ),
+    ldcSendCpuNs: ns(600, "sender CPU per LDC packet (build packet + LDC_TX hypercall). Assumed"),
+    ldcRecvCpuNs: ns(800, "receiver CPU per LDC packet (interrupt + dequeue). Assumed"),
     brokerRequestCpuNs: ns(
       2000,
       "control domain CPU to serve one DVMA request or release, besides LDC. Assumed",
     ),
     backendRequestCpuNs: ns(
-      1500,
-      "service domain (vsw/vds) work per request besides LDC and copies. Fitted by calibration",
+      760,
+      "service domain (vsw/vds) work per request besides LDC and copies. Fitted: the T7-1 service-domain stream (scenarios/calibration.ts)",
     ),
     vioClientCpuNs: ns(
       500,
-      "guest virtual-device client (vnet/vdisk) work per request besides LDC. Fitted by calibration",
+      "guest virtual-device client (vnet/vdisk) work per request besides LDC. Assumed",
     ),
     dmaApiCpuNs: ns(150, "guest DMA-API bookkeeping per map or unmap, besides hypercalls. Assumed"),
     memcpyBytesPerNs: rate(

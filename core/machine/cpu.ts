@@ -1,4 +1,4 @@
-import type { Proc, Simulator } from "../sim/kernel.ts";
+import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
 import { Resource } from "../sim/resource.ts";
 
 /**
@@ -39,6 +39,15 @@ export class DomainCpu {
     yield this.pool.request();
     yield ns;
     this.busyNs += ns;
+    this.pool.release();
+  }
+
+  /** A strand for a thread that does several steps (each charging its own time); release() after. */
+  acquire(): Signal<void> {
+    return this.pool.request();
+  }
+
+  release(): void {
     this.pool.release();
   }
 

@@ -88,6 +88,33 @@ export const DeviceSchema = Type.Object(
   { additionalProperties: false },
 );
 
+/** Many similar guests at once (scale studies): expanded into `domains` and `devices` by parseMachine. */
+export const GuestPoolSchema = Type.Object(
+  {
+    count: Type.Integer({ minimum: 0, maximum: 127 }),
+    namePrefix: Type.String({ pattern: "^[a-z][a-z0-9-]{0,20}$", default: "vm" }),
+    strands: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
+    memoryMiB: Type.Integer({
+      minimum: 8,
+      maximum: 1 << 20,
+      default: 256,
+      description: "multiple of 8",
+    }),
+    /** Each guest gets one of each, requester ID (guest index + 1) << 8 | position << 3. */
+    devices: Type.Array(
+      Type.Object(
+        {
+          kind: Type.String({ default: "nic" }),
+          devhandle: Type.Integer({ minimum: 0, maximum: 0x0fffffff }),
+        },
+        { additionalProperties: false },
+      ),
+      { default: [] },
+    ),
+  },
+  { additionalProperties: false },
+);
+
 export const MachineSchema = Type.Object(
   {
     name: Type.String({ default: "machine" }),
@@ -98,6 +125,7 @@ export const MachineSchema = Type.Object(
       description: "one control domain and up to 127 guests (the logical-domain limit is 128)",
     }),
     devices: Type.Array(DeviceSchema, { default: [] }),
+    guestPool: Type.Optional(GuestPoolSchema),
     /** Hypervisor-side cap on TTEs written per map/demap call; callers loop (sun4v allows partial completion). */
     maxTtesPerCall: Type.Integer({ minimum: 1, maximum: 1 << 20, default: 1024 }),
   },
@@ -109,6 +137,29 @@ export type RootComplexDescription = Static<typeof RootComplexSchema>;
 export type DomainDescription = Static<typeof DomainSchema>;
 export type DeviceDescription = Static<typeof DeviceSchema>;
 
+/** The description with its guest pool written out as ordinary domains and devices. */
+export function expandGuestPool(md: MachineDescription): MachineDescription {
+  const pool = md.guestPool;
+  if (pool === undefined) return md;
+  const domains = [...md.domains];
+  const devices = [...md.devices];
+  for (let i = 0; i < pool.count; i++) {
+    const name = `${pool.namePrefix}${i + 1}`;
+    domains.push({ name, role: "guest", strands: pool.strands, memoryMiB: pool.memoryMiB });
+    pool.devices.forEach((d, j) => {
+      devices.push({
+        name: `${d.kind}-${name}`,
+        kind: d.kind,
+        devhandle: d.devhandle,
+        requesterId: ((i + 1) << 8) | (j << 3),
+        domain: name,
+      });
+    });
+  }
+  const { guestPool: _expanded, ...rest } = md;
+  return { ...rest, domains, devices };
+}
+
 /** A check the schema cannot express: where it is and what is wrong. */
 export interface DescriptionProblem {
   path: string;
@@ -119,6 +170,12 @@ export interface DescriptionProblem {
 /** Cross-field rules of a machine description; an empty list means it is sound. */
 export function machineProblems(md: MachineDescription): DescriptionProblem[] {
   const out: DescriptionProblem[] = [];
+  if (md.domains.length > 128) {
+    out.push({
+      path: "/domains",
+      message: `at most 128 domains (logical-domain limit); the machine has ${md.domains.length}`,
+    });
+  }
   const controls = md.domains.filter((d) => d.role === "control");
   if (controls.length !== 1) {
     out.push({

@@ -1,11 +1,16 @@
 import { InputError } from "../plugin/errors.ts";
 import { formatProblems, parseWithSchema } from "../plugin/options.ts";
 import { type CostModel, CostModelSchema } from "./cost-model.ts";
-import { type MachineDescription, MachineSchema, machineProblems } from "./description.ts";
+import {
+  expandGuestPool,
+  type MachineDescription,
+  MachineSchema,
+  machineProblems,
+} from "./description.ts";
 
 /** Validates a machine description (schema, then cross-field rules); throws InputError naming each field. */
 export function parseMachine(raw: unknown, where = "machine "): MachineDescription {
-  const md = parseWithSchema(MachineSchema, raw, where);
+  const md = expandGuestPool(parseWithSchema(MachineSchema, raw, where));
   const problems = machineProblems(md).map((p) => ({ ...p, value: p.value }));
   if (problems.length > 0) throw new InputError(formatProblems(where, problems), problems);
   return md;

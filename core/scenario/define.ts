@@ -51,6 +51,24 @@ export const FaultSpecSchema = Type.Union([
   ),
 ]);
 
+export const ReferenceSchema = Type.Object(
+  {
+    path: Type.String({ description: "I/O path name, e.g. direct" }),
+    metric: Type.String({
+      pattern: "^[A-Za-z0-9.]+(/[A-Za-z0-9.]+)*$",
+      description:
+        'a path metric, "/" between levels: throughputGbps, latencyUs/p50, extra/rtt.p50Us',
+    }),
+    value: Type.Number(),
+    /** Relative difference still counted as a match. */
+    tolerance: Type.Number({ exclusiveMinimum: 0, default: 0.1 }),
+    /** Matrix parameters of the point to compare (all points when empty). */
+    point: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+    source: Type.String({ minLength: 1, description: "where the figure was published" }),
+  },
+  { additionalProperties: false },
+);
+
 export const GuestDmaSchema = Type.Object(
   {
     acquire: Type.Union([Type.Literal("lease"), Type.Literal("per-map")], { default: "lease" }),
@@ -101,6 +119,8 @@ export const ScenarioSchema = Type.Object(
     matrix: Type.Record(Type.String(), Type.Array(Type.Unknown(), { minItems: 1 }), {
       default: {},
     }),
+    /** Published figures the run is compared with (printed side by side, checked by tests). */
+    reference: Type.Array(ReferenceSchema, { default: [] }),
   },
   { additionalProperties: false },
 );

@@ -1,7 +1,7 @@
-import { DevicePort } from "../domains/device-port.ts";
 import type { DeviceFactory, DeviceModel, GuestIo, IoPath, Workload } from "../domains/io.ts";
 import { Platform } from "../domains/platform.ts";
 import { EventBus } from "../events/bus.ts";
+import { invariantViolations } from "../hv/invariants.ts";
 import { parseCostModel, parseMachine } from "../machine/parse.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { InputError } from "../plugin/errors.ts";
@@ -149,7 +149,7 @@ export function startPath(
       factory = host.use(plugin(table, ref, "device") as never, refOptions(ref)) as DeviceFactory;
       factories.set(kind, factory);
     }
-    const port = new DevicePort(sim, hv, dev.id, cost);
+    const port = platform.devicePort(dev.id);
     models.set(
       dev.desc.name,
       factory({ sim, port, desc: dev.desc, cost, rng: rng.stream(`device:${dev.desc.name}`) }),
@@ -296,7 +296,7 @@ export function startPath(
       frag = Math.max(frag, platform.broker.policyOf(io.devhandle)?.stats().fragmentation ?? 0);
     }
     const per = (n: number) => round(ios > 0 ? n / ios : 0);
-    const extraOut: Record<string, number> = { policyErrors };
+    const extraOut: Record<string, number> = { policyErrors, ...machineHealth(platform) };
     for (const [name, h] of [...extra.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       extraOut[`${name}.p50Us`] = round(h.percentile(50) / 1e3, 3);
       extraOut[`${name}.p99Us`] = round(h.percentile(99) / 1e3, 3);
@@ -333,6 +333,29 @@ export function startPath(
     };
   };
   return { sim, platform, untilNs, finish };
+}
+
+/**
+ * Figures about the machine's state at run end: IOTLB hit rate, the guests' local-policy
+ * fragmentation, and how many safety invariants are violated (always 0 unless something is wrong).
+ */
+function machineHealth(platform: Platform): Record<string, number> {
+  const { hv, broker } = platform;
+  let hits = 0;
+  let lookups = 0;
+  for (const io of hv.iommus.values()) {
+    hits += io.iotlb.hits;
+    lookups += io.iotlb.hits + io.iotlb.misses;
+  }
+  const frags = platform.guests.flatMap((g) =>
+    [...g.dma.values()].map((d) => d.policyStats().fragmentation ?? 0),
+  );
+  const localFragmentation = frags.length > 0 ? frags.reduce((a, b) => a + b, 0) / frags.length : 0;
+  return {
+    "iotlb.hitRate": round(lookups > 0 ? hits / lookups : 0),
+    "dvma.localFragmentation": round(localFragmentation),
+    invariantViolations: invariantViolations(hv, broker.isUp ? broker : undefined).length,
+  };
 }
 
 /** Run-length encoding of an owner table: [owner, length] pairs in order. */

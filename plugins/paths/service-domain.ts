@@ -65,6 +65,7 @@ function vioPacket(
   cookie: number,
   bytes: number,
   tag: number,
+  readyAt = 0,
 ): Uint8Array {
   const p = new Uint8Array(LDC_PACKET_SIZE);
   const v = new DataView(p.buffer);
@@ -74,6 +75,7 @@ function vioPacket(
   v.setBigUint64(8, BigInt(cookie));
   v.setUint32(16, bytes);
   v.setUint32(20, tag);
+  v.setBigUint64(24, BigInt(readyAt));
   return p;
 }
 
@@ -168,7 +170,15 @@ class ServiceIo implements GuestIo {
     const id = ++this.nextId;
     const reply = sim.signal<Uint8Array | null>();
     this.pending.set(id, reply);
-    const pkt = vioPacket(0x40 + OPS.indexOf(req.op), 0, id, cookie, req.bytes, tag);
+    const pkt = vioPacket(
+      0x40 + OPS.indexOf(req.op),
+      0,
+      id,
+      cookie,
+      req.bytes,
+      tag,
+      req.readyAt ?? 0,
+    );
     let st = this.channel.send(guest.id, pkt);
     while (st === HV.EWOULDBLOCK) {
       yield cost.ldcLatencyNs;
@@ -203,36 +213,49 @@ class ServiceIo implements GuestIo {
     const cookie = Number(v.getBigUint64(8));
     const bytes = v.getUint32(16);
     const tag = v.getUint32(20);
+    const readyAt = Number(v.getBigUint64(24));
     if (op === undefined) return;
-    // The port's service thread: receive, decode, copy in, map; the device then runs on its own.
+    // The port's service thread runs on a control-domain strand: receive, copy in, map. The device
+    // then works on its own; completion (unmap, copy out, reply) takes a strand again.
     yield this.workers.request();
-    yield* cpu.work(cost.ldcRecvCpuNs + cost.backendRequestCpuNs);
+    yield cpu.acquire();
+    yield* this.spend(cost.ldcRecvCpuNs + cost.backendRequestCpuNs);
     const buf = this.backendPool.take();
     let status = 0;
-    if (!intoMemory(op)) {
-      if (hv.ldcCopy(control, this.channel.id, COPY_IN, cookie, buf, bytes) !== HV.EOK)
-        status = REPLY_ERRORS.indexOf("copy-failed");
-      yield* cpu.work(hv.lastCostNs);
-    }
+    if (!intoMemory(op)) status = yield* this.copy(COPY_IN, cookie, buf, bytes);
     const m =
       status === 0
         ? yield* dma.mapSingle(buf, bytes, intoMemory(op) ? "from-device" : "to-device")
         : undefined;
+    cpu.release();
     this.workers.release();
     if (m !== undefined && isDmaFailure(m)) status = REPLY_ERRORS.indexOf("map-failed");
     else if (m !== undefined) {
-      const fault = yield* this.device.execute({ op, bytes }, m.dvma, tag);
+      const req: IoRequest = readyAt > 0 ? { op, bytes, readyAt } : { op, bytes };
+      const fault = yield* this.device.execute(req, m.dvma, tag);
+      yield cpu.acquire();
       yield* dma.unmapSingle(m);
       if (fault !== 0) status = fault < 0 ? REPLY_ERRORS.indexOf("data-corrupt") : fault;
-      else if (intoMemory(op)) {
-        if (hv.ldcCopy(control, this.channel.id, COPY_OUT, cookie, buf, bytes) !== HV.EOK)
-          status = REPLY_ERRORS.indexOf("copy-failed");
-        yield* cpu.work(hv.lastCostNs);
-      }
-    }
+      else if (intoMemory(op)) status = yield* this.copy(COPY_OUT, cookie, buf, bytes);
+    } else yield cpu.acquire();
     this.backendPool.give(buf);
-    yield* cpu.work(cost.ldcSendCpuNs);
+    yield* this.spend(cost.ldcSendCpuNs);
+    cpu.release();
     this.channel.send(control, vioPacket(0x50, status, id, cookie, bytes, tag));
+  }
+
+  /** CPU time of the backend thread, on the strand it holds. */
+  private *spend(ns: number): Proc<void> {
+    this.env.platform.controlCpu.charge(ns);
+    yield ns;
+  }
+
+  /** LDC_COPY between the guest's exported buffer and the backend's; returns a reply status. */
+  private *copy(dir: number, cookie: number, buf: number, bytes: number): Proc<number> {
+    const { hv } = this.env.platform;
+    const st = hv.ldcCopy(hv.control.id, this.channel.id, dir, cookie, buf, bytes);
+    yield* this.spend(hv.lastCostNs);
+    return st === HV.EOK ? 0 : REPLY_ERRORS.indexOf("copy-failed");
   }
 
   private failAll(): void {

@@ -1,4 +1,3 @@
-import { DevicePort } from "../../core/domains/device-port.ts";
 import type { GuestDmaOptions } from "../../core/domains/guest-dma.ts";
 import { Platform } from "../../core/domains/platform.ts";
 import { EventBus } from "../../core/events/bus.ts";
@@ -38,9 +37,7 @@ export function bootSmall(
     bus,
   });
   platformRef.sim = platform.sim;
-  const ports = platform.hv.devices.map(
-    (d) => new DevicePort(platform.sim, platform.hv, d.id, platform.cfg.cost),
-  );
+  const ports = platform.hv.devices.map((d) => platform.devicePort(d.id));
   return { platform, bus, ports, hv: platform.hv, sim: platform.sim, broker: platform.broker };
 }
 
