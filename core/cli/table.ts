@@ -21,7 +21,7 @@ export function resultsTable(r: Report, controlName: string): string {
   for (const p of r.points) {
     const params = Object.entries(p.params);
     if (params.length > 0)
-      lines.push(params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("  "));
+      lines.push(params.map(([k, v]) => `${k}=${paramLabel(v)}`).join("  "));
     const rows = Object.entries(p.paths).map(([path, m]) => {
       const guests = Object.entries(m.cpu).filter(([d]) => d !== controlName);
       const guestCpu =
@@ -45,6 +45,21 @@ export function resultsTable(r: Report, controlName: string): string {
     lines.push(...align([head, ...rows]), "");
   }
   return lines.join("\n");
+}
+
+/** A matrix value in a few words: plugin refs by name, workload specs by plugin, objects as k:v. */
+export function paramLabel(v: unknown): string {
+  if (Array.isArray(v)) {
+    if (typeof v[0] === "string" && v.length === 2 && typeof v[1] === "object") return v[0];
+    return v.map(paramLabel).join("+");
+  }
+  if (typeof v === "object" && v !== null) {
+    if ("plugin" in v) return paramLabel((v as { plugin: unknown }).plugin);
+    return Object.entries(v)
+      .map(([k, x]) => `${k}:${paramLabel(x)}`)
+      .join(",");
+  }
+  return typeof v === "string" ? v : JSON.stringify(v);
 }
 
 const pct = (u: number) => `${(u * 100).toFixed(1)}%`;

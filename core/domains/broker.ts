@@ -7,7 +7,7 @@ import type { DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import { PluginError } from "../plugin/errors.ts";
 import { type GlobalPolicy, isRefusal } from "../plugin/policy.ts";
-import type { Simulator } from "../sim/kernel.ts";
+import type { Proc, Simulator } from "../sim/kernel.ts";
 import {
   decode,
   encode,
@@ -53,6 +53,8 @@ export class DvmaBroker {
   private readonly sessions = new Map<number, Session>();
   private policies = new Map<number, GlobalPolicy>();
   private up = true;
+  /** The request being served: its CPU time so far and the replies it will send. */
+  private work: { ns: number; out: [Session, Uint8Array][] } | undefined;
   readonly stats = {
     requests: 0,
     grants: 0,
@@ -179,7 +181,7 @@ export class DvmaBroker {
   }
 
   private makePolicies(): void {
-    const guests = [...this.sessions.keys()];
+    const guests = this.env.hv.domains.filter((d) => d.role === "guest").map((d) => d.id);
     this.policies = new Map();
     for (const io of this.env.hv.iommus.values()) {
       this.policies.set(io.devhandle, this.env.policy(io.devhandle, io.windowPages, guests));
@@ -194,17 +196,32 @@ export class DvmaBroker {
 
   private receive(guest: number, pkt: Uint8Array): void {
     if (!this.up) return; // a crashed broker answers nothing; guests time out and resend
+    this.env.sim.spawn(this.serve(guest, pkt), "broker");
+  }
+
+  /**
+   * One request on a control-domain strand: its CPU time (receive, policy, hypercalls, replies)
+   * is spent before the replies leave, so the broker's load shows in latency and utilisation.
+   */
+  private *serve(guest: number, pkt: Uint8Array): Proc<void> {
     const { cpu, cost } = this.env;
-    cpu.exec(cost.ldcRecvCpuNs + cost.brokerRequestCpuNs, () => {
-      if (!this.up) return;
+    yield cpu.acquire();
+    const work = {
+      ns: cost.ldcRecvCpuNs + cost.brokerRequestCpuNs,
+      out: [] as [Session, Uint8Array][],
+    };
+    if (this.up) {
+      this.work = work;
       const m = decode(pkt);
       const s = this.sessions.get(guest);
-      if (m === null || s === undefined) {
-        this.stats.invalid++;
-        return;
-      }
-      this.handle(guest, s, m);
-    });
+      if (m === null || s === undefined) this.stats.invalid++;
+      else this.handle(guest, s, m);
+      this.work = undefined;
+    }
+    cpu.charge(work.ns);
+    yield work.ns;
+    cpu.release();
+    if (this.up) for (const [s, p] of work.out) this.transmit(s, p);
   }
 
   private handle(guest: number, s: Session, m: Message): void {
@@ -252,7 +269,7 @@ export class DvmaBroker {
       else {
         const base = io.windowBase + got * PAGE_SIZE;
         const st = this.env.hv.dvmaGrant(this.id, guest, m.devhandle, base, m.npages);
-        this.env.cpu.charge(this.env.hv.lastCostNs);
+        this.spend(this.env.hv.lastCostNs);
         if (st !== HV.EOK) {
           this.callPolicy("revoke", () => policy.revoke(guest, got, m.npages));
           reason = "hv-refused";
@@ -320,7 +337,7 @@ export class DvmaBroker {
     const { hv, cpu } = this.env;
     const io = hv.iommus.get(devhandle)!;
     const st = hv.dvmaRevoke(this.id, guest, devhandle, io.windowBase + index * PAGE_SIZE, npages);
-    cpu.charge(hv.lastCostNs);
+    this.spend(hv.lastCostNs);
     if (st !== HV.EOK)
       throw new Error(
         `ledger and hypervisor disagree: dvma_revoke(${guest}, ${index}+${npages}) = ${st} (${why})`,
@@ -356,12 +373,24 @@ export class DvmaBroker {
     this.sendRaw(s, pkt);
   }
 
+  /** Inside serve() the reply waits for the request's CPU time; elsewhere it leaves at once. */
   private sendRaw(s: Session, pkt: Uint8Array): void {
-    const { cpu, cost, sim } = this.env;
     if (s.channel === null) return;
-    cpu.charge(cost.ldcSendCpuNs);
-    const st = s.channel.send(this.id, pkt);
+    this.spend(this.env.cost.ldcSendCpuNs);
+    if (this.work !== undefined) this.work.out.push([s, pkt]);
+    else this.transmit(s, pkt);
+  }
+
+  private transmit(s: Session, pkt: Uint8Array): void {
+    const st = s.channel!.send(this.id, pkt);
     // A full queue is retried shortly; a reset channel drops the reply (the guest resends).
-    if (st === HV.EWOULDBLOCK) sim.schedule(cost.ldcLatencyNs, () => this.sendRaw(s, pkt));
+    if (st === HV.EWOULDBLOCK)
+      this.env.sim.schedule(this.env.cost.ldcLatencyNs, () => this.transmit(s, pkt));
+  }
+
+  /** Control-domain CPU time: added to the request being served, or charged directly. */
+  private spend(ns: number): void {
+    if (this.work !== undefined) this.work.ns += ns;
+    else this.env.cpu.charge(ns);
   }
 }

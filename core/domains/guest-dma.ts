@@ -110,7 +110,12 @@ export class GuestDmaApi {
     private readonly env: GuestDmaEnv,
     opts: Partial<GuestDmaOptions> = {},
   ) {
-    this.opts = { ...DEFAULT_GUEST_DMA, ...opts };
+    // A policy may say how it wants DVMA acquired (negotiate-per-map does); otherwise the guest's setting.
+    this.opts = {
+      ...DEFAULT_GUEST_DMA,
+      ...opts,
+      ...(env.policy.acquire ? { acquire: env.policy.acquire } : {}),
+    };
     const io = env.hv.iommus.get(env.devhandle);
     if (io === undefined) throw new RangeError(`no root complex with devhandle ${env.devhandle}`);
     this.windowBase = io.windowBase;

@@ -112,6 +112,8 @@ export class PluginHost {
     try {
       provides = plugin.setup(this.context(name), options as never);
     } catch (e) {
+      // Bad input found by the plugin (e.g. nested options it validates itself) stays bad input.
+      if (e instanceof InputError) throw e;
       throw PluginError.wrap(name, "setup", e);
     }
     if (kind === "policy.global" || kind === "policy.local") {

@@ -27,6 +27,11 @@ export interface LocalPolicy {
   alloc(npages: number, align: number, cpu: number): number;
   free(page: number, npages: number, cpu: number): void;
   stats(): PolicyStats;
+  /**
+   * How the guest should acquire DVMA for this policy; per-map = one negotiation per mapping,
+   * the grant is the mapping. Absent: the guest's own setting applies.
+   */
+  readonly acquire?: "per-map" | "lease";
 }
 
 /** Why a global policy refused a grant; the guest sees `reason` in its nack. */

@@ -107,24 +107,25 @@ export async function loadScenarioPlugins(
     table.set(p.name, p);
     table.set(f, p);
   }
+  // Every matrix point may name other plugins (e.g. sweeping policies.local or workloads).
+  const refs = expandMatrix(scn, scn).flatMap((p) => pluginRefs(p.scenario));
+  for (const ref of refs) {
+    const name = refName(ref);
+    if (!table.has(name)) table.set(name, await loadPlugin(name, { cwd }));
+  }
+  return table;
+}
+
+/** The plugins one (matrix-free) scenario uses. */
+function pluginRefs(scn: Scenario): PluginRef[] {
   const md = parseMachine(scn.machine, "scenario /machine");
-  const refs: PluginRef[] = [
+  return [
     scn.policies.global,
     scn.policies.local,
     ...scn.paths,
     ...scn.workloads.map((w) => w.plugin),
     ...[...new Set(md.devices.map((d) => d.kind))].map((k) => scn.devices[k] ?? k),
   ];
-  // Matrix values may name plugins too (e.g. sweeping policies.local).
-  for (const [key, values] of Object.entries(scn.matrix)) {
-    if (/^(policies\.(global|local)|paths\.\d+)$/.test(key))
-      for (const v of values) refs.push(v as PluginRef);
-  }
-  for (const ref of refs) {
-    const name = refName(ref);
-    if (!table.has(name)) table.set(name, await loadPlugin(name, { cwd }));
-  }
-  return table;
 }
 
 export interface MatrixPoint {

@@ -6,6 +6,7 @@
 import {
   definePlugin,
   type Proc,
+  type Static,
   Type,
   type Workload,
   type WorkloadEnv,
@@ -34,7 +35,24 @@ const options = Type.Object(
 );
 
 /** After a failed request, wait this long before the next (a failure may take no time). */
-const BACKOFF_NS = 10_000;
+export const BACKOFF_NS = 10_000;
+
+/** The stream workload for validated options (also run by `mix`). */
+export function streamWorkload(o: Static<typeof options>): Workload {
+  function* loop(env: WorkloadEnv, lane: number): Proc<void> {
+    while (env.sim.now < env.untilNs && env.platform.hv.domains[env.guest.id]!.alive) {
+      const r = yield* env.io.submit({ op: o.op, bytes: o.bytes }, lane % env.guest.cpu.strands);
+      if (!r.ok) yield BACKOFF_NS;
+      if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
+    }
+  }
+  return {
+    start(env) {
+      for (let i = 0; i < o.inflight; i++)
+        env.sim.spawn(loop(env, i), `stream:${env.guest.name}:${i}`);
+    },
+  };
+}
 
 export default definePlugin({
   name: "stream",
@@ -42,19 +60,5 @@ export default definePlugin({
   version: "1.0.0",
   description: "Bulk stream: back-to-back requests of a fixed size, several in flight",
   options,
-  setup(_ctx, o): Workload {
-    function* loop(env: WorkloadEnv, lane: number): Proc<void> {
-      while (env.sim.now < env.untilNs && env.platform.hv.domains[env.guest.id]!.alive) {
-        const r = yield* env.io.submit({ op: o.op, bytes: o.bytes }, lane % env.guest.cpu.strands);
-        if (!r.ok) yield BACKOFF_NS;
-        if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
-      }
-    }
-    return {
-      start(env) {
-        for (let i = 0; i < o.inflight; i++)
-          env.sim.spawn(loop(env, i), `stream:${env.guest.name}:${i}`);
-      },
-    };
-  },
+  setup: (_ctx, o) => streamWorkload(o),
 });

@@ -1,0 +1,47 @@
+import { defineScenario } from "../core/index.ts";
+
+const BLOG =
+  'Oracle performance blog, "Virtualized Network Performance: SPARC T7-1" (2015), netperf, 10 GbE, MTU 1500';
+
+/**
+ * The default cost model against a published measurement of this platform family. ldg1 runs a
+ * TCP_STREAM-like bulk send (1448-byte TCP payloads: 1538-byte Ethernet frames plus 52 bytes of
+ * TCP/IP headers on the wire), ldg2 a TCP_RR-like 1-byte request/response, each on its own NIC.
+ */
+export default defineScenario({
+  name: "calibration",
+  description:
+    "Model vs published SPARC T7-1 netperf figures: bare metal, assigned (direct) and service-domain I/O",
+  seed: 1,
+  duration: "10ms",
+  machine: {
+    rootComplexes: [{ devhandle: 0x200 }],
+    domains: [
+      { name: "primary", role: "control", strands: 16, memoryMiB: 2048 },
+      { name: "ldg1", strands: 16, memoryMiB: 1024 },
+      { name: "ldg2", strands: 16, memoryMiB: 1024 },
+    ],
+    devices: [
+      { name: "nic1", kind: "nic", devhandle: 0x200, requesterId: 0x0100, domain: "ldg1" },
+      { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
+    ],
+  },
+  devices: { nic: ["nic", { wireOverheadBytes: 90 }] },
+  paths: ["bare-metal", "direct", "service-domain"],
+  workloads: [
+    { plugin: ["stream", { op: "tx", bytes: 1448, inflight: 64 }], guests: ["ldg1"] },
+    // peerRttNs: the remote host's TCP stack and the wire both ways (fitted: not measured separately).
+    {
+      plugin: ["request-response", { requestBytes: 1, responseBytes: 1, peerRttNs: 47_000 }],
+      guests: ["ldg2"],
+    },
+  ],
+  reference: [
+    { path: "bare-metal", metric: "throughputGbps", value: 9.1, source: BLOG },
+    { path: "direct", metric: "throughputGbps", value: 9.4, source: BLOG },
+    { path: "service-domain", metric: "throughputGbps", value: 4.8, source: BLOG },
+    { path: "bare-metal", metric: "extra/rtt.p50Us", value: 58, source: BLOG },
+    { path: "direct", metric: "extra/rtt.p50Us", value: 51, source: BLOG },
+    { path: "service-domain", metric: "extra/rtt.p50Us", value: 91, source: BLOG },
+  ],
+});

@@ -1,0 +1,38 @@
+import { defineScenario } from "../core/index.ts";
+
+/**
+ * Things going wrong while guests do DMA: ldg2 dies mid-stream, the broker crashes and restarts,
+ * and 2% of LDC packets are lost. Every mapping negotiates (per-map), so the broker is busy
+ * throughout. What must hold: everything the dead guest held is reclaimed, the rebuilt ledger
+ * matches the hypervisor, nothing stale stays mapped (invariantViolations and
+ * dvma.deadOwnedPages are 0), and the surviving guests carry on.
+ */
+export default defineScenario({
+  name: "faults",
+  description: "A guest dies mid-DMA, the broker restarts, LDC packets are lost: everything reclaimed, nothing stale",
+  seed: 1,
+  duration: "6ms",
+  machine: {
+    rootComplexes: [{ devhandle: 0x200 }],
+    domains: [
+      { name: "primary", role: "control", strands: 8, memoryMiB: 2048 },
+      { name: "ldg1", strands: 4, memoryMiB: 512 },
+      { name: "ldg2", strands: 4, memoryMiB: 512 },
+      { name: "ldg3", strands: 4, memoryMiB: 512 },
+    ],
+    devices: [
+      { name: "nic1", kind: "nic", devhandle: 0x200, requesterId: 0x0100, domain: "ldg1" },
+      { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
+      { name: "nic3", kind: "nic", devhandle: 0x200, requesterId: 0x0300, domain: "ldg3" },
+    ],
+  },
+  paths: ["direct"],
+  guestDma: { acquire: "per-map" },
+  cost: { ldcTimeoutNs: 200_000 },
+  ldc: { lossRate: 0.02 },
+  workloads: [{ plugin: ["stream", { op: "rx", bytes: 1500, inflight: 4 }] }],
+  faults: [
+    { kind: "kill", at: "1500us", domain: "ldg2" },
+    { kind: "broker-restart", at: "3ms", downFor: "400us" },
+  ],
+});

@@ -1,0 +1,113 @@
+import { describe, expect, test } from "bun:test";
+import {
+  type EventBus,
+  loadScenarioPlugins,
+  type PathRun,
+  parseScenario,
+  runPath,
+} from "../../../core/index.ts";
+
+/** One guest with one NVMe disk, one workload, 5 ms over `path`; `tap` sees the run's bus. */
+async function runDisk(
+  workload: [string, object],
+  nvme: object = {},
+  tap?: (bus: EventBus) => void,
+  path = "direct",
+): Promise<PathRun> {
+  const scn = parseScenario({
+    name: "nvme-test",
+    duration: "5ms",
+    machine: {
+      rootComplexes: [{ devhandle: 0x200 }],
+      domains: [
+        { name: "primary", role: "control", strands: 8, memoryMiB: 512 },
+        { name: "ldg1", strands: 8, memoryMiB: 512 },
+      ],
+      devices: [
+        { name: "disk1", kind: "nvme", devhandle: 0x200, requesterId: 0x100, domain: "ldg1" },
+      ],
+    },
+    devices: { nvme: ["nvme", nvme] },
+    paths: [path],
+    workloads: [{ plugin: workload }],
+  });
+  const table = await loadScenarioPlugins(scn, process.cwd());
+  return runPath(scn, path, table, {}, { observers: tap ? [{ onRun: tap }] : [] });
+}
+
+describe("nvme", () => {
+  test("over the direct path, reads deliver the tagged data and writes are verified", async () => {
+    const ops = { read: 0, write: 0 };
+    const r = await runDisk(["random-io", { readRatio: 0.5, blockSize: 65536 }], {}, (bus) =>
+      bus.on("io.done", (e) => void (ops[e.op as "read" | "write"] += 1)),
+    );
+    // The direct path checks every read buffer holds tag + k per page; a write the disk saw
+    // with other data fails with data-corrupt. Either would count as an error.
+    expect(r.metrics.errors).toBe(0);
+    expect(r.metrics.faults).toBe(0);
+    expect(r.metrics.ios).toBeGreaterThan(100);
+    expect(ops.read).toBeGreaterThan(50);
+    expect(ops.write).toBeGreaterThan(50);
+  });
+
+  test("large requests (PRP lists) work on every path", async () => {
+    for (const path of ["direct", "service-domain", "bare-metal"]) {
+      const r = await runDisk(
+        ["stream", { op: "read", bytes: 1 << 20, inflight: 4 }],
+        {},
+        undefined,
+        path,
+      );
+      expect({ path, errors: r.metrics.errors }).toEqual({ path, errors: 0 });
+      expect(r.metrics.ios).toBeGreaterThan(5);
+    }
+  });
+
+  test("read latency p50 is the media latency plus small overheads", async () => {
+    for (const readLatencyUs of [80, 200]) {
+      const r = await runDisk(["random-io", { readRatio: 1, iodepth: 1 }], { readLatencyUs });
+      const p50 = r.metrics.latencyUs.p50;
+      expect(p50).toBeGreaterThan(readLatencyUs * 0.95);
+      expect(p50).toBeLessThan(readLatencyUs + 25);
+    }
+  });
+
+  test("queue depth bounds the commands in flight", async () => {
+    const fixed = { latencySigma: 0, channels: 64, readLatencyUs: 80 };
+    const iops = async (queueDepth: number) =>
+      (await runDisk(["random-io", { readRatio: 1, iodepth: 32 }], { ...fixed, queueDepth }))
+        .metrics.iops;
+    const q4 = await iops(4);
+    const q16 = await iops(16);
+    // Little's law: at most queueDepth commands, each at least 80 µs.
+    expect(q4).toBeLessThanOrEqual(4 / 80e-6);
+    expect(q4).toBeGreaterThan(0.8 * (4 / 80e-6));
+    expect(q16).toBeLessThanOrEqual(16 / 80e-6);
+    expect(q16 / q4).toBeGreaterThan(3.5);
+  });
+
+  test("channels bound the commands in the media", async () => {
+    const r = await runDisk(["random-io", { readRatio: 1, iodepth: 64 }], {
+      latencySigma: 0,
+      channels: 2,
+    });
+    expect(r.metrics.iops).toBeLessThanOrEqual(2 / 80e-6);
+    expect(r.metrics.iops).toBeGreaterThan(0.9 * (2 / 80e-6));
+  });
+
+  test("media bandwidth is shared by all transfers", async () => {
+    for (const bandwidthGBps of [3, 1.5]) {
+      const r = await runDisk(["stream", { op: "read", bytes: 1 << 20, inflight: 16 }], {
+        bandwidthGBps,
+      });
+      expect(r.metrics.throughputGbps).toBeLessThanOrEqual(bandwidthGBps * 8);
+      expect(r.metrics.throughputGbps).toBeGreaterThan(bandwidthGBps * 8 * 0.75);
+    }
+  });
+
+  test("bad options name the option", async () => {
+    await expect(runDisk(["random-io", {}], { maxTransferBytes: 100 })).rejects.toThrow(
+      /plugin "nvme" option \/maxTransferBytes/,
+    );
+  });
+});
