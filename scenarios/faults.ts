@@ -9,7 +9,8 @@ import { defineScenario } from "../core/index.ts";
  */
 export default defineScenario({
   name: "faults",
-  description: "A guest dies mid-DMA, the broker restarts, LDC packets are lost: everything reclaimed, nothing stale",
+  description:
+    "A guest dies mid-DMA, the broker restarts, LDC packets are lost: everything reclaimed, nothing stale",
   seed: 1,
   duration: "6ms",
   machine: {

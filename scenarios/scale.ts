@@ -7,13 +7,20 @@ import { defineScenario } from "../core/index.ts";
  */
 export default defineScenario({
   name: "scale",
-  description: "1 to 127 guests streaming: where the service domain saturates and how the method scales",
+  description:
+    "1 to 127 guests streaming: where the service domain saturates and how the method scales",
   seed: 1,
   duration: "1ms",
   machine: {
     rootComplexes: [{ devhandle: 0x200, iotlb: { sets: 256, ways: 8 } }],
     domains: [{ name: "primary", role: "control", strands: 16, memoryMiB: 4096 }],
-    guestPool: { count: 1, namePrefix: "ldg", strands: 2, memoryMiB: 64, devices: [{ kind: "nic", devhandle: 0x200 }] },
+    guestPool: {
+      count: 1,
+      namePrefix: "ldg",
+      strands: 2,
+      memoryMiB: 64,
+      devices: [{ kind: "nic", devhandle: 0x200 }],
+    },
   },
   paths: ["direct", "service-domain"],
   workloads: [{ plugin: ["stream", { op: "tx", bytes: 1500, inflight: 8 }] }],

@@ -2,6 +2,7 @@ import { defineCommand, renderUsage } from "citty";
 import { describeThrown, InputError, PluginError } from "../plugin/errors.ts";
 import { listBuiltinPlugins } from "../plugin/loader.ts";
 import { durationNs } from "../scenario/define.ts";
+import { htmlReport } from "../scenario/html-report.ts";
 import {
   applySets,
   listScenarios,
@@ -9,11 +10,12 @@ import {
   loadScenarioPlugins,
   parseScenario,
 } from "../scenario/load.ts";
+import { defaultWorkers, RunFailedError, runScenarioParallel } from "../scenario/parallel.ts";
 import { compareWithReference, comparisonTable } from "../scenario/reference.ts";
-import { reportCsv, reportJson } from "../scenario/report.ts";
-import { runScenario } from "../scenario/run-scenario.ts";
+import { type Report, reportCsv, reportJson } from "../scenario/report.ts";
+import { planRuns, runScenario } from "../scenario/run-scenario.ts";
 import { TraceCollector } from "../scenario/trace-collector.ts";
-import { Progress } from "./progress.ts";
+import { Progress, serialTally } from "./progress.ts";
 import { resultsTable } from "./table.ts";
 
 /** `bun run scenario [name|path] [flags]`, `bun run scenario list`, `bun run scenario plugins`. */
@@ -43,7 +45,17 @@ export const command = defineCommand({
     out: { type: "string", description: "also write the JSON report to this file" },
     trace: {
       type: "string",
-      description: "write a Chrome Trace Event file (open in ui.perfetto.dev)",
+      description:
+        "write a Chrome Trace Event file (open in ui.perfetto.dev); recorded in this process, so the runs go serially",
+    },
+    report: {
+      type: "string",
+      description: "also write a self-contained HTML report (tables, SVG charts, DVMA map)",
+    },
+    workers: {
+      type: "string",
+      description:
+        "worker threads sharing a sweep's runs (default: one per CPU; 1 = serial in this process); the report is the same",
     },
     quiet: { type: "boolean", description: "no table and no progress" },
   },
@@ -61,6 +73,8 @@ export interface CliArgs {
   csv: boolean;
   out?: string;
   trace?: string;
+  report?: string;
+  workers?: string;
   quiet: boolean;
 }
 
@@ -136,7 +150,7 @@ export async function main(
       io.err.write(`error: ${e.message}\n`);
       return 2;
     }
-    if (e instanceof PluginError) {
+    if (e instanceof PluginError || e instanceof RunFailedError) {
       io.err.write(`run failed: ${e.message}\n`);
       return 1;
     }
@@ -157,14 +171,30 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   const raw = applySets(await loadScenarioFile(args.target ?? "default", cwd), sets);
   const scn = parseScenario(raw);
   const table = await loadScenarioPlugins(scn, cwd, args.plugins);
+  const workers = parseWorkers(args.workers);
+  const plan = planRuns(raw, scn);
   const trace = args.trace ? new TraceCollector() : undefined;
   const showProgress = !args.quiet && io.err.isTTY === true;
-  const progress = showProgress ? new Progress(io.err, durationNs(scn.duration)) : undefined;
-  const report = runScenario(raw, scn, table, {
-    observers: trace ? [trace] : [],
-    progress: progress ? (done, total, run) => progress.update(done, total, run.events) : undefined,
-  });
+  const progress = showProgress ? new Progress(io.err) : undefined;
+  const parallel = workers > 1 && plan.runs.length > 1 && trace === undefined;
+  if (trace && args.workers !== undefined && workers > 1 && !args.quiet)
+    io.err.write("note: --trace records in this process, so the runs go serially\n");
+  let report: Report;
+  if (parallel) {
+    const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugins };
+    report = await runScenarioParallel(spec, {
+      workers,
+      progress: progress ? (p) => progress.update(p) : undefined,
+    });
+  } else {
+    const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
+    report = runScenario(raw, scn, table, {
+      observers: trace ? [trace] : [],
+      progress: progress ? (done, _, run) => progress.update(tally(done, run.events)) : undefined,
+    });
+  }
   progress?.done();
+  if (args.report) await Bun.write(args.report, htmlReport(report, scn));
   if (args.trace && trace) await Bun.write(args.trace, trace.serialize());
   if (args.out) await Bun.write(args.out, reportJson(report));
   if (args.json) io.out.write(reportJson(report));
@@ -175,16 +205,24 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
     io.out.write(
       `${scn.name}: ${scn.description}\nseed ${scn.seed}, ${durationNs(scn.duration) / 1e6} ms simulated per run\n\n`,
     );
-    io.out.write(resultsTable(report, control));
-    if (scn.reference.length > 0) {
+    io.out.write(resultsTable(report, control, scn.columns));
+    if (scn.reference.length > 0)
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
-    }
   }
   const failed = report.points.some((p) =>
     Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),
   );
   if (failed) io.err.write("warning: a run completed no I/O\n");
   return 0;
+}
+
+/** `--workers N`: a whole number from 1 up; default one per CPU. @throws InputError */
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return defaultWorkers();
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new InputError(`--workers ${JSON.stringify(text)}: expected a whole number from 1 up`);
+  return n;
 }
 
 if (import.meta.main) process.exitCode = await main(process.argv.slice(2));

@@ -1,25 +1,51 @@
-/** A one-line progress bar on a TTY: runs done, simulated time per run, events/s. */
+import type { SweepProgress } from "../scenario/parallel.ts";
+
+/** Least wall time between two redraws (the last one is always drawn). */
+const REDRAW_MS = 100;
+const WIDTH = 24;
+
+/**
+ * A one-line progress bar for a TTY: runs done, simulated time over all runs, events per
+ * second of wall time (summed over workers). The caller decides whether stderr is a TTY.
+ */
 export class Progress {
   private readonly started = performance.now(); // host clock: display only
-  private events = 0;
+  private lastDraw = Number.NEGATIVE_INFINITY;
+  private drawn = false;
 
-  constructor(
-    private readonly out: { write(s: string): unknown },
-    private readonly runNs: number,
-  ) {}
+  constructor(private readonly out: { write(s: string): unknown }) {}
 
-  update(done: number, total: number, events: number): void {
-    this.events += events;
-    const secs = (performance.now() - this.started) / 1000; // host clock: display only
-    const width = 24;
-    const filled = Math.round((done / total) * width);
-    const rate = secs > 0 ? this.events / secs : 0;
+  update(p: SweepProgress): void {
+    const now = performance.now(); // host clock: display only
+    if (p.done < p.total && now - this.lastDraw < REDRAW_MS) return;
+    this.lastDraw = now;
+    const secs = (now - this.started) / 1000;
+    const filled = Math.round((p.totalNs > 0 ? p.simulatedNs / p.totalNs : 1) * WIDTH);
+    const rate = secs > 0 ? p.events / secs : 0;
     this.out.write(
-      `\r[${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} runs, ${(this.runNs / 1e6).toFixed(1)} ms simulated each, ${(rate / 1e6).toFixed(2)}M events/s`,
+      `\r[${"#".repeat(filled)}${".".repeat(WIDTH - filled)}] ${p.done}/${p.total} runs, ${ms(p.simulatedNs)}/${ms(p.totalNs)} ms simulated, ${(rate / 1e6).toFixed(2)}M events/s\x1b[K`,
     );
+    this.drawn = true;
   }
 
+  /** Ends the line (if anything was drawn). */
   done(): void {
-    this.out.write("\n");
+    if (this.drawn) this.out.write("\n");
   }
+}
+
+const ms = (ns: number) => (ns / 1e6).toFixed(1);
+
+/** Progress of serial runs, which finish in plan order: feed it each run's event count. */
+export function serialTally(
+  runNs: readonly number[],
+): (done: number, events: number) => SweepProgress {
+  const totalNs = runNs.reduce((a, b) => a + b, 0);
+  let simulatedNs = 0;
+  let allEvents = 0;
+  return (done, events) => {
+    simulatedNs += runNs[done - 1] ?? 0;
+    allEvents += events;
+    return { done, total: runNs.length, simulatedNs, totalNs, events: allEvents };
+  };
 }

@@ -1,7 +1,15 @@
+import { metricAt } from "../scenario/reference.ts";
 import type { Report } from "../scenario/report.ts";
 
-/** The results table printed on stdout: one block per matrix point, one row per path. */
-export function resultsTable(r: Report, controlName: string): string {
+/**
+ * The results table printed on stdout: one block per matrix point, one row per path; `columns`
+ * adds the scenario's chosen metrics ("/" paths such as extra/nic.gbps).
+ */
+export function resultsTable(
+  r: Report,
+  controlName: string,
+  columns: readonly string[] = [],
+): string {
   const lines: string[] = [];
   const head = [
     "path",
@@ -17,11 +25,11 @@ export function resultsTable(r: Report, controlName: string): string {
     "flush/IO",
     "faults",
     "blocked",
+    ...columns.map((c) => c.split("/").pop()!),
   ];
   for (const p of r.points) {
     const params = Object.entries(p.params);
-    if (params.length > 0)
-      lines.push(params.map(([k, v]) => `${k}=${paramLabel(v)}`).join("  "));
+    if (params.length > 0) lines.push(params.map(([k, v]) => `${k}=${paramLabel(v)}`).join("  "));
     const rows = Object.entries(p.paths).map(([path, m]) => {
       const guests = Object.entries(m.cpu).filter(([d]) => d !== controlName);
       const guestCpu =
@@ -40,6 +48,7 @@ export function resultsTable(r: Report, controlName: string): string {
         m.perIo.iotlbFlushes.toFixed(2),
         String(m.faults),
         m.attacks > 0 ? `${m.blocked}/${m.attacks}` : String(m.blocked),
+        ...columns.map((c) => fmtMetric(metricAt(m, c))),
       ];
     });
     lines.push(...align([head, ...rows]), "");
@@ -63,6 +72,11 @@ export function paramLabel(v: unknown): string {
 }
 
 const pct = (u: number) => `${(u * 100).toFixed(1)}%`;
+
+function fmtMetric(n: number): string {
+  if (Number.isNaN(n)) return "-";
+  return Math.abs(n) >= 1e4 ? fmtCount(n) : Number.isInteger(n) ? String(n) : n.toFixed(2);
+}
 
 function fmtCount(n: number): string {
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;

@@ -119,6 +119,10 @@ export const ScenarioSchema = Type.Object(
     matrix: Type.Record(Type.String(), Type.Array(Type.Unknown(), { minItems: 1 }), {
       default: {},
     }),
+    /** Extra metrics shown as table columns: "/" paths into a path's metrics, e.g. extra/nic.gbps. */
+    columns: Type.Array(Type.String({ pattern: "^[A-Za-z0-9.]+(/[A-Za-z0-9.]+)*$" }), {
+      default: [],
+    }),
     /** Published figures the run is compared with (printed side by side, checked by tests). */
     reference: Type.Array(ReferenceSchema, { default: [] }),
   },

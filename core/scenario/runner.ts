@@ -168,29 +168,40 @@ export function startPath(
     attacks++;
     if (e.blocked) blocked++;
   });
-  const meter = (io: GuestIo): GuestIo => ({
-    guest: io.guest,
-    device: io.device,
-    setup: () => io.setup(),
-    *submit(req, cpu) {
-      const r = yield* io.submit(req, cpu);
-      if (r.ok) {
-        ios++;
-        bytes += r.bytes;
-        lat.record(r.latencyNs);
-      } else errors++;
-      if (bus.wants("io.done")) {
-        bus.emit("io.done", {
-          domain: io.guest,
-          path: path.name,
-          op: req.op,
-          bytes: r.ok ? r.bytes : 0,
-          latencyNs: r.latencyNs,
-        });
-      }
-      return r;
-    },
-  });
+  // Per device kind too, so a NIC's and a disk's figures are not only seen mixed.
+  const byKind = new Map<string, { ios: number; bytes: number; lat: Histogram }>();
+  const meter = (io: GuestIo): GuestIo => {
+    let kind = byKind.get(io.device.kind);
+    if (kind === undefined)
+      byKind.set(io.device.kind, (kind = { ios: 0, bytes: 0, lat: new Histogram() }));
+    const k = kind;
+    return {
+      guest: io.guest,
+      device: io.device,
+      setup: () => io.setup(),
+      *submit(req, cpu) {
+        const r = yield* io.submit(req, cpu);
+        if (r.ok) {
+          ios++;
+          bytes += r.bytes;
+          lat.record(r.latencyNs);
+          k.ios++;
+          k.bytes += r.bytes;
+          k.lat.record(r.latencyNs);
+        } else errors++;
+        if (bus.wants("io.done")) {
+          bus.emit("io.done", {
+            domain: io.guest,
+            path: path.name,
+            op: req.op,
+            bytes: r.ok ? r.bytes : 0,
+            latencyNs: r.latencyNs,
+          });
+        }
+        return r;
+      },
+    };
+  };
 
   // Endpoints: each guest's devices as the scenario's machine assigns them (before the path's plan).
   const endpoints = new Map<number, Map<string, GuestIo>>();
@@ -297,6 +308,12 @@ export function startPath(
     }
     const per = (n: number) => round(ios > 0 ? n / ios : 0);
     const extraOut: Record<string, number> = { policyErrors, ...machineHealth(platform) };
+    for (const [kind, k] of [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      extraOut[`${kind}.gbps`] = round((k.bytes * 8) / untilNs);
+      extraOut[`${kind}.iops`] = round(k.ios / seconds, 1);
+      extraOut[`${kind}.p50Us`] = round(k.lat.percentile(50) / 1e3, 3);
+      extraOut[`${kind}.p99Us`] = round(k.lat.percentile(99) / 1e3, 3);
+    }
     for (const [name, h] of [...extra.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       extraOut[`${name}.p50Us`] = round(h.percentile(50) / 1e3, 3);
       extraOut[`${name}.p99Us`] = round(h.percentile(99) / 1e3, 3);
