@@ -320,20 +320,14 @@ export class Hypervisor {
     npages: number,
   ): number {
     const io = this.iommus.get(devhandle);
-    let status: number = HV.EOK;
-    let index = 0;
-    if (this.domains[caller]?.role !== "control") status = HV.ENOACCESS;
-    else if (io === undefined || !this.domains[guest]?.alive) status = HV.EINVAL;
-    else if (base % PAGE_SIZE !== 0) status = HV.EBADALIGN;
-    else {
-      index = (base - io.windowBase) / PAGE_SIZE;
-      if (!(npages > 0) || index < 0 || index + npages > io.windowPages) status = HV.EINVAL;
-      else if (!this.ownedBy(io, -1, index, npages)) status = HV.EBUSY;
-      else {
-        io.entryOwner.fill(guest, index, index + npages);
-        if (this.bus?.wants("dvma.grant"))
-          this.bus.emit("dvma.grant", { domain: guest, devhandle, base, npages });
-      }
+    const at = this.extensionIndex(caller, io, this.domains[guest]?.alive === true, base, npages);
+    const index = Math.max(0, at);
+    let status: number = at < 0 ? -at : HV.EOK;
+    if (status === HV.EOK && !this.ownedBy(io!, -1, index, npages)) status = HV.EBUSY;
+    else if (status === HV.EOK) {
+      io!.entryOwner.fill(guest, index, index + npages);
+      if (this.bus?.wants("dvma.grant"))
+        this.bus.emit("dvma.grant", { domain: guest, devhandle, base, npages });
     }
     return this.finish(
       caller,
@@ -355,27 +349,15 @@ export class Hypervisor {
     npages: number,
   ): number {
     const io = this.iommus.get(devhandle);
-    let status: number = HV.EOK;
-    let index = 0;
-    if (this.domains[caller]?.role !== "control") status = HV.ENOACCESS;
-    else if (io === undefined || this.domains[guest] === undefined) status = HV.EINVAL;
-    else if (base % PAGE_SIZE !== 0) status = HV.EBADALIGN;
-    else {
-      index = (base - io.windowBase) / PAGE_SIZE;
-      if (!(npages > 0) || index < 0 || index + npages > io.windowPages) status = HV.EINVAL;
-      else if (!this.ownedBy(io, guest, index, npages)) status = HV.ENOMAP;
-      else {
-        this.clearTtes(io, index, npages);
-        io.entryOwner.fill(-1, index, index + npages);
-        if (this.bus?.wants("dvma.release")) {
-          this.bus.emit("dvma.release", {
-            domain: guest,
-            devhandle,
-            base,
-            npages,
-            reason: "revoke",
-          });
-        }
+    const at = this.extensionIndex(caller, io, this.domains[guest] !== undefined, base, npages);
+    const index = Math.max(0, at);
+    let status: number = at < 0 ? -at : HV.EOK;
+    if (status === HV.EOK && !this.ownedBy(io!, guest, index, npages)) status = HV.ENOMAP;
+    else if (status === HV.EOK) {
+      this.clearTtes(io!, index, npages);
+      io!.entryOwner.fill(-1, index, index + npages);
+      if (this.bus?.wants("dvma.release")) {
+        this.bus.emit("dvma.release", { domain: guest, devhandle, base, npages, reason: "revoke" });
       }
     }
     const n = status === HV.EOK ? npages : 0;
@@ -386,20 +368,14 @@ export class Hypervisor {
   /** dvma_info: ret1 = owner of the entry at `base` (-1 = free), ret2 = how many entries from there share that owner. */
   dvmaInfo(caller: number, devhandle: number, base: number): number {
     const io = this.iommus.get(devhandle);
-    let status: number = HV.EOK;
-    if (this.domains[caller]?.role !== "control") status = HV.ENOACCESS;
-    else if (io === undefined) status = HV.EINVAL;
-    else if (base % PAGE_SIZE !== 0) status = HV.EBADALIGN;
-    else {
-      const index = (base - io.windowBase) / PAGE_SIZE;
-      if (!(index >= 0 && index < io.windowPages)) status = HV.EINVAL;
-      else {
-        const owner = io.entryOwner[index]!;
-        let end = index + 1;
-        while (end < io.windowPages && io.entryOwner[end] === owner) end++;
-        this.ret1 = owner;
-        this.ret2 = end - index;
-      }
+    const at = this.extensionIndex(caller, io, true, base, 1);
+    const status: number = at < 0 ? -at : HV.EOK;
+    if (status === HV.EOK) {
+      const owner = io!.entryOwner[at]!;
+      let end = at + 1;
+      while (end < io!.windowPages && io!.entryOwner[end] === owner) end++;
+      this.ret1 = owner;
+      this.ret2 = end - at;
     }
     return this.finish(caller, FN.DVMA_INFO, status, 0, 0, devhandle, 0, status === HV.EOK);
   }
@@ -464,6 +440,22 @@ export class Hypervisor {
   }
 
   // ---- internals ----
+
+  /** The checks the extension calls share: the entry index of `base`, or minus the status. */
+  private extensionIndex(
+    caller: number,
+    io: Iommu | undefined,
+    targetOk: boolean,
+    base: number,
+    npages: number,
+  ): number {
+    if (this.domains[caller]?.role !== "control") return -HV.ENOACCESS;
+    if (io === undefined || !targetOk) return -HV.EINVAL;
+    if (base % PAGE_SIZE !== 0) return -HV.EBADALIGN;
+    const index = (base - io.windowBase) / PAGE_SIZE;
+    if (!(npages > 0) || index < 0 || index + npages > io.windowPages) return -HV.EINVAL;
+    return index;
+  }
 
   private ownedBy(io: Iommu, owner: number, index: number, n: number): boolean {
     const o = io.entryOwner;
