@@ -77,6 +77,13 @@ export {
   WORDS_PER_PAGE,
 } from "./machine/memory.ts";
 export { parseCostModel, parseMachine } from "./machine/parse.ts";
+export {
+  type ConformanceCheck,
+  type ConformanceOptions,
+  type ConformanceReport,
+  formatConformance,
+  runConformance,
+} from "./plugin/conformance.ts";
 export * from "./plugin/index.ts";
 export {
   defineScenario,

@@ -1,6 +1,10 @@
 import { defineCommand, renderUsage } from "citty";
+import { EventBus } from "../events/bus.ts";
+import { formatConformance, runConformance } from "../plugin/conformance.ts";
 import { describeThrown, InputError, PluginError } from "../plugin/errors.ts";
-import { listBuiltinPlugins } from "../plugin/loader.ts";
+import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
+import { PluginHost } from "../plugin/host.ts";
+import { listBuiltinPlugins, loadPlugin } from "../plugin/loader.ts";
 import { durationNs } from "../scenario/define.ts";
 import { htmlReport } from "../scenario/html-report.ts";
 import {
@@ -10,11 +14,13 @@ import {
   loadScenarioPlugins,
   parseScenario,
 } from "../scenario/load.ts";
+import type { RunObserver } from "../scenario/observer.ts";
 import { defaultWorkers, RunFailedError, runScenarioParallel } from "../scenario/parallel.ts";
 import { compareWithReference, comparisonTable } from "../scenario/reference.ts";
 import { type Report, reportCsv, reportJson } from "../scenario/report.ts";
-import { planRuns, runScenario } from "../scenario/run-scenario.ts";
+import { planRuns, runScenario, runScenarioAsync } from "../scenario/run-scenario.ts";
 import { TraceCollector } from "../scenario/trace-collector.ts";
+import { RngStreams } from "../sim/rng.ts";
 import { Progress, serialTally } from "./progress.ts";
 import { resultsTable } from "./table.ts";
 
@@ -28,7 +34,7 @@ export const command = defineCommand({
     target: {
       type: "positional",
       required: false,
-      description: "scenario name or file, or: list, plugins",
+      description: "scenario name or file, or: list, plugins, check-policy <file>",
     },
     seed: { type: "string", description: "random seed (integer)" },
     duration: { type: "string", description: 'simulated time per run, e.g. "20ms"' },
@@ -58,6 +64,21 @@ export const command = defineCommand({
         "worker threads sharing a sweep's runs (default: one per CPU; 1 = serial in this process); the report is the same",
     },
     quiet: { type: "boolean", description: "no table and no progress" },
+    serve: {
+      type: "boolean",
+      description: "serve the live feed and dashboard (plugin live) during the run, until Ctrl-C",
+    },
+    port: { type: "string", description: "--serve: TCP port (default 8787; 0 = any free port)" },
+    host: {
+      type: "string",
+      description: "--serve: address to bind (default 127.0.0.1; others need --token)",
+    },
+    pace: {
+      type: "string",
+      description:
+        "--serve: simulated time at this many times wall time (default: as fast as possible)",
+    },
+    token: { type: "string", description: "--serve: required of clients (Bearer or ?token=)" },
   },
 });
 
@@ -76,6 +97,11 @@ export interface CliArgs {
   report?: string;
   workers?: string;
   quiet: boolean;
+  serve?: boolean;
+  port?: string;
+  host?: string;
+  pace?: string;
+  token?: string;
 }
 
 /** Parses argv strictly: unknown flags and missing values are input errors (citty ignores them). */
@@ -144,6 +170,7 @@ export async function main(
         io.out.write(`${p.kind.padEnd(14)} ${p.name.padEnd(20)} ${p.description}\n`);
       return 0;
     }
+    if (args.target === "check-policy") return await checkPolicy(args, io);
     return await runCommand(args, io);
   } catch (e) {
     if (e instanceof InputError) {
@@ -161,6 +188,27 @@ export async function main(
   }
 }
 
+/** `bun run scenario check-policy ./my-policy.ts`: the conformance kit on a user's policy. */
+async function checkPolicy(args: CliArgs, io: CliIo): Promise<number> {
+  if (args.arg === undefined) {
+    throw new InputError(
+      "check-policy needs a policy: bun run scenario check-policy ./my-policy.ts (or a built-in name)",
+    );
+  }
+  const plugin = await loadPlugin(args.arg, { cwd: process.cwd() });
+  if (plugin.kind !== "policy.global" && plugin.kind !== "policy.local") {
+    throw new InputError(
+      `"${args.arg}" is a ${plugin.kind} plugin; check-policy checks policy.global and policy.local plugins`,
+    );
+  }
+  const seed = args.seed === undefined ? undefined : Number(args.seed);
+  if (seed !== undefined && !Number.isSafeInteger(seed))
+    throw new InputError(`--seed ${args.seed}: expected an integer`);
+  const report = runConformance(plugin, { seed });
+  io.out.write(`${formatConformance(report)}\n`);
+  return report.passed ? 0 : 1;
+}
+
 async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   const cwd = process.cwd();
   if (args.arg !== undefined)
@@ -171,12 +219,18 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   const raw = applySets(await loadScenarioFile(args.target ?? "default", cwd), sets);
   const scn = parseScenario(raw);
   const table = await loadScenarioPlugins(scn, cwd, args.plugins);
+  const serve = serveFlags(args);
   const workers = parseWorkers(args.workers);
   const plan = planRuns(raw, scn);
   const trace = args.trace ? new TraceCollector() : undefined;
   const showProgress = !args.quiet && io.err.isTTY === true;
   const progress = showProgress ? new Progress(io.err) : undefined;
-  const parallel = workers > 1 && plan.runs.length > 1 && trace === undefined;
+  // The live feed, like the trace, observes runs in this process.
+  const parallel = workers > 1 && plan.runs.length > 1 && trace === undefined && !args.serve;
+  const live = args.serve ? await startLive(serve.options, scn.seed) : undefined;
+  const stop = new AbortController();
+  const signalled = live ? untilSignal().then(() => stop.abort()) : undefined;
+  if (live) io.err.write(`live: serving on ${live.url} (Ctrl-C to stop)\n`);
   if (trace && args.workers !== undefined && workers > 1 && !args.quiet)
     io.err.write("note: --trace records in this process, so the runs go serially\n");
   let report: Report;
@@ -188,10 +242,16 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
     });
   } else {
     const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
-    report = runScenario(raw, scn, table, {
-      observers: trace ? [trace] : [],
-      progress: progress ? (done, _, run) => progress.update(tally(done, run.events)) : undefined,
-    });
+    const opts = {
+      observers: [...(trace ? [trace] : []), ...(live ? [live] : [])],
+      progress: progress
+        ? (done: number, _: number, run: { events: number }) =>
+            progress.update(tally(done, run.events))
+        : undefined,
+    };
+    report = live
+      ? await runScenarioAsync(raw, scn, table, { ...opts, pace: serve.pace, signal: stop.signal })
+      : runScenario(raw, scn, table, opts);
   }
   progress?.done();
   if (args.report) await Bun.write(args.report, htmlReport(report, scn));
@@ -213,7 +273,75 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
     Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),
   );
   if (failed) io.err.write("warning: a run completed no I/O\n");
+  if (live) {
+    if (!stop.signal.aborted)
+      io.err.write(`live: runs done; still serving on ${live.url} until Ctrl-C\n`);
+    await signalled;
+    await live.stop();
+  }
   return 0;
+}
+
+/** What the live plugin provides (its type lives in plugins/, which core does not import). */
+interface LiveServer extends RunObserver {
+  readonly url: string;
+  stop(): Promise<void>;
+}
+
+/** Checks --port/--host/--pace/--token (only with --serve). @throws InputError */
+function serveFlags(args: CliArgs): { options: Record<string, unknown>; pace?: number } {
+  if (!args.serve) {
+    const stray = (["port", "host", "pace", "token"] as const).find((k) => args[k] !== undefined);
+    if (stray) throw new InputError(`--${stray} only applies with --serve`);
+    return { options: {} };
+  }
+  const options: Record<string, unknown> = {};
+  if (args.port !== undefined) {
+    if (!/^\d{1,5}$/.test(args.port) || Number(args.port) > 65535)
+      throw new InputError(
+        `--port ${JSON.stringify(args.port)}: expected a whole number from 0 to 65535 (0 = any free port)`,
+      );
+    options.port = Number(args.port);
+  }
+  if (args.host !== undefined) options.host = args.host;
+  if (args.token !== undefined) options.token = args.token;
+  const pace = args.pace === undefined ? undefined : Number(args.pace);
+  if (pace !== undefined && !(Number.isFinite(pace) && pace > 0))
+    throw new InputError(
+      `--pace ${JSON.stringify(args.pace)}: expected a number > 0 (simulated time per wall time, e.g. 0.001)`,
+    );
+  return { options, pace };
+}
+
+/** Loads the live plugin by name and starts it. @throws InputError for bad options or an unsafe bind */
+async function startLive(options: Record<string, unknown>, seed: number): Promise<LiveServer> {
+  const plugin = await loadPlugin("live", { cwd: process.cwd() });
+  const rng = new RngStreams(seed);
+  const host = new PluginHost({
+    hooks: new Hooks<CoreHooks>(),
+    bus: new EventBus(() => 0),
+    rng: (s) => rng.stream(s),
+  });
+  try {
+    return host.use(plugin as never, options) as unknown as LiveServer;
+  } catch (e) {
+    // The host wraps what setup throws; a refused bind is still the user's input.
+    if (e instanceof PluginError && e.cause instanceof InputError) throw e.cause;
+    throw e;
+  }
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const on = () => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve();
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
 }
 
 /** `--workers N`: a whole number from 1 up; default one per CPU. @throws InputError */

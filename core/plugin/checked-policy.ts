@@ -308,6 +308,7 @@ export interface CheckedLocalPolicy extends LocalPolicy {
 }
 
 class CheckedLocal extends Checked implements CheckedLocalPolicy {
+  declare readonly acquire?: "per-map" | "lease";
   private readonly state: Uint8Array;
   private held = 0;
   private allocated = 0;
@@ -322,6 +323,8 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
   ) {
     super(plugin, windowPages, onError);
     this.state = new Uint8Array(windowPages);
+    // The guest reads how to acquire DVMA off the policy it was handed: pass it through.
+    if (inner.acquire !== undefined) this.acquire = inner.acquire;
   }
 
   stateOf(page: number): LocalPageState {

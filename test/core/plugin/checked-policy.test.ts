@@ -476,4 +476,12 @@ describe("checkLocalPolicy", () => {
     expect(() => checked.free(0, 1, 0)).toThrow("page 0 is not allocated (none)");
     expect(checked.heldPages).toBe(0);
   });
+
+  test("the policy's acquire mode passes through; absent stays absent", () => {
+    const perMap = Object.assign(new BrokenLocal(), { acquire: "per-map" as const });
+    expect(checkLocalPolicy(NAME, perMap, W).acquire).toBe("per-map");
+    const plain = checkLocalPolicy(NAME, new BrokenLocal(), W);
+    expect(plain.acquire).toBeUndefined();
+    expect("acquire" in plain).toBe(false);
+  });
 });

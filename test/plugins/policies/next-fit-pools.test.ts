@@ -1,0 +1,194 @@
+import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
+import { EventBus } from "../../../core/events/index.ts";
+import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
+import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+import nextFitPools, { NextFitPoolsPolicy } from "../../../plugins/policies/next-fit-pools.ts";
+import { CPUS, FREE, localCmd, lowestFit, runLocal, USED } from "./policy-model.ts";
+
+/** Not a multiple of 16, so the last pool takes a remainder. */
+const W = 260;
+
+function host() {
+  return new PluginHost({
+    hooks: new Hooks<CoreHooks>(),
+    bus: new EventBus(() => 0),
+    rng: (s) => new Rng(fnv1a32(s)),
+  });
+}
+
+/** The algorithm written plainly over a page array: pools, hints, hashing, hops, rescans. */
+class Reference {
+  readonly start: number[] = [];
+  readonly end: number[] = [];
+  readonly hint: number[];
+  poolHops = 0;
+  rescans = 0;
+
+  constructor(
+    readonly pools: number,
+    readonly largePool: boolean,
+    readonly hash: "hash32" | "mask",
+  ) {
+    const small = largePool ? W - Math.floor(W / 4) : W;
+    const size = Math.floor(small / pools);
+    for (let i = 0; i < pools; i++) {
+      this.start.push(i * size);
+      this.end.push(i === pools - 1 ? small : (i + 1) * size);
+    }
+    if (largePool) {
+      this.start.push(small);
+      this.end.push(W);
+    }
+    this.hint = [...this.start];
+  }
+
+  poolOf(cpu: number): number {
+    if (this.hash === "mask" || this.pools === 1) return cpu & (this.pools - 1);
+    const bits = Math.log2(this.pools);
+    return Number((BigInt(cpu) * 0x61c88647n) & 0xffffffffn) >>> (32 - bits);
+  }
+
+  alloc(state: Uint8Array, npages: number, align: number, cpu: number): number {
+    let free = 0;
+    for (const s of state) if (s === FREE) free++;
+    if (npages > free) return -1;
+    const large = this.largePool && npages > 15;
+    let pool = large ? this.pools : this.poolOf(cpu);
+    const tries = large ? 1 : this.pools;
+    for (let t = 0; t < tries; t++) {
+      const s = this.start[pool];
+      const e = this.end[pool];
+      let inPool = 0;
+      for (let p = s; p < e; p++) if (state[p] === FREE) inPool++;
+      if (inPool >= npages) {
+        let from = this.hint[pool];
+        if (from >= e || from < s) from = s;
+        let page = lowestFit(state, npages, align, from, e);
+        if (page < 0 && from > s) {
+          this.rescans++;
+          page = lowestFit(state, npages, align, s, e);
+        }
+        if (page >= 0) {
+          this.hint[pool] = page + npages;
+          if (t > 0) this.poolHops++;
+          return page;
+        }
+      }
+      if (t + 1 < tries) {
+        pool = (pool + 1) & (this.pools - 1);
+        this.hint[pool] = this.start[pool];
+      }
+    }
+    return -1;
+  }
+
+  largestRun(state: Uint8Array): number {
+    let best = 0;
+    for (let i = 0; i < this.start.length; i++) {
+      let run = 0;
+      for (let p = this.start[i]; p < this.end[i]; p++) {
+        run = state[p] === FREE ? run + 1 : 0;
+        best = Math.max(best, run);
+      }
+    }
+    return best;
+  }
+}
+
+describe("next-fit-pools", () => {
+  test("property: matches the pool/hint/hash algorithm written plainly; exact accounting", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(1, 2, 4, 16),
+        fc.boolean(),
+        fc.constantFrom("hash32" as const, "mask" as const),
+        fc.array(localCmd(W), { maxLength: 120, size: "max" }),
+        (pools, largePool, poolHash, cmds) => {
+          const policy = host().use(nextFitPools, { pools, largePool, poolHash })({
+            windowPages: W,
+            cpus: CPUS,
+          });
+          const ref = new Reference(pools, largePool, poolHash);
+          let allocations = 0;
+          let failures = 0;
+          runLocal(policy, W, cmds, {
+            alloc(m, c, got) {
+              expect(got).toBe(ref.alloc(m.state, c.npages, c.align, c.cpu));
+              if (got >= 0) allocations++;
+              else failures++;
+            },
+            stats(m, s) {
+              const free = m.count(FREE);
+              const largest = ref.largestRun(m.state);
+              expect(s).toEqual({
+                allocatedPages: m.count(USED),
+                freePages: free,
+                allocations,
+                failures,
+                heldPages: W - m.count(0),
+                pools,
+                poolHops: ref.poolHops,
+                rescans: ref.rescans,
+                largestFreeRun: largest,
+                fragmentation: free === 0 ? 0 : 1 - largest / free,
+              });
+            },
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test("CPUs start in the pool hash_32 picks, as pci_sun4v", () => {
+    const p = new NextFitPoolsPolicy(256, 4, 16);
+    p.addRange(0, 256);
+    // hash_32(cpu, 4) for cpus 0..3 is 0, 6, 12, 2; each pool is 16 pages.
+    expect([0, 1, 2, 3].map((cpu) => p.alloc(1, 1, cpu))).toEqual([0, 96, 192, 32]);
+    const m = new NextFitPoolsPolicy(256, 4, 16, false, "mask");
+    m.addRange(0, 256);
+    expect([0, 1, 2, 3].map((cpu) => m.alloc(1, 1, cpu))).toEqual([0, 16, 32, 48]);
+  });
+
+  test("a full pool sends the CPU to the next pool, which is searched from its start", () => {
+    const p = new NextFitPoolsPolicy(64, 1, 4, false, "mask");
+    p.addRange(0, 64);
+    expect(p.alloc(16, 1, 0)).toBe(0);
+    expect(p.alloc(4, 1, 0)).toBe(16); // pool 0 is full
+    expect(p.alloc(17, 1, 0)).toBe(-1); // never across a pool boundary
+    expect(p.stats()).toMatchObject({ poolHops: 1, failures: 1 });
+  });
+
+  test("the large pool serves only requests over 15 pages", () => {
+    const p = new NextFitPoolsPolicy(128, 2, 2, true);
+    p.addRange(0, 128);
+    expect(p.alloc(16, 1, 0)).toBe(96);
+    expect(p.alloc(15, 1, 0)).toBe(0);
+    expect(p.alloc(32, 1, 1)).toBe(-1); // the large pool has 16 pages left
+    expect(p.alloc(16, 1, 0)).toBe(112);
+  });
+
+  test("only held pages are handed out, whatever pool they fall in", () => {
+    const p = new NextFitPoolsPolicy(1024, 8, 16);
+    p.addRange(700, 3);
+    expect([p.alloc(1, 1, 5), p.alloc(1, 1, 0), p.alloc(1, 1, 7), p.alloc(1, 1, 2)]).toEqual([
+      700, 701, 702, -1,
+    ]);
+    p.free(701, 1, 3);
+    p.removeRange(701, 1);
+    expect(p.alloc(1, 1, 0)).toBe(-1);
+    expect(p.stats()).toMatchObject({ heldPages: 2, allocatedPages: 2, freePages: 0 });
+  });
+
+  test("options: pools must be a power of two", () => {
+    expect(() => host().use(nextFitPools, { pools: 3 })).toThrow("/pools");
+    const h = host();
+    h.use(nextFitPools);
+    expect(h.getByName("next-fit-pools")?.options).toEqual({
+      pools: 16,
+      largePool: false,
+      poolHash: "hash32",
+    });
+  });
+});

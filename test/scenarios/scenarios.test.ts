@@ -1,0 +1,139 @@
+import { describe, expect, test } from "bun:test";
+import {
+  applySets,
+  listScenarios,
+  loadScenarioFile,
+  loadScenarioPlugins,
+  parseScenario,
+} from "../../core/scenario/load.ts";
+import type { PathMetrics, Report } from "../../core/scenario/report.ts";
+import { runScenario } from "../../core/scenario/run-scenario.ts";
+
+/** Runs a built-in scenario in-process with overrides (short durations keep the suite quick). */
+async function run(name: string, sets: string[] = []): Promise<Report> {
+  const raw = applySets(await loadScenarioFile(name, process.cwd()), sets);
+  const scn = parseScenario(raw);
+  return runScenario(raw, scn, await loadScenarioPlugins(scn, process.cwd()));
+}
+
+const at = (r: Report, key: string, value: unknown) =>
+  r.points.find((p) => JSON.stringify(p.params[key]) === JSON.stringify(value))!;
+
+/** Control-domain CPU ns per I/O. */
+const controlNsPerIo = (m: PathMetrics, strands: number, ns: number) =>
+  (m.cpu.primary! * strands * ns) / m.ios;
+
+function expectStableShape(r: Report) {
+  expect(Object.keys(r)).toEqual(["scenario", "seed", "durationNs", "costModel", "points"]);
+  for (const p of r.points) {
+    for (const m of Object.values(p.paths)) {
+      for (const k of [
+        "throughputGbps",
+        "iops",
+        "latencyUs",
+        "cpu",
+        "perIo",
+        "dvma",
+        "faults",
+        "blocked",
+      ])
+        expect(m).toHaveProperty(k);
+      expect(Object.keys(m.latencyUs)).toEqual(["p50", "p99", "p999"]);
+      expect(Object.keys(m.perIo)).toEqual(["hypercalls", "ldcMessages", "iotlbFlushes"]);
+      expect(m.extra.invariantViolations).toBe(0);
+    }
+  }
+}
+
+describe("built-in scenarios", () => {
+  test("every scenario file loads and validates", async () => {
+    const names = await listScenarios();
+    expect(names).toEqual([
+      "calibration",
+      "default",
+      "faults",
+      "isolation",
+      "negotiation",
+      "policies",
+      "scale",
+    ]);
+    for (const n of names) parseScenario(await loadScenarioFile(n, process.cwd()));
+  });
+
+  test("default: the direct path keeps the control domain out of the data path", async () => {
+    const r = await run("default", ['duration="3ms"']);
+    expectStableShape(r);
+    const { direct, "service-domain": svc, "bare-metal": bare } = r.points[0]!.paths;
+    for (const m of [direct!, svc!, bare!]) {
+      expect(m.errors).toBe(0);
+      expect(m.extra["nic.iops"]).toBeGreaterThan(0);
+      expect(m.extra["nvme.iops"]).toBeGreaterThan(0);
+    }
+    expect(controlNsPerIo(direct!, 8, 3e6)).toBeLessThan(controlNsPerIo(svc!, 8, 3e6) / 100);
+    expect(svc!.perIo.ldcMessages).toBeGreaterThan(1.9);
+    expect(svc!.extra["nic.p99Us"]!).toBeGreaterThan(direct!.extra["nic.p99Us"]!);
+    expect(bare!.perIo.hypercalls).toBe(0);
+  });
+
+  test("scale: the service domain saturates while the direct path scales", async () => {
+    const r = await run("scale", ['duration="500us"', 'matrix={"machine.guestPool.count":[1,64]}']);
+    expectStableShape(r);
+    const one = at(r, "machine.guestPool.count", 1).paths;
+    const many = at(r, "machine.guestPool.count", 64).paths;
+    expect(many["service-domain"]!.cpu.primary!).toBeGreaterThan(0.9); // saturated
+    expect(one["service-domain"]!.cpu.primary!).toBeLessThan(0.2);
+    // At 64 guests the direct path is limited by the root complex's link, the service path by
+    // the control domain's CPUs: each service-domain guest gets a fraction of its 1-guest rate.
+    expect(many.direct!.throughputGbps).toBeGreaterThan(2 * many["service-domain"]!.throughputGbps);
+    expect(many["service-domain"]!.throughputGbps / 64).toBeLessThan(one["service-domain"]!.throughputGbps / 2);
+    expect(many.direct!.cpu.primary!).toBeLessThan(0.2);
+  });
+
+  test("negotiation: per-mapping negotiation costs LDC round trips and latency; leases amortise them", async () => {
+    const r = await run("negotiation", ['duration="2ms"']);
+    expectStableShape(r);
+    const perMap = r.points[0]!.paths.direct!;
+    const lease = r.points[1]!.paths.direct!;
+    const partition = r.points[2]!.paths.direct!;
+    expect(perMap.perIo.ldcMessages).toBeGreaterThan(3.9); // request, grant, release, ack
+    expect(lease.perIo.ldcMessages).toBeLessThan(0.05);
+    expect(partition.perIo.ldcMessages).toBeLessThan(lease.perIo.ldcMessages + 1e-9);
+    expect(perMap.latencyUs.p50).toBeGreaterThan(2 * lease.latencyUs.p50);
+    expect(perMap.cpu.primary!).toBeGreaterThan(lease.cpu.primary! + 0.1);
+  });
+
+  test("policies: every local policy serves every workload; per-map negotiation shows in LDC traffic", async () => {
+    const r = await run("policies", ['duration="1ms"']);
+    expectStableShape(r);
+    expect(r.points.length).toBe(15);
+    for (const p of r.points) {
+      const m = p.paths.direct!;
+      expect(m.errors).toBe(0);
+      expect(m.ios).toBeGreaterThan(0);
+      expect(m.extra["iotlb.hitRate"]).toBeGreaterThan(0);
+      const perMap = p.params["policies.local"] === "negotiate-per-map";
+      if (perMap) expect(m.perIo.ldcMessages).toBeGreaterThan(3.9);
+      else expect(m.perIo.ldcMessages).toBeLessThan(0.2);
+    }
+  });
+
+  test("isolation: per-device blocks every attack; shared lets rogue DMA through", async () => {
+    const r = await run("isolation");
+    expectStableShape(r);
+    const shared = at(r, "machine.rootComplexes.0.isolation", "shared").paths.direct!;
+    const perDevice = at(r, "machine.rootComplexes.0.isolation", "per-device").paths.direct!;
+    expect(perDevice.attacks).toBeGreaterThan(0);
+    expect(perDevice.blocked).toBe(perDevice.attacks);
+    expect(shared.attacks).toBe(perDevice.attacks);
+    expect(shared.blocked).toBeLessThan(shared.attacks);
+  });
+
+  test("faults: a dead guest, a broker restart and LDC loss leave nothing stale", async () => {
+    const r = await run("faults");
+    expectStableShape(r);
+    const m = r.points[0]!.paths.direct!;
+    expect(m.extra["dvma.deadOwnedPages"]).toBe(0);
+    expect(m.cpu.ldg2!).toBeGreaterThan(0); // it ran before it died
+    expect(m.ios).toBeGreaterThan(500);
+  });
+});
