@@ -334,7 +334,7 @@ export class DvmaBroker {
     npages: number,
     why: string,
   ): void {
-    const { hv, cpu } = this.env;
+    const { hv } = this.env;
     const io = hv.iommus.get(devhandle)!;
     const st = hv.dvmaRevoke(this.id, guest, devhandle, io.windowBase + index * PAGE_SIZE, npages);
     this.spend(hv.lastCostNs);

@@ -18,6 +18,8 @@ export class LocalBrokerLink implements BrokerLink {
     private readonly cost: CostModel,
   ) {}
 
+  /** No version to agree: the broker runs in the same domain. */
+  // biome-ignore lint/correctness/useYield: the interface is a generator; this one needs no wait.
   *handshake(): Proc<boolean> {
     return true;
   }

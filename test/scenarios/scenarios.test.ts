@@ -85,7 +85,9 @@ describe("built-in scenarios", () => {
     // At 64 guests the direct path is limited by the root complex's link, the service path by
     // the control domain's CPUs: each service-domain guest gets a fraction of its 1-guest rate.
     expect(many.direct!.throughputGbps).toBeGreaterThan(2 * many["service-domain"]!.throughputGbps);
-    expect(many["service-domain"]!.throughputGbps / 64).toBeLessThan(one["service-domain"]!.throughputGbps / 2);
+    expect(many["service-domain"]!.throughputGbps / 64).toBeLessThan(
+      one["service-domain"]!.throughputGbps / 2,
+    );
     expect(many.direct!.cpu.primary!).toBeLessThan(0.2);
   });
 
