@@ -61,6 +61,10 @@ describe("bun run scenario", () => {
       [["nope"], /unknown scenario "nope"/],
       [["--frob"], /unknown flag --frob; allowed: --seed/],
       [["--set", "oops"], /expected key=value/],
+      [
+        ["./test/fixtures/scenarios/wrong-field.ts"],
+        /\/machine\/domains\/0\/memoryMB: Unknown property \(did you mean "memoryMiB"\?\)/,
+      ],
     ];
     for (const [argv, re] of cases) {
       const r = await cli(...argv);
