@@ -1,0 +1,74 @@
+/**
+ * The feed hub: numbers every item (ids increase across runs), keeps the last `replay` of them
+ * for Last-Event-ID resume, hands each to every client queue, and serialises an item at most
+ * once however many clients send it (a JSON cache beside the ring).
+ */
+
+import type { ClientQueue } from "./client-queue.ts";
+import { type FeedItem, FeedNotice } from "./feed-item.ts";
+
+export class FeedHub {
+  /** Id of the last published item (0 = none yet). */
+  lastId = 0;
+  private readonly cap: number;
+  private readonly ids: Float64Array;
+  private readonly items: (FeedItem | undefined)[];
+  private readonly cache: (string | undefined)[];
+  private clients: ClientQueue[] = [];
+
+  constructor(
+    readonly replay: number,
+    clientQueue: number,
+  ) {
+    // Items a queue still holds are usually in the ring too, so their JSON is shared.
+    this.cap = Math.max(1, replay, clientQueue);
+    this.ids = new Float64Array(this.cap);
+    this.items = new Array(this.cap);
+    this.cache = new Array(this.cap);
+  }
+
+  publish(item: FeedItem): void {
+    const id = ++this.lastId;
+    const at = id % this.cap;
+    this.ids[at] = id;
+    this.items[at] = item;
+    this.cache[at] = undefined;
+    const cs = this.clients;
+    for (let i = 0; i < cs.length; i++) cs[i]!.offer(id, item);
+  }
+
+  /** The item's JSON (the event itself, or the notice's data). */
+  json(id: number, item: FeedItem): string {
+    const at = id % this.cap;
+    if (this.ids[at] !== id) return serialise(item);
+    return (this.cache[at] ??= serialise(item));
+  }
+
+  /**
+   * Adds a client. With `lastEventId`, first queues the kept items after it (the client's
+   * filter applies); items that already left the buffer are counted as dropped.
+   */
+  attach(client: ClientQueue, lastEventId?: number): void {
+    if (lastEventId !== undefined && lastEventId < this.lastId) {
+      const oldest = Math.max(1, this.lastId - Math.min(this.replay, this.cap) + 1);
+      if (lastEventId + 1 < oldest) client.lost(oldest - lastEventId - 1);
+      for (let id = Math.max(oldest, lastEventId + 1); id <= this.lastId; id++)
+        client.offer(id, this.items[id % this.cap]!);
+    }
+    this.clients = [...this.clients, client];
+  }
+
+  detach(client: ClientQueue): void {
+    this.clients = this.clients.filter((c) => c !== client);
+    client.close();
+  }
+
+  /** Every connected client (for /state and shutdown). */
+  get connected(): readonly ClientQueue[] {
+    return this.clients;
+  }
+}
+
+function serialise(item: FeedItem): string {
+  return JSON.stringify(item instanceof FeedNotice ? item.data : item);
+}

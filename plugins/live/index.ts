@@ -1,0 +1,64 @@
+/**
+ * live: an observer plugin that serves the simulation as it runs. Every event of every run goes
+ * out over SSE (`GET /events`) and WebSocket (`GET /ws`) with per-client filters and bounded
+ * queues; `GET /state` snapshots the machine; `POST /runs` starts scenarios; `GET /` is a
+ * dashboard. The simulation never waits for a client: a slow one loses events and is told so.
+ *
+ *   bun run scenario default --serve --pace 0.001   (then open http://127.0.0.1:8787/)
+ */
+
+import { definePlugin, type RunObserver } from "../../core/index.ts";
+import { createApp, type LiveApp } from "./app.ts";
+import { FeedHub } from "./hub.ts";
+import { LiveObserver } from "./observer.ts";
+import { checkBind, LiveOptionsSchema } from "./options.ts";
+import { RunRegistry } from "./runs.ts";
+
+const STOP_GRACE_MS = 50;
+
+export interface LiveServer extends RunObserver {
+  /** Where it listens, e.g. http://127.0.0.1:8787/ */
+  readonly url: string;
+  /** The Elysia app (tests call `app.handle(new Request(...))`). */
+  readonly app: LiveApp;
+  /** Runs started with POST /runs. */
+  readonly runs: RunRegistry;
+  /** Stops runs started over HTTP, ends every client stream and closes the server. */
+  stop(): Promise<void>;
+}
+
+export default definePlugin({
+  name: "live",
+  kind: "observer",
+  version: "1.0.0",
+  description: "Live feed: SSE and WebSocket events, /state, POST /runs and a dashboard (Elysia)",
+  options: LiveOptionsSchema,
+  setup(ctx, options): LiveServer {
+    checkBind(options);
+    const hub = new FeedHub(options.replay, options.clientQueue);
+    const observer = new LiveObserver(hub);
+    const cwd = process.cwd();
+    const runs = new RunRegistry(observer, options.maxRuns, cwd);
+    const { app, closeClients } = createApp({ hub, observer, registry: runs, options, cwd });
+    app.listen({ port: options.port, hostname: options.host });
+    const url = app.server!.url.href;
+    ctx.log(`serving on ${url}`);
+    let stopped: Promise<void> | undefined;
+    return {
+      url,
+      app,
+      runs,
+      onRun: (bus, info, sim) => observer.onRun(bus, info, sim),
+      onBoot: (platform, info) => observer.onBoot(platform, info),
+      onResult: (info, metrics) => observer.onResult(info, metrics),
+      stop: () =>
+        (stopped ??= (async () => {
+          await runs.stopAll();
+          closeClients();
+          // Let the ended streams flush their last bytes before connections are cut.
+          await Bun.sleep(STOP_GRACE_MS); // host clock
+          await app.stop(true);
+        })()),
+    };
+  },
+});

@@ -1,0 +1,111 @@
+/**
+ * The dashboard in a real browser: headless Chromium (Debian's /usr/bin/chromium, driven by
+ * playwright-core) watches a paced run, then starts one from the form. Skipped, saying so,
+ * where Chromium is not installed (CI installs it).
+ */
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { type Browser, chromium, type Page } from "playwright-core";
+import type { LiveServer } from "../../../plugins/live/index.ts";
+import { runShort, startLive } from "./helpers.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const OUT = resolve(import.meta.dir, "../../../out");
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium)
+  console.warn(
+    `dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run does)`,
+  );
+
+const attr = async (page: Page, sel: string, name: string) =>
+  Number((await page.locator(sel).first().getAttribute(name)) ?? 0);
+
+describe.skipIf(!haveChromium)("dashboard in headless Chromium", () => {
+  let srv: LiveServer;
+  let browser: Browser;
+  beforeAll(async () => {
+    srv = startLive();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await srv?.stop();
+  });
+
+  test("charts, DVMA map and event log follow a paced run; the form starts a run", async () => {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    const problems: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(`console: ${m.text()}`);
+    });
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("requestfailed", (r) => {
+      // The event stream is cut when the page closes; anything else failing is a problem.
+      if (!r.url().includes("/events")) problems.push(`request failed: ${r.url()}`);
+    });
+    // No request may leave the server's origin (no CDN, no internet).
+    page.on("request", (r) => {
+      if (!r.url().startsWith(srv.url) && !r.url().startsWith("data:"))
+        problems.push(`external request: ${r.url()}`);
+    });
+    await page.goto(srv.url);
+    await page.locator("#type-filters input").first().waitFor();
+
+    // 3 ms simulated at 1/500 of wall time: each path's run takes about 1.5 s.
+    const run = runShort([srv], { duration: "3ms", pace: 0.002 });
+    await page.waitForFunction(
+      'Number(document.querySelector("#chart-throughput")?.getAttribute("data-points")) > 5',
+      undefined,
+      { timeout: 10_000 },
+    );
+    const points1 = await attr(page, "#chart-throughput", "data-points");
+    const maps1 = await attr(page, "#windows canvas", "data-updates");
+    // Both redraw from /state as the run goes on (waits, not sleeps: CI machines are slow).
+    await page.waitForFunction(
+      `Number(document.querySelector("#chart-throughput").dataset.points) > ${points1} &&
+       Number(document.querySelector("#windows canvas").dataset.updates) > ${maps1}`,
+      undefined,
+      { timeout: 10_000 },
+    );
+    expect(await attr(page, "#chart-latency", "data-points")).toBeGreaterThan(0);
+    expect(await attr(page, "#chart-cpu", "data-points")).toBeGreaterThan(0);
+    expect(await attr(page, "#windows canvas", "data-owned")).toBeGreaterThan(0);
+    await page.locator("#conn.on").waitFor({ timeout: 5_000 });
+    await page.locator("#log li").nth(10).waitFor({ timeout: 5_000 });
+    expect(await page.locator("#domains tbody tr").count()).toBe(3);
+    await run;
+
+    // Start a run from the form; its status comes back through /state.
+    await page.selectOption("#run-form select", "default");
+    await page.fill("#run-form input[name=duration]", "500us");
+    await page.fill("#run-form input[name=seed]", "3");
+    await page.click("#run-form button[type=submit]");
+    await page.locator("#run-status", { hasText: ": done (" }).waitFor({ timeout: 10_000 });
+    expect(srv.runs.get(1)?.report?.seed).toBe(3);
+    expect(await page.locator("#results tbody tr").count()).toBeGreaterThan(0);
+    mkdirSync(OUT, { recursive: true });
+    await page.screenshot({ path: resolve(OUT, "dashboard.png"), fullPage: true });
+    expect(problems).toEqual([]);
+
+    // A refused run shows the server's reason (Chromium logs the 400 itself, so this comes last).
+    await page.fill("#run-form input[name=duration]", "soon");
+    await page.click("#run-form button[type=submit]");
+    await page.locator("#run-status.error").waitFor({ timeout: 5_000 });
+    expect(await page.locator("#run-status").textContent()).toContain("/duration");
+    await page.close();
+  }, 60_000);
+});
