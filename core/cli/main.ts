@@ -61,7 +61,7 @@ export const command = defineCommand({
     workers: {
       type: "string",
       description:
-        "worker threads sharing a sweep's runs (default: one per CPU; 1 = serial in this process); the report is the same",
+        "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
     },
     quiet: { type: "boolean", description: "no table and no progress" },
     serve: {
@@ -344,7 +344,7 @@ function untilSignal(): Promise<void> {
   });
 }
 
-/** `--workers N`: a whole number from 1 up; default one per CPU. @throws InputError */
+/** `--workers N`: a whole number from 1 up; default one fewer than the CPUs. @throws InputError */
 function parseWorkers(text: string | undefined): number {
   if (text === undefined) return defaultWorkers();
   const n = Number(text);
