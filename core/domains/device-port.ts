@@ -1,3 +1,4 @@
+import type { EventBus } from "../events/bus.ts";
 import type { Hypervisor } from "../hv/hypervisor.ts";
 import type { DmaFaultCode } from "../iommu/iommu.ts";
 import type { CostModel } from "../machine/cost-model.ts";
@@ -24,6 +25,7 @@ export class DevicePort {
     private readonly cost: CostModel,
     /** The root complex's link, shared by its devices. */
     private readonly link: Resource,
+    private readonly bus?: EventBus,
   ) {
     const dev = hv.devices[device];
     if (dev === undefined) throw new RangeError(`no device ${device}`);
@@ -60,6 +62,17 @@ export class DevicePort {
     this.engine.release();
     this.stats.dmas++;
     this.stats.busyNs += this.sim.now - start;
+    if (fault === 0 && this.bus?.wants("dma.done")) {
+      this.bus.emit("dma.done", {
+        device: this.name,
+        domain: this.domain,
+        devhandle: this.devhandle,
+        dvma,
+        bytes,
+        write,
+        durNs: this.sim.now - start,
+      });
+    }
     if (fault === 0) this.stats.bytes += bytes;
     else this.stats.faults++;
     return fault;

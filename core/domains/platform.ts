@@ -112,7 +112,7 @@ export class Platform {
     const dh = this.hv.devices[id]!.iommu.devhandle;
     let link = this.links.get(dh);
     if (link === undefined) this.links.set(dh, (link = new Resource(this.sim, 1)));
-    return new DevicePort(this.sim, this.hv, id, this.cfg.cost, link);
+    return new DevicePort(this.sim, this.hv, id, this.cfg.cost, link, this.cfg.bus);
   }
 
   /** The control domain's memory and DMA APIs (its own drivers: the service-domain path). */

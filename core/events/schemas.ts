@@ -94,7 +94,14 @@ export const EventSchemas = {
     hook: str("hook or event"),
     message: str("error message"),
   }),
-  metric: Type.Object({ domain, name: str("metric name"), value: Type.Number() }),
+  metric: Type.Object({
+    domain: Type.Integer({
+      minimum: -1,
+      description: "domain id; -1 = the machine (hypervisor, IOMMUs)",
+    }),
+    name: str("metric name"),
+    value: Type.Number(),
+  }),
 } as const;
 
 type Schemas = typeof EventSchemas;

@@ -326,6 +326,7 @@ export class Hypervisor {
     if (status === HV.EOK && !this.ownedBy(io!, -1, index, npages)) status = HV.EBUSY;
     else if (status === HV.EOK) {
       io!.entryOwner.fill(guest, index, index + npages);
+      io!.ownedEntries += npages;
       if (this.bus?.wants("dvma.grant"))
         this.bus.emit("dvma.grant", { domain: guest, devhandle, base, npages });
     }
@@ -356,6 +357,7 @@ export class Hypervisor {
     else if (status === HV.EOK) {
       this.clearTtes(io!, index, npages);
       io!.entryOwner.fill(-1, index, index + npages);
+      io!.ownedEntries -= npages;
       if (this.bus?.wants("dvma.release")) {
         this.bus.emit("dvma.release", { domain: guest, devhandle, base, npages, reason: "revoke" });
       }

@@ -13,6 +13,9 @@ export function invariantViolations(hv: Hypervisor, broker?: DvmaBroker): string
   for (const io of hv.iommus.values()) {
     const tag = `rc ${io.devhandle}`;
     const cached = new Set(io.iotlb.cachedIndices());
+    const owned = io.entryOwner.reduce((n, o) => n + (o >= 0 ? 1 : 0), 0);
+    if (owned !== io.ownedEntries)
+      out.push(`${tag}: ${owned} entries owned, but the count says ${io.ownedEntries}`);
     for (let i = 0; i < io.windowPages; i++) {
       const entryOwner = io.entryOwner[i]!;
       if (io.iotsb.isValid(i)) {

@@ -51,6 +51,8 @@ export class Iommu {
   /** First DVMA address that faulted in the last DMA. */
   lastFaultDvma = 0;
   dmas = 0;
+  /** Window entries some domain owns (kept by the hypervisor with entryOwner). */
+  ownedEntries = 0;
   readonly faults = new Uint32Array(DMA_FAULT_NAMES.length);
 
   constructor(

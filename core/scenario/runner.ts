@@ -14,6 +14,7 @@ import { Histogram } from "../sim/stats.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import type { RunInfo, RunObserver } from "./observer.ts";
 import { type DvmaWindowMap, type PathMetrics, round } from "./report.ts";
+import { startSampler } from "./sampler.ts";
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
 export type PluginTable = ReadonlyMap<string, AnyPlugin>;
@@ -285,6 +286,7 @@ export function startPath(
   }
 
   for (const o of observers) o.onBoot?.(platform, info);
+  if (bus.wants("metric")) startSampler(platform, bus, untilNs);
   hooks.callSync("run:start");
   const finish = (): PathRun => {
     hooks.callSync("run:end");
