@@ -3,12 +3,13 @@
  * Solaris/Linux sparc IOMMU arenas: one bit per page (1 = held and free), searched from a
  * next-fit hint that moves past each allocation, wrapping once to the start.
  *
- * Searches skip whole 32-bit words (a word of zeros is 32 used pages) and find the first free
- * bit with `Math.clz32`, so a single-page alloc or free near the hint is O(1) amortised.
- * The search is confined to the span of the held ranges, however big the window.
+ * The shared PageBitmap skips whole 32-bit words, so a single-page alloc or free near the hint
+ * is O(1) amortised. The search is confined to the span of the held ranges, however big the
+ * window.
  */
 
 import { definePlugin, type LocalPolicy, type PolicyStats, Type } from "../../core/index.ts";
+import { PageBitmap } from "./page-bitmap.ts";
 
 const options = Type.Object(
   {
@@ -33,12 +34,9 @@ export default definePlugin({
   },
 });
 
-/** Index of the lowest set bit of a non-zero 32-bit word. */
-const ctz = (x: number) => 31 - Math.clz32(x & -x);
-
 export class BitmapNextFitPolicy implements LocalPolicy {
   /** Bit p set = page p is held and free. */
-  private readonly words: Uint32Array;
+  private readonly freeBits: PageBitmap;
   /** Held ranges: base → npages. */
   private readonly ranges = new Map<number, number>();
   /** Next-fit hint per hint slot (one, or one per CPU). */
@@ -55,12 +53,12 @@ export class BitmapNextFitPolicy implements LocalPolicy {
     private readonly windowPages: number,
     hintSlots = 1,
   ) {
-    this.words = new Uint32Array(Math.ceil(windowPages / 32));
+    this.freeBits = new PageBitmap(windowPages);
     this.hints = new Array(Math.max(1, hintSlots)).fill(0);
   }
 
   addRange(base: number, npages: number): void {
-    this.setBits(base, npages);
+    this.freeBits.set(base, npages);
     this.ranges.set(base, npages);
     this.held += npages;
     this.bounds();
@@ -74,7 +72,7 @@ export class BitmapNextFitPolicy implements LocalPolicy {
         this.ranges.delete(s);
         if (base > s) this.ranges.set(s, base - s);
         if (end < s + n) this.ranges.set(end, s + n - end);
-        this.clearBits(base, npages);
+        this.freeBits.clear(base, npages);
         this.held -= npages;
         this.bounds();
         return;
@@ -90,13 +88,14 @@ export class BitmapNextFitPolicy implements LocalPolicy {
     }
     const slot = this.hints.length === 1 ? 0 : cpu % this.hints.length;
     const hint = Math.min(Math.max(this.hints[slot], this.lo), this.hi);
-    let page = this.search(hint, this.hi, npages, align);
-    if (page < 0 && hint > this.lo) page = this.search(this.lo, hint, npages, align);
+    let page = this.freeBits.findRun(hint, this.hi, this.hi, npages, align);
+    if (page < 0 && hint > this.lo)
+      page = this.freeBits.findRun(this.lo, hint, this.hi, npages, align);
     if (page < 0) {
       this.failures++;
       return -1;
     }
-    this.clearBits(page, npages);
+    this.freeBits.clear(page, npages);
     this.allocated += npages;
     this.allocations++;
     this.hints[slot] = page + npages;
@@ -104,13 +103,13 @@ export class BitmapNextFitPolicy implements LocalPolicy {
   }
 
   free(page: number, npages: number, _cpu: number): void {
-    this.setBits(page, npages);
+    this.freeBits.set(page, npages);
     this.allocated -= npages;
   }
 
   stats(): PolicyStats {
     const free = this.held - this.allocated;
-    const largest = this.largestRun();
+    const largest = this.freeBits.longestRun(this.lo, this.hi);
     return {
       allocatedPages: this.allocated,
       freePages: free,
@@ -123,83 +122,6 @@ export class BitmapNextFitPolicy implements LocalPolicy {
     };
   }
 
-  /** First aligned start s in [from, startLimit) with pages [s, s + npages) all free, or -1. */
-  private search(from: number, startLimit: number, npages: number, align: number): number {
-    const mask = align - 1;
-    let pos = from;
-    for (;;) {
-      let s = this.nextFree(pos, startLimit);
-      if (s < 0) return -1;
-      if ((s & mask) !== 0) {
-        s = (s + mask) & ~mask;
-        if (s >= startLimit) return -1;
-        if (!this.isFree(s)) {
-          pos = s;
-          continue;
-        }
-      }
-      if (npages === 1) return s;
-      const end = s + npages;
-      if (end > this.hi) return -1;
-      const used = this.nextUsed(s + 1, end);
-      if (used >= end) return s;
-      pos = used + 1;
-    }
-  }
-
-  private isFree(p: number): boolean {
-    return (this.words[p >>> 5] & (1 << (p & 31))) !== 0;
-  }
-
-  /** First free page in [from, limit), or -1. */
-  private nextFree(from: number, limit: number): number {
-    if (from >= limit) return -1;
-    let w = from >>> 5;
-    let word = this.words[w] & (-1 << (from & 31));
-    for (;;) {
-      if (word !== 0) {
-        const p = (w << 5) + ctz(word);
-        return p < limit ? p : -1;
-      }
-      w++;
-      if (w << 5 >= limit) return -1;
-      word = this.words[w];
-    }
-  }
-
-  /** First page in [from, limit) that is not free, or `limit`. */
-  private nextUsed(from: number, limit: number): number {
-    if (from >= limit) return limit;
-    let w = from >>> 5;
-    let word = ~this.words[w] & (-1 << (from & 31));
-    for (;;) {
-      if (word !== 0) return Math.min((w << 5) + ctz(word), limit);
-      w++;
-      if (w << 5 >= limit) return limit;
-      word = ~this.words[w];
-    }
-  }
-
-  private setBits(start: number, n: number): void {
-    const end = start + n;
-    for (let p = start; p < end; ) {
-      const b = p & 31;
-      const cnt = Math.min(32 - b, end - p);
-      this.words[p >>> 5] |= cnt === 32 ? -1 : ((1 << cnt) - 1) << b;
-      p += cnt;
-    }
-  }
-
-  private clearBits(start: number, n: number): void {
-    const end = start + n;
-    for (let p = start; p < end; ) {
-      const b = p & 31;
-      const cnt = Math.min(32 - b, end - p);
-      this.words[p >>> 5] &= cnt === 32 ? 0 : ~(((1 << cnt) - 1) << b);
-      p += cnt;
-    }
-  }
-
   private bounds(): void {
     let lo = this.windowPages;
     let hi = 0;
@@ -209,16 +131,5 @@ export class BitmapNextFitPolicy implements LocalPolicy {
     }
     this.lo = hi === 0 ? 0 : lo;
     this.hi = hi;
-  }
-
-  private largestRun(): number {
-    let best = 0;
-    let p = this.nextFree(this.lo, this.hi);
-    while (p >= 0) {
-      const end = this.nextUsed(p, this.hi);
-      if (end - p > best) best = end - p;
-      p = this.nextFree(end, this.hi);
-    }
-    return best;
   }
 }
