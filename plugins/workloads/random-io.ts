@@ -4,15 +4,8 @@
  * workload's seeded stream). The disk model has no locality, so offsets are not modelled.
  */
 
-import {
-  definePlugin,
-  type Proc,
-  type Static,
-  Type,
-  type Workload,
-  type WorkloadEnv,
-} from "../../core/index.ts";
-import { BACKOFF_NS } from "./stream.ts";
+import { definePlugin, type Static, Type, type Workload } from "../../core/index.ts";
+import { BACKOFF_NS, laneWorkload } from "./lanes.ts";
 
 const options = Type.Object(
   {
@@ -40,20 +33,11 @@ const options = Type.Object(
 
 /** The random-io workload for validated options (also run by `mix`). */
 export function randomIoWorkload(o: Static<typeof options>): Workload {
-  function* loop(env: WorkloadEnv, lane: number): Proc<void> {
-    const cpu = lane % env.guest.cpu.strands;
-    while (env.sim.now < env.untilNs && env.platform.hv.domains[env.guest.id]!.alive) {
-      const op = env.rng.chance(o.readRatio) ? "read" : "write";
-      const r = yield* env.io.submit({ op, bytes: o.blockSize }, cpu);
-      if (!r.ok) yield BACKOFF_NS;
-    }
-  }
-  return {
-    start(env) {
-      for (let i = 0; i < o.iodepth; i++)
-        env.sim.spawn(loop(env, i), `random-io:${env.guest.name}:${i}`);
-    },
-  };
+  return laneWorkload("random-io", o.iodepth, function* (env, cpu) {
+    const op = env.rng.chance(o.readRatio) ? "read" : "write";
+    const r = yield* env.io.submit({ op, bytes: o.blockSize }, cpu);
+    if (!r.ok) yield BACKOFF_NS;
+  });
 }
 
 export default definePlugin({

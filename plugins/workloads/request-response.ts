@@ -5,15 +5,8 @@
  * write of `requestBytes` then a read of them back.
  */
 
-import {
-  definePlugin,
-  type Proc,
-  type Static,
-  Type,
-  type Workload,
-  type WorkloadEnv,
-} from "../../core/index.ts";
-import { BACKOFF_NS } from "./stream.ts";
+import { definePlugin, type Static, Type, type Workload } from "../../core/index.ts";
+import { BACKOFF_NS, laneWorkload } from "./lanes.ts";
 
 const bytes = (def: number, description: string) =>
   Type.Integer({ minimum: 1, maximum: 1 << 20, default: def, description });
@@ -44,31 +37,22 @@ const options = Type.Object(
 
 /** The request-response workload for validated options (also run by `mix`). */
 export function requestResponseWorkload(o: Static<typeof options>): Workload {
-  function* loop(env: WorkloadEnv, lane: number): Proc<void> {
-    const cpu = lane % env.guest.cpu.strands;
+  return laneWorkload("request-response", o.inflight, function* (env, cpu) {
     const net = env.io.device.kind === "nic";
-    while (env.sim.now < env.untilNs && env.platform.hv.domains[env.guest.id]!.alive) {
-      const t0 = env.sim.now;
-      const a = yield* env.io.submit({ op: net ? "tx" : "write", bytes: o.requestBytes }, cpu);
-      const b = a.ok
-        ? yield* env.io.submit(
-            net
-              ? { op: "rx", bytes: o.responseBytes, readyAt: env.sim.now + o.peerRttNs }
-              : { op: "read", bytes: o.requestBytes },
-            cpu,
-          )
-        : a;
-      if (b.ok) env.observe("rtt", env.sim.now - t0);
-      else yield BACKOFF_NS;
-      if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
-    }
-  }
-  return {
-    start(env) {
-      for (let i = 0; i < o.inflight; i++)
-        env.sim.spawn(loop(env, i), `request-response:${env.guest.name}:${i}`);
-    },
-  };
+    const t0 = env.sim.now;
+    const a = yield* env.io.submit({ op: net ? "tx" : "write", bytes: o.requestBytes }, cpu);
+    const b = a.ok
+      ? yield* env.io.submit(
+          net
+            ? { op: "rx", bytes: o.responseBytes, readyAt: env.sim.now + o.peerRttNs }
+            : { op: "read", bytes: o.requestBytes },
+          cpu,
+        )
+      : a;
+    if (b.ok) env.observe("rtt", env.sim.now - t0);
+    else yield BACKOFF_NS;
+    if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
+  });
 }
 
 export default definePlugin({

@@ -3,14 +3,8 @@
  * `bytes` (tx or rx on a NIC, read or write on a disk) until the run ends.
  */
 
-import {
-  definePlugin,
-  type Proc,
-  type Static,
-  Type,
-  type Workload,
-  type WorkloadEnv,
-} from "../../core/index.ts";
+import { definePlugin, type Static, Type, type Workload } from "../../core/index.ts";
+import { BACKOFF_NS, laneWorkload } from "./lanes.ts";
 
 const options = Type.Object(
   {
@@ -34,24 +28,13 @@ const options = Type.Object(
   { additionalProperties: false },
 );
 
-/** After a failed request, wait this long before the next (a failure may take no time). */
-export const BACKOFF_NS = 10_000;
-
 /** The stream workload for validated options (also run by `mix`). */
 export function streamWorkload(o: Static<typeof options>): Workload {
-  function* loop(env: WorkloadEnv, lane: number): Proc<void> {
-    while (env.sim.now < env.untilNs && env.platform.hv.domains[env.guest.id]!.alive) {
-      const r = yield* env.io.submit({ op: o.op, bytes: o.bytes }, lane % env.guest.cpu.strands);
-      if (!r.ok) yield BACKOFF_NS;
-      if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
-    }
-  }
-  return {
-    start(env) {
-      for (let i = 0; i < o.inflight; i++)
-        env.sim.spawn(loop(env, i), `stream:${env.guest.name}:${i}`);
-    },
-  };
+  return laneWorkload("stream", o.inflight, function* (env, cpu) {
+    const r = yield* env.io.submit({ op: o.op, bytes: o.bytes }, cpu);
+    if (!r.ok) yield BACKOFF_NS;
+    if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
+  });
 }
 
 export default definePlugin({
