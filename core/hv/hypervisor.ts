@@ -216,16 +216,13 @@ export class Hypervisor {
     listRa: number,
   ): number {
     const io = this.iommus.get(devhandle);
-    let status: number = HV.EOK;
+    let status = this.tsbStatus(caller, io, tsbnum, index, n);
     let count = 0;
-    if (!this.domains[caller]?.alive) status = HV.ENOACCESS;
-    else if (io === undefined || tsbnum !== 0 || !(index >= 0 && index < io.windowPages))
-      status = HV.EINVAL;
-    else if (!(n > 0) || index + n > io.windowPages) status = HV.EINVAL;
-    else if ((attrs & ~IO_ATTR_MASK) !== 0 || (attrs & (IO_ATTR_READ | IO_ATTR_WRITE)) === 0)
-      status = HV.EINVAL;
-    else if (listRa % 8 !== 0) status = HV.EBADALIGN;
-    else {
+    const badAttrs =
+      (attrs & ~IO_ATTR_MASK) !== 0 || (attrs & (IO_ATTR_READ | IO_ATTR_WRITE)) === 0;
+    if (status === HV.EOK && badAttrs) status = HV.EINVAL;
+    else if (status === HV.EOK && listRa % 8 !== 0) status = HV.EBADALIGN;
+    else if (status === HV.EOK && io !== undefined) {
       count = Math.min(n, this.maxTtesPerCall);
       status = this.checkMap(caller, io, index, count, listRa);
       if (status === HV.EOK) this.writeTtes(caller, io, index, count, attrs, listRa);
@@ -245,13 +242,9 @@ export class Hypervisor {
   /** pci_iommu_demap: clears up to `n` entries and flushes them from the IOTLB (ret1 = #demapped). */
   iommuDemap(caller: number, devhandle: number, tsbnum: number, index: number, n: number): number {
     const io = this.iommus.get(devhandle);
-    let status: number = HV.EOK;
+    let status = this.tsbStatus(caller, io, tsbnum, index, n);
     let count = 0;
-    if (!this.domains[caller]?.alive) status = HV.ENOACCESS;
-    else if (io === undefined || tsbnum !== 0 || !(index >= 0 && index < io.windowPages))
-      status = HV.EINVAL;
-    else if (!(n > 0) || index + n > io.windowPages) status = HV.EINVAL;
-    else {
+    if (status === HV.EOK && io !== undefined) {
       count = Math.min(n, this.maxTtesPerCall);
       if (!this.ownedBy(io, caller, index, count)) {
         status = HV.ENOACCESS;
@@ -265,13 +258,10 @@ export class Hypervisor {
   /** pci_iommu_getmap: ret1 = io_attributes, ret2 = the caller's RA of the mapped page. */
   iommuGetmap(caller: number, devhandle: number, tsbnum: number, index: number): number {
     const io = this.iommus.get(devhandle);
-    let status: number = HV.EOK;
-    if (!this.domains[caller]?.alive) status = HV.ENOACCESS;
-    else if (io === undefined || tsbnum !== 0 || !(index >= 0 && index < io.windowPages))
-      status = HV.EINVAL;
-    else if (io.entryOwner[index] !== caller) status = HV.ENOACCESS;
-    else if (!io.iotsb.isValid(index)) status = HV.ENOMAP;
-    else {
+    let status = this.tsbStatus(caller, io, tsbnum, index, 1);
+    if (status === HV.EOK && io!.entryOwner[index] !== caller) status = HV.ENOACCESS;
+    else if (status === HV.EOK && !io!.iotsb.isValid(index)) status = HV.ENOMAP;
+    else if (status === HV.EOK && io !== undefined) {
       this.ret1 = io.iotsb.attr[index]! & IO_ATTR_MASK;
       this.ret2 = this.domains[caller]!.mem.raOfPage(io.iotsb.pa[index]!);
     }
@@ -442,6 +432,21 @@ export class Hypervisor {
   }
 
   // ---- internals ----
+
+  /** The checks the IOMMU calls share: a live caller, a known devhandle, tsbnum 0, entries inside the window. */
+  private tsbStatus(
+    caller: number,
+    io: Iommu | undefined,
+    tsbnum: number,
+    index: number,
+    n: number,
+  ): number {
+    if (!this.domains[caller]?.alive) return HV.ENOACCESS;
+    if (io === undefined || tsbnum !== 0 || !(index >= 0 && index < io.windowPages))
+      return HV.EINVAL;
+    if (!(n > 0) || index + n > io.windowPages) return HV.EINVAL;
+    return HV.EOK;
+  }
 
   /** The checks the extension calls share: the entry index of `base`, or minus the status. */
   private extensionIndex(
