@@ -64,6 +64,32 @@ abstract class Checked {
     this.onError(error);
   }
 
+  /** Tells the policy something (free, revoke, ...): what it throws is reported, the ledger stands. */
+  protected tell(hook: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.report(PluginError.wrap(this.plugin, hook, e));
+    }
+  }
+
+  /** The policy's stats, or the ledger's own figures when it throws or answers nonsense. */
+  protected checkedStats(read: () => unknown): PolicyStats {
+    let s: unknown;
+    try {
+      s = read();
+    } catch (e) {
+      this.report(PluginError.wrap(this.plugin, "stats", e));
+      return this.fallbackStats();
+    }
+    const why = statsProblem(s);
+    if (why === undefined) return s as PolicyStats;
+    this.report(new PluginError(this.plugin, "stats", why, { value: s }));
+    return this.fallbackStats();
+  }
+
+  protected abstract fallbackStats(): PolicyStats;
+
   protected misuse(call: string, why: string): never {
     throw new RangeError(`checked policy "${this.plugin}": ${call}: ${why}`);
   }
@@ -183,11 +209,7 @@ class CheckedGlobal extends Checked implements CheckedGlobalPolicy {
     }
     // The core is revoking whatever the policy says: the ledger follows the core.
     this.mark(base, npages, 0, domain);
-    try {
-      this.inner.revoke(domain, base, npages);
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "revoke", e));
-    }
+    this.tell("revoke", () => this.inner.revoke(domain, base, npages));
   }
 
   reclaim(domain: number): void {
@@ -197,11 +219,7 @@ class CheckedGlobal extends Checked implements CheckedGlobalPolicy {
         `reclaim(domain ${domain})`,
         `${left} pages are still granted; revoke them first`,
       );
-    try {
-      this.inner.reclaim(domain);
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "reclaim", e));
-    }
+    this.tell("reclaim", () => this.inner.reclaim(domain));
   }
 
   restore(domain: number, base: number, npages: number): void {
@@ -214,28 +232,14 @@ class CheckedGlobal extends Checked implements CheckedGlobalPolicy {
         this.misuse(call, `page ${p} is already granted to domain ${this.owner[p] - 1}`);
     }
     this.mark(base, npages, domain + 1);
-    try {
-      this.inner.restore(domain, base, npages);
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "restore", e));
-    }
+    this.tell("restore", () => this.inner.restore(domain, base, npages));
   }
 
   stats(): PolicyStats {
-    let s: unknown;
-    try {
-      s = this.inner.stats();
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "stats", e));
-      return this.fallbackStats();
-    }
-    const why = statsProblem(s);
-    if (why === undefined) return s as PolicyStats;
-    this.report(new PluginError(this.plugin, "stats", why, { value: s }));
-    return this.fallbackStats();
+    return this.checkedStats(() => this.inner.stats());
   }
 
-  private fallbackStats(): PolicyStats {
+  protected fallbackStats(): PolicyStats {
     return {
       allocatedPages: this.live,
       freePages: this.windowPages - this.live,
@@ -345,11 +349,7 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
     this.expect(call, base, npages, NONE, "already held");
     this.state.fill(FREE, base, base + npages);
     this.held += npages;
-    try {
-      this.inner.addRange(base, npages);
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "addRange", e));
-    }
+    this.tell("addRange", () => this.inner.addRange(base, npages));
   }
 
   removeRange(base: number, npages: number): void {
@@ -358,11 +358,7 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
     this.expect(call, base, npages, FREE, "not held, or still allocated");
     this.state.fill(NONE, base, base + npages);
     this.held -= npages;
-    try {
-      this.inner.removeRange(base, npages);
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "removeRange", e));
-    }
+    this.tell("removeRange", () => this.inner.removeRange(base, npages));
   }
 
   alloc(npages: number, align: number, cpu: number): number {
@@ -402,28 +398,14 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
     this.expect(call, page, npages, ALLOCATED, "not allocated");
     this.state.fill(FREE, page, page + npages);
     this.allocated -= npages;
-    try {
-      this.inner.free(page, npages, cpu);
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "free", e));
-    }
+    this.tell("free", () => this.inner.free(page, npages, cpu));
   }
 
   stats(): PolicyStats {
-    let s: unknown;
-    try {
-      s = this.inner.stats();
-    } catch (e) {
-      this.report(PluginError.wrap(this.plugin, "stats", e));
-      return this.fallbackStats();
-    }
-    const why = statsProblem(s);
-    if (why === undefined) return s as PolicyStats;
-    this.report(new PluginError(this.plugin, "stats", why, { value: s }));
-    return this.fallbackStats();
+    return this.checkedStats(() => this.inner.stats());
   }
 
-  private fallbackStats(): PolicyStats {
+  protected fallbackStats(): PolicyStats {
     return {
       allocatedPages: this.allocated,
       freePages: this.held - this.allocated,
