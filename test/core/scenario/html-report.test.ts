@@ -6,10 +6,9 @@ import { htmlReport } from "../../../core/scenario/html-report.ts";
 import { runScenario } from "../../../core/scenario/run-scenario.ts";
 import { loadSpec } from "../../../core/scenario/spec.ts";
 import { esc, niceTicks } from "../../../core/scenario/svg-charts.ts";
+import { CHROMIUM, launchChromium, OUT } from "../../helpers/browser.ts";
 
 const REPO = resolve(import.meta.dir, "../../..");
-const OUT = resolve(REPO, "out");
-const CHROMIUM = "/usr/bin/chromium";
 const SWEEP = "test/fixtures/scenarios/sweep.ts";
 /** The fixture has 3 x 2 matrix points and one path. */
 const POINTS = 6;
@@ -71,23 +70,10 @@ describe("HTML report", () => {
   test.skipIf(!existsSync(CHROMIUM))(
     "renders in headless Chromium: no console errors, no requests, every chart drawn",
     async () => {
-      const { chromium } = await import("playwright-core");
       mkdirSync(OUT, { recursive: true });
       const file = resolve(OUT, "report.html");
       await Bun.write(file, await sweepReport());
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--headless",
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      const browser = await launchChromium();
       try {
         const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
         const errors: string[] = [];

@@ -5,15 +5,14 @@
  */
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import type { LiveServer } from "../../../plugins/live/index.ts";
+import { CHROMIUM, HAVE_CHROMIUM, launchChromium, OUT } from "../../helpers/browser.ts";
 import { runShort, startLive } from "./helpers.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const OUT = resolve(import.meta.dir, "../../../out");
-const haveChromium = existsSync(CHROMIUM);
+const haveChromium = HAVE_CHROMIUM;
 if (!haveChromium)
   console.warn(
     `dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run does)`,
@@ -27,19 +26,7 @@ describe.skipIf(!haveChromium)("dashboard in headless Chromium", () => {
   let browser: Browser;
   beforeAll(async () => {
     srv = startLive();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
