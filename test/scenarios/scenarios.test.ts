@@ -8,6 +8,7 @@ import {
 } from "../../core/scenario/load.ts";
 import type { PathMetrics, Report } from "../../core/scenario/report.ts";
 import { runScenario } from "../../core/scenario/run-scenario.ts";
+import { expectStableShape } from "../helpers/report.ts";
 
 /** Runs a built-in scenario in-process with overrides (short durations keep the suite quick). */
 async function run(name: string, sets: string[] = []): Promise<Report> {
@@ -22,28 +23,6 @@ const at = (r: Report, key: string, value: unknown) =>
 /** Control-domain CPU ns per I/O. */
 const controlNsPerIo = (m: PathMetrics, strands: number, ns: number) =>
   (m.cpu.primary! * strands * ns) / m.ios;
-
-function expectStableShape(r: Report) {
-  expect(Object.keys(r)).toEqual(["scenario", "seed", "durationNs", "costModel", "points"]);
-  for (const p of r.points) {
-    for (const m of Object.values(p.paths)) {
-      for (const k of [
-        "throughputGbps",
-        "iops",
-        "latencyUs",
-        "cpu",
-        "perIo",
-        "dvma",
-        "faults",
-        "blocked",
-      ])
-        expect(m).toHaveProperty(k);
-      expect(Object.keys(m.latencyUs)).toEqual(["p50", "p99", "p999"]);
-      expect(Object.keys(m.perIo)).toEqual(["hypercalls", "ldcMessages", "iotlbFlushes"]);
-      expect(m.extra.invariantViolations).toBe(0);
-    }
-  }
-}
 
 describe("built-in scenarios", () => {
   test("every scenario file loads and validates", async () => {
