@@ -1,39 +1,14 @@
 import { describe, expect, test } from "bun:test";
-import {
-  type EventBus,
-  loadScenarioPlugins,
-  type PathRun,
-  parseScenario,
-  runPath,
-} from "../../../core/index.ts";
+import type { EventBus } from "../../../core/index.ts";
+import { runOneGuest } from "../../helpers/one-guest.ts";
 
 /** One guest with one NVMe disk, one workload, 5 ms over `path`; `tap` sees the run's bus. */
-async function runDisk(
+const runDisk = (
   workload: [string, object],
   nvme: object = {},
   tap?: (bus: EventBus) => void,
   path = "direct",
-): Promise<PathRun> {
-  const scn = parseScenario({
-    name: "nvme-test",
-    duration: "5ms",
-    machine: {
-      rootComplexes: [{ devhandle: 0x200 }],
-      domains: [
-        { name: "primary", role: "control", strands: 8, memoryMiB: 512 },
-        { name: "ldg1", strands: 8, memoryMiB: 512 },
-      ],
-      devices: [
-        { name: "disk1", kind: "nvme", devhandle: 0x200, requesterId: 0x100, domain: "ldg1" },
-      ],
-    },
-    devices: { nvme: ["nvme", nvme] },
-    paths: [path],
-    workloads: [{ plugin: workload }],
-  });
-  const table = await loadScenarioPlugins(scn, process.cwd());
-  return runPath(scn, path, table, {}, { observers: tap ? [{ onRun: tap }] : [] });
-}
+) => runOneGuest({ kind: "nvme", workload, device: nvme, tap, path });
 
 describe("nvme", () => {
   test("over the direct path, reads deliver the tagged data and writes are verified", async () => {

@@ -1,42 +1,18 @@
 import { expect, test } from "bun:test";
-import { loadScenarioPlugins, parseScenario, runPath } from "../../../core/index.ts";
+import { runOneGuest } from "../../helpers/one-guest.ts";
 
 /** Ops and sizes of every I/O random-io completes on one guest's NVMe disk in 5 ms. */
 async function ops(options: object): Promise<{ read: number; write: number; sizes: Set<number> }> {
-  const scn = parseScenario({
-    name: "random-io-test",
-    duration: "5ms",
-    machine: {
-      rootComplexes: [{ devhandle: 0x200 }],
-      domains: [
-        { name: "primary", role: "control", strands: 8, memoryMiB: 512 },
-        { name: "ldg1", strands: 8, memoryMiB: 512 },
-      ],
-      devices: [
-        { name: "disk1", kind: "nvme", devhandle: 0x200, requesterId: 0x100, domain: "ldg1" },
-      ],
-    },
-    workloads: [{ plugin: ["random-io", options] }],
-  });
-  const table = await loadScenarioPlugins(scn, process.cwd());
   const out = { read: 0, write: 0, sizes: new Set<number>() };
-  const r = runPath(
-    scn,
-    "direct",
-    table,
-    {},
-    {
-      observers: [
-        {
-          onRun: (bus) =>
-            bus.on("io.done", (e) => {
-              out[e.op as "read" | "write"]++;
-              out.sizes.add(e.bytes);
-            }),
-        },
-      ],
-    },
-  );
+  const r = await runOneGuest({
+    kind: "nvme",
+    workload: ["random-io", options],
+    tap: (bus) =>
+      bus.on("io.done", (e) => {
+        out[e.op as "read" | "write"]++;
+        out.sizes.add(e.bytes);
+      }),
+  });
   expect(r.metrics.errors).toBe(0);
   return out;
 }

@@ -1,34 +1,10 @@
 import { expect, test } from "bun:test";
-import {
-  type EventBus,
-  loadScenarioPlugins,
-  type PathRun,
-  parseScenario,
-  runPath,
-} from "../../../core/index.ts";
+import type { EventBus } from "../../../core/index.ts";
+import { runOneGuest } from "../../helpers/one-guest.ts";
 
 /** One guest with one device of `kind` running request-response for 5 ms over the direct path. */
-async function run(
-  kind: "nic" | "nvme",
-  options: object,
-  tap?: (bus: EventBus) => void,
-): Promise<PathRun> {
-  const scn = parseScenario({
-    name: "rr-test",
-    duration: "5ms",
-    machine: {
-      rootComplexes: [{ devhandle: 0x200 }],
-      domains: [
-        { name: "primary", role: "control", strands: 8, memoryMiB: 512 },
-        { name: "ldg1", strands: 4, memoryMiB: 512 },
-      ],
-      devices: [{ name: "dev1", kind, devhandle: 0x200, requesterId: 0x100, domain: "ldg1" }],
-    },
-    workloads: [{ plugin: ["request-response", options] }],
-  });
-  const table = await loadScenarioPlugins(scn, process.cwd());
-  return runPath(scn, "direct", table, {}, { observers: tap ? [{ onRun: tap }] : [] });
-}
+const run = (kind: "nic" | "nvme", options: object, tap?: (bus: EventBus) => void) =>
+  runOneGuest({ kind, workload: ["request-response", options], strands: 4, tap });
 
 const opsOf = (into: Map<string, number>) => (bus: EventBus) =>
   bus.on("io.done", (e) =>
