@@ -300,7 +300,12 @@ export class GuestDmaApi {
       if (idx < 0) return "local-policy-refused";
     }
     // A policy may merge adjacent leases, so an allocation can span several: count it in each.
-    for (const lease of this.leasesOver(idx, npages)) {
+    for (
+      let i = this.firstLeaseEndingAfter(idx);
+      i < this.leases.length && this.leases[i]!.base < idx + npages;
+      i++
+    ) {
+      const lease = this.leases[i]!;
       lease.live++;
       if (lease.idleTimer >= 0) {
         this.env.sim.cancel(lease.idleTimer);
@@ -355,7 +360,12 @@ export class GuestDmaApi {
       return;
     }
     this.env.policy.free(index, npages, cpu);
-    for (const lease of this.leasesOver(index, npages)) {
+    for (
+      let i = this.firstLeaseEndingAfter(index);
+      i < this.leases.length && this.leases[i]!.base < index + npages;
+      i++
+    ) {
+      const lease = this.leases[i]!;
       if (--lease.live > 0 || this.opts.leaseIdleNs <= 0) continue;
       lease.idleTimer = this.env.sim.schedule(this.opts.leaseIdleNs, () => {
         lease.idleTimer = -1;
@@ -400,14 +410,17 @@ export class GuestDmaApi {
 
   // ---- leases ----
 
-  /** Leases overlapping entries [index, index + n). */
-  private leasesOver(index: number, n: number): Lease[] {
-    const out: Lease[] = [];
-    for (const l of this.leases) {
-      if (l.base >= index + n) break;
-      if (l.base + l.npages > index) out.push(l);
+  /** Position of the first lease (sorted by base) that ends after `index`: no allocation on the hot path. */
+  private firstLeaseEndingAfter(index: number): number {
+    let lo = 0;
+    let hi = this.leases.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const l = this.leases[mid]!;
+      if (l.base + l.npages <= index) lo = mid + 1;
+      else hi = mid;
     }
-    return out;
+    return lo;
   }
 
   private insertLease(l: Lease): void {
