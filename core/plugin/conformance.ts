@@ -32,6 +32,7 @@ import { describeThrown, isInputError, PluginError } from "./errors.ts";
 import { type CoreHooks, Hooks } from "./hooks.ts";
 import { formatValue, parseWithSchema } from "./options.ts";
 import { type GlobalPolicy, isRefusal, type LocalPolicy, type PolicyStats } from "./policy.ts";
+import { MeterLog } from "./policy-meter.ts";
 
 export interface ConformanceOptions {
   /** Pages in the window the policies get (default 1024, at least 64). */
@@ -147,6 +148,7 @@ export function runConformance(
         windowPages,
         guests: GUESTS,
         cpus: CPUS,
+        meter: new MeterLog(),
       });
     } catch (e) {
       throw PluginError.wrap(name, "create", e);

@@ -66,3 +66,11 @@ export {
   type PolicyStats,
   type Refusal,
 } from "./policy.ts";
+export {
+  type LockKind,
+  METER_ACQUIRE,
+  METER_RELEASE,
+  METER_WORK,
+  MeterLog,
+  type PolicyMeter,
+} from "./policy-meter.ts";

@@ -4,6 +4,8 @@
  * every value they return before the core acts on it.
  */
 
+import type { PolicyMeter } from "./policy-meter.ts";
+
 export interface PolicyStats {
   /** Pages currently handed out. */
   allocatedPages: number;
@@ -55,12 +57,16 @@ export interface GlobalPolicy {
 export interface GlobalPolicyContext {
   /** Pages in the window (262,144 for the default 2 GiB window). */
   windowPages: number;
+  /** Where the policy declares its locks and reports its work (see policy-meter.ts). */
+  meter: PolicyMeter;
   /** Ids of the guest domains that may ask for grants, in boot order. */
   guests: readonly number[];
 }
 
 export interface LocalPolicyContext {
   windowPages: number;
+  /** Where the policy declares its locks and reports its work (see policy-meter.ts). */
+  meter: PolicyMeter;
   /** Virtual CPUs of the guest (per-CPU caches index by `cpu` in [0, cpus)). */
   cpus: number;
 }

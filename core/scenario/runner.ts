@@ -8,6 +8,7 @@ import { InputError } from "../plugin/errors.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../plugin/policy.ts";
+import { MeterLog } from "../plugin/policy-meter.ts";
 import { Simulator } from "../sim/kernel.ts";
 import { RngStreams } from "../sim/rng.ts";
 import { Histogram } from "../sim/stats.ts";
@@ -130,8 +131,10 @@ export function startPath(
     md: plan.md,
     cost,
     seed: scn.seed,
-    globalPolicy: (_dh, windowPages, guests) => globalPolicy({ windowPages, guests }),
-    localPolicy: (_g, _dh, windowPages, cpus) => localPolicy({ windowPages, cpus }),
+    globalPolicy: (_dh, windowPages, guests) =>
+      globalPolicy({ windowPages, guests, meter: new MeterLog() }),
+    localPolicy: (_g, _dh, windowPages, cpus) =>
+      localPolicy({ windowPages, cpus, meter: new MeterLog() }),
     guestDma: plan.guestDma,
     ldc: scn.ldc,
     bus,

@@ -1,6 +1,7 @@
 import type { GuestDmaOptions } from "../../core/domains/guest-dma.ts";
 import { Platform } from "../../core/domains/platform.ts";
 import { EventBus } from "../../core/events/bus.ts";
+import { MeterLog } from "../../core/index.ts";
 import { parseCostModel } from "../../core/machine/parse.ts";
 import { type CoreHooks, Hooks } from "../../core/plugin/hooks.ts";
 import { PluginHost } from "../../core/plugin/host.ts";
@@ -30,8 +31,9 @@ export function bootSmall(
     md: smallMachine(opts),
     cost: parseCostModel(opts.cost ?? {}),
     seed: opts.seed ?? 1,
-    globalPolicy: (_d, windowPages, guests) => global({ windowPages, guests }),
-    localPolicy: (_g, _d, windowPages, cpus) => local({ windowPages, cpus }),
+    globalPolicy: (_d, windowPages, guests) =>
+      global({ windowPages, guests, meter: new MeterLog() }),
+    localPolicy: (_g, _d, windowPages, cpus) => local({ windowPages, cpus, meter: new MeterLog() }),
     guestDma: opts.guestDma,
     ldc: { lossRate: opts.lossRate ?? 0 },
     bus,

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { EventBus, type SimEvent } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import {
   type CheckedGlobalPolicy,
   type CoreHooks,
@@ -47,7 +48,7 @@ describe("PluginHost", () => {
   test("use() runs setup with a scoped context and returns what it provides", () => {
     const { host, hooks, streams } = makeHost();
     const provides = host.use(firstFit, { maxPagesPerGuest: 8 });
-    const policy = provides({ windowPages: 64, guests: [1] });
+    const policy = provides({ windowPages: 64, guests: [1], meter: new MeterLog() });
     expect(policy.grant(1, 4, 1)).toBe(0);
     expect(policy.grant(1, 8, 1)).toEqual({
       refused: expect.stringContaining("maxPagesPerGuest 8"),
@@ -191,7 +192,11 @@ describe("PluginHost", () => {
       }),
     });
     const { host } = makeHost();
-    const policy = host.use(liar)({ windowPages: 16, guests: [1] }) as CheckedGlobalPolicy;
+    const policy = host.use(liar)({
+      windowPages: 16,
+      guests: [1],
+      meter: new MeterLog(),
+    }) as CheckedGlobalPolicy;
     expect(policy.grant(1, 2, 1)).toBe(3);
     const e = thrown(() => policy.grant(1, 2, 1)) as PluginError;
     expect(e).toBeInstanceOf(PluginError);
@@ -201,14 +206,18 @@ describe("PluginHost", () => {
 
     const reported: PluginError[] = [];
     const quiet = makeHost({ onPolicyError: (err) => reported.push(err) }).host;
-    const p2 = quiet.use(liar)({ windowPages: 16, guests: [1] });
+    const p2 = quiet.use(liar)({ windowPages: 16, guests: [1], meter: new MeterLog() });
     p2.grant(1, 2, 1);
     expect(p2.grant(1, 2, 1)).toEqual({
       refused: expect.stringContaining("allocation policy error"),
     });
     expect(reported.length).toBe(1);
 
-    const raw = makeHost({ checkPolicies: false }).host.use(liar)({ windowPages: 16, guests: [1] });
+    const raw = makeHost({ checkPolicies: false }).host.use(liar)({
+      windowPages: 16,
+      guests: [1],
+      meter: new MeterLog(),
+    });
     expect([raw.grant(1, 2, 1), raw.grant(1, 2, 1)]).toEqual([3, 3]);
 
     const hollow = definePlugin({
@@ -218,7 +227,7 @@ describe("PluginHost", () => {
       setup: () => () => ({}) as never,
     });
     const h = thrown(() =>
-      makeHost().host.use(hollow)({ windowPages: 16, guests: [] }),
+      makeHost().host.use(hollow)({ windowPages: 16, guests: [], meter: new MeterLog() }),
     ) as PluginError;
     expect([h.plugin, h.hook]).toEqual(["hollow", "create"]);
     expect(h.message).toContain("no grant() method");

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import { type CoreHooks, Hooks, type LocalPolicy, PluginHost } from "../../../core/plugin/index.ts";
 import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
 import bitmapNextFit, { BitmapNextFitPolicy } from "../../../plugins/policies/bitmap-next-fit.ts";
@@ -19,7 +20,11 @@ function make(perCpuHint: boolean, windowPages = W, checkPolicies = true): Local
     rng: (s) => new Rng(fnv1a32(s)),
     checkPolicies,
   });
-  return host.use(bitmapNextFit, { perCpuHint })({ windowPages, cpus: CPUS });
+  return host.use(bitmapNextFit, { perCpuHint })({
+    windowPages,
+    cpus: CPUS,
+    meter: new MeterLog(),
+  });
 }
 
 /** First aligned start s ≥ from with n free pages in the model, or -1. */

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
+import { MeterLog } from "../../../core/index.ts";
 import { isRefusal } from "../../../core/plugin/index.ts";
 import buddy, { BuddyPolicy } from "../../../plugins/policies/buddy.ts";
 import { globalCmd, runGlobal } from "./policy-model.ts";
@@ -26,7 +27,10 @@ describe("buddy", () => {
         fc.constantFrom(64, 100, 256),
         fc.array(globalCmd(256), { maxLength: 120, size: "max" }),
         (w, cmds) => {
-          const policy = buddy.setup({} as never, {})({ windowPages: w, guests: [1, 2, 3, 4] });
+          const policy = buddy.setup(
+            {} as never,
+            {},
+          )({ windowPages: w, guests: [1, 2, 3, 4], meter: new MeterLog() });
           const cmdsInWindow = cmds.filter((c) => c.op !== "restore" || c.base < w);
           /** 1 = inside a granted block (its unused tail too) or a restored page. */
           const busy = new Uint8Array(w);

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import {
   type CoreHooks,
   type GlobalPolicy,
@@ -85,6 +86,7 @@ describe("first-fit", () => {
         (quota, cmds) => {
           const policy: GlobalPolicy = host().use(firstFit, { maxPagesPerGuest: quota })({
             windowPages: W,
+            meter: new MeterLog(),
             guests: [1, 2, 3, 4],
           });
           const model = new Int32Array(W).fill(-1);
@@ -186,7 +188,11 @@ describe("first-fit", () => {
 
   test("runs behind the checked wrapper without a single violation", () => {
     const errors: PluginError[] = [];
-    const policy = host((e) => errors.push(e)).use(firstFit)({ windowPages: 1024, guests: [1, 2] });
+    const policy = host((e) => errors.push(e)).use(firstFit)({
+      windowPages: 1024,
+      guests: [1, 2],
+      meter: new MeterLog(),
+    });
     const live: [number, number, number][] = [];
     let seed = 7;
     const rand = (n: number) => {

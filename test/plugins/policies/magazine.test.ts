@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
 import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
 import magazine, { MagazinePolicy } from "../../../plugins/policies/magazine.ts";
@@ -33,6 +34,7 @@ describe("magazine", () => {
         (magazineSize, depotMags, cmds) => {
           const policy = host().use(magazine, { magazineSize, depotMags })({
             windowPages: W,
+            meter: new MeterLog(),
             cpus: CPUS,
           });
           /** Unused tails of live rounded-up blocks, by the block's first page. */

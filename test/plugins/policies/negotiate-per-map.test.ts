@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
 import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
 import negotiatePerMap, {
@@ -37,7 +38,11 @@ describe("negotiate-per-map", () => {
   test("property: an exact free run first, else the lowest fit; exact accounting", () => {
     fc.assert(
       fc.property(fc.array(localCmd(W), { maxLength: 120, size: "max" }), (cmds) => {
-        const policy = host().use(negotiatePerMap)({ windowPages: W, cpus: CPUS });
+        const policy = host().use(negotiatePerMap)({
+          windowPages: W,
+          cpus: CPUS,
+          meter: new MeterLog(),
+        });
         runLocal(policy, W, cmds, {
           alloc(m, c, got) {
             expect(got).toBe(expected(m.state, c.npages, c.align));
@@ -50,7 +55,7 @@ describe("negotiate-per-map", () => {
 
   test("says acquire: per-map, also behind the host's checked wrapper", () => {
     expect(new NegotiatePerMapPolicy(8).acquire).toBe("per-map");
-    const policy = host().use(negotiatePerMap)({ windowPages: 8, cpus: 1 });
+    const policy = host().use(negotiatePerMap)({ windowPages: 8, cpus: 1, meter: new MeterLog() });
     expect(policy.acquire).toBe("per-map");
   });
 

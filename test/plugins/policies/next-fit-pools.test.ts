@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
 import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
 import nextFitPools, { NextFitPoolsPolicy } from "../../../plugins/policies/next-fit-pools.ts";
@@ -107,6 +108,7 @@ describe("next-fit-pools", () => {
         (pools, largePool, poolHash, cmds) => {
           const policy = host().use(nextFitPools, { pools, largePool, poolHash })({
             windowPages: W,
+            meter: new MeterLog(),
             cpus: CPUS,
           });
           const ref = new Reference(pools, largePool, poolHash);

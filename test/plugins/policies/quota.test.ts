@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
 import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
 import quota, { QuotaPolicy } from "../../../plugins/policies/quota.ts";
@@ -33,6 +34,7 @@ describe("quota", () => {
         (maxPagesPerGuest, fairShare, cmds) => {
           const policy = host().use(quota, { maxPagesPerGuest, fairShare })({
             windowPages: W,
+            meter: new MeterLog(),
             guests: GUESTS,
           });
           let limit = maxPagesPerGuest ?? W;
@@ -68,7 +70,7 @@ describe("quota", () => {
   });
 
   test("fair share is windowPages / guests; the limit frees up on revoke and reclaim", () => {
-    const policy = host().use(quota)({ windowPages: 90, guests: [1, 2, 3] });
+    const policy = host().use(quota)({ windowPages: 90, guests: [1, 2, 3], meter: new MeterLog() });
     expect(policy.grant(1, 30, 1)).toBe(0);
     expect(policy.grant(1, 1, 1)).toEqual({ refused: "quota-exceeded" });
     expect(policy.grant(2, 31, 1)).toEqual({ refused: "quota-exceeded" });
@@ -90,7 +92,11 @@ describe("quota", () => {
   });
 
   test("no fair share and no maximum: first fit over the whole window", () => {
-    const policy = host().use(quota, { fairShare: false })({ windowPages: 64, guests: [1, 2] });
+    const policy = host().use(quota, { fairShare: false })({
+      windowPages: 64,
+      guests: [1, 2],
+      meter: new MeterLog(),
+    });
     expect(policy.grant(1, 64, 1)).toBe(0);
     expect(() => host().use(quota, { maxPagesPerGuest: 0 })).toThrow("/maxPagesPerGuest");
   });

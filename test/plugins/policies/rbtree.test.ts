@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
 import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
 import rbtree, { RbTreePolicy } from "../../../plugins/policies/rbtree.ts";
@@ -53,7 +54,11 @@ describe("rbtree", () => {
         fc.constantFrom("top-down" as const, "best-fit" as const),
         fc.array(localCmd(W), { maxLength: 120, size: "max" }),
         (mode, cmds) => {
-          const policy = host().use(rbtree, { mode })({ windowPages: W, cpus: CPUS });
+          const policy = host().use(rbtree, { mode })({
+            windowPages: W,
+            cpus: CPUS,
+            meter: new MeterLog(),
+          });
           runLocal(policy, W, cmds, {
             alloc(m, c, got) {
               if (got < 0) {
@@ -135,7 +140,7 @@ describe("rbtree", () => {
 
   test("single-page churn over a full 2 GiB window keeps exact accounting", () => {
     const pages = 262_144;
-    const p = host(false).use(rbtree)({ windowPages: pages, cpus: 1 });
+    const p = host(false).use(rbtree)({ windowPages: pages, cpus: 1, meter: new MeterLog() });
     p.addRange(0, pages);
     const rng = new Rng(7);
     // Fill, then free a random half: holes everywhere, as after a long run.

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import { EventBus } from "../../../core/events/index.ts";
+import { MeterLog } from "../../../core/index.ts";
 import { type CoreHooks, Hooks, isRefusal, PluginHost } from "../../../core/plugin/index.ts";
 import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
 import staticPartition, {
@@ -37,6 +38,7 @@ describe("static-partition", () => {
         (slices, includeControl, cmds) => {
           const policy = host().use(staticPartition, { slices, includeControl })({
             windowPages: W,
+            meter: new MeterLog(),
             guests: GUESTS,
           });
           const n = slices ?? GUESTS.length + (includeControl ? 1 : 0);
