@@ -1,0 +1,42 @@
+// Mutation testing (`bun run mutate [area]`): StrykerJS with its command runner, one area at a
+// time, each running only the `bun test` subsets that cover it. Not in CI (too slow).
+const areas = {
+  iommu: {
+    mutate: ["core/iommu/**/*.ts"],
+    tests: "test/core/hv test/core/domains",
+  },
+  hv: {
+    mutate: ["core/hv/**/*.ts"],
+    tests: "test/core/hv test/core/domains",
+  },
+  domains: {
+    mutate: ["core/domains/**/*.ts"],
+    tests: "test/core/domains test/core/hv test/explore",
+  },
+  "checked-policy": {
+    mutate: ["core/plugin/checked-policy.ts"],
+    tests: "test/core/plugin test/conformance",
+  },
+};
+const area = process.env.MUTATE_AREA ?? "iommu";
+const a = areas[area];
+if (a === undefined)
+  throw new Error(`unknown MUTATE_AREA "${area}" (${Object.keys(areas).join(", ")})`);
+
+export default {
+  testRunner: "command",
+  // --bail: a killed mutant stops at its first failing test.
+  commandRunner: { command: `bun test --bail ${a.tests}` },
+  mutate: a.mutate,
+  coverageAnalysis: "off",
+  // No tsconfig rewrite: it needs the TypeScript JS API, which TypeScript 7 does not ship; Bun
+  // runs the sources as they are.
+  tsconfigFile: "no-tsconfig-rewrite.json",
+  concurrency: 1,
+  timeoutMS: 10000,
+  reporters: ["clear-text", "progress-append-only", "json"],
+  jsonReporter: { fileName: `out/mutation/${area}.json` },
+  tempDirName: `.stryker-tmp/${area}`,
+  ignorePatterns: ["out", ".stryker-tmp", "*.trace.json"],
+  cleanTempDir: true,
+};
