@@ -142,6 +142,12 @@ export {
   hypercall,
 } from "./model/hv/abi.ts";
 export {
+  /** sun4v hypercall function numbers. */
+  FN,
+  /** The tsbid argument of the IOMMU calls: tsbnum and entry index in one 64-bit word. */
+  tsbid,
+} from "./model/hv/functions.ts";
+export {
   /** The hypervisor: hypercalls, DVMA ownership, LDC. */
   Hypervisor,
   /** Real addresses start here in every guest. */
@@ -154,14 +160,10 @@ export {
   LdcChannel,
 } from "./model/hv/ldc.ts";
 export {
-  /** sun4v hypercall function numbers. */
-  FN,
   /** sun4v status codes (EOK, ENORADDR, ...). */
   HV,
   /** The name of a status code. */
   statusName,
-  /** An IOTSB id argument for the extension calls. */
-  tsbid,
 } from "./model/hv/status.ts";
 export {
   /** Names of the DMA fault codes. */

@@ -1,6 +1,7 @@
 import type { EventBus } from "../events/bus.ts";
+import { SYNC_FOR_CPU, SYNC_FOR_DEVICE } from "../hv/functions.ts";
 import type { Hypervisor } from "../hv/hypervisor.ts";
-import { HV, SYNC_FOR_CPU, SYNC_FOR_DEVICE } from "../hv/status.ts";
+import { HV } from "../hv/status.ts";
 import { IO_ATTR_READ, IO_ATTR_WRITE } from "../iommu/iotsb.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import type { DomainCpu } from "../machine/cpu.ts";
