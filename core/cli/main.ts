@@ -6,6 +6,7 @@ import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
 import { listBuiltinPlugins, loadPlugin } from "../plugin/loader.ts";
 import { durationNs } from "../scenario/define.ts";
+import { EXIT_PLUGIN_ERRORS, failureSummary, pluginErrorsOf } from "../scenario/failures.ts";
 import { htmlReport } from "../scenario/html-report.ts";
 import {
   applySets,
@@ -64,6 +65,10 @@ export const command = defineCommand({
         "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
     },
     quiet: { type: "boolean", description: "no table and no progress" },
+    "tolerate-plugin-errors": {
+      type: "boolean",
+      description: `exit 0 even if plugins erred (still reported; otherwise exit ${EXIT_PLUGIN_ERRORS})`,
+    },
     serve: {
       type: "boolean",
       description: "serve the live feed and dashboard (plugin live) during the run, until Ctrl-C",
@@ -97,6 +102,8 @@ export interface CliArgs {
   report?: string;
   workers?: string;
   quiet: boolean;
+  /** --tolerate-plugin-errors */
+  tolerate?: boolean;
   serve?: boolean;
   port?: string;
   host?: string;
@@ -125,7 +132,9 @@ export function parseCli(argv: readonly string[]): CliArgs {
       );
     }
     if (spec.type === "boolean") {
-      (a as unknown as Record<string, unknown>)[name] = true;
+      (a as unknown as Record<string, unknown>)[
+        name === "tolerate-plugin-errors" ? "tolerate" : name
+      ] = true;
       continue;
     }
     const value = eq >= 0 ? tok.slice(eq + 1) : argv[++i];
@@ -141,13 +150,13 @@ export function parseCli(argv: readonly string[]): CliArgs {
   return a;
 }
 
-/** Runs the CLI; returns the exit code (0 ok, 1 run failed, 2 bad input). */
 /** Where the CLI writes: stdout and stderr, or captures in tests. */
 export interface CliIo {
   out: { write(s: string): unknown };
   err: { write(s: string): unknown; isTTY?: boolean };
 }
 
+/** Runs the CLI; returns the exit code (0 ok, 1 run failed, 2 bad input, 3 completed with plugin errors). */
 export async function main(
   argv: readonly string[],
   io: CliIo = { out: process.stdout, err: process.stderr },
@@ -269,17 +278,14 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
     if (scn.reference.length > 0)
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
   }
-  const failed = report.points.some((p) =>
-    Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),
-  );
-  if (failed) io.err.write("warning: a run completed no I/O\n");
+  io.err.write(failureSummary(report));
   if (live) {
     if (!stop.signal.aborted)
       io.err.write(`live: runs done; still serving on ${live.url} until Ctrl-C\n`);
     await signalled;
     await live.stop();
   }
-  return 0;
+  return pluginErrorsOf(report).length > 0 && !args.tolerate ? EXIT_PLUGIN_ERRORS : 0;
 }
 
 /** What the live plugin provides (its type lives in plugins/, which core does not import). */
