@@ -14,7 +14,7 @@ async function cli(...argv: string[]) {
 
 const wrong = (every: number) => [
   "--plugin",
-  "test/fixtures/plugins/wrong-policy.ts",
+  "test/fixtures/wrong-policy.ts",
   "--set",
   `policies.local=["wrong-policy",{"every":${every}}]`,
   "--set",
