@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { main } from "../../../core/cli/main.ts";
-import { EXIT_PLUGIN_ERRORS } from "../../../core/scenario/failures.ts";
+import { EXIT_PLUGIN_ERRORS } from "../../../core/harness/scenario/failures.ts";
 
 async function cli(...argv: string[]) {
   let out = "";

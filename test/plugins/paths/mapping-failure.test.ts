@@ -4,8 +4,8 @@ import {
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
-} from "../../../core/scenario/load.ts";
-import { runScenario } from "../../../core/scenario/run-scenario.ts";
+} from "../../../core/harness/scenario/load.ts";
+import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
 
 /** The default scenario with a 1 MiB DVMA window (128 pages): leases of 512 pages cannot be had. */
 async function smallWindow() {
@@ -28,7 +28,7 @@ describe("a failed mapping on every path: back off, retry, count, report, never 
     expect(svc!.errors).toBe(
       Object.entries(svc!.extra)
         .filter(([k]) => k.startsWith("errors."))
-        .reduce((a, [, v]) => a + v, 0),
+        .reduce((a, [, v]) => a + (v as number), 0),
     );
     expect(direct!.errors).toBeGreaterThan(100);
     expect(Object.keys(direct!.extra).some((k) => k.startsWith("errors.nack:"))).toBe(true);
