@@ -108,9 +108,11 @@ export {
 export {
   /** A guest's DMA API (mapSingle, mapSg, unmap, allocCoherent, sync). */
   GuestDmaApi,
+} from "./model/domains/guest-dma.ts";
+export {
   /** True when a DMA API call failed (and why). */
   isDmaFailure,
-} from "./model/domains/guest-dma.ts";
+} from "./model/domains/guest-dma-types.ts";
 export {
   /** A guest's memory: buffers with real and physical addresses. */
   GuestMemory,
@@ -177,6 +179,10 @@ export {
   /** IO attribute bit: the device may write the page. */
   IO_ATTR_WRITE,
 } from "./model/iommu/iotsb.ts";
+export {
+  /** A DVMA owner table as [owner, length] runs in window order (-1 = free). */
+  runLengths,
+} from "./model/iommu/owner-runs.ts";
 export {
   /** How many pages [addr, addr + bytes) touches. */
   pagesSpanned,

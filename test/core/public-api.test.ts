@@ -84,6 +84,7 @@ const PUBLIC_API = [
   "parseWithSchema",
   "round",
   "runConformance",
+  "runLengths",
   "runScenario",
   "runScenarioAsync",
   "schemaProblems",
