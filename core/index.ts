@@ -86,12 +86,14 @@ export {
 } from "./plugin/conformance.ts";
 export * from "./plugin/index.ts";
 export {
+  DurationSchema,
   defineScenario,
   durationNs,
   type PluginRef,
   type Scenario,
   ScenarioSchema,
 } from "./scenario/define.ts";
+export { htmlReport } from "./scenario/html-report.ts";
 export {
   applySets,
   expandMatrix,
@@ -99,7 +101,9 @@ export {
   loadScenarioFile,
   loadScenarioPlugins,
   type MatrixPoint,
+  type PluginUse,
   parseScenario,
+  pluginUses,
 } from "./scenario/load.ts";
 export type { RunInfo, RunObserver } from "./scenario/observer.ts";
 export {
