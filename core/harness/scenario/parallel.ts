@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
-import { InputError } from "../plugin/errors.ts";
+import { InputError } from "../../input/errors.ts";
+import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs } from "./define.ts";
-import type { PathMetrics, Report } from "./report.ts";
 import { assembleReport, planRuns, type RunPlan } from "./run-scenario.ts";
 import { refName } from "./runner.ts";
 import { loadSpec, type ScenarioSpec } from "./spec.ts";
