@@ -47,6 +47,7 @@ export {
   formatConformance,
   runConformance,
 } from "./harness/policy-kit/conformance.ts";
+export { htmlReport } from "./harness/report/html-report.ts";
 export {
   type PathMetrics,
   type Report,
@@ -55,7 +56,6 @@ export {
   reportJson,
   round,
 } from "./harness/report/report.ts";
-export { htmlReport } from "./harness/report/html-report.ts";
 export {
   DurationSchema,
   defineScenario,

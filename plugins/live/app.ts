@@ -33,6 +33,7 @@ import {
   SECURITY_HEADERS,
 } from "./http.ts";
 import type { FeedHub } from "./hub.ts";
+import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.ts";
 import { type LiveObserver, seriesOf, summary } from "./observer.ts";
 import type { LiveOptions } from "./options.ts";
 import { type RunRecord, type RunRegistry, summaryOf } from "./runs.ts";
@@ -181,6 +182,13 @@ export function createApp(parts: LiveParts) {
       queuedNs: registry.queued,
       clients: hub.connected.length,
     }))
+    .get(
+      "/metrics",
+      () =>
+        new Response(metricsText(hub, registry), {
+          headers: { "content-type": METRICS_CONTENT_TYPE },
+        }),
+    )
     .get("/state", () => {
       const latest = observer.latest;
       const p = latest?.platform;

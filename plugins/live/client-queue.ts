@@ -129,17 +129,19 @@ export class ClientQueue {
     const notices = this.notices;
     const cap = this.ids.length;
     while (n < max) {
-      const noticeId = k < notices.length ? notices[k]!.id : Number.POSITIVE_INFINITY;
-      if (this.count > 0 && this.ids[this.head]! < noticeId) {
+      // Events up to the next notice (all of them when none waits): the common, fast case.
+      const until = k < notices.length ? notices[k]!.id : Number.POSITIVE_INFINITY;
+      while (n < max && this.count > 0 && this.ids[this.head]! < until) {
         const at = this.head;
         const item = this.items[at]!;
         this.items[at] = undefined;
         this.head = at + 1 === cap ? 0 : at + 1;
         this.count--;
         fn(this.ids[at]!, item);
-      } else if (k < notices.length) {
-        fn(noticeId, notices[k++]!.item);
-      } else break;
+        n++;
+      }
+      if (n === max || k === notices.length) break;
+      fn(until, notices[k++]!.item);
       n++;
     }
     if (k > 0) this.notices = notices.slice(k);

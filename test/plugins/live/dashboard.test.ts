@@ -18,11 +18,18 @@ if (!haveChromium)
     `dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run does)`,
   );
 
+/** The attribute as a number; 0 while the element is not there yet. */
 const attr = async (page: Page, sel: string, name: string) =>
-  Number((await page.locator(sel).first().getAttribute(name)) ?? 0);
+  Number(
+    (await page
+      .locator(sel)
+      .first()
+      .getAttribute(name, { timeout: 5_000 })
+      .catch(() => null)) ?? 0,
+  );
 
 /** Waits until attribute `name` of `sel` is a number above `above`. */
-async function waitAttr(page: Page, sel: string, name: string, above: number, ms = 10_000) {
+async function waitAttr(page: Page, sel: string, name: string, above: number, ms = 30_000) {
   const deadline = performance.now() + ms; // host clock: test time limit
   while ((await attr(page, sel, name)) <= above) {
     if (performance.now() > deadline) throw new Error(`${sel} ${name} stayed <= ${above}`);

@@ -94,7 +94,7 @@ describe("live security: nothing from the network names a file to import", () =>
     expect(existsSync(MARKER)).toBe(false);
     expect(imports()).toBe(0);
     expect(srv.runs.list()).toHaveLength(0);
-  });
+  }, 60_000);
 
   test("prototype keys are refused anywhere in a set path or value; prototypes stay clean", async () => {
     const sets = [
@@ -118,7 +118,7 @@ describe("live security: nothing from the network names a file to import", () =>
     expect(({} as Record<string, unknown>).nic).toBeUndefined();
     // The server still answers without a token.
     expect((await fetch(`${srv.url}health`)).status).toBe(200);
-  });
+  }, 30_000);
 });
 
 describe("live security: same origin only", () => {
