@@ -5,14 +5,16 @@
  */
 
 import {
-  type AnyPlugin,
   InputError,
   listBuiltinPlugins,
   listScenarios,
   loadPlugin,
   loadScenarioFile,
-  type PluginUse,
+  type pluginUses,
 } from "../../core/index.ts";
+
+type AnyPlugin = Awaited<ReturnType<typeof loadPlugin>>;
+type PluginUse = ReturnType<typeof pluginUses>[number];
 
 export interface CatalogueScenario {
   name: string;

@@ -2,8 +2,10 @@
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import { homedir, tmpdir } from "node:os";
-import { basename } from "node:path";
-import { REPO_ROOT } from "../../core/index.ts";
+import { basename, resolve } from "node:path";
+
+/** The repository root (two levels above this plugin). */
+const REPO_ROOT = resolve(import.meta.dir, "..", "..");
 
 /** Longest query string accepted (filters and a token need far less). */
 export const MAX_QUERY_BYTES = 4096;
