@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { formatConformance, runConformance } from "../../core/plugin/conformance.ts";
 import { definePlugin, listBuiltinPlugins, loadPlugin } from "../../core/plugin/index.ts";
 import firstFit from "../../plugins/policies/first-fit.ts";
-import { RbTreePolicy } from "../../plugins/policies/rbtree.ts";
+import { IovaRbTree } from "../../plugins/policies/iova/iova-tree.ts";
 import { outOfWindow, overlaps, throws } from "../fixtures/plugins/broken-policy.ts";
 
 const builtins = (await listBuiltinPlugins()).filter((p) => p.kind.startsWith("policy."));
@@ -19,6 +19,11 @@ describe("conformance kit: built-in policies", () => {
         "next-fit-pools",
         "quota",
         "rbtree",
+        "iova-rbtree",
+        "iova-augmented",
+        "iova-maple",
+        "iova-rcache",
+        "iommu-common",
         "static-partition",
       ]),
     );
@@ -34,12 +39,14 @@ describe("conformance kit: built-in policies", () => {
 
   test("the same seed replays the same report; options reach the plugin", async () => {
     const rbtree = await loadPlugin("rbtree", { cwd: "/" });
-    const a = runConformance(rbtree, { seed: 9, runs: 3, options: { mode: "best-fit" } });
-    expect(a).toEqual(runConformance(rbtree, { seed: 9, runs: 3, options: { mode: "best-fit" } }));
+    const a = runConformance(rbtree, { seed: 9, runs: 3, options: { sizeAligned: false } });
+    expect(a).toEqual(
+      runConformance(rbtree, { seed: 9, runs: 3, options: { sizeAligned: false } }),
+    );
     expect(a.checks[0]).toEqual({
       name: "setup",
       passed: true,
-      detail: 'options {"mode":"best-fit"}',
+      detail: 'options {"sizeAligned":false,"dma32Pages":0}',
     });
     expect(runConformance(firstFit, { windowPages: 4096, runs: 2 }).passed).toBe(true);
   });
@@ -95,7 +102,7 @@ describe("conformance kit: broken policies fail, naming the plugin and the value
       kind: "policy.local",
       version: "1",
       setup: () => (ctx) =>
-        Object.assign(new RbTreePolicy(ctx.windowPages), {
+        Object.assign(new IovaRbTree(ctx.windowPages, ctx.meter), {
           stats: () => ({ allocatedPages: 0, freePages: 0, allocations: 0, failures: 0 }),
         }),
     });
