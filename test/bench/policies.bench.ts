@@ -12,7 +12,6 @@
  * Quick mode uses a 32,768-page window and shorter runs (numbers are indicative only).
  */
 
-import { EventBus } from "../../core/events/index.ts";
 import {
   type AnyPlugin,
   type CoreHooks,
@@ -23,8 +22,9 @@ import {
   listBuiltinPlugins,
   loadPlugin,
   PluginHost,
-} from "../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../core/sim/rng.ts";
+} from "../../core/index.ts";
+import { EventBus } from "../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../core/model/sim/rng.ts";
 import { header, measure, note, row } from "./harness.ts";
 
 const CPUS = 4;

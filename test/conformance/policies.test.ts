@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { formatConformance, runConformance } from "../../core/plugin/conformance.ts";
+import { formatConformance, runConformance } from "../../core/harness/policy-kit/conformance.ts";
 import {
   definePlugin,
   listBuiltinPlugins,
   loadPlugin,
   MeterLog,
   type PolicyMeter,
-} from "../../core/plugin/index.ts";
+} from "../../core/index.ts";
 import firstFit from "../../plugins/policies/first-fit.ts";
 import { IovaRbTree } from "../../plugins/policies/iova/iova-tree.ts";
 import { outOfWindow, overlaps, throws } from "../fixtures/plugins/broken-policy.ts";

@@ -9,7 +9,7 @@ import {
   PluginError,
   type PolicyStats,
   type Refusal,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/index.ts";
 
 const W = 64;
 const NAME = "broken";

@@ -7,7 +7,7 @@ import {
   PluginError,
   type PluginProvides,
   Type,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/index.ts";
 
 describe("definePlugin", () => {
   test("returns the definition frozen and branded; infers option types from the schema", () => {

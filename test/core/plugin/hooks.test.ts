@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type CoreHooks, Hooks, PluginError } from "../../../core/plugin/index.ts";
+import { type CoreHooks, Hooks, PluginError } from "../../../core/index.ts";
 
 function caught(fn: () => unknown): PluginError {
   try {

@@ -1,18 +1,18 @@
 import { describe, expect, test } from "bun:test";
-import { EventBus, type SimEvent } from "../../../core/events/index.ts";
-import { MeterLog } from "../../../core/index.ts";
 import {
   type CheckedGlobalPolicy,
   type CoreHooks,
   definePlugin,
   Hooks,
   InputError,
+  MeterLog,
   PluginError,
   PluginHost,
   type PluginHostOptions,
   Type,
-} from "../../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+} from "../../../core/index.ts";
+import { EventBus, type SimEvent } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import firstFit from "../../../plugins/policies/first-fit.ts";
 import observer from "../../fixtures/plugins/observer.ts";
 

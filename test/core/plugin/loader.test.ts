@@ -8,7 +8,7 @@ import {
   listBuiltinPlugins,
   loadPlugin,
   REPO_ROOT,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/index.ts";
 
 const FIXTURES = resolve(import.meta.dir, "../../fixtures/plugins");
 

@@ -8,7 +8,7 @@ import {
   parseWithSchema,
   schemaProblems,
   Type,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/index.ts";
 
 const WHERE = 'plugin "first-fit" option ';
 

@@ -1,17 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { EventBus } from "../../../core/events/index.ts";
-import { MeterLog } from "../../../core/index.ts";
 import {
   type CoreHooks,
   type GlobalPolicy,
   Hooks,
   InputError,
   isRefusal,
+  MeterLog,
   type PluginError,
   PluginHost,
-} from "../../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+} from "../../../core/index.ts";
+import { EventBus } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import firstFit, { FirstFitPolicy } from "../../../plugins/policies/first-fit.ts";
 
 const W = 256;

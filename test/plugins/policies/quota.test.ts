@@ -1,9 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { EventBus } from "../../../core/events/index.ts";
-import { MeterLog } from "../../../core/index.ts";
-import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+import { type CoreHooks, Hooks, MeterLog, PluginHost } from "../../../core/index.ts";
+import { EventBus } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import quota, { QuotaPolicy } from "../../../plugins/policies/quota.ts";
 import { GUESTS, globalCmd, runGlobal } from "./policy-model.ts";
 

@@ -1,9 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { EventBus } from "../../../core/events/index.ts";
-import { MeterLog } from "../../../core/index.ts";
-import { type CoreHooks, Hooks, isRefusal, PluginHost } from "../../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+import { type CoreHooks, Hooks, isRefusal, MeterLog, PluginHost } from "../../../core/index.ts";
+import { EventBus } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import staticPartition, {
   StaticPartitionPolicy,
 } from "../../../plugins/policies/static-partition.ts";
