@@ -8,6 +8,11 @@ import { compareWithReference, comparisonTable } from "../harness/report/referen
 import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
 import { durationNs } from "../harness/scenario/define.ts";
 import {
+  EXIT_PLUGIN_ERRORS,
+  failureSummary,
+  pluginErrorsOf,
+} from "../harness/scenario/failures.ts";
+import {
   applySets,
   listScenarios,
   loadScenarioFile,
@@ -68,6 +73,10 @@ export const command = defineCommand({
         "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
     },
     quiet: { type: "boolean", description: "no table and no progress" },
+    "tolerate-plugin-errors": {
+      type: "boolean",
+      description: `exit 0 even if plugins erred (still reported; otherwise exit ${EXIT_PLUGIN_ERRORS})`,
+    },
     serve: {
       type: "boolean",
       description: "serve the live feed and dashboard (plugin live) during the run, until Ctrl-C",
@@ -101,6 +110,8 @@ export interface CliArgs {
   report?: string;
   workers?: string;
   quiet: boolean;
+  /** --tolerate-plugin-errors */
+  tolerate?: boolean;
   serve?: boolean;
   port?: string;
   host?: string;
@@ -129,7 +140,9 @@ export function parseCli(argv: readonly string[]): CliArgs {
       );
     }
     if (spec.type === "boolean") {
-      (a as unknown as Record<string, unknown>)[name] = true;
+      (a as unknown as Record<string, unknown>)[
+        name === "tolerate-plugin-errors" ? "tolerate" : name
+      ] = true;
       continue;
     }
     const value = eq >= 0 ? tok.slice(eq + 1) : argv[++i];
@@ -145,13 +158,13 @@ export function parseCli(argv: readonly string[]): CliArgs {
   return a;
 }
 
-/** Runs the CLI; returns the exit code (0 ok, 1 run failed, 2 bad input). */
 /** Where the CLI writes: stdout and stderr, or captures in tests. */
 export interface CliIo {
   out: { write(s: string): unknown };
   err: { write(s: string): unknown; isTTY?: boolean };
 }
 
+/** Runs the CLI; returns the exit code (0 ok, 1 run failed, 2 bad input, 3 completed with plugin errors). */
 export async function main(
   argv: readonly string[],
   io: CliIo = { out: process.stdout, err: process.stderr },
@@ -273,17 +286,14 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
     if (scn.reference.length > 0)
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
   }
-  const failed = report.points.some((p) =>
-    Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),
-  );
-  if (failed) io.err.write("warning: a run completed no I/O\n");
+  io.err.write(failureSummary(report));
   if (live) {
     if (!stop.signal.aborted)
       io.err.write(`live: runs done; still serving on ${live.url} until Ctrl-C\n`);
     await signalled;
     await live.stop();
   }
-  return 0;
+  return pluginErrorsOf(report).length > 0 && !args.tolerate ? EXIT_PLUGIN_ERRORS : 0;
 }
 
 /** What the live plugin provides (its type lives in plugins/, which core does not import). */

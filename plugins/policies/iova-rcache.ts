@@ -18,12 +18,12 @@
 
 import {
   definePlugin,
-  Histogram,
   type LocalPolicy,
   type PolicyMeter,
   type PolicyStats,
   Type,
 } from "../../core/index.ts";
+import { WorkCounts } from "./iova/call-work.ts";
 import { GapSearch, IovaRbTree, type IovaTreeOptions } from "./iova/iova-tree.ts";
 import { treeOptionFields } from "./iova/options.ts";
 import type { RangePolicy } from "./iova/range-policy.ts";
@@ -97,7 +97,7 @@ export class IovaRcache implements LocalPolicy {
   private readonly slot: number;
   /** Live allocations the tree holds rounded up: page -> pages asked for (the rest is an unused tail). */
   private readonly rounded = new Map<number, number>();
-  private readonly nodesPerAlloc = new Histogram();
+  private readonly nodesPerAlloc = new WorkCounts();
   private allocated = 0;
   private allocations = 0;
   private failures = 0;
@@ -198,8 +198,8 @@ export class IovaRcache implements LocalPolicy {
       flushes: this.flushes,
       treeNodes: t.treeNodes,
       fragmentation: t.fragmentation,
-      nodesP50: Math.round(this.nodesPerAlloc.percentile(50)),
-      nodesP99: Math.round(this.nodesPerAlloc.percentile(99)),
+      nodesP50: this.nodesPerAlloc.percentile(50),
+      nodesP99: this.nodesPerAlloc.percentile(99),
       nodesMax: this.nodesPerAlloc.max,
       nodesTotal: t.nodesTotal,
     };

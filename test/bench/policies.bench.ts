@@ -12,16 +12,15 @@
  * Quick mode uses a 32,768-page window and shorter runs (numbers are indicative only).
  */
 
+import type { AnyPlugin } from "../../core/harness/plugin/define.ts";
+import { Hooks } from "../../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../../core/harness/plugin/host.ts";
+import { listBuiltinPlugins, loadPlugin } from "../../core/harness/plugin/loader.ts";
 import {
-  type AnyPlugin,
   type CoreHooks,
   type GlobalPolicy,
-  Hooks,
   isRefusal,
   type LocalPolicy,
-  listBuiltinPlugins,
-  loadPlugin,
-  PluginHost,
 } from "../../core/index.ts";
 import { EventBus } from "../../core/model/events/index.ts";
 import { fnv1a32, Rng } from "../../core/model/sim/rng.ts";

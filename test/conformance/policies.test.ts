@@ -1,12 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { listBuiltinPlugins, loadPlugin } from "../../core/harness/plugin/loader.ts";
 import { formatConformance, runConformance } from "../../core/harness/policy-kit/conformance.ts";
-import {
-  definePlugin,
-  listBuiltinPlugins,
-  loadPlugin,
-  MeterLog,
-  type PolicyMeter,
-} from "../../core/index.ts";
+import { definePlugin, type PolicyMeter } from "../../core/index.ts";
+import { MeterLog } from "../../core/model/domains/policy-meter.ts";
 import firstFit from "../../plugins/policies/first-fit.ts";
 import { IovaRbTree } from "../../plugins/policies/iova/iova-tree.ts";
 import { outOfWindow, overlaps, throws } from "../fixtures/plugins/broken-policy.ts";

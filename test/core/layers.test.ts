@@ -42,7 +42,9 @@ function layerViolations(files: Map<string, string>): string[] {
   for (const [file, source] of files) {
     const from = layerOf(file);
     if (from < 0) {
-      out.push(`core/${file} is in no layer`);
+      out.push(
+        `core/${file} is in no layer (put it under input/, model/<layer>/, harness/ or cli/)`,
+      );
       continue;
     }
     for (const spec of importsOf(source)) {
@@ -91,7 +93,7 @@ describe("core layers", () => {
       "core/model/hv/x.ts (hv) imports core/model/domains/broker.ts (domains)",
       "core/model/sim/y.ts imports ../../../plugins/policies/first-fit.ts, outside core/",
       "core/harness/z.ts (harness) imports core/cli/main.ts (cli)",
-      "core/misc/w.ts is in no layer",
+      "core/misc/w.ts is in no layer (put it under input/, model/<layer>/, harness/ or cli/)",
     ]);
   });
 });

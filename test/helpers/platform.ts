@@ -1,9 +1,9 @@
 import { type CoreHooks, Hooks } from "../../core/harness/plugin/hooks.ts";
 import { PluginHost } from "../../core/harness/plugin/host.ts";
-import { MeterLog } from "../../core/index.ts";
 import type { GuestDmaOptions } from "../../core/model/domains/guest-dma.ts";
 import { Platform } from "../../core/model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../core/model/domains/policy.ts";
+import { MeterLog } from "../../core/model/domains/policy-meter.ts";
 import { EventBus } from "../../core/model/events/bus.ts";
 import { parseCostModel } from "../../core/model/machine/parse.ts";
 import type { Proc } from "../../core/model/sim/kernel.ts";

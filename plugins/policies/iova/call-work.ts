@@ -4,10 +4,10 @@
  * nodes visited per alloc call. Not a plugin: the iova and iommu-common policies share it.
  */
 
-import { Histogram, type PolicyMeter } from "../../../core/index.ts";
+import type { PolicyMeter } from "../../../core/index.ts";
 
 export class CallWork {
-  private readonly hist = new Histogram();
+  private readonly hist = new WorkCounts();
   private pending = 0;
   /** Units visited by the call in progress (all sections). */
   private call = 0;
@@ -56,10 +56,45 @@ export class CallWork {
   /** Per-alloc work figures for stats(): p50, p99 and max units, and the total of all calls. */
   figures(prefix: string): Record<string, number> {
     return {
-      [`${prefix}P50`]: Math.round(this.hist.percentile(50)),
-      [`${prefix}P99`]: Math.round(this.hist.percentile(99)),
+      [`${prefix}P50`]: this.hist.percentile(50),
+      [`${prefix}P99`]: this.hist.percentile(99),
       [`${prefix}Max`]: this.hist.max,
       [`${prefix}Total`]: this.total,
     };
+  }
+}
+
+/** Exact counts of integer work per call: a slot per value up to 4095, a list above. */
+export class WorkCounts {
+  private readonly small = new Float64Array(4096);
+  private readonly large: number[] = [];
+  private sorted = true;
+  count = 0;
+  max = 0;
+
+  record(v: number): void {
+    this.count++;
+    if (v > this.max) this.max = v;
+    if (v < this.small.length) this.small[v]++;
+    else {
+      this.large.push(v);
+      this.sorted = false;
+    }
+  }
+
+  /** Nearest-rank percentile (p in 0..100); 0 when empty. */
+  percentile(p: number): number {
+    if (this.count === 0) return 0;
+    const rank = Math.max(1, Math.ceil((p / 100) * this.count));
+    let seen = 0;
+    for (let v = 0; v < this.small.length; v++) {
+      seen += this.small[v];
+      if (seen >= rank) return v;
+    }
+    if (!this.sorted) {
+      this.large.sort((a, b) => a - b);
+      this.sorted = true;
+    }
+    return this.large[rank - seen - 1];
   }
 }

@@ -1,6 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type CoreHooks, Hooks, MeterLog, PluginHost } from "../../../core/index.ts";
+import { Hooks } from "../../../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../../../core/harness/plugin/host.ts";
+import type { CoreHooks } from "../../../core/index.ts";
+import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
 import { EventBus } from "../../../core/model/events/index.ts";
 import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import iommuCommon, { IommuCommonPolicy } from "../../../plugins/policies/iommu-common.ts";

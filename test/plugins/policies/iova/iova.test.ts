@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { MeterLog } from "../../../../core/index.ts";
+import { MeterLog } from "../../../../core/model/domains/policy-meter.ts";
 import { GapSearch, IovaRbTree } from "../../../../plugins/policies/iova/iova-tree.ts";
 import { alignMask } from "../../../../plugins/policies/iova/range-policy.ts";
 import { applyOps, combPattern } from "../../../../plugins/workloads/patterns.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { MeterLog } from "../../../../core/index.ts";
+import { MeterLog } from "../../../../core/model/domains/policy-meter.ts";
 import { IovaRcache, type RcacheOptions } from "../../../../plugins/policies/iova-rcache.ts";
 import { applyOps, combPattern } from "../../../../plugins/workloads/patterns.ts";
 import { CPUS, localCmd, runLocal } from "../policy-model.ts";
