@@ -8,13 +8,15 @@
  * checked wrappers (checked-policy.ts), so every answer is held to the window, the held ranges,
  * the alignment and the live grants, and a breach names the plugin, the call and the value.
  * On top the kit asks that `stats()` be finite numbers with `allocatedPages` exact, and:
- *  - local: after everything is freed (and every range removed and added back, which lets a
+ *  - local: requests limited below a page (a 32-bit device) get pages below it; after everything is freed (and every range removed and added back, which lets a
  *    policy flush per-CPU caches) the held pages can be allocated again, one by one; a page
  *    freed when all are allocated can be allocated again; a free aligned 16-page block can be
  *    allocated as one after fragmentation;
  *  - global: after everything is revoked and reclaimed the window fills to what a new policy
  *    grants; a page revoked when all are granted can be granted again to its domain; a ledger
  *    rebuild (`restore` of runs, revoked later in pieces) keeps grants off the restored pages.
+ * Every call's meter records are checked too (meter-check.ts): declared locks and units, locks
+ * released in the call that took them, bounded work, and work reported by each alloc or grant.
  * Frees and revokes always name what was handed out (or, after a rebuild, pieces of a run),
  * as the guest DMA API and the broker do.
  */
@@ -24,7 +26,6 @@ import { formatValue, parseWithSchema } from "../../input/validate.ts";
 import { checkGlobalPolicy } from "../../model/domains/checked-global.ts";
 import { checkLocalPolicy } from "../../model/domains/checked-local.ts";
 import type { GlobalPolicy, LocalPolicy } from "../../model/domains/policy.ts";
-import { MeterLog } from "../../model/domains/policy-meter.ts";
 import { EventBus } from "../../model/events/bus.ts";
 import { fnv1a32, Rng } from "../../model/sim/rng.ts";
 import { type AnyPlugin, isPlugin, type PluginContext } from "../plugin/define.ts";
@@ -32,6 +33,7 @@ import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { globalChecks } from "./global-checks.ts";
 import { CPUS, GUESTS } from "./kit-common.ts";
 import { localChecks } from "./local-checks.ts";
+import { CheckedMeter, meteredPolicy } from "./meter-check.ts";
 
 export interface ConformanceOptions {
   /** Pages in the window the policies get (default 1024, at least 64). */
@@ -133,14 +135,17 @@ export function runConformance(
   record("setup", true, `options ${formatValue(options)}`);
 
   const env = { name, windowPages, runs };
+  const meters: CheckedMeter[] = [];
   const create = (): unknown => {
     let policy: unknown;
+    const meter = new CheckedMeter(name, windowPages);
+    meters.push(meter);
     try {
       policy = (factory as (c: unknown) => unknown)({
         windowPages,
         guests: GUESTS,
         cpus: CPUS,
-        meter: new MeterLog(),
+        meter,
       });
     } catch (e) {
       throw PluginError.wrap(name, "create", e);
@@ -149,7 +154,7 @@ export function runConformance(
       if (typeof (policy as Record<string, unknown> | null)?.[m] !== "function")
         throw new PluginError(name, "create", `the policy has no ${m}() method`, { value: policy });
     }
-    return policy;
+    return meteredPolicy(policy as object, meter, POLICY_METHODS[kind]);
   };
   const checks =
     kind === "policy.local"
@@ -165,8 +170,29 @@ export function runConformance(
       record(check, false, describeThrown(e) + context);
     }
   }
+  const calls = meters.reduce((a, m) => a + m.calls, 0);
+  const most = meters.reduce((a, m) => Math.max(a, m.maxWork), 0);
+  const declared = meters[0] === undefined ? "" : describeDeclared(meters[0]);
+  const failed = meters.reduce((a, m) => a + m.failures, 0);
+  record(
+    "meter",
+    failed === 0,
+    failed === 0
+      ? `${calls} calls checked after each: ${declared}; locks released in the call that took them, work at most ${most} units per call (bound ${meters[0]?.bound ?? 0})`
+      : `${failed} calls broke a meter rule (see the checks above)`,
+  );
   report.passed = report.checks.every((c) => c.passed);
   return report;
+}
+
+function describeDeclared(m: CheckedMeter): string {
+  if (m.locks.length + m.units.length === 0)
+    return "no locks or units declared (charged one call unit each)";
+  const locks =
+    m.locks.length > 3
+      ? `${m.locks.length} locks`
+      : m.locks.map((l) => `${l.kind} lock "${l.name}"`).join(", ");
+  return `${locks || "no locks"}, units ${m.units.map((u) => `"${u}"`).join(", ") || "none"}`;
 }
 
 /** The report as text: one line per check, then a summary. */

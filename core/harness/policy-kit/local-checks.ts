@@ -46,8 +46,11 @@ class LocalDriver {
     this.add(base, npages);
   }
 
-  alloc(npages: number, align: number, cpu: number): number {
-    const page = this.policy.alloc(npages, align, cpu);
+  alloc(npages: number, align: number, cpu: number, limit?: number): number {
+    const page =
+      limit === undefined
+        ? this.policy.alloc(npages, align, cpu)
+        : this.policy.alloc(npages, align, cpu, limit);
     if (page >= 0) this.allocs.push({ base: page, npages });
     return page;
   }
@@ -88,11 +91,10 @@ class LocalDriver {
       if (r < 0.08 || this.ranges.length === 0) this.addSomewhere();
       else if (r < 0.12) this.removeAt(this.rng.int(0, this.ranges.length));
       else if (r < 0.65 || this.allocs.length === 0) {
-        this.alloc(
-          requestSize(this.rng, this.policy.windowPages),
-          requestAlign(this.rng),
-          this.rng.int(0, CPUS),
-        );
+        const w = this.policy.windowPages;
+        // A quarter of the requests come from a device that reaches only part of the window.
+        const limit = this.rng.chance(0.25) ? this.rng.int(1, w + 1) : undefined;
+        this.alloc(requestSize(this.rng, w), requestAlign(this.rng), this.rng.int(0, CPUS), limit);
       } else this.freeAt(this.rng.int(0, this.allocs.length));
       this.expectStats();
     }
