@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { formatConformance, runConformance } from "../../core/plugin/conformance.ts";
-import { loadPlugin } from "../../core/plugin/index.ts";
+import { loadPlugin } from "../../core/harness/plugin/loader.ts";
+import { formatConformance, runConformance } from "../../core/harness/policy-kit/conformance.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 
@@ -11,6 +11,6 @@ describe("the README's example policy", () => {
     expect([plugin.name, plugin.kind]).toEqual(["my-lowest-fit", "policy.local"]);
     const report = runConformance(plugin);
     if (!report.passed) throw new Error(formatConformance(report));
-    expect(formatConformance(report)).toEndWith("my-lowest-fit: all 5 checks passed");
+    expect(formatConformance(report)).toEndWith("my-lowest-fit: all 6 checks passed");
   });
 });
