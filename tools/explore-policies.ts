@@ -1,10 +1,10 @@
-import { EventBus } from "../core/events/bus.ts";
-import type { PolicyMaker } from "../core/explore/index.ts";
-import { MeterLog } from "../core/index.ts";
-import { type CoreHooks, Hooks } from "../core/plugin/hooks.ts";
-import { PluginHost } from "../core/plugin/host.ts";
-import type { GlobalPolicyFactory, LocalPolicyFactory } from "../core/plugin/policy.ts";
-import { RngStreams } from "../core/sim/rng.ts";
+import type { PolicyMaker } from "../core/harness/explore/index.ts";
+import { type CoreHooks, Hooks } from "../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../core/harness/plugin/host.ts";
+import type { GlobalPolicyFactory, LocalPolicyFactory } from "../core/model/domains/policy.ts";
+import { MeterLog } from "../core/model/domains/policy-meter.ts";
+import { EventBus } from "../core/model/events/bus.ts";
+import { RngStreams } from "../core/model/sim/rng.ts";
 import bitmapNextFit from "../plugins/policies/bitmap-next-fit.ts";
 import firstFit from "../plugins/policies/first-fit.ts";
 

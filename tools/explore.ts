@@ -13,7 +13,7 @@ import {
   explore,
   runSchedule,
   ScheduleError,
-} from "../core/explore/index.ts";
+} from "../core/harness/explore/index.ts";
 import { explorePolicies } from "./explore-policies.ts";
 
 const usage = (msg: string): never => {

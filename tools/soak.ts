@@ -5,7 +5,7 @@
  * memory sampled after every epoch.
  */
 import { parseArgs } from "node:util";
-import { soak } from "../core/explore/soak.ts";
+import { soak } from "../core/harness/explore/soak.ts";
 import { explorePolicies } from "./explore-policies.ts";
 
 const usage = (msg: string): never => {

@@ -5,8 +5,8 @@ import {
   explore,
   runSchedule,
   ScheduleError,
-} from "../../core/explore/index.ts";
-import { Hypervisor } from "../../core/hv/hypervisor.ts";
+} from "../../core/harness/explore/index.ts";
+import { Hypervisor } from "../../core/model/hv/hypervisor.ts";
 import { explorePolicies } from "../../tools/explore-policies.ts";
 
 const none: ExploreBounds = {

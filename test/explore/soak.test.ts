@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { soak, soakEpoch } from "../../core/explore/soak.ts";
-import { Hypervisor } from "../../core/hv/hypervisor.ts";
+import { soak, soakEpoch } from "../../core/harness/explore/soak.ts";
+import { Hypervisor } from "../../core/model/hv/hypervisor.ts";
 import { explorePolicies } from "../../tools/explore-policies.ts";
 
 const opts = {

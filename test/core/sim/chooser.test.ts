@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type Proc, type Process, Simulator } from "../../../core/sim/index.ts";
+import { type Proc, type Process, Simulator } from "../../../core/model/sim/index.ts";
 
 /** Three processes and two callbacks, all due at t=0 and t=5; returns the order they ran in. */
 function world(sim: Simulator): string[] {

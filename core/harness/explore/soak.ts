@@ -5,14 +5,15 @@
  * the survivors giving everything back and exiting; then all DVMA must be free and no TTE left.
  * A guest that dies stays dead (the model has no reboot), hence many boots rather than one.
  */
-import { isDmaFailure } from "../domains/guest-dma.ts";
-import { type GuestOs, Platform } from "../domains/platform.ts";
-import { invariantViolations, quiescentViolations } from "../hv/invariants.ts";
-import type { MachineDescription } from "../machine/description.ts";
-import { PAGE_SIZE } from "../machine/memory.ts";
-import { parseCostModel, parseMachine } from "../machine/parse.ts";
-import type { Proc } from "../sim/kernel.ts";
-import { type Rng, RngStreams } from "../sim/rng.ts";
+import { isDmaFailure } from "../../model/domains/guest-dma-types.ts";
+import { invariantViolations } from "../../model/domains/invariants.ts";
+import { type GuestOs, Platform } from "../../model/domains/platform.ts";
+import { quiescentViolations } from "../../model/hv/invariants.ts";
+import type { MachineDescription } from "../../model/machine/description.ts";
+import { PAGE_SIZE } from "../../model/machine/memory.ts";
+import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
+import type { Proc } from "../../model/sim/kernel.ts";
+import { type Rng, RngStreams } from "../../model/sim/rng.ts";
 import type { PolicyMaker } from "./world.ts";
 
 export interface SoakOptions {

@@ -1,12 +1,13 @@
-import { isDmaFailure } from "../domains/guest-dma.ts";
-import { type GuestOs, Platform, type PlatformConfig } from "../domains/platform.ts";
-import { labelPacket } from "../domains/protocol.ts";
-import { EventBus } from "../events/bus.ts";
-import { invariantViolations, quiescentViolations } from "../hv/invariants.ts";
-import type { MachineDescription } from "../machine/description.ts";
-import { PAGE_SIZE } from "../machine/memory.ts";
-import { parseCostModel, parseMachine } from "../machine/parse.ts";
-import type { Proc } from "../sim/kernel.ts";
+import { isDmaFailure } from "../../model/domains/guest-dma-types.ts";
+import { invariantViolations } from "../../model/domains/invariants.ts";
+import { type GuestOs, Platform, type PlatformConfig } from "../../model/domains/platform.ts";
+import { labelPacket } from "../../model/domains/protocol.ts";
+import { EventBus } from "../../model/events/bus.ts";
+import { quiescentViolations } from "../../model/hv/invariants.ts";
+import type { MachineDescription } from "../../model/machine/description.ts";
+import { PAGE_SIZE } from "../../model/machine/memory.ts";
+import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
+import type { Proc } from "../../model/sim/kernel.ts";
 
 /** How much of each nondeterministic thing one schedule may contain. */
 export interface ExploreBounds {
@@ -56,14 +57,19 @@ const GUESTS = ["g1", "g2"];
  */
 function hidden(o: object, names: string[]): string {
   const r = o as unknown as Record<string, unknown>;
-  return JSON.stringify(names.map((n) => r[n]), (_k, v: unknown) => {
-    if (v instanceof Map) return [...v.entries()];
-    if (v instanceof Set) return [...v];
-    if (v instanceof Uint8Array) return Bun.hash.wyhash(v).toString();
-    if (v !== null && typeof v === "object" && "triggered" in v) return (v as { triggered: boolean }).triggered;
-    if (v !== null && typeof v === "object" && (v as object).constructor?.name === "LdcChannel") return "channel";
-    return v;
-  });
+  return JSON.stringify(
+    names.map((n) => r[n]),
+    (_k, v: unknown) => {
+      if (v instanceof Map) return [...v.entries()];
+      if (v instanceof Set) return [...v];
+      if (v instanceof Uint8Array) return Bun.hash.wyhash(v).toString();
+      if (v !== null && typeof v === "object" && "triggered" in v)
+        return (v as { triggered: boolean }).triggered;
+      if (v !== null && typeof v === "object" && (v as object).constructor?.name === "LdcChannel")
+        return "channel";
+      return v;
+    },
+  );
 }
 
 /** The explored machine: control domain and two guests, one device each on one root complex. */

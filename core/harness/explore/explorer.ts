@@ -8,7 +8,7 @@
  * a state. Repeated states are pruned by a 64-bit hash of what the future depends on
  * (ExploreWorld.stateKey): a state already seen has had (or is having) its subtree explored.
  */
-import type { EventChooser, Process } from "../sim/kernel.ts";
+import type { EventChooser, Process } from "../../model/sim/kernel.ts";
 import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
 
 /** A schedule that does not fit the model (a user's --replay), not a finding. */
