@@ -12,8 +12,8 @@ const opts = {
 };
 
 describe("soak (smoke: the long run is `bun run soak`)", () => {
-  test("boots with traffic, a death, broker restarts and loss end with everything free", () => {
-    const s = soak({ ...opts, events: 100_000 });
+  test("boots with traffic, a death, broker restarts and loss end with everything free", async () => {
+    const s = await soak({ ...opts, events: 100_000 });
     expect(s.violations).toEqual([]);
     expect(s.events).toBeGreaterThanOrEqual(100_000);
     expect(s.epochs).toBeGreaterThanOrEqual(2); // a lease boot and a per-map boot

@@ -27,6 +27,8 @@ export interface SoakOptions {
   checkEveryNs: number;
   /** Called after each epoch (e.g. to sample memory). */
   onEpoch?: (e: EpochResult) => void;
+  /** Asked between epochs: true ends the soak early (its summary says so). */
+  stop?: () => boolean;
 }
 
 export interface EpochResult {
@@ -206,8 +208,11 @@ export interface SoakSummary {
   violations: string[];
 }
 
-/** Epochs until `opts.events` kernel events have run or a violation is found. */
-export function soak(opts: SoakOptions): SoakSummary {
+/**
+ * Epochs until `opts.events` kernel events have run, a violation is found or `opts.stop` says so;
+ * between epochs it yields to the event loop, so a signal handler can ask it to stop.
+ */
+export async function soak(opts: SoakOptions): Promise<SoakSummary> {
   const s: SoakSummary = {
     epochs: 0,
     events: 0,
@@ -222,6 +227,8 @@ export function soak(opts: SoakOptions): SoakSummary {
     violations: [],
   };
   while (s.events < opts.events && s.violations.length === 0) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (opts.stop?.()) break;
     const e = soakEpoch(s.epochs, opts);
     s.epochs++;
     s.events += e.events;
