@@ -9,6 +9,7 @@
 
 import { definePlugin, type RunObserver } from "../../core/index.ts";
 import { createApp, type LiveApp } from "./app.ts";
+import { liveCli } from "./cli.ts";
 import { FeedHub } from "./hub.ts";
 import { LiveObserver } from "./observer.ts";
 import { checkBind, LiveOptionsSchema } from "./options.ts";
@@ -33,6 +34,7 @@ export default definePlugin({
   version: "1.0.0",
   description: "Live feed: SSE and WebSocket events, /state, POST /runs and a dashboard (Elysia)",
   options: LiveOptionsSchema,
+  cli: liveCli,
   setup(ctx, options): LiveServer {
     checkBind(options);
     const hub = new FeedHub(options.replay, options.clientQueue);

@@ -2,13 +2,9 @@ import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { main } from "../../../core/cli/main.ts";
 import { Progress } from "../../../core/cli/progress.ts";
-import {
-  RunFailedError,
-  runScenarioParallel,
-  type SweepProgress,
-} from "../../../core/scenario/parallel.ts";
+import { runScenarioParallel, type SweepProgress } from "../../../core/scenario/parallel.ts";
 import { reportJson } from "../../../core/scenario/report.ts";
-import { runScenario } from "../../../core/scenario/run-scenario.ts";
+import { RunFailedError, runScenario } from "../../../core/scenario/run-scenario.ts";
 import { loadSpec, type ScenarioSpec } from "../../../core/scenario/spec.ts";
 
 const REPO = resolve(import.meta.dir, "../../..");
