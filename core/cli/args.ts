@@ -5,7 +5,7 @@
  */
 
 import type { ArgDef, ArgsDef } from "citty";
-import { InputError } from "../plugin/errors.ts";
+import { InputError } from "../input/errors.ts";
 
 /** A citty arg, optionally repeatable (`--set a=1 --set b=2`). */
 export type CliArgDef = ArgDef & { repeat?: true };

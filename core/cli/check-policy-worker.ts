@@ -4,10 +4,10 @@
  * shared array the parent watches: [calls started, method in progress (index + 1, 0 = none)].
  */
 
-import { formatConformance, runConformance } from "../plugin/conformance.ts";
-import { type AnyPlugin, definePlugin } from "../plugin/define.ts";
-import { describeThrown } from "../plugin/errors.ts";
-import { loadPlugin } from "../plugin/loader.ts";
+import { type AnyPlugin, definePlugin } from "../harness/plugin/define.ts";
+import { loadPlugin } from "../harness/plugin/loader.ts";
+import { formatConformance, runConformance } from "../harness/policy-kit/conformance.ts";
+import { describeThrown } from "../input/errors.ts";
 import { type CheckPolicyJob, type CheckPolicyResult, WATCHED } from "./check-policy.ts";
 
 declare const self: Worker;

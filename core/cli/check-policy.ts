@@ -4,9 +4,9 @@
  * parent watches the worker's call counter and terminates it when one call outlasts the limit.
  */
 
-import { InputError } from "../plugin/errors.ts";
-import { loadPlugin } from "../plugin/loader.ts";
-import { durationNs } from "../scenario/define.ts";
+import { loadPlugin } from "../harness/plugin/loader.ts";
+import { durationNs } from "../harness/scenario/define.ts";
+import { InputError } from "../input/errors.ts";
 import { type CliArgsDef, parseStrict } from "./args.ts";
 import type { CliIo } from "./io.ts";
 import { durationFlag, seedFlag } from "./values.ts";

@@ -1,10 +1,10 @@
 /** `list` (the built-in scenarios) and `plugins` (the built-in plugins with their options). */
 
 import type { TSchema } from "@sinclair/typebox";
-import type { AnyPlugin } from "../plugin/define.ts";
-import { listBuiltinPlugins, loadPlugin } from "../plugin/loader.ts";
-import { describeSchema } from "../plugin/options.ts";
-import { listScenarios, loadScenarioFile } from "../scenario/load.ts";
+import type { AnyPlugin } from "../harness/plugin/define.ts";
+import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
+import { listScenarios, loadScenarioFile } from "../harness/scenario/load.ts";
+import { describeSchema } from "../input/validate.ts";
 import type { CliIo } from "./io.ts";
 
 export async function listCommand(io: CliIo): Promise<number> {

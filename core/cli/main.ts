@@ -4,9 +4,11 @@
  * check failed, 2 bad input (one line, before any work).
  */
 
+import { resolve } from "node:path";
 import { type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
-import { describeThrown, InputError, PluginError } from "../plugin/errors.ts";
-import { RunFailedError } from "../scenario/run-scenario.ts";
+import { REPO_ROOT } from "../harness/plugin/loader.ts";
+import { RunFailedError } from "../harness/scenario/run-scenario.ts";
+import { describeThrown, InputError, PluginError } from "../input/errors.ts";
 import { type CliArgsDef, forStream, parseStrict } from "./args.ts";
 import { CHECK_POLICY_ARGS, checkPolicyCommand } from "./check-policy.ts";
 import { listCommand, pluginsCommand } from "./info.ts";
@@ -15,7 +17,8 @@ import { pluginsWithFlags, runArgs, runCommand } from "./run.ts";
 
 export type { CliIo } from "./io.ts";
 
-const PACKAGE = (await Bun.file(new URL("../../package.json", import.meta.url)).json()) as {
+// Read, not imported: the version belongs to the repository, not to a core layer.
+const PACKAGE = (await Bun.file(resolve(REPO_ROOT, "package.json")).json()) as {
   name: string;
   version: string;
 };

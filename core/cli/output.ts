@@ -6,7 +6,7 @@
 
 import { closeSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { describeThrown, InputError } from "../plugin/errors.ts";
+import { describeThrown, InputError } from "../input/errors.ts";
 
 /** Checks that `--flag path` names a file this process can create or replace. @throws InputError */
 export function checkOutputPath(flag: string, path: string | undefined, cwd: string): void {

@@ -1,27 +1,27 @@
 /** `bun run scenario [run] [name|path]`: run a scenario, print the table, write reports. */
 
 import type { ArgsDef } from "citty";
-import { EventBus } from "../events/bus.ts";
-import type { AnyPlugin } from "../plugin/define.ts";
-import { InputError, PluginError } from "../plugin/errors.ts";
-import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
-import { PluginHost } from "../plugin/host.ts";
-import { listBuiltinPlugins, loadPlugin } from "../plugin/loader.ts";
-import { durationNs } from "../scenario/define.ts";
-import { htmlReport } from "../scenario/html-report.ts";
+import type { AnyPlugin } from "../harness/plugin/define.ts";
+import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
+import { PluginHost } from "../harness/plugin/host.ts";
+import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
+import { htmlReport } from "../harness/report/html-report.ts";
+import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
+import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
+import { durationNs } from "../harness/scenario/define.ts";
 import {
   applySets,
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
-} from "../scenario/load.ts";
-import type { RunObserver } from "../scenario/observer.ts";
-import { defaultWorkers, runScenarioParallel } from "../scenario/parallel.ts";
-import { compareWithReference, comparisonTable } from "../scenario/reference.ts";
-import { type Report, reportCsv, reportJson } from "../scenario/report.ts";
-import { planRuns, runScenario, runScenarioAsync } from "../scenario/run-scenario.ts";
-import { TraceCollector } from "../scenario/trace-collector.ts";
-import { RngStreams } from "../sim/rng.ts";
+} from "../harness/scenario/load.ts";
+import type { RunObserver } from "../harness/scenario/observer.ts";
+import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
+import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
+import { TraceCollector } from "../harness/scenario/trace-collector.ts";
+import { InputError, PluginError } from "../input/errors.ts";
+import { EventBus } from "../model/events/bus.ts";
+import { RngStreams } from "../model/sim/rng.ts";
 import { type CliArgsDef, flagDefs, parseStrict, type StrictArgs } from "./args.ts";
 import type { CliIo } from "./io.ts";
 import { checkOutputPath, writeAtomic } from "./output.ts";

@@ -1,8 +1,8 @@
 /** Flag values checked by the same schema rules a scenario file obeys, with one-line messages. */
 
-import { InputError } from "../plugin/errors.ts";
-import { compileOptions, describeSchema } from "../plugin/options.ts";
-import { DurationSchema, ScenarioSchema } from "../scenario/define.ts";
+import { DurationSchema, ScenarioSchema } from "../harness/scenario/define.ts";
+import { InputError } from "../input/errors.ts";
+import { compileOptions, describeSchema } from "../input/validate.ts";
 
 const SeedSchema = ScenarioSchema.properties.seed;
 

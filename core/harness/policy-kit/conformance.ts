@@ -19,20 +19,25 @@
  * as the guest DMA API and the broker do.
  */
 
-import { EventBus } from "../events/bus.ts";
-import { fnv1a32, Rng } from "../sim/rng.ts";
+import { describeThrown, isInputError, PluginError } from "../../input/errors.ts";
+import { formatValue, parseWithSchema } from "../../input/validate.ts";
 import {
   type CheckedGlobalPolicy,
   type CheckedLocalPolicy,
   checkGlobalPolicy,
   checkLocalPolicy,
-} from "./checked-policy.ts";
-import { type AnyPlugin, isPlugin, type PluginContext } from "./define.ts";
-import { describeThrown, isInputError, PluginError } from "./errors.ts";
-import { type CoreHooks, Hooks } from "./hooks.ts";
-import { formatValue, parseWithSchema } from "./options.ts";
-import { type GlobalPolicy, isRefusal, type LocalPolicy, type PolicyStats } from "./policy.ts";
-import { MeterLog } from "./policy-meter.ts";
+} from "../../model/domains/checked-policy.ts";
+import {
+  type GlobalPolicy,
+  isRefusal,
+  type LocalPolicy,
+  type PolicyStats,
+} from "../../model/domains/policy.ts";
+import { MeterLog } from "../../model/domains/policy-meter.ts";
+import { EventBus } from "../../model/events/bus.ts";
+import { fnv1a32, Rng } from "../../model/sim/rng.ts";
+import { type AnyPlugin, isPlugin, type PluginContext } from "../plugin/define.ts";
+import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 
 export interface ConformanceOptions {
   /** Pages in the window the policies get (default 1024, at least 64). */

@@ -9,8 +9,18 @@
  */
 
 import type { TSchema } from "@sinclair/typebox";
-import type { EventBus } from "../events/bus.ts";
-import { checkGlobalPolicy, checkLocalPolicy } from "./checked-policy.ts";
+import { InputError, PluginError } from "../../input/errors.ts";
+import { formatValue, parseWithSchema } from "../../input/validate.ts";
+import { checkGlobalPolicy, checkLocalPolicy } from "../../model/domains/checked-policy.ts";
+import type {
+  GlobalPolicy,
+  GlobalPolicyContext,
+  GlobalPolicyFactory,
+  LocalPolicy,
+  LocalPolicyContext,
+  LocalPolicyFactory,
+} from "../../model/domains/policy.ts";
+import type { EventBus } from "../../model/events/bus.ts";
 import {
   type AnyPlugin,
   isPlugin,
@@ -20,17 +30,7 @@ import {
   type PluginProvides,
   type PluginRng,
 } from "./define.ts";
-import { InputError, PluginError } from "./errors.ts";
 import type { CoreHooks, Hooks } from "./hooks.ts";
-import { formatValue, parseWithSchema } from "./options.ts";
-import type {
-  GlobalPolicy,
-  GlobalPolicyContext,
-  GlobalPolicyFactory,
-  LocalPolicy,
-  LocalPolicyContext,
-  LocalPolicyFactory,
-} from "./policy.ts";
 
 export interface PluginHostOptions {
   hooks: Hooks<CoreHooks>;

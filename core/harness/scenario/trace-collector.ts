@@ -1,5 +1,5 @@
-import type { EventBus } from "../events/bus.ts";
-import { type ChromeTrace, type TraceEvent, TraceRecorder } from "../events/trace.ts";
+import type { EventBus } from "../../model/events/bus.ts";
+import { type ChromeTrace, type TraceEvent, TraceRecorder } from "../../model/events/trace.ts";
 import type { RunInfo, RunObserver } from "./observer.ts";
 
 /** Process and thread ids of run k are shifted by k times these, so runs never share a track. */

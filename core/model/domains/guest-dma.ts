@@ -5,10 +5,10 @@ import { IO_ATTR_READ, IO_ATTR_WRITE } from "../iommu/iotsb.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import type { DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE, WORDS_PER_PAGE } from "../machine/memory.ts";
-import type { LocalPolicy, PolicyStats } from "../plugin/policy.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import type { BrokerLink } from "./broker-client.ts";
 import type { GuestMemory } from "./guest-memory.ts";
+import type { LocalPolicy, PolicyStats } from "./policy.ts";
 import { Msg, message } from "./protocol.ts";
 
 export type DmaDirection = "to-device" | "from-device" | "bidirectional";

@@ -14,8 +14,8 @@
  * ledger and the policy untouched.
  */
 
-import { PluginError } from "./errors.ts";
-import { formatValue } from "./options.ts";
+import { PluginError } from "../../input/errors.ts";
+import { formatValue } from "../../input/validate.ts";
 import {
   type GlobalPolicy,
   isRefusal,

@@ -1,6 +1,6 @@
 import { type Static, Type } from "@sinclair/typebox";
-import { CostModelSchema } from "../machine/cost-model.ts";
-import { MachineSchema } from "../machine/description.ts";
+import { CostModelSchema } from "../../model/machine/cost-model.ts";
+import { MachineSchema } from "../../model/machine/description.ts";
 
 /**
  * A scenario: a machine, the plugins that run on it, the I/O paths to compare, and optionally a

@@ -1,20 +1,26 @@
-import type { DeviceFactory, DeviceModel, GuestIo, IoPath, Workload } from "../domains/io.ts";
-import { Platform } from "../domains/platform.ts";
-import { EventBus } from "../events/bus.ts";
-import { invariantViolations } from "../hv/invariants.ts";
-import { parseCostModel, parseMachine } from "../machine/parse.ts";
+import { InputError } from "../../input/errors.ts";
+import { invariantViolations } from "../../model/domains/invariants.ts";
+import type {
+  DeviceFactory,
+  DeviceModel,
+  GuestIo,
+  IoPath,
+  Workload,
+} from "../../model/domains/io.ts";
+import { Platform } from "../../model/domains/platform.ts";
+import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
+import { MeterLog } from "../../model/domains/policy-meter.ts";
+import { EventBus } from "../../model/events/bus.ts";
+import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
+import { Simulator } from "../../model/sim/kernel.ts";
+import { RngStreams } from "../../model/sim/rng.ts";
+import { Histogram } from "../../model/sim/stats.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
-import { InputError } from "../plugin/errors.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
-import type { GlobalPolicyFactory, LocalPolicyFactory } from "../plugin/policy.ts";
-import { MeterLog } from "../plugin/policy-meter.ts";
-import { Simulator } from "../sim/kernel.ts";
-import { RngStreams } from "../sim/rng.ts";
-import { Histogram } from "../sim/stats.ts";
+import { type DvmaWindowMap, type PathMetrics, round } from "../report/report.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import type { RunInfo, RunObserver } from "./observer.ts";
-import { type DvmaWindowMap, type PathMetrics, round } from "./report.ts";
 import { startSampler } from "./sampler.ts";
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */

@@ -1,5 +1,5 @@
-import { InputError } from "../plugin/errors.ts";
-import { formatProblems, parseWithSchema } from "../plugin/options.ts";
+import { InputError } from "../../input/errors.ts";
+import { formatProblems, parseWithSchema } from "../../input/validate.ts";
 import { type CostModel, CostModelSchema } from "./cost-model.ts";
 import {
   expandGuestPool,

@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
-import { parseMachine } from "../machine/parse.ts";
+import { describeThrown, InputError } from "../../input/errors.ts";
+import { closest, parseWithSchema } from "../../input/validate.ts";
+import { parseMachine } from "../../model/machine/parse.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
-import { describeThrown, InputError } from "../plugin/errors.ts";
 import { loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
-import { closest, parseWithSchema } from "../plugin/options.ts";
 import { type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
 import { refName } from "./runner.ts";
 

@@ -1,5 +1,5 @@
-import { parseCostModel } from "../machine/parse.ts";
-import type { PluginRef, Scenario } from "./define.ts";
+import { parseCostModel } from "../../model/machine/parse.ts";
+import type { PluginRef, Scenario } from "../scenario/define.ts";
 import type { PathMetrics, Report, ReportPoint } from "./report.ts";
 import {
   type BarChart,

@@ -26,13 +26,13 @@ import {
   type TSchema,
 } from "@sinclair/typebox";
 import type { ArgsDef, ParsedArgs } from "citty";
-import type { DeviceFactory, IoPath, Workload } from "../domains/io.ts";
-import type { EventBus } from "../events/bus.ts";
+import { InputError } from "../../input/errors.ts";
+import type { DeviceFactory, IoPath, Workload } from "../../model/domains/io.ts";
+import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
+import type { EventBus } from "../../model/events/bus.ts";
+import type { Rng } from "../../model/sim/rng.ts";
 import type { RunObserver } from "../scenario/observer.ts";
-import type { Rng } from "../sim/rng.ts";
-import { InputError } from "./errors.ts";
 import type { CoreHooks, Hooks } from "./hooks.ts";
-import type { GlobalPolicyFactory, LocalPolicyFactory } from "./policy.ts";
 
 export const PLUGIN_KINDS = [
   "policy.global",
@@ -47,7 +47,7 @@ export type PluginKind = (typeof PLUGIN_KINDS)[number];
 /** Names: lower-case words with dashes, optionally one `scope/` prefix: `first-fit`, `acme/nic-x`. */
 export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*(\/[a-z0-9-]+)?$/;
 
-/** What `setup` returns, per kind (contracts: policy.ts, core/domains/io.ts, core/scenario/observer.ts). */
+/** What `setup` returns, per kind (contracts: core/model/domains/policy.ts and io.ts, core/harness/scenario/observer.ts). */
 export interface PluginProvides {
   "policy.global": GlobalPolicyFactory;
   "policy.local": LocalPolicyFactory;

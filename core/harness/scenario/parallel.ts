@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
-import { InputError } from "../plugin/errors.ts";
+import { InputError } from "../../input/errors.ts";
+import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs } from "./define.ts";
-import type { PathMetrics, Report } from "./report.ts";
 import { assembleReport, describeRun, planRuns, RunFailedError } from "./run-scenario.ts";
 import { loadSpec, type ScenarioSpec } from "./spec.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";

@@ -1,5 +1,5 @@
-import type { Platform } from "../domains/platform.ts";
-import type { EventBus } from "../events/bus.ts";
+import type { Platform } from "../../model/domains/platform.ts";
+import type { EventBus } from "../../model/events/bus.ts";
 
 /** Samples per run (the interval is the run's duration divided by this). */
 const SAMPLES = 200;

@@ -3,8 +3,8 @@
  * then runs the run indices it is sent, one at a time, posting each run's metrics back.
  */
 
-import { describeThrown, InputError } from "../plugin/errors.ts";
-import type { PathMetrics } from "./report.ts";
+import { describeThrown, InputError } from "../../input/errors.ts";
+import type { PathMetrics } from "../report/report.ts";
 import { planRuns, type RunPlan } from "./run-scenario.ts";
 import { type PluginTable, startPath } from "./runner.ts";
 import { loadSpec, type ScenarioSpec } from "./spec.ts";

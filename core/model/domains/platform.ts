@@ -4,7 +4,6 @@ import { LdcChannel } from "../hv/ldc.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import { DomainCpu } from "../machine/cpu.ts";
 import type { MachineDescription } from "../machine/description.ts";
-import type { GlobalPolicy, LocalPolicy } from "../plugin/policy.ts";
 import { Simulator } from "../sim/kernel.ts";
 import { Resource } from "../sim/resource.ts";
 import { RngStreams } from "../sim/rng.ts";
@@ -14,6 +13,7 @@ import { DevicePort } from "./device-port.ts";
 import { GuestDmaApi, type GuestDmaOptions } from "./guest-dma.ts";
 import { GuestMemory } from "./guest-memory.ts";
 import { LocalBrokerLink } from "./local-link.ts";
+import type { GlobalPolicy, LocalPolicy } from "./policy.ts";
 import { labelPacket } from "./protocol.ts";
 
 export interface PlatformConfig {

@@ -1,3 +1,4 @@
+import { PluginError } from "../../input/errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Hypervisor } from "../hv/hypervisor.ts";
 import type { LdcChannel } from "../hv/ldc.ts";
@@ -5,9 +6,8 @@ import { HV } from "../hv/status.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import type { DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
-import { PluginError } from "../plugin/errors.ts";
-import { type GlobalPolicy, isRefusal } from "../plugin/policy.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
+import { type GlobalPolicy, isRefusal } from "./policy.ts";
 import {
   decode,
   encode,

@@ -9,7 +9,7 @@
  *   hooks.callSync("domain:death", 3);
  */
 
-import { PluginError } from "./errors.ts";
+import { PluginError } from "../../input/errors.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: hook maps are arbitrary function signatures.
 export type HookFn = (...args: any[]) => any;
@@ -24,7 +24,7 @@ export interface HookOptions {
 
 /**
  * The core's hooks. Plugins tap them through `ctx.hooks`. Extend with declaration merging:
- * `declare module ".../core/plugin/hooks.ts" { interface CoreHooks { "x:y": (...) => void } }`.
+ * `declare module ".../core/harness/plugin/hooks.ts" { interface CoreHooks { "x:y": (...) => void } }`.
  */
 export interface CoreHooks {
   /** The run starts (virtual time 0, every plugin set up). */

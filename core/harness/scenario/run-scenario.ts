@@ -1,9 +1,9 @@
-import { parseCostModel } from "../machine/parse.ts";
-import { describeThrown, InputError } from "../plugin/errors.ts";
+import { describeThrown, InputError } from "../../input/errors.ts";
+import { parseCostModel } from "../../model/machine/parse.ts";
+import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import { expandMatrix, type MatrixPoint } from "./load.ts";
 import type { RunObserver } from "./observer.ts";
-import type { PathMetrics, Report } from "./report.ts";
 import { type PathRun, type PluginTable, refName, startPath } from "./runner.ts";
 
 export interface ScenarioRunOptions {

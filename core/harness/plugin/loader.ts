@@ -9,12 +9,12 @@
  */
 
 import { basename, isAbsolute, relative, resolve, sep } from "node:path";
+import { describeThrown, InputError } from "../../input/errors.ts";
+import { closest } from "../../input/validate.ts";
 import { type AnyPlugin, isPlugin, type PluginKind } from "./define.ts";
-import { describeThrown, InputError } from "./errors.ts";
-import { closest } from "./options.ts";
 
-/** The repository root (two levels above core/plugin). */
-export const REPO_ROOT = resolve(import.meta.dir, "..", "..");
+/** The repository root (three levels above core/harness/plugin). */
+export const REPO_ROOT = resolve(import.meta.dir, "..", "..", "..");
 /** Where built-in plugins live. */
 export const BUILTIN_PLUGIN_DIR = resolve(REPO_ROOT, "plugins");
 

@@ -1,4 +1,4 @@
-import type { Scenario } from "./define.ts";
+import type { Scenario } from "../scenario/define.ts";
 import { type PathMetrics, type Report, round } from "./report.ts";
 
 /** One published figure next to the model's. */

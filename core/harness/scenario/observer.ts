@@ -1,7 +1,7 @@
-import type { Platform } from "../domains/platform.ts";
-import type { EventBus } from "../events/bus.ts";
-import type { Simulator } from "../sim/kernel.ts";
-import type { PathMetrics } from "./report.ts";
+import type { Platform } from "../../model/domains/platform.ts";
+import type { EventBus } from "../../model/events/bus.ts";
+import type { Simulator } from "../../model/sim/kernel.ts";
+import type { PathMetrics } from "../report/report.ts";
 
 /** What identifies one run: a scenario, one matrix point, one I/O path. */
 export interface RunInfo {
