@@ -1,7 +1,7 @@
 /**
  * `bun run scenario`: citty subcommands (run is the default, so `bun run scenario faults` runs
  * a scenario), each parsed strictly, each with its own help. Exit codes: 0 ok, 1 a run or a
- * check failed, 2 bad input (one line, before any work).
+ * check failed, 2 bad input (one line, before any work), 3 runs completed with plugin errors.
  */
 
 import { resolve } from "node:path";
@@ -97,7 +97,7 @@ async function usage(name: string, io: CliIo): Promise<void> {
   io.out.write(`${forStream(text, io.out)}\n`);
 }
 
-/** Runs the CLI; returns the exit code (0 ok, 1 a run or check failed, 2 bad input). */
+/** Runs the CLI; returns the exit code (see the top of this file). */
 export async function main(
   argv: readonly string[],
   io: CliIo = { out: process.stdout, err: process.stderr },

@@ -10,6 +10,11 @@ import { compareWithReference, comparisonTable } from "../harness/report/referen
 import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
 import { durationNs } from "../harness/scenario/define.ts";
 import {
+  EXIT_PLUGIN_ERRORS,
+  failureSummary,
+  pluginErrorsOf,
+} from "../harness/scenario/failures.ts";
+import {
   applySets,
   loadScenarioFile,
   loadScenarioPlugins,
@@ -65,6 +70,10 @@ export const RUN_ARGS = {
       "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
   },
   quiet: { type: "boolean", description: "no table and no progress" },
+  "tolerate-plugin-errors": {
+    type: "boolean",
+    description: `exit 0 even if plugins erred (still reported; otherwise exit ${EXIT_PLUGIN_ERRORS})`,
+  },
 } as const satisfies CliArgsDef;
 
 /** Built-in plugins that declare CLI flags, in name order. */
@@ -170,10 +179,7 @@ export async function runCommand(
     if (scn.reference.length > 0)
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
   }
-  const idle = report.points.some((p) =>
-    Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),
-  );
-  if (idle) io.err.write("warning: a run completed no I/O\n");
+  io.err.write(failureSummary(report));
   if (lasting.length > 0) {
     if (!stop.signal.aborted)
       for (const [k, o] of observers.entries())
@@ -184,7 +190,9 @@ export async function runCommand(
     await signalled;
     for (const o of lasting) await o.stop!();
   }
-  return 0;
+  return pluginErrorsOf(report).length > 0 && !args["tolerate-plugin-errors"]
+    ? EXIT_PLUGIN_ERRORS
+    : 0;
 }
 
 /** The plugins whose flags turn them on, with their options. @throws InputError */

@@ -229,8 +229,11 @@ class ServiceIo implements GuestIo {
         : undefined;
     cpu.release();
     this.workers.release();
-    if (m !== undefined && isDmaFailure(m)) status = REPLY_ERRORS.indexOf("map-failed");
-    else if (m !== undefined) {
+    // A failed copy or mapping is answered like any other: the strand is taken again for the reply.
+    if (m !== undefined && isDmaFailure(m)) {
+      status = REPLY_ERRORS.indexOf("map-failed");
+    }
+    if (m !== undefined && !isDmaFailure(m)) {
       const req: IoRequest = readyAt > 0 ? { op, bytes, readyAt } : { op, bytes };
       const fault = yield* this.device.execute(req, m.dvma, tag);
       yield cpu.acquire();
