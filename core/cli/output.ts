@@ -4,7 +4,15 @@
  * half-written report and a failed write leaves nothing behind.
  */
 
-import { closeSync, openSync, renameSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { describeThrown, InputError } from "../input/errors.ts";
 
@@ -13,26 +21,40 @@ export function checkOutputPath(flag: string, path: string | undefined, cwd: str
   if (path === undefined) return;
   if (path.trim() === "") throw new InputError(`--${flag} "": expected a file path`);
   const full = resolve(cwd, path);
-  const st = statSync(full, { throwIfNoEntry: false });
+  const st = statOf(full);
   if (st?.isDirectory())
     throw new InputError(
       `--${flag} ${path}: is a directory; give a file path such as ${join(path, `report.${flag === "report" ? "html" : "json"}`)}`,
     );
-  const dir = dirname(full);
-  const dst = statSync(dir, { throwIfNoEntry: false });
+  // Missing directories are created when the report is written: find the deepest that exists.
+  let dir = dirname(full);
+  let dst = statOf(dir);
+  while (dst === undefined && dirname(dir) !== dir) {
+    dir = dirname(dir);
+    dst = statOf(dir);
+  }
   if (dst === undefined || !dst.isDirectory())
-    throw new InputError(`--${flag} ${path}: directory ${dirname(path)} does not exist`);
+    throw new InputError(`--${flag} ${path}: ${dir} is not a directory`);
   if (st !== undefined && !st.isFile())
     throw new InputError(`--${flag} ${path}: not a regular file; give a file path`);
   // The report is renamed into place from a temporary file, so that file must be creatable.
-  const probe = tempPath(full);
+  const probe = join(dir, `.${basename(full)}.${process.pid}.tmp`);
   try {
     closeSync(openSync(probe, "wx"));
     unlinkSync(probe);
   } catch (e) {
     throw new InputError(
-      `--${flag} ${path}: cannot write in ${dirname(path)} (${(e as { code?: string }).code ?? describeThrown(e)})`,
+      `--${flag} ${path}: cannot write in ${dir} (${(e as { code?: string }).code ?? describeThrown(e)})`,
     );
+  }
+}
+
+/** The file's stat, or undefined when nothing is there (also when a parent is a file). */
+function statOf(path: string) {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
   }
 }
 
@@ -40,11 +62,13 @@ const tempPath = (path: string) => join(dirname(path), `.${basename(path)}.${pro
 
 /**
  * Writes `text` to `path` atomically: into a temporary file beside it, then renamed over it.
- * On failure the temporary file is removed and the error rethrown.
+ * Missing directories are created first. On failure the temporary file is removed and the
+ * error rethrown.
  */
 export function writeAtomic(path: string, text: string): void {
   const tmp = tempPath(path);
   try {
+    mkdirSync(dirname(path), { recursive: true });
     writeFileSync(tmp, text);
     renameSync(tmp, path);
   } catch (e) {

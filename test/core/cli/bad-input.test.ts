@@ -46,9 +46,11 @@ describe("bad input stops before any work (exit 2, one line)", () => {
     });
   }
 
-  test("output paths are checked before the run: a directory, a missing directory; no report left behind", async () => {
+  test("output paths are checked before the run: a directory, a path through a file; no report left behind", async () => {
     const html = join(dir, "x.html");
-    for (const out of [dir, join(dir, "no/such/dir/r.json")]) {
+    const file = join(dir, "a-file");
+    writeFileSync(file, "");
+    for (const out of [dir, join(file, "sub/r.json")]) {
       const r = await cli("scale", "--report", html, "--out", out);
       expect(r.code).toBe(2);
       expect(oneLine(r.err)).toContain(`--out ${out}: `);
