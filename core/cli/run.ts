@@ -102,6 +102,8 @@ export function runArgs(plugins: readonly AnyPlugin[]): CliArgsDef {
 interface Lasting extends RunObserver {
   readonly url?: string;
   stop?(): Promise<void>;
+  /** Back-pressure from clients that lose nothing: `drain` between slices, `end` after the run. */
+  hold?(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
 }
 
 interface Enabled {
@@ -122,7 +124,7 @@ export async function runCommand(
   const duration = durationFlag("duration", args.duration);
   for (const flag of ["out", "trace", "report"] as const) checkOutputPath(flag, args[flag], cwd);
   const workers = parseWorkers(args.workers);
-  const enabled = enabledPlugins(plugins, args as Record<string, unknown>);
+  const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);
   if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
@@ -159,10 +161,15 @@ export async function runCommand(
             progress.update(tally(done, run.events))
         : undefined,
     };
-    report =
-      lasting.length > 0
-        ? await runScenarioAsync(raw, scn, table, { ...opts, pace, signal: stop.signal })
-        : runScenario(raw, scn, table, opts);
+    if (lasting.length > 0) {
+      const hold = lasting.find((o) => o.hold)?.hold?.(pace !== undefined);
+      report = await runScenarioAsync(raw, scn, table, {
+        ...opts,
+        pace,
+        signal: stop.signal,
+        drain: hold?.drain,
+      }).finally(() => hold?.end());
+    } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
   if (args.report) writeAtomic(args.report, htmlReport(report, scn));
@@ -196,12 +203,16 @@ export async function runCommand(
 }
 
 /** The plugins whose flags turn them on, with their options. @throws InputError */
-function enabledPlugins(plugins: readonly AnyPlugin[], flags: Record<string, unknown>): Enabled[] {
+function enabledPlugins(
+  plugins: readonly AnyPlugin[],
+  flags: Record<string, unknown>,
+  files: readonly string[],
+): Enabled[] {
   const out: Enabled[] = [];
   for (const plugin of plugins) {
     const cli = plugin.cli!;
     const own = { _: [], ...pick(flags, Object.keys(cli.args)) } as never;
-    const options = cli.options(own) as Record<string, unknown> | undefined;
+    const options = cli.options(own, { plugins: files }) as Record<string, unknown> | undefined;
     if (options === undefined) continue;
     if (plugin.kind !== "observer")
       throw new Error(`plugin ${plugin.name}: only observer plugins are started by their flags`);

@@ -21,7 +21,7 @@ export const liveCli = definePluginCli({
     },
     token: { type: "string", description: "--serve: required of clients (Bearer or ?token=)" },
   },
-  options(flags): Partial<LiveOptions> | undefined {
+  options(flags, command): Partial<LiveOptions> | undefined {
     if (!flags.serve) {
       const stray = (["port", "host", "pace", "token"] as const).find(
         (k) => flags[k] !== undefined,
@@ -29,7 +29,8 @@ export const liveCli = definePluginCli({
       if (stray) throw new InputError(`--${stray} only applies with --serve`);
       return undefined;
     }
-    const options: Partial<LiveOptions> = {};
+    // Runs over HTTP may name the plugin files given on the command line.
+    const options: Partial<LiveOptions> = { plugins: [...command.plugins] };
     if (flags.port !== undefined) {
       if (!/^\d{1,5}$/.test(flags.port) || Number(flags.port) > 65535)
         throw new InputError(

@@ -108,9 +108,15 @@ export interface PluginCli<A extends ArgsDef, Opts> {
    * @throws InputError naming the flag for a value the schema cannot say is wrong (e.g. a flag
    * given without the one it qualifies)
    */
-  options(flags: ParsedArgs<A>): Opts | undefined;
+  options(flags: ParsedArgs<A>, command: PluginCliContext): Opts | undefined;
   /** Simulated time per wall time to keep while the plugin is on (a live view); default: as fast as possible. */
   pace?(flags: ParsedArgs<A>): number | undefined;
+}
+
+/** What the command line holds besides a plugin's own flags. */
+export interface PluginCliContext {
+  /** The plugin files given with --plugin, as typed. */
+  plugins: readonly string[];
 }
 
 /** Declares a plugin's flags with their literal types kept (`flags.serve` is a boolean). */

@@ -114,7 +114,7 @@ describe("commands, help and flags", () => {
   test("plugins lists each plugin's options with description and default", async () => {
     const r = await cli("plugins");
     expect(r.out).toMatch(
-      /policy\.local\s+magazine\s+.*\n\s+magazineSize: integer from 1 to 4096 — blocks per magazine .*\(default 127\)/,
+      /policy\.local\s+bitmap-next-fit\s+.*\n\s+perCpuHint: true or false — keep one next-fit hint per virtual CPU .*\(default false\)/,
     );
     expect(r.out).toMatch(/\n\s+port: integer from 0 to 65535 — TCP port .*\(default 8787\)/);
   });
