@@ -97,6 +97,7 @@ const PUBLIC_API = [
   "reportJson",
   "round",
   "runConformance",
+  "runLengths",
   "runScenario",
   "runScenarioAsync",
   "schemaProblems",
