@@ -41,10 +41,13 @@ const epochMs = int("epoch-ms", 50, 1);
 const seed = int("seed", 1, 0);
 
 const rss: number[] = [];
+const heap: number[] = [];
 let done = 0;
 const sample = () => {
   Bun.gc(true);
-  rss.push(process.memoryUsage().rss); // host memory, sampled only for the summary
+  const m = process.memoryUsage(); // host memory, sampled only for the summary
+  rss.push(m.rss);
+  heap.push(m.heapUsed);
 };
 sample();
 const t0 = performance.now(); // host clock: wall time of the soak, printed only
@@ -90,6 +93,9 @@ console.log(
 );
 console.log(
   `  RSS (MiB)            start ${mib(rss[0]!)}, first tenth ${mib(early)}, last tenth ${mib(late)}, max ${mib(Math.max(...rss))} (${n} samples)`,
+);
+console.log(
+  `  JS heap (MiB)        first tenth ${mib(median(heap.slice(1, 1 + q)))}, last tenth ${mib(median(heap.slice(n - q)))}`,
 );
 const flat = n < 3 || growth < 0.1;
 console.log(
