@@ -202,6 +202,7 @@ export class IovaRcache implements LocalPolicy {
       nodesP99: this.nodesPerAlloc.percentile(99),
       nodesMax: this.nodesPerAlloc.max,
       nodesTotal: t.nodesTotal,
+      ...Object.fromEntries(Object.entries(t).filter(([k]) => k.startsWith("worst"))),
     };
   }
 
