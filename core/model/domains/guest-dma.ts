@@ -69,30 +69,12 @@ export class GuestDmaApi {
     return this.env.hv.domains[this.env.domain]!.alive;
   }
 
-  /**
-   * Maps [ra, ra + len). `limitPages`: the device reaches only the window's first `limitPages`
-   * entries (a 32-bit DMA mask); absent, the whole window.
-   */
-  *mapSingle(
-    ra: number,
-    len: number,
-    dir: DmaDirection,
-    cpu = 0,
-    limitPages?: number,
-  ): Proc<DmaMapping | DmaFailure> {
+  /** Maps [ra, ra + len); with `limit`, below window entry `limit` (a 32-bit DMA mask). */
+  *mapSingle(ra: number, len: number, dir: DmaDirection, cpu = 0, limit?: number) {
     if (!(len > 0)) return this.fail("bad-length");
     const first = Math.floor(ra / PAGE_SIZE) * PAGE_SIZE;
-    const npages = Math.floor((ra + len - 1) / PAGE_SIZE) - first / PAGE_SIZE + 1;
-    return yield* this.mapPages(
-      npages,
-      attrsOf(dir),
-      cpu,
-      ra - first,
-      len,
-      first,
-      null,
-      limitPages,
-    );
+    const n = Math.floor((ra + len - 1) / PAGE_SIZE) - first / PAGE_SIZE + 1;
+    return yield* this.mapPages(n, attrsOf(dir), cpu, ra - first, len, first, null, limit);
   }
 
   /** Maps scatter-gather segments into one contiguous DVMA range (Linux merges them the same way). */
