@@ -115,7 +115,7 @@ export class IovaRcache implements LocalPolicy {
       o.tree === "iova-rbtree"
         ? new IovaRbTree(windowPages, meter, o)
         : new GapSearch(o.tree === "iova-augmented" ? "augmented" : "maple", windowPages, meter, o);
-    this.slot = meter.unit("slot");
+    this.slot = meter.unit("magazine");
     const n = Math.max(1, cpus);
     for (let c = 0; c < n; c++) {
       this.cpuLock.push(meter.lock(`cpu_rcache[${c}].lock`, "spin"));

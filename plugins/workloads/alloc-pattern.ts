@@ -26,6 +26,11 @@ const options = Type.Object(
       default: 2000,
       description: "comb: time between consecutive ops; mix: between a vCPU's maps (assumed)",
     }),
+    stallUs: Type.Number({
+      exclusiveMinimum: 0,
+      default: 50,
+      description: "a map taking longer than this (µs) counts in alloc.stalls (assumed threshold)",
+    }),
     limitPages: Type.Integer({
       minimum: 0,
       default: 0,
@@ -119,7 +124,7 @@ export default definePlugin({
             env.rng,
           );
         }
-        ends.push(playOps(env, ops, "alloc-pattern"));
+        ends.push(playOps(env, ops, "alloc-pattern", o.stallUs * 1e3));
       },
     };
   },

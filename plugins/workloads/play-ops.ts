@@ -2,7 +2,8 @@
  * Plays a timed op list (patterns.ts, or a replayed trace) through a guest's DMA API: one
  * process per vCPU takes that CPU's ops in time order, waits for each op's time, and maps or
  * unmaps. An unmap whose map is still under way on another vCPU waits for it. Each map's
- * latency (DMA API, allocator, hypercalls) is observed as "map"; at run end the allocator's
+ * latency (DMA API, allocator, hypercalls) is observed as "map", and one over the stall
+ * threshold counts as a stall; at run end the allocator's
  * per-call work (policy stats nodes* or words*, as alloc.work*) and its map at the worst
  * moment (worst*) are recorded as figures "alloc.*". Not a plugin.
  */
@@ -34,7 +35,13 @@ const REPORTED = /^(nodes|words)(P50|P99|Max)$|^worst|^cacheHits$|^flushes$/;
 const rename = (k: string) => k.replace(/^(nodes|words)/, "work");
 
 /** Starts the vCPU processes; returns what to record when the run ends. */
-export function playOps(env: WorkloadEnv, ops: readonly TimedOp[], label: string): () => void {
+export function playOps(
+  env: WorkloadEnv,
+  ops: readonly TimedOp[],
+  label: string,
+  /** A map that takes longer than this counts as a stall. */
+  stallNs: number,
+): () => void {
   const dma = env.guest.dma.get(env.io.device.port.devhandle)!;
   const strands = env.guest.cpu.strands;
   let maxPages = 1;
@@ -44,6 +51,7 @@ export function playOps(env: WorkloadEnv, ops: readonly TimedOp[], label: string
   let failures = 0;
   let maps = 0;
   let worstMapNs = 0;
+  let stalls = 0;
   const byCpu: TimedOp[][] = Array.from({ length: strands }, () => []);
   for (const o of ops) byCpu[o.cpu % strands]!.push(o);
 
@@ -64,6 +72,7 @@ export function playOps(env: WorkloadEnv, ops: readonly TimedOp[], label: string
         const took = env.sim.now - t0;
         env.observe("map", took);
         if (took > worstMapNs) worstMapNs = took;
+        if (took > stallNs) stalls++;
         live.set(o.id, m);
       } else {
         let m = live.get(o.id);
@@ -90,5 +99,6 @@ export function playOps(env: WorkloadEnv, ops: readonly TimedOp[], label: string
     env.figure("alloc.failures", failures);
     env.figure("alloc.liveMappings", live.size);
     env.figure("alloc.maxMapUs", Math.round(worstMapNs) / 1e3);
+    env.figure("alloc.stalls", stalls);
   };
 }

@@ -19,6 +19,11 @@ const options = Type.Object(
       default: "auto",
       description: "auto: CSV when the first line is the CSV header, else ftrace",
     }),
+    stallUs: Type.Number({
+      exclusiveMinimum: 0,
+      default: 50,
+      description: "a map taking longer than this (µs) counts in alloc.stalls (assumed threshold)",
+    }),
     timeScale: Type.Number({
       exclusiveMinimum: 0,
       default: 1,
@@ -60,7 +65,7 @@ export default definePlugin({
     });
     return {
       start(env) {
-        const end = playOps(env, ops, "replay");
+        const end = playOps(env, ops, "replay", o.stallUs * 1e3);
         ends.push(() => {
           end();
           env.figure("replay.unpairedUnmaps", trace.unpaired);
