@@ -3,20 +3,37 @@ import { iommuViolations } from "../hv/invariants.ts";
 import type { Iommu } from "../iommu/iommu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { DvmaBroker } from "./broker.ts";
+import type { GuestDmaApi } from "./guest-dma.ts";
 
 /**
  * Every safety invariant of DESIGN section 1 that can be read off the machine at any instant:
  * the hypervisor's own (hv/invariants.ts) and, with a broker that is up, invariant 3 (the
- * broker's ledger equals the hypervisor's ownership table). One line per violation, per root
- * complex in order; empty = all hold. Reads state only.
+ * broker's ledger equals the hypervisor's ownership table) and, given DMA APIs, 7 (below). One
+ * line per violation, per root complex in order; empty = all hold. Reads state only.
  */
-export function invariantViolations(hv: Hypervisor, broker?: DvmaBroker): string[] {
+export function invariantViolations(
+  hv: Hypervisor,
+  broker?: DvmaBroker,
+  dma: Iterable<GuestDmaApi> = [],
+): string[] {
   const out: string[] = [];
   for (const io of hv.iommus.values()) {
     out.push(...iommuViolations(hv, io));
     if (broker?.isUp) out.push(...ledgerViolations(hv, broker, io));
   }
+  for (const api of dma) out.push(...dmaApiViolations(api));
   return out;
+}
+
+/**
+ * 7. Every valid TTE of a domain lies in an entry its local policy marks allocated, that awaits a
+ * deferred unmap, or that a per-map grant holds (so a failed map leaves nothing mapped behind).
+ */
+export function dmaApiViolations(api: GuestDmaApi): string[] {
+  return api
+    .unaccountedTtes()
+    .slice(0, 3)
+    .map((i) => `domain ${api.domain} entry ${i}: valid TTE that no mapping accounts for`);
 }
 
 /** 3. The broker's ledger equals the hypervisor's ownership table of `io`. */
