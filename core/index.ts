@@ -29,6 +29,12 @@ export type {
   CoreHooks,
 } from "./harness/plugin/hooks.ts";
 export {
+  /** Every built-in plugin: name, kind, version, description. */
+  listBuiltinPlugins,
+  /** Loads a plugin by built-in name or file path. */
+  loadPlugin,
+} from "./harness/plugin/loader.ts";
+export {
   /** A short message for any thrown value. */
   describeThrown,
   /** Bad user input: the CLI prints its one-line message and exits with code 2. */
@@ -108,9 +114,11 @@ export {
 export {
   /** A guest's DMA API (mapSingle, mapSg, unmap, allocCoherent, sync). */
   GuestDmaApi,
+} from "./model/domains/guest-dma.ts";
+export {
   /** True when a DMA API call failed (and why). */
   isDmaFailure,
-} from "./model/domains/guest-dma.ts";
+} from "./model/domains/guest-dma-types.ts";
 export {
   /** A guest's memory: buffers with real and physical addresses. */
   GuestMemory,
@@ -142,6 +150,12 @@ export {
   hypercall,
 } from "./model/hv/abi.ts";
 export {
+  /** sun4v hypercall function numbers. */
+  FN,
+  /** The tsbid argument of the IOMMU calls: tsbnum and entry index in one 64-bit word. */
+  tsbid,
+} from "./model/hv/functions.ts";
+export {
   /** The hypervisor: hypercalls, DVMA ownership, LDC. */
   Hypervisor,
   /** Real addresses start here in every guest. */
@@ -154,14 +168,10 @@ export {
   LdcChannel,
 } from "./model/hv/ldc.ts";
 export {
-  /** sun4v hypercall function numbers. */
-  FN,
   /** sun4v status codes (EOK, ENORADDR, ...). */
   HV,
   /** The name of a status code. */
   statusName,
-  /** An IOTSB id argument for the extension calls. */
-  tsbid,
 } from "./model/hv/status.ts";
 export {
   /** Names of the DMA fault codes. */
@@ -175,6 +185,10 @@ export {
   /** IO attribute bit: the device may write the page. */
   IO_ATTR_WRITE,
 } from "./model/iommu/iotsb.ts";
+export {
+  /** A DVMA owner table as [owner, length] runs in window order (-1 = free). */
+  runLengths,
+} from "./model/iommu/owner-runs.ts";
 export {
   /** How many pages [addr, addr + bytes) touches. */
   pagesSpanned,
@@ -203,16 +217,30 @@ export {
 // ── Scenarios, runs and reports ────────────────────────────────────────────────────────────
 
 export {
+  /** A report as a self-contained HTML page (tables, charts, DVMA map). */
+  htmlReport,
+} from "./harness/report/html-report.ts";
+export {
   /** The figures of one run. */
   type PathMetrics,
   /** A scenario's report: every point and path with its metrics. */
   type Report,
+  /** A report as CSV: one row per point and path. */
+  reportCsv,
+  /** A report as JSON text (the bytes `--json` prints). */
+  reportJson,
   /** Rounds a figure the way reports do. */
   round,
 } from "./harness/report/report.ts";
 export {
+  /** A simulated duration: integer nanoseconds, or a string with a unit ("20ms"). */
+  DurationSchema,
   /** Defines a scenario: machine, plugins, workloads, matrix, faults. */
   defineScenario,
+  /** Nanoseconds of a duration value. */
+  durationNs,
+  /** A validated scenario, defaults applied. */
+  type Scenario,
 } from "./harness/scenario/define.ts";
 export {
   /** Applies `--set key=value` overrides to a scenario. */
@@ -225,6 +253,8 @@ export {
   loadScenarioPlugins,
   /** Validates a scenario; throws InputError naming each field. */
   parseScenario,
+  /** Every plugin a scenario names at every matrix point, with the field that names it. */
+  pluginUses,
 } from "./harness/scenario/load.ts";
 export type {
   /** Identifies one run (scenario, point, path, domains, position). */
@@ -233,8 +263,14 @@ export type {
   RunObserver,
 } from "./harness/scenario/observer.ts";
 export {
+  /** Every (matrix point, path) run of a scenario, in report order. */
+  planRuns,
   /** Runs a scenario serially and returns its report. */
   runScenario,
   /** Runs a scenario in slices with the event loop free in between, optionally paced. */
   runScenarioAsync,
 } from "./harness/scenario/run-scenario.ts";
+export {
+  /** Records a run's events as a Chrome Trace Event file. */
+  TraceCollector,
+} from "./harness/scenario/trace-collector.ts";

@@ -244,7 +244,10 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   const progress = showProgress ? new Progress(io.err) : undefined;
   // The live feed, like the trace, observes runs in this process.
   const parallel = workers > 1 && plan.runs.length > 1 && trace === undefined && !args.serve;
-  const live = args.serve ? await startLive(serve.options, scn.seed) : undefined;
+  // Runs over HTTP may name the plugin files given here (by their registered names).
+  const live = args.serve
+    ? await startLive({ ...serve.options, plugins: args.plugins }, scn.seed)
+    : undefined;
   const stop = new AbortController();
   const signalled = live ? untilSignal().then(() => stop.abort()) : undefined;
   if (live) io.err.write(`live: serving on ${live.url} (Ctrl-C to stop)\n`);
@@ -266,9 +269,15 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
             progress.update(tally(done, run.events))
         : undefined,
     };
-    report = live
-      ? await runScenarioAsync(raw, scn, table, { ...opts, pace: serve.pace, signal: stop.signal })
-      : runScenario(raw, scn, table, opts);
+    if (live) {
+      const hold = live.hold(serve.pace !== undefined);
+      report = await runScenarioAsync(raw, scn, table, {
+        ...opts,
+        pace: serve.pace,
+        signal: stop.signal,
+        drain: hold.drain,
+      }).finally(hold.end);
+    } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
   if (args.report) await Bun.write(args.report, htmlReport(report, scn));
@@ -299,6 +308,8 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
 /** What the live plugin provides (its type lives in plugins/, which core does not import). */
 interface LiveServer extends RunObserver {
   readonly url: string;
+  /** Back-pressure from lossless clients: `drain` between slices, `end` after the run. */
+  hold(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
   stop(): Promise<void>;
 }
 
