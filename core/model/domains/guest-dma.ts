@@ -65,10 +65,6 @@ export class GuestDmaApi {
     this.list = env.hv.memory.words(pa);
   }
 
-  get domain(): number {
-    return this.env.domain;
-  }
-
   get alive(): boolean {
     return this.env.hv.domains[this.env.domain]!.alive;
   }
@@ -170,31 +166,11 @@ export class GuestDmaApi {
     return this.leases;
   }
 
-  /** Window entries this guest holds: its leases and its per-map grants, in entry indices. */
-  heldGrants(): { base: number; npages: number }[] {
-    const out = this.leases.map((l) => ({ base: l.base, npages: l.npages }));
-    for (const [base, npages] of this.perMapGrants) out.push({ base, npages });
-    return out;
-  }
-
-  /**
-   * Entries with a valid TTE of this guest that nothing accounts for: not allocated by its local
-   * policy (as far as a checked policy tells), not awaiting a deferred unmap, not in a per-map
-   * grant. Always empty; the invariant checker reads it.
-   */
-  unaccountedTtes(): number[] {
-    const io = this.env.hv.iommus.get(this.env.devhandle)!;
-    const stateOf = (this.env.policy as { stateOf?: (page: number) => string }).stateOf;
-    const ok = new Uint8Array(io.windowPages);
-    for (let i = 0; i < this.deferred.length; i += 2)
-      ok.fill(1, this.deferred[i]!, this.deferred[i]! + this.deferred[i + 1]!);
-    for (const [base, n] of this.perMapGrants) ok.fill(1, base, base + n);
-    const out: number[] = [];
-    for (let i = 0; i < io.windowPages; i++) {
-      if (io.entryOwner[i] !== this.env.domain || !io.iotsb.isValid(i) || ok[i] === 1) continue;
-      if (stateOf !== undefined && stateOf.call(this.env.policy, i) !== "allocated") out.push(i);
-    }
-    return out;
+  /** What the invariant checker reads besides leases: who, where, the policy, per-map grants, deferred unmaps. */
+  get accounting() {
+    const { domain, devhandle, policy } = this.env;
+    const perMap: ReadonlyMap<number, number> = this.perMapGrants;
+    return { domain, devhandle, policy, perMap, deferred: this.deferred as readonly number[] };
   }
 
   // ---- mapping ----

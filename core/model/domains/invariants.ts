@@ -21,19 +21,37 @@ export function invariantViolations(
     out.push(...iommuViolations(hv, io));
     if (broker?.isUp) out.push(...ledgerViolations(hv, broker, io));
   }
-  for (const api of dma) out.push(...dmaApiViolations(api));
+  for (const api of dma) out.push(...dmaApiViolations(hv, api));
   return out;
 }
 
 /**
- * 7. Every valid TTE of a domain lies in an entry its local policy marks allocated, that awaits a
- * deferred unmap, or that a per-map grant holds (so a failed map leaves nothing mapped behind).
+ * 7. Every valid TTE of a domain lies in an entry its local policy marks allocated (as far as a
+ * checked policy tells), that awaits a deferred unmap, or that a per-map grant holds: a failed
+ * map leaves nothing mapped behind.
  */
-export function dmaApiViolations(api: GuestDmaApi): string[] {
-  return api
-    .unaccountedTtes()
-    .slice(0, 3)
-    .map((i) => `domain ${api.domain} entry ${i}: valid TTE that no mapping accounts for`);
+export function dmaApiViolations(hv: Hypervisor, api: GuestDmaApi): string[] {
+  const { domain, devhandle, policy, perMap, deferred } = api.accounting;
+  const io = hv.iommus.get(devhandle)!;
+  const stateOf = (policy as { stateOf?: (page: number) => string }).stateOf;
+  const ok = new Uint8Array(io.windowPages);
+  for (let i = 0; i < deferred.length; i += 2)
+    ok.fill(1, deferred[i]!, deferred[i]! + deferred[i + 1]!);
+  for (const [base, n] of perMap) ok.fill(1, base, base + n);
+  const out: string[] = [];
+  for (let i = 0; i < io.windowPages && out.length < 3; i++) {
+    if (io.entryOwner[i] !== domain || !io.iotsb.isValid(i) || ok[i] === 1) continue;
+    if (stateOf !== undefined && stateOf.call(policy, i) !== "allocated")
+      out.push(`domain ${domain} entry ${i}: valid TTE that no mapping accounts for`);
+  }
+  return out;
+}
+
+/** Window entries a domain's DMA API holds (its leases and per-map grants), in entry indices. */
+export function heldGrants(api: GuestDmaApi): { base: number; npages: number }[] {
+  const out = api.heldLeases.map((l) => ({ base: l.base, npages: l.npages }));
+  for (const [base, npages] of api.accounting.perMap) out.push({ base, npages });
+  return out;
 }
 
 /** 3. The broker's ledger equals the hypervisor's ownership table of `io`. */

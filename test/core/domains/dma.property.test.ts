@@ -5,8 +5,8 @@ import {
   type DmaFailure,
   type DmaMapping,
   isDmaFailure,
-} from "../../../core/model/domains/guest-dma.ts";
-import { invariantViolations } from "../../../core/model/domains/invariants.ts";
+} from "../../../core/model/domains/guest-dma-types.ts";
+import { heldGrants, invariantViolations } from "../../../core/model/domains/invariants.ts";
 import { RA_BASE } from "../../../core/model/hv/hypervisor.ts";
 import { DmaFault } from "../../../core/model/iommu/iommu.ts";
 import type { Proc } from "../../../core/model/sim/kernel.ts";
@@ -256,7 +256,7 @@ describe("no DVMA leaks through broker faults", () => {
           for (const g of platform.guests) {
             if (!hv.domains[g.id]!.alive) continue;
             const held = new Set<number>();
-            for (const r of g.dma.get(DH)!.heldGrants())
+            for (const r of heldGrants(g.dma.get(DH)!))
               for (let i = r.base; i < r.base + r.npages; i++) held.add(i);
             const granted = new Set<number>();
             for (const r of broker.grantsOf(g.id, DH))
