@@ -63,10 +63,11 @@ function hidden(o: object, names: string[]): string {
       if (v instanceof Map) return [...v.entries()];
       if (v instanceof Set) return [...v];
       if (v instanceof Uint8Array) return Bun.hash.wyhash(v).toString();
-      if (v !== null && typeof v === "object" && "triggered" in v)
-        return (v as { triggered: boolean }).triggered;
-      if (v !== null && typeof v === "object" && (v as object).constructor?.name === "LdcChannel")
-        return "channel";
+      if (v === null || typeof v !== "object") return v;
+      if ("triggered" in v) return (v as { triggered: boolean }).triggered;
+      // The machine itself is hashed apart; a reference to it is only a name here.
+      const kind = (v as object).constructor?.name;
+      if (kind === "LdcChannel" || kind === "Hypervisor" || kind === "Simulator") return kind;
       return v;
     },
   );
