@@ -24,16 +24,16 @@ export {
   /** `policy.global`, `policy.local`, `device`, `workload`, `path` or `observer`. */
   type PluginKind,
 } from "./harness/plugin/define.ts";
+export type {
+  /** The run's hooks a plugin taps through `ctx.hooks`. */
+  CoreHooks,
+} from "./harness/plugin/hooks.ts";
 export {
   /** Every built-in plugin: name, kind, version, description. */
   listBuiltinPlugins,
   /** Loads a plugin by built-in name or file path. */
   loadPlugin,
 } from "./harness/plugin/loader.ts";
-export type {
-  /** The run's hooks a plugin taps through `ctx.hooks`. */
-  CoreHooks,
-} from "./harness/plugin/hooks.ts";
 export {
   /** A short message for any thrown value. */
   describeThrown,

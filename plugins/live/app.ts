@@ -90,7 +90,15 @@ function queryOf(url: URL): Record<string, string> {
 }
 
 function filterFrom(url: URL): FeedFilter | FilterError {
-  return parseFilter(queryOf(url), ALL_EVENTS, true, ["token"]);
+  return parseFilter(queryOf(url), ALL_EVENTS, true, ["token", "lossless"]);
+}
+
+/** `?lossless=1`: the runs wait for this client instead of dropping its events (0 or absent: they may drop). */
+function losslessFrom(url: URL): boolean | FilterError {
+  const v = url.searchParams.get("lossless");
+  if (v === null || v === "0") return false;
+  if (v === "1") return true;
+  return { error: "lossless: expected 0 or 1", path: "/lossless" };
 }
 
 export function createApp(parts: LiveParts) {
@@ -136,6 +144,8 @@ export function createApp(parts: LiveParts) {
       const url = new URL(request.url);
       const filter = filterFrom(url);
       if (isFilterError(filter)) return json(400, filter);
+      const lossless = losslessFrom(url);
+      if (isFilterError(lossless)) return json(400, lossless);
       const last = request.headers.get("last-event-id");
       if (last !== null && !/^\d{1,15}$/.test(last))
         return json(400, {
@@ -148,20 +158,33 @@ export function createApp(parts: LiveParts) {
       return sseStream(hub, {
         filter,
         capacity: options.clientQueue,
+        lossless,
         lastEventId: last === null ? undefined : Number(last),
         signal: request.signal,
       });
     })
     .ws("/ws", {
       beforeHandle({ request }) {
-        const filter = filterFrom(new URL(request.url));
+        const url = new URL(request.url);
+        const filter = filterFrom(url);
         if (isFilterError(filter)) throw status(400, filter);
+        const lossless = losslessFrom(url);
+        if (isFilterError(lossless)) throw status(400, lossless);
       },
       open(ws) {
-        const filter = filterFrom(new URL(ws.data.request.url)) as FeedFilter;
+        const url = new URL(ws.data.request.url);
+        const filter = filterFrom(url) as FeedFilter;
+        const lossless = losslessFrom(url) === true;
         // Elysia's copy of the socket type predates getBufferedAmount; the object is Bun's.
         const socket = ws.raw as unknown as ServerWebSocket<unknown>;
-        const feed = new WsFeed(hub, socket, filter, options.clientQueue, options.maxBodyBytes);
+        const feed = new WsFeed(
+          hub,
+          socket,
+          filter,
+          options.clientQueue,
+          options.maxBodyBytes,
+          lossless,
+        );
         feeds.set(ws.raw, feed);
         ws.raw.sendText(JSON.stringify({ filter: filterJson(filter), lastId: hub.lastId }));
       },
@@ -202,6 +225,7 @@ export function createApp(parts: LiveParts) {
             kind: c.kind,
             queued: c.size,
             notices: c.pendingNotices,
+            lossless: c.lossless,
             capacity: c.capacity,
             dropped: c.droppedTotal,
             delivered: c.delivered,

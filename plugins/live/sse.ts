@@ -42,6 +42,8 @@ function frames(hub: FeedHub, q: ClientQueue): string {
 export interface SseOptions {
   filter: FeedFilter;
   capacity: number;
+  /** The runs wait for this client rather than drop its events. */
+  lossless?: boolean;
   lastEventId?: number;
   signal: AbortSignal;
   heartbeatMs?: number;
@@ -50,7 +52,7 @@ export interface SseOptions {
 /** Streams the feed to one client until it disconnects; everything it holds is freed in `finally`. */
 export async function* sseStream(hub: FeedHub, opts: SseOptions): AsyncGenerator<SseChunk> {
   let wake: ((woken: boolean) => void) | undefined;
-  const q = new ClientQueue("sse", opts.capacity, opts.filter, () => wake?.(true));
+  const q = new ClientQueue("sse", opts.capacity, opts.filter, () => wake?.(true), opts.lossless);
   // A generator parked in `await` cannot see iterator.return(): the abort wakes it (elysia#1768).
   const onAbort = () => hub.detach(q);
   opts.signal.addEventListener("abort", onAbort, { once: true });

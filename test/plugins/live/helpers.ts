@@ -29,7 +29,14 @@ export function startLive(options: Record<string, unknown> = {}): LiveServer {
 /** Runs the default scenario (or `name`) for `duration` with `observers`; resolves to its report. */
 export async function runShort(
   observers: RunObserver[],
-  opts: { duration?: string; pace?: number; name?: string; sets?: string[] } = {},
+  opts: {
+    duration?: string;
+    pace?: number;
+    name?: string;
+    sets?: string[];
+    /** Back-pressure from a live server's lossless clients (LiveServer.hold). */
+    drain?: () => Promise<void> | undefined;
+  } = {},
 ): Promise<Report> {
   const cwd = process.cwd();
   const raw = applySets(await loadScenarioFile(opts.name ?? "default", cwd), [
@@ -38,7 +45,7 @@ export async function runShort(
   ]);
   const scn = parseScenario(raw);
   const table = await loadScenarioPlugins(scn, cwd);
-  return runScenarioAsync(raw, scn, table, { observers, pace: opts.pace });
+  return runScenarioAsync(raw, scn, table, { observers, pace: opts.pace, drain: opts.drain });
 }
 
 export interface SseFrame {
