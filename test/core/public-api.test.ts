@@ -95,6 +95,7 @@ const PUBLIC_API = [
   "reportJson",
   "round",
   "runConformance",
+  "runLengths",
   "runScenario",
   "runScenarioAsync",
   "schemaProblems",
