@@ -4,7 +4,7 @@
  * token when one is set; query strings and bodies have size limits.
  */
 
-import { resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { openapi } from "@elysiajs/openapi";
 import type { ServerWebSocket } from "bun";
 import { Elysia, status, t } from "elysia";
@@ -44,10 +44,16 @@ import { WsFeed } from "./ws-feed.ts";
 
 const DASHBOARD = resolve(import.meta.dir, "dashboard");
 /** Files under dashboard/ the app serves (nothing else is reachable). */
+const JS = "text/javascript; charset=utf-8";
+const CSS = "text/css; charset=utf-8";
+/** uPlot (npm `uplot`), served from the installed package: no CDN. */
+const UPLOT = dirname(Bun.resolveSync("uplot", import.meta.dir));
 const ASSETS = new Map([
-  ["app.js", "text/javascript; charset=utf-8"],
-  ["charts.js", "text/javascript; charset=utf-8"],
-  ["style.css", "text/css; charset=utf-8"],
+  ["app.js", { file: resolve(DASHBOARD, "app.js"), type: JS }],
+  ["charts.js", { file: resolve(DASHBOARD, "charts.js"), type: JS }],
+  ["style.css", { file: resolve(DASHBOARD, "style.css"), type: CSS }],
+  ["uPlot.esm.js", { file: resolve(UPLOT, "uPlot.esm.js"), type: JS }],
+  ["uPlot.min.css", { file: resolve(UPLOT, "uPlot.min.css"), type: CSS }],
 ]);
 /** The feed's query: filters (checked by parseFilter, which names the field at fault) and modes. */
 const FeedQuery = t.Object(
@@ -202,11 +208,9 @@ export function createApp(parts: LiveParts) {
     .get(
       "/assets/:file",
       ({ params }) => {
-        const type = ASSETS.get(params.file);
-        if (type === undefined) return json(404, { error: "no such asset", path: "/file" });
-        return new Response(Bun.file(resolve(DASHBOARD, params.file)), {
-          headers: { "content-type": type },
-        });
+        const asset = ASSETS.get(params.file);
+        if (asset === undefined) return json(404, { error: "no such asset", path: "/file" });
+        return new Response(Bun.file(asset.file), { headers: { "content-type": asset.type } });
       },
       { params: t.Object({ file: t.String() }), detail: { summary: "A dashboard asset" } },
     )
@@ -231,6 +235,7 @@ export function createApp(parts: LiveParts) {
           filter,
           capacity: options.clientQueue,
           lossless,
+          heartbeatMs: options.heartbeatMs,
           lastEventId: last === null ? undefined : Number(last),
           signal: request.signal,
         });

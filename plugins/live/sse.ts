@@ -60,7 +60,10 @@ export async function* sseStream(hub: FeedHub, opts: SseOptions): AsyncGenerator
   const heartbeat = opts.heartbeatMs ?? HEARTBEAT_MS;
   try {
     // The first step runs before the response exists: send at once so headers go out.
-    yield new SseChunk(`retry: 1000\n: sun4v-dvma live feed\n\n`);
+    // The heartbeat period goes first, so a client can tell a stalled stream from a quiet one.
+    yield new SseChunk(
+      `retry: 1000\n: sun4v-dvma live feed\nevent: hello\ndata: {"heartbeatMs":${heartbeat}}\n\n`,
+    );
     while (!q.closed) {
       if (q.idle) {
         const woken = await new Promise<boolean>((resolve) => {
@@ -75,7 +78,8 @@ export async function* sseStream(hub: FeedHub, opts: SseOptions): AsyncGenerator
         if (q.closed) break;
         if (!woken) {
           q.waiting = false;
-          yield new SseChunk(": heartbeat\n\n");
+          // An event, not a comment: EventSource hides comments from the page.
+          yield new SseChunk("event: heartbeat\ndata: {}\n\n");
           continue;
         }
       }

@@ -54,7 +54,7 @@ export interface SseFrame {
   data: unknown;
 }
 
-/** Parses complete SSE frames out of `text` (comments skipped); returns them and the unparsed tail. */
+/** Parses complete SSE frames out of `text` (comments, hello and heartbeats skipped); returns them and the unparsed tail. */
 export function parseFrames(text: string): { frames: SseFrame[]; rest: string } {
   const frames: SseFrame[] = [];
   const parts = text.split("\n\n");
@@ -68,7 +68,9 @@ export function parseFrames(text: string): { frames: SseFrame[]; rest: string } 
       else if (l.startsWith("event: ")) event = l.slice(7);
       else if (l.startsWith("data: ")) data = l.slice(6);
     }
-    if (data !== undefined) frames.push({ id, event, data: JSON.parse(data) });
+    // hello and heartbeat frames are the transport's, not the feed's.
+    if (data !== undefined && event !== "hello" && event !== "heartbeat")
+      frames.push({ id, event, data: JSON.parse(data) });
   }
   return { frames, rest };
 }
