@@ -9,7 +9,6 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import type { LiveServer } from "../../../plugins/live/index.ts";
 import { CHROMIUM, HAVE_CHROMIUM, launchChromium, OUT } from "../../helpers/browser.ts";
 import { runShort, startLive } from "./helpers.ts";
 
