@@ -373,7 +373,7 @@ async function submitRun(ev) {
     .map((s) => s.trim())
     .filter(Boolean);
   if (seed !== "") body.seed = Number(seed);
-  if (duration !== "") body.duration = /^\d+$/.test(duration) ? Number(duration) : duration;
+  if (duration !== "") body.duration = duration;
   if (pace !== "") body.pace = Number(pace);
   if (sets.length > 0) body.set = sets;
   const res = await fetch(api("/runs"), {

@@ -87,7 +87,7 @@ describe("catalogue: no set list makes the server import a module", () => {
     let accepted = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(entry, { maxLength: 4 }), async (set) => {
-        const r = await registry.start({ scenario: "default", duration: 1000, set });
+        const r = await registry.start({ scenario: "default", duration: "1us", set });
         if ("id" in r) {
           accepted++;
           // Accepted: every plugin named, at every point, is a catalogue name.

@@ -306,6 +306,17 @@ describe("live security: the process", () => {
     expect(err).toContain(`port ${port}`);
   }, 30_000);
 
+  test("the command line refuses prototype keys in --set too", async () => {
+    for (const set of ["__proto__.polluted=1", "cost.constructor.prototype.x=1"]) {
+      const proc = Bun.spawn(["bun", MAIN, "default", "--set", set], {
+        stderr: "pipe",
+        stdout: "ignore",
+      });
+      expect({ set, code: await proc.exited }).toEqual({ set, code: 2 });
+      expect(await new Response(proc.stderr).text()).toContain("prototype");
+    }
+  }, 30_000);
+
   test("a token shorter than 16 characters is refused", async () => {
     const proc = Bun.spawn(["bun", MAIN, "default", "--serve", "--port", "0", "--token", "short"], {
       stderr: "pipe",
