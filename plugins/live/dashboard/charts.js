@@ -10,7 +10,8 @@ export function colour(i) {
 /**
  * A line chart of several runs against virtual time (ms): `update(series)` with
  * series = [{ label, colour, points: [[xNs, y], ...] }]. The runs' samples are joined on one x
- * axis (gaps spanned). The chart follows its box's width; `data-points` counts what it shows.
+ * axis (gaps spanned). The chart follows its box's width; `data-points` counts what it shows,
+ * `data-draws` how often it was redrawn.
  */
 export class LineChart {
   constructor(box, { yMax } = {}) {
@@ -36,6 +37,7 @@ export class LineChart {
       this.plot = new uPlot(this.options(shown), data, this.box);
     } else this.plot.setData(data);
     this.box.dataset.points = String(shown.reduce((n, s) => n + s.points.length, 0));
+    this.box.dataset.draws = String(Number(this.box.dataset.draws ?? 0) + 1);
   }
 
   options(shown) {
