@@ -386,7 +386,11 @@ async function submitRun(ev) {
   if (res.ok) {
     trackedRun = out.id;
     setRunStatus(`run request ${out.id}: started`, false);
-  } else setRunStatus(`refused (${res.status}): ${out.error}`, true);
+  } else {
+    // Keep the refusal on screen: the next poll must not replace it with an older run's status.
+    trackedRun = undefined;
+    setRunStatus(`refused (${res.status}): ${out.error}`, true);
+  }
 }
 
 $("#run-form").addEventListener("submit", submitRun);
