@@ -5,6 +5,8 @@ import { describeThrown, InputError, PluginError } from "../plugin/errors.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
 import { listBuiltinPlugins, loadPlugin } from "../plugin/loader.ts";
+import { checkQueueFlags, runQueuedCommand, workerCommand } from "../queue/cli.ts";
+import { SweepCancelledError } from "../queue/submit.ts";
 import { durationNs } from "../scenario/define.ts";
 import { htmlReport } from "../scenario/html-report.ts";
 import {
@@ -34,7 +36,7 @@ export const command = defineCommand({
     target: {
       type: "positional",
       required: false,
-      description: "scenario name or file, or: list, plugins, check-policy <file>",
+      description: "scenario name or file, or: list, plugins, check-policy <file>, worker",
     },
     seed: { type: "string", description: "random seed (integer)" },
     duration: { type: "string", description: 'simulated time per run, e.g. "20ms"' },
@@ -79,6 +81,19 @@ export const command = defineCommand({
         "--serve: simulated time at this many times wall time (default: as fast as possible)",
     },
     token: { type: "string", description: "--serve: required of clients (Bearer or ?token=)" },
+    queue: {
+      type: "string",
+      description:
+        "redis://host:port[/db]: run the sweep's points as BullMQ jobs on `worker`s (same report), or the queue a worker serves",
+    },
+    concurrency: {
+      type: "string",
+      description: "worker: points run at once (default: one fewer than the CPUs)",
+    },
+    provenance: {
+      type: "string",
+      description: "--queue: write which worker ran each point, and for how long, to this file",
+    },
   },
 });
 
@@ -102,6 +117,9 @@ export interface CliArgs {
   host?: string;
   pace?: string;
   token?: string;
+  queue?: string;
+  concurrency?: string;
+  provenance?: string;
 }
 
 /** Parses argv strictly: unknown flags and missing values are input errors (citty ignores them). */
@@ -171,11 +189,17 @@ export async function main(
       return 0;
     }
     if (args.target === "check-policy") return await checkPolicy(args, io);
+    if (args.target === "worker")
+      return await workerCommand(workerArgs(argv, args), io, untilSignal());
     return await runCommand(args, io);
   } catch (e) {
     if (e instanceof InputError) {
       io.err.write(`error: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof SweepCancelledError) {
+      io.err.write(`cancelled: ${e.message}\n`);
+      return 130;
     }
     if (e instanceof PluginError || e instanceof RunFailedError) {
       io.err.write(`run failed: ${e.message}\n`);
@@ -220,6 +244,7 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   const scn = parseScenario(raw);
   const table = await loadScenarioPlugins(scn, cwd, args.plugins);
   const serve = serveFlags(args);
+  checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const plan = planRuns(raw, scn);
   const trace = args.trace ? new TraceCollector() : undefined;
@@ -234,7 +259,15 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   if (trace && args.workers !== undefined && workers > 1 && !args.quiet)
     io.err.write("note: --trace records in this process, so the runs go serially\n");
   let report: Report;
-  if (parallel) {
+  if (args.queue !== undefined) {
+    const cancel = new AbortController();
+    untilSignal().then(() => cancel.abort());
+    const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugins };
+    report = await runQueuedCommand(spec, args, io, {
+      progress: progress ? (p) => progress.update(p) : undefined,
+      signal: cancel.signal,
+    });
+  } else if (parallel) {
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugins };
     report = await runScenarioParallel(spec, {
       workers,
@@ -329,6 +362,13 @@ async function startLive(options: Record<string, unknown>, seed: number): Promis
     if (e instanceof PluginError && e.cause instanceof InputError) throw e.cause;
     throw e;
   }
+}
+
+/** A worker's flags, and the names of those given that belong to a sweep instead. */
+function workerArgs(argv: readonly string[], args: CliArgs) {
+  const own = new Set(["--queue", "--concurrency", "--plugin"]);
+  const other = argv.filter((t) => t.startsWith("--") && !own.has(t.split("=")[0]!));
+  return { ...args, other };
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

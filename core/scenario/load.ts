@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { parseMachine } from "../machine/parse.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { describeThrown, InputError } from "../plugin/errors.ts";
-import { loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
+import { isPluginPath, loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
 import { closest, parseWithSchema } from "../plugin/options.ts";
 import { type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
 import { refName } from "./runner.ts";
@@ -63,6 +63,8 @@ export function setPath(obj: unknown, path: string, value: unknown): unknown {
   const keys = path.split(".");
   if (keys.some((k) => k === ""))
     throw new InputError(`--set ${path}: empty key in the dotted path`);
+  const banned = keys.find((k) => k === "__proto__" || k === "constructor" || k === "prototype");
+  if (banned !== undefined) throw new InputError(`--set ${path}: the key ${banned} is not allowed`);
   const root = structuredClone(obj) as Record<string, unknown>;
   let at: Record<string, unknown> = root;
   for (const k of keys.slice(0, -1)) {
@@ -95,11 +97,15 @@ export function parseScenario(raw: unknown): Scenario {
   return scn;
 }
 
-/** Every plugin a scenario names, loaded once; `--plugin` files first so their names resolve to them. */
+/**
+ * Every plugin a scenario names, loaded once; `--plugin` files first so their names resolve to
+ * them. With `namesOnly`, a plugin named by a path that is not one of `extraFiles` is refused.
+ */
 export async function loadScenarioPlugins(
   scn: Scenario,
   cwd: string,
   extraFiles: readonly string[] = [],
+  namesOnly = false,
 ): Promise<Map<string, AnyPlugin>> {
   const table = new Map<string, AnyPlugin>();
   for (const f of extraFiles) {
@@ -111,7 +117,12 @@ export async function loadScenarioPlugins(
   const refs = expandMatrix(scn, scn).flatMap((p) => pluginRefs(p.scenario));
   for (const ref of refs) {
     const name = refName(ref);
-    if (!table.has(name)) table.set(name, await loadPlugin(name, { cwd }));
+    if (table.has(name)) continue;
+    if (namesOnly && isPluginPath(name))
+      throw new InputError(
+        `plugin ${JSON.stringify(name)} is named by path; name it by its registered name`,
+      );
+    table.set(name, await loadPlugin(name, { cwd }));
   }
   return table;
 }

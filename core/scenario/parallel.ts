@@ -49,7 +49,7 @@ export function defaultWorkers(): number {
 }
 
 /** "run 3/6 (path direct, inflight=4)": how an error names its run. */
-function describeRun(plan: RunPlan, index: number): string {
+export function describeRun(plan: RunPlan, index: number): string {
   const r = plan.runs[index]!;
   const params = Object.entries(r.params).map(([k, v]) => `, ${k}=${JSON.stringify(v)}`);
   return `run ${index + 1}/${plan.runs.length} (path ${refName(r.path)}${params.join("")})`;

@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { resolve } from "node:path";
+import Redis from "ioredis";
+import { main } from "../../../core/cli/main.ts";
+import { parseQueueUrl } from "../../../core/queue/redis-url.ts";
+import {
+  type Provenance,
+  runScenarioQueued,
+  SweepCancelledError,
+} from "../../../core/queue/submit.ts";
+import { HAVE_REDIS, REDIS_SKIP_LINE, TestRedis, WorkerProcess } from "../../helpers/redis.ts";
+
+/**
+ * Sweeps over a real Redis and two `bun run scenario worker` processes: the report is the local
+ * run's byte for byte, also when a worker is killed mid-point; a point failing every time ends the
+ * sweep with its reason; Ctrl-C and a Redis that lost its data end it clearly.
+ */
+
+const REPO = resolve(import.meta.dir, "../../..");
+const FAIL_PLUGIN = "test/fixtures/scenarios/fail-workload.ts";
+/** The default scenario (two guests, three paths) at two seeds: six runs. */
+const SWEEP = ["default", "--duration", "300us", "--set", 'matrix={"seed":[1,2]}'];
+/** One path, three points; the middle one throws at 100 us of simulated time. */
+const POISONED = [
+  "default",
+  "--plugin",
+  FAIL_PLUGIN,
+  "--duration",
+  "200us",
+  "--set",
+  'paths=["direct"]',
+  "--set",
+  'workloads=[{"plugin":["fixture-fail",{"failAtUs":0}],"device":"nic"}]',
+  "--set",
+  'matrix={"workloads.0.plugin.1.failAtUs":[0,100,0]}',
+];
+
+async function cli(...argv: string[]) {
+  let out = "";
+  let err = "";
+  const code = await main(argv, {
+    out: { write: (s: string) => (out += s) },
+    err: { write: (s: string) => (err += s) },
+  });
+  return { code, out, err };
+}
+
+if (!HAVE_REDIS) console.warn(REDIS_SKIP_LINE);
+
+describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
+  const redis = new TestRedis();
+  let a: WorkerProcess;
+  let b: WorkerProcess;
+  let local: string;
+
+  beforeAll(async () => {
+    await redis.start();
+    a = new WorkerProcess(redis.url, ["--plugin", FAIL_PLUGIN]);
+    b = new WorkerProcess(redis.url, ["--plugin", FAIL_PLUGIN]);
+    const ready = /taking points from/;
+    [local] = await Promise.all([
+      cli(...SWEEP, "--json", "--workers", "1").then((r) => r.out),
+      a.waitFor(ready),
+      b.waitFor(ready),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await redis.close();
+  });
+
+  test("two workers give the local report byte for byte; provenance names them", async () => {
+    const file = resolve(REPO, "out/queue-test.provenance.json");
+    const r = await cli(...SWEEP, "--json", "--queue", redis.url, "--provenance", file);
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(local);
+    const prov = (await Bun.file(file).json()) as Provenance;
+    expect(prov.points.map((p) => p.run)).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const p of prov.points) {
+      expect([a.id, b.id].some((id) => p.worker.endsWith(id))).toBe(true);
+      expect(p.wallMs).toBeGreaterThan(0);
+    }
+    expect(prov.points[2]).toMatchObject({ path: "bare-metal", params: { seed: 1 }, stalled: 0 });
+  });
+
+  test("a point that fails every time ends the sweep with its reason after 3 attempts", async () => {
+    const here = await cli(...POISONED, "--workers", "2");
+    const r = await cli(...POISONED, "--queue", redis.url);
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(here.err);
+    expect(r.err).toBe(
+      "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): fixture failure at 100 us\n",
+    );
+    const tries = [...a.lines, ...b.lines].filter((l) =>
+      /point 2\/3 .*: failed: fixture failure/.test(l),
+    );
+    expect(tries).toHaveLength(3);
+  });
+
+  test("bad input met by a worker exits 2 with the local message, without retries", async () => {
+    const bad = [...SWEEP, "--set", 'workloads.0.plugin=["stream",{"op":"fly"}]'];
+    const here = await cli(...bad, "--workers", "2");
+    const r = await cli(...bad, "--queue", redis.url);
+    expect(here.code).toBe(2);
+    expect(r).toEqual(here);
+  });
+
+  test("Ctrl-C on the submitter cancels the sweep's remaining points", async () => {
+    const stop = new AbortController();
+    const spec = {
+      target: "default",
+      cwd: REPO,
+      sets: ['duration="300us"', 'matrix={"seed":[1,2,3,4]}'],
+      plugins: [],
+    };
+    const err = await runScenarioQueued(spec, {
+      queue: parseQueueUrl(redis.url),
+      signal: stop.signal,
+      onPoint: () => stop.abort(),
+    }).catch((e) => e);
+    expect(err).toBeInstanceOf(SweepCancelledError);
+    expect(err.message).toMatch(/^sweep cancelled with [12] of 12 runs done$/);
+    const c = new Redis(redis.url);
+    try {
+      expect(await c.llen("bull:sun4v-dvma-sweeps:wait")).toBe(0);
+      expect(await c.keys("sun4v-dvma-sweeps:sweep:*")).toEqual([]);
+      // At most the points running at the moment of the cancel finish; no new one starts.
+      await Bun.sleep(1500);
+      const started = [...a.lines, ...b.lines].filter((l) =>
+        / of default \(sweep .*\): started/.test(l),
+      );
+      const before = started.length;
+      await Bun.sleep(1500);
+      expect(
+        [...a.lines, ...b.lines].filter((l) => / of default \(sweep .*\): started/.test(l)).length,
+      ).toBe(before);
+    } finally {
+      c.disconnect();
+    }
+  });
+
+  test("a worker killed with SIGKILL mid-point: the point is run again elsewhere, report unchanged", async () => {
+    const file = resolve(REPO, "out/queue-test.killed.provenance.json");
+    const from = a.lines.length;
+    const sweep = cli(...SWEEP, "--json", "--queue", redis.url, "--provenance", file);
+    const started = await a.waitFor(/: started$/, from);
+    a.proc.kill("SIGKILL");
+    const r = await sweep;
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(local);
+    const prov = (await Bun.file(file).json()) as Provenance;
+    expect(prov.points.map((p) => p.run)).toEqual([0, 1, 2, 3, 4, 5]);
+    const killed = Number(/point (\d+)\//.exec(started)![1]) - 1;
+    expect(prov.points[killed]!.worker.endsWith(b.id)).toBe(true);
+    expect(prov.points[killed]!.stalled).toBeGreaterThanOrEqual(1);
+  });
+});
