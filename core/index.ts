@@ -1,130 +1,240 @@
 /**
- * The public surface of the core: everything a plugin, a scenario or a tool may use. Plugins
- * import only from here.
+ * The public API: what a plugin, a scenario or a tool built on the simulator imports. Plugins
+ * and scenarios import nothing else of the core; inside core, files import each other by path.
+ * test/core/public-api.test.ts lists these names: a name added here is added there too.
  */
 
-export { DvmaBroker } from "./domains/broker.ts";
-export { BrokerClient } from "./domains/broker-client.ts";
-export { DevicePort } from "./domains/device-port.ts";
+// ── Writing plugins ────────────────────────────────────────────────────────────────────────
+
 export {
-  DEFAULT_GUEST_DMA,
-  type DmaDirection,
-  type DmaFailure,
-  type DmaMapping,
-  GuestDmaApi,
-  type GuestDmaOptions,
-  isDmaFailure,
-  PGLIST_NENTS,
-} from "./domains/guest-dma.ts";
-export { GuestMemory } from "./domains/guest-memory.ts";
-export * from "./domains/io.ts";
-export { type GuestOs, Platform, type PlatformConfig } from "./domains/platform.ts";
+  /** TypeBox: the TypeScript type a schema describes. */
+  type Static,
+  /** TypeBox: any schema. */
+  type TSchema,
+  /** TypeBox: build a plugin's `options` schema with `Type.Object({...})`. */
+  Type,
+} from "@sinclair/typebox";
 export {
-  decode,
-  encode,
-  type Message,
-  Msg,
-  message,
-  PROTOCOL_MAJOR,
-  PROTOCOL_MINOR,
-} from "./domains/protocol.ts";
-export { type PageRange, RangeSet } from "./domains/ranges.ts";
-export * from "./events/index.ts";
-export { hypercall, type TrapResult } from "./hv/abi.ts";
-export { type HvDevice, type HvDomain, Hypervisor, RA_BASE } from "./hv/hypervisor.ts";
-export { invariantViolations, quiescentViolations } from "./hv/invariants.ts";
-export { LDC_PACKET_SIZE, LdcChannel, type LdcOptions } from "./hv/ldc.ts";
+  /** Defines a plugin: checks its shape, freezes and brands it (the one way to write one). */
+  definePlugin,
+  /** A plugin as `definePlugin` returns it (kind and options schema in its type). */
+  type Plugin,
+  /** What `setup` receives: the plugin's name, hooks, bus, seeded random streams and log. */
+  type PluginContext,
+  /** `policy.global`, `policy.local`, `device`, `workload`, `path` or `observer`. */
+  type PluginKind,
+} from "./harness/plugin/define.ts";
+export type {
+  /** The run's hooks a plugin taps through `ctx.hooks`. */
+  CoreHooks,
+} from "./harness/plugin/hooks.ts";
 export {
-  DOCUMENTED_STATUSES,
-  FN,
-  FN_NAMES,
-  HV,
-  type HvStatus,
-  statusName,
-  tsbid,
-} from "./hv/status.ts";
+  /** A short message for any thrown value. */
+  describeThrown,
+  /** Bad user input: the CLI prints its one-line message and exits with code 2. */
+  InputError,
+  /** A plugin threw or broke its contract; names the plugin, the hook and the value. */
+  PluginError,
+} from "./input/errors.ts";
 export {
-  DMA_FAULT_NAMES,
-  DmaFault,
-  type DmaFaultCode,
-  Iommu,
-  type Isolation,
-} from "./iommu/iommu.ts";
-export { Iotlb } from "./iommu/iotlb.ts";
+  /** Validates a value against a TypeBox schema with defaults and conversions; throws InputError. */
+  parseWithSchema,
+  /** Every problem of a value against a schema, as JSON pointers with messages (no throw). */
+  schemaProblems,
+} from "./input/validate.ts";
+
+// ── Allocation policies ────────────────────────────────────────────────────────────────────
+
 export {
-  IO_ATTR_MASK,
-  IO_ATTR_READ,
-  IO_ATTR_RELAXED_ORDER,
-  IO_ATTR_WRITE,
-  Iotsb,
-} from "./iommu/iotsb.ts";
-export { AddressSpace, pageOf, pagesSpanned } from "./machine/address-space.ts";
-export { type CostModel, CostModelSchema } from "./machine/cost-model.ts";
-export { DomainCpu } from "./machine/cpu.ts";
-export {
-  type DeviceDescription,
-  type DomainDescription,
-  type MachineDescription,
-  MachineSchema,
-  type RootComplexDescription,
-} from "./machine/description.ts";
-export {
-  OWNER_FREE,
-  OWNER_HV,
-  PAGE_SHIFT,
-  PAGE_SIZE,
-  PhysMemory,
-  WORDS_PER_PAGE,
-} from "./machine/memory.ts";
-export { parseCostModel, parseMachine } from "./machine/parse.ts";
-export {
-  type ConformanceCheck,
-  type ConformanceOptions,
-  type ConformanceReport,
+  /** The policy kit's report as text lines. */
   formatConformance,
+  /** The policy kit: runs a policy plugin against the contract and reports every check. */
   runConformance,
-} from "./plugin/conformance.ts";
-export * from "./plugin/index.ts";
+} from "./harness/policy-kit/conformance.ts";
 export {
-  defineScenario,
-  durationNs,
-  type PluginRef,
-  type Scenario,
-  ScenarioSchema,
-} from "./scenario/define.ts";
+  /** The control domain's allocator over the whole DVMA window. */
+  type GlobalPolicy,
+  /** What a global policy factory receives (window size, meter, guests). */
+  type GlobalPolicyContext,
+  /** True when a global policy's answer is a refusal. */
+  isRefusal,
+  /** A guest's allocator over the DVMA ranges it holds. */
+  type LocalPolicy,
+  /** What a local policy factory receives (window size, meter, vCPUs). */
+  type LocalPolicyContext,
+  /** A policy's figures (pages handed out and free, allocations, failures, its own figures). */
+  type PolicyStats,
+  /** Why a global policy refused a grant (the guest sees it in its nack). */
+  type Refusal,
+} from "./model/domains/policy.ts";
+export type {
+  /** "spin" (burns the CPU while waiting) or "sleep" (frees it). */
+  LockKind,
+  /** Where a policy declares its locks and work units and reports them per call. */
+  PolicyMeter,
+} from "./model/domains/policy-meter.ts";
+
+// ── Devices, paths and workloads ───────────────────────────────────────────────────────────
+
 export {
-  applySets,
-  expandMatrix,
-  listScenarios,
-  loadScenarioFile,
-  loadScenarioPlugins,
-  type MatrixPoint,
-  parseScenario,
-} from "./scenario/load.ts";
-export type { RunInfo, RunObserver } from "./scenario/observer.ts";
+  /** What a device factory receives (simulator, port, description, cost model, rng). */
+  type DeviceEnv,
+  /** A device model: moves data by DMA through its port. */
+  type DeviceModel,
+  /** A guest's connection to one device through a path. */
+  type GuestIo,
+  /** tx, rx, read or write. */
+  type IoOp,
+  /** An I/O path (direct, service-domain, bare metal): connects a guest to a device. */
+  type IoPath,
+  /** One I/O a workload submits. */
+  type IoRequest,
+  /** How an I/O ended. */
+  type IoResult,
+  /** True when the operation writes into memory (rx, read). */
+  intoMemory,
+  /** What a path's `connect` receives. */
+  type PathEnv,
+  /** What a path's `plan` may change before boot (machine, cost model, guest DMA options). */
+  type PathPlan,
+  /** A workload: starts processes that submit I/O. */
+  type Workload,
+  /** What a workload's `start` receives. */
+  type WorkloadEnv,
+} from "./model/domains/io.ts";
+
+// ── The simulated machine ──────────────────────────────────────────────────────────────────
+
 export {
+  /** A guest's DMA API (mapSingle, mapSg, unmap, allocCoherent, sync). */
+  GuestDmaApi,
+  /** True when a DMA API call failed (and why). */
+  isDmaFailure,
+} from "./model/domains/guest-dma.ts";
+export {
+  /** A guest's memory: buffers with real and physical addresses. */
+  GuestMemory,
+} from "./model/domains/guest-memory.ts";
+export {
+  /** A booted machine: hypervisor, broker, guests, CPUs, devices. */
+  Platform,
+} from "./model/domains/platform.ts";
+export {
+  /** Encodes a negotiation message into a 64-byte packet. */
+  encode,
+  /** Negotiation protocol message types. */
+  Msg,
+  /** Builds a negotiation message. */
+  message,
+} from "./model/domains/protocol.ts";
+export {
+  /** The run's typed event bus (costs nothing when nobody listens). */
+  EventBus,
+} from "./model/events/bus.ts";
+export {
+  /** Every event type the bus carries. */
+  EVENT_TYPES,
+  /** Any event on the bus (a tagged union on `type`). */
+  type SimEvent,
+} from "./model/events/schemas.ts";
+export {
+  /** Makes a raw hypercall through the 64-bit ABI (registers in, registers out). */
+  hypercall,
+} from "./model/hv/abi.ts";
+export {
+  /** The hypervisor: hypercalls, DVMA ownership, LDC. */
+  Hypervisor,
+  /** Real addresses start here in every guest. */
+  RA_BASE,
+} from "./model/hv/hypervisor.ts";
+export {
+  /** Bytes in one LDC packet. */
+  LDC_PACKET_SIZE,
+  /** A logical domain channel between two domains. */
+  LdcChannel,
+} from "./model/hv/ldc.ts";
+export {
+  /** sun4v hypercall function numbers. */
+  FN,
+  /** sun4v status codes (EOK, ENORADDR, ...). */
+  HV,
+  /** The name of a status code. */
+  statusName,
+  /** An IOTSB id argument for the extension calls. */
+  tsbid,
+} from "./model/hv/status.ts";
+export {
+  /** Names of the DMA fault codes. */
+  DMA_FAULT_NAMES,
+  /** The IOMMU of one root complex. */
+  Iommu,
+} from "./model/iommu/iommu.ts";
+export {
+  /** IO attribute bit: the device may read the page. */
+  IO_ATTR_READ,
+  /** IO attribute bit: the device may write the page. */
+  IO_ATTR_WRITE,
+} from "./model/iommu/iotsb.ts";
+export {
+  /** How many pages [addr, addr + bytes) touches. */
+  pagesSpanned,
+} from "./model/machine/address-space.ts";
+export {
+  /** A domain's virtual CPUs and their utilisation. */
+  DomainCpu,
+} from "./model/machine/cpu.ts";
+export {
+  /** Size of an IO page and of a physical page: 8 KiB. */
+  PAGE_SIZE,
+} from "./model/machine/memory.ts";
+export {
+  /** A simulated process: a generator that yields delays and signals. */
+  type Proc,
+  /** A one-shot or repeated wake-up processes wait on. */
+  Signal,
+  /** The event kernel: integer-nanosecond clock, processes, timers. */
+  Simulator,
+} from "./model/sim/kernel.ts";
+export {
+  /** A counted resource (CPU strands, engine slots) held for as long as work takes. */
+  Resource,
+} from "./model/sim/resource.ts";
+
+// ── Scenarios, runs and reports ────────────────────────────────────────────────────────────
+
+export {
+  /** The figures of one run. */
   type PathMetrics,
+  /** A scenario's report: every point and path with its metrics. */
   type Report,
-  type ReportPoint,
-  reportCsv,
-  reportJson,
+  /** Rounds a figure the way reports do. */
   round,
-} from "./scenario/report.ts";
+} from "./harness/report/report.ts";
 export {
-  assembleReport,
-  type PacedRunOptions,
-  planRuns,
-  type RunPlan,
+  /** Defines a scenario: machine, plugins, workloads, matrix, faults. */
+  defineScenario,
+} from "./harness/scenario/define.ts";
+export {
+  /** Applies `--set key=value` overrides to a scenario. */
+  applySets,
+  /** Names of the built-in scenarios. */
+  listScenarios,
+  /** Loads a scenario file by name or path. */
+  loadScenarioFile,
+  /** Loads every plugin a scenario names. */
+  loadScenarioPlugins,
+  /** Validates a scenario; throws InputError naming each field. */
+  parseScenario,
+} from "./harness/scenario/load.ts";
+export type {
+  /** Identifies one run (scenario, point, path, domains, position). */
+  RunInfo,
+  /** Watches runs: what an `observer` plugin provides. */
+  RunObserver,
+} from "./harness/scenario/observer.ts";
+export {
+  /** Runs a scenario serially and returns its report. */
   runScenario,
+  /** Runs a scenario in slices with the event loop free in between, optionally paced. */
   runScenarioAsync,
-  type ScenarioRunOptions,
-} from "./scenario/run-scenario.ts";
-export {
-  type PathRun,
-  type PathRunState,
-  type PluginTable,
-  runPath,
-  startPath,
-} from "./scenario/runner.ts";
-export { TraceCollector } from "./scenario/trace-collector.ts";
-export * from "./sim/index.ts";
+} from "./harness/scenario/run-scenario.ts";

@@ -1,28 +1,32 @@
 import { defineCommand, renderUsage } from "citty";
-import { EventBus } from "../events/bus.ts";
-import { formatConformance, runConformance } from "../plugin/conformance.ts";
-import { describeThrown, InputError, PluginError } from "../plugin/errors.ts";
-import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
-import { PluginHost } from "../plugin/host.ts";
-import { listBuiltinPlugins, loadPlugin } from "../plugin/loader.ts";
-import { checkQueueFlags, runQueuedCommand, workerCommand } from "../queue/cli.ts";
-import { SweepCancelledError } from "../queue/submit.ts";
-import { durationNs } from "../scenario/define.ts";
-import { htmlReport } from "../scenario/html-report.ts";
+import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
+import { PluginHost } from "../harness/plugin/host.ts";
+import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
+import { formatConformance, runConformance } from "../harness/policy-kit/conformance.ts";
+import { checkQueueFlags, runQueuedCommand, workerCommand } from "../harness/queue/cli.ts";
+import { SweepCancelledError } from "../harness/queue/submit.ts";
+import { htmlReport } from "../harness/report/html-report.ts";
+import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
+import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
+import { durationNs } from "../harness/scenario/define.ts";
 import {
   applySets,
   listScenarios,
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
-} from "../scenario/load.ts";
-import type { RunObserver } from "../scenario/observer.ts";
-import { defaultWorkers, RunFailedError, runScenarioParallel } from "../scenario/parallel.ts";
-import { compareWithReference, comparisonTable } from "../scenario/reference.ts";
-import { type Report, reportCsv, reportJson } from "../scenario/report.ts";
-import { planRuns, runScenario, runScenarioAsync } from "../scenario/run-scenario.ts";
-import { TraceCollector } from "../scenario/trace-collector.ts";
-import { RngStreams } from "../sim/rng.ts";
+} from "../harness/scenario/load.ts";
+import type { RunObserver } from "../harness/scenario/observer.ts";
+import {
+  defaultWorkers,
+  RunFailedError,
+  runScenarioParallel,
+} from "../harness/scenario/parallel.ts";
+import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
+import { TraceCollector } from "../harness/scenario/trace-collector.ts";
+import { describeThrown, InputError, PluginError } from "../input/errors.ts";
+import { EventBus } from "../model/events/bus.ts";
+import { RngStreams } from "../model/sim/rng.ts";
 import { Progress, serialTally } from "./progress.ts";
 import { resultsTable } from "./table.ts";
 

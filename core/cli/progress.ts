@@ -1,4 +1,4 @@
-import type { SweepProgress } from "../scenario/parallel.ts";
+import type { SweepProgress } from "../harness/scenario/parallel.ts";
 
 /** Least wall time between two redraws (the last one is always drawn). */
 const REDRAW_MS = 100;

@@ -1,5 +1,5 @@
-import { metricAt } from "../scenario/reference.ts";
-import type { Report } from "../scenario/report.ts";
+import { metricAt } from "../harness/report/reference.ts";
+import type { Report } from "../harness/report/report.ts";
 
 /**
  * The results table printed on stdout: one block per matrix point, one row per path; `columns`

@@ -2,8 +2,8 @@
  * The DMA hot paths: single-page map+unmap through the guest DMA API (lease held, strict unmap:
  * two hypercalls and one IOTLB flush per pair) and IOTLB-hit translations through the IOMMU.
  */
-import { isDmaFailure } from "../../core/domains/guest-dma.ts";
-import type { Proc } from "../../core/sim/kernel.ts";
+import { isDmaFailure } from "../../core/model/domains/guest-dma.ts";
+import type { Proc } from "../../core/model/sim/kernel.ts";
 import { bootSmall } from "../helpers/platform.ts";
 import { header, measure, row } from "./harness.ts";
 

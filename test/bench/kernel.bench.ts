@@ -4,7 +4,7 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type Proc, Rng, Simulator } from "../../core/sim/index.ts";
+import { type Proc, Rng, Simulator } from "../../core/model/sim/index.ts";
 import { header, measure, note, row } from "./harness.ts";
 import { loadSimjs } from "./peers/simjs_bench.ts";
 

@@ -3,17 +3,18 @@
  * own process, as a browser would be), and how much one attached client slows the simulation
  * compared with the same run and server with no client.
  */
+
+import { Hooks } from "../../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../../core/harness/plugin/host.ts";
 import {
   applySets,
   EventBus,
-  Hooks,
   loadScenarioFile,
   loadScenarioPlugins,
-  PluginHost,
   parseScenario,
-  RngStreams,
   runScenarioAsync,
 } from "../../core/index.ts";
+import { RngStreams } from "../../core/model/sim/rng.ts";
 import live, { type LiveServer } from "../../plugins/live/index.ts";
 import { fmt, header, median, note, row } from "./harness.ts";
 

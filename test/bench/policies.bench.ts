@@ -12,19 +12,18 @@
  * Quick mode uses a 32,768-page window and shorter runs (numbers are indicative only).
  */
 
-import { EventBus } from "../../core/events/index.ts";
+import type { AnyPlugin } from "../../core/harness/plugin/define.ts";
+import { Hooks } from "../../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../../core/harness/plugin/host.ts";
+import { listBuiltinPlugins, loadPlugin } from "../../core/harness/plugin/loader.ts";
 import {
-  type AnyPlugin,
   type CoreHooks,
   type GlobalPolicy,
-  Hooks,
   isRefusal,
   type LocalPolicy,
-  listBuiltinPlugins,
-  loadPlugin,
-  PluginHost,
-} from "../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../core/sim/rng.ts";
+} from "../../core/index.ts";
+import { EventBus } from "../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../core/model/sim/rng.ts";
 import { header, measure, note, row } from "./harness.ts";
 
 const CPUS = 4;

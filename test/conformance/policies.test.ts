@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { formatConformance, runConformance } from "../../core/plugin/conformance.ts";
-import { definePlugin, listBuiltinPlugins, loadPlugin } from "../../core/plugin/index.ts";
+import { listBuiltinPlugins, loadPlugin } from "../../core/harness/plugin/loader.ts";
+import { formatConformance, runConformance } from "../../core/harness/policy-kit/conformance.ts";
+import { definePlugin } from "../../core/index.ts";
 import firstFit from "../../plugins/policies/first-fit.ts";
 import { RbTreePolicy } from "../../plugins/policies/rbtree.ts";
 import { outOfWindow, overlaps, throws } from "../fixtures/plugins/broken-policy.ts";

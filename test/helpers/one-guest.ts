@@ -1,10 +1,5 @@
-import {
-  type EventBus,
-  loadScenarioPlugins,
-  type PathRun,
-  parseScenario,
-  runPath,
-} from "../../core/index.ts";
+import { type PathRun, runPath } from "../../core/harness/scenario/runner.ts";
+import { type EventBus, loadScenarioPlugins, parseScenario } from "../../core/index.ts";
 
 export interface OneGuestRun {
   /** The guest's one device. */

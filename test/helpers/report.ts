@@ -1,5 +1,5 @@
 import { expect } from "bun:test";
-import type { Report } from "../../core/scenario/report.ts";
+import type { Report } from "../../core/harness/report/report.ts";
 
 /** The report's stable shape (DESIGN section 3), and no violated invariant in any run. */
 export function expectStableShape(r: Report): void {

@@ -1,5 +1,5 @@
-import { Hypervisor } from "../../core/hv/hypervisor.ts";
-import { parseCostModel, parseMachine } from "../../core/machine/parse.ts";
+import { Hypervisor } from "../../core/model/hv/hypervisor.ts";
+import { parseCostModel, parseMachine } from "../../core/model/machine/parse.ts";
 
 export const WINDOW_BASE = 0x8000_0000;
 

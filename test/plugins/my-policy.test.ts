@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { formatConformance, runConformance } from "../../core/plugin/conformance.ts";
-import { loadPlugin } from "../../core/plugin/index.ts";
+import { loadPlugin } from "../../core/harness/plugin/loader.ts";
+import { formatConformance, runConformance } from "../../core/harness/policy-kit/conformance.ts";
 
 const REPO = resolve(import.meta.dir, "../..");
 

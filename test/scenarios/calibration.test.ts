@@ -1,7 +1,11 @@
 import { expect, test } from "bun:test";
-import { loadScenarioFile, loadScenarioPlugins, parseScenario } from "../../core/scenario/load.ts";
-import { compareWithReference } from "../../core/scenario/reference.ts";
-import { runScenario } from "../../core/scenario/run-scenario.ts";
+import { compareWithReference } from "../../core/harness/report/reference.ts";
+import {
+  loadScenarioFile,
+  loadScenarioPlugins,
+  parseScenario,
+} from "../../core/harness/scenario/load.ts";
+import { runScenario } from "../../core/harness/scenario/run-scenario.ts";
 
 test("calibration: every published SPARC T7-1 figure is matched within 10%", async () => {
   const raw = await loadScenarioFile("calibration", process.cwd());

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
+import type { PathMetrics, Report } from "../../core/harness/report/report.ts";
 import {
   applySets,
   listScenarios,
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
-} from "../../core/scenario/load.ts";
-import type { PathMetrics, Report } from "../../core/scenario/report.ts";
-import { runScenario } from "../../core/scenario/run-scenario.ts";
+} from "../../core/harness/scenario/load.ts";
+import { runScenario } from "../../core/harness/scenario/run-scenario.ts";
 import { expectStableShape } from "../helpers/report.ts";
 
 /** Runs a built-in scenario in-process with overrides (short durations keep the suite quick). */

@@ -2,7 +2,7 @@
  * The kernel workload on simjs (npm): each process is an Entity that re-arms a timer on a uniform
  * random integer delay in [1, 1000]. Returns { skipped } with the reason if simjs cannot be loaded.
  */
-import { Rng } from "../../../core/sim/index.ts";
+import { Rng } from "../../../core/model/sim/index.ts";
 
 export interface SimjsWorkload {
   run(processes: number, loops: number, seed: number): void;

@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { type DmaMapping, isDmaFailure } from "../../../core/domains/guest-dma.ts";
-import { encode, Msg, message } from "../../../core/domains/protocol.ts";
-import { invariantViolations, quiescentViolations } from "../../../core/hv/invariants.ts";
-import { LDC_PACKET_SIZE } from "../../../core/hv/ldc.ts";
-import { DmaFault } from "../../../core/iommu/iommu.ts";
+import { type DmaMapping, isDmaFailure } from "../../../core/model/domains/guest-dma.ts";
+import { invariantViolations } from "../../../core/model/domains/invariants.ts";
+import { encode, Msg, message } from "../../../core/model/domains/protocol.ts";
+import { quiescentViolations } from "../../../core/model/hv/invariants.ts";
+import { LDC_PACKET_SIZE } from "../../../core/model/hv/ldc.ts";
+import { DmaFault } from "../../../core/model/iommu/iommu.ts";
 import { bootSmall, runProc } from "../../helpers/platform.ts";
 
 const DH = 0x200;

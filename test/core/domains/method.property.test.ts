@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type DmaMapping, isDmaFailure } from "../../../core/domains/guest-dma.ts";
-import { invariantViolations, quiescentViolations } from "../../../core/hv/invariants.ts";
-import { DmaFault } from "../../../core/iommu/iommu.ts";
+import { type DmaMapping, isDmaFailure } from "../../../core/model/domains/guest-dma.ts";
+import { invariantViolations } from "../../../core/model/domains/invariants.ts";
+import { quiescentViolations } from "../../../core/model/hv/invariants.ts";
+import { DmaFault } from "../../../core/model/iommu/iommu.ts";
 import { bootSmall, runProc } from "../../helpers/platform.ts";
 
 /**

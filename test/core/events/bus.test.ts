@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { EventBus, type SimEvent } from "../../../core/events/index.ts";
+import { EventBus, type SimEvent } from "../../../core/model/events/index.ts";
 
 function clock() {
   let now = 0;

@@ -10,7 +10,7 @@ import {
   type SimEvent,
   SimEventSchema,
   validateEvent,
-} from "../../../core/events/index.ts";
+} from "../../../core/model/events/index.ts";
 
 /** One valid field set per event kind (the compiler checks each against its schema type). */
 const SAMPLE_FIELDS: { [K in EventType]: EventFields<K> } = {

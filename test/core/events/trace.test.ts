@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EventBus, type TraceEvent, TraceRecorder } from "../../../core/events/index.ts";
+import { EventBus, type TraceEvent, TraceRecorder } from "../../../core/model/events/index.ts";
 
 /** A fixed little run: two guests doing DMA, I/O, hypercalls, LDC traffic and metrics. */
 function run(recorderOptions: { maxEvents?: number } = {}) {

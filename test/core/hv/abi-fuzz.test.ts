@@ -1,11 +1,11 @@
 import { expect, test } from "bun:test";
-import { hypercall } from "../../../core/hv/abi.ts";
-import { RA_BASE } from "../../../core/hv/hypervisor.ts";
-import { invariantViolations } from "../../../core/hv/invariants.ts";
-import { LdcChannel } from "../../../core/hv/ldc.ts";
-import { DOCUMENTED_STATUSES, FN, HV } from "../../../core/hv/status.ts";
-import { Simulator } from "../../../core/sim/kernel.ts";
-import { Rng } from "../../../core/sim/rng.ts";
+import { hypercall } from "../../../core/model/hv/abi.ts";
+import { RA_BASE } from "../../../core/model/hv/hypervisor.ts";
+import { hypervisorViolations } from "../../../core/model/hv/invariants.ts";
+import { LdcChannel } from "../../../core/model/hv/ldc.ts";
+import { DOCUMENTED_STATUSES, FN, HV } from "../../../core/model/hv/status.ts";
+import { Simulator } from "../../../core/model/sim/kernel.ts";
+import { Rng } from "../../../core/model/sim/rng.ts";
 import { smallHv, WINDOW_BASE } from "../../helpers/small-machine.ts";
 
 const CALLS = 120_000;
@@ -140,9 +140,9 @@ test(`fuzz: ${CALLS} raw hypercalls with random 64-bit arguments never throw and
       const dev = r.int(0, 3);
       hv.deviceDma(dev, Number(value(r) & 0xffffffffn), r.int(1, 40000), r.chance(0.5), i);
     }
-    if (i % 5000 === 0) expect(invariantViolations(hv)).toEqual([]);
+    if (i % 5000 === 0) expect(hypervisorViolations(hv)).toEqual([]);
   }
-  expect(invariantViolations(hv)).toEqual([]);
+  expect(hypervisorViolations(hv)).toEqual([]);
   // The fuzz reached past the first checks: grants and maps succeeded, and each refusal kind was seen.
   for (const s of [
     HV.EOK,

@@ -1,10 +1,10 @@
 import { expect, test } from "bun:test";
-import { RA_BASE } from "../../../core/hv/hypervisor.ts";
-import { LdcChannel } from "../../../core/hv/ldc.ts";
-import { LDC_COPY_IN, LDC_COPY_OUT, LDC_MEM_READ } from "../../../core/hv/ldc-map.ts";
-import { HV } from "../../../core/hv/status.ts";
-import { Simulator } from "../../../core/sim/kernel.ts";
-import { Rng } from "../../../core/sim/rng.ts";
+import { RA_BASE } from "../../../core/model/hv/hypervisor.ts";
+import { LdcChannel } from "../../../core/model/hv/ldc.ts";
+import { LDC_COPY_IN, LDC_COPY_OUT, LDC_MEM_READ } from "../../../core/model/hv/ldc-map.ts";
+import { HV } from "../../../core/model/hv/status.ts";
+import { Simulator } from "../../../core/model/sim/kernel.ts";
+import { Rng } from "../../../core/model/sim/rng.ts";
 import { smallHv } from "../../helpers/small-machine.ts";
 
 test("LDC_COPY reaches only what the peer exported, within its length and permissions", () => {

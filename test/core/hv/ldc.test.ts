@@ -1,8 +1,8 @@
 import { expect, test } from "bun:test";
-import { LDC_PACKET_SIZE, LdcChannel } from "../../../core/hv/ldc.ts";
-import { HV } from "../../../core/hv/status.ts";
-import { Simulator } from "../../../core/sim/kernel.ts";
-import { Rng } from "../../../core/sim/rng.ts";
+import { LDC_PACKET_SIZE, LdcChannel } from "../../../core/model/hv/ldc.ts";
+import { HV } from "../../../core/model/hv/status.ts";
+import { Simulator } from "../../../core/model/sim/kernel.ts";
+import { Rng } from "../../../core/model/sim/rng.ts";
 
 const packet = (n: number) => new Uint8Array(LDC_PACKET_SIZE).fill(n);
 

@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Hypervisor, RA_BASE } from "../../../core/hv/hypervisor.ts";
-import { invariantViolations } from "../../../core/hv/invariants.ts";
-import { HV } from "../../../core/hv/status.ts";
-import { DmaFault } from "../../../core/iommu/iommu.ts";
-import { IO_ATTR_READ, IO_ATTR_WRITE } from "../../../core/iommu/iotsb.ts";
-import { parseCostModel } from "../../../core/machine/parse.ts";
+import { Hypervisor, RA_BASE } from "../../../core/model/hv/hypervisor.ts";
+import { hypervisorViolations } from "../../../core/model/hv/invariants.ts";
+import { HV } from "../../../core/model/hv/status.ts";
+import { DmaFault } from "../../../core/model/iommu/iommu.ts";
+import { IO_ATTR_READ, IO_ATTR_WRITE } from "../../../core/model/iommu/iotsb.ts";
+import { parseCostModel } from "../../../core/model/machine/parse.ts";
 import { smallMachine, WINDOW_BASE, writeList } from "../../helpers/small-machine.ts";
 
 /**
@@ -237,7 +237,7 @@ function run(ops: Op[], isolation: "shared" | "per-device", maxTtes: number) {
         break;
       }
     }
-    const v = invariantViolations(hv);
+    const v = hypervisorViolations(hv);
     if (v.length > 0) throw new Error(`after ${JSON.stringify(o)}: ${v.join("; ")}`);
     for (let i = 0; i < WIN; i++) {
       expect(io.entryOwner[i]).toBe(owner[i]!);

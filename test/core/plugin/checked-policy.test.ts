@@ -1,15 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
 import {
-  checkGlobalPolicy,
-  checkLocalPolicy,
-  formatValue,
   type GlobalPolicy,
   type LocalPolicy,
   PluginError,
   type PolicyStats,
   type Refusal,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/index.ts";
+import { formatValue } from "../../../core/input/validate.ts";
+import { checkGlobalPolicy, checkLocalPolicy } from "../../../core/model/domains/checked-policy.ts";
 
 const W = 64;
 const NAME = "broken";

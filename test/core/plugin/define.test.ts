@@ -1,13 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import {
-  definePlugin,
-  InputError,
   isPlugin,
   PLUGIN_BRAND,
-  PluginError,
   type PluginProvides,
-  Type,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/harness/plugin/define.ts";
+import { definePlugin, InputError, PluginError, Type } from "../../../core/index.ts";
 
 describe("definePlugin", () => {
   test("returns the definition frozen and branded; infers option types from the schema", () => {

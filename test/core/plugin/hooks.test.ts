@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { type CoreHooks, Hooks, PluginError } from "../../../core/plugin/index.ts";
+import { Hooks } from "../../../core/harness/plugin/hooks.ts";
+import { type CoreHooks, PluginError } from "../../../core/index.ts";
 
 function caught(fn: () => unknown): PluginError {
   try {

@@ -1,18 +1,17 @@
 import { describe, expect, test } from "bun:test";
-import { EventBus, type SimEvent } from "../../../core/events/index.ts";
-import { MeterLog } from "../../../core/index.ts";
+import { Hooks } from "../../../core/harness/plugin/hooks.ts";
+import { PluginHost, type PluginHostOptions } from "../../../core/harness/plugin/host.ts";
 import {
-  type CheckedGlobalPolicy,
   type CoreHooks,
   definePlugin,
-  Hooks,
   InputError,
   PluginError,
-  PluginHost,
-  type PluginHostOptions,
   Type,
-} from "../../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+} from "../../../core/index.ts";
+import type { CheckedGlobalPolicy } from "../../../core/model/domains/checked-policy.ts";
+import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
+import { EventBus, type SimEvent } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import firstFit from "../../../plugins/policies/first-fit.ts";
 import observer from "../../fixtures/plugins/observer.ts";
 

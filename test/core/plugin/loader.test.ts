@@ -1,14 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import { join, resolve } from "node:path";
+import { isPlugin } from "../../../core/harness/plugin/define.ts";
 import {
   BUILTIN_PLUGIN_DIR,
-  InputError,
-  isPlugin,
   isPluginPath,
   listBuiltinPlugins,
   loadPlugin,
   REPO_ROOT,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/harness/plugin/loader.ts";
+import { InputError } from "../../../core/index.ts";
 
 const FIXTURES = resolve(import.meta.dir, "../../fixtures/plugins");
 

@@ -1,14 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { TNumber } from "@sinclair/typebox";
-import {
-  compileOptions,
-  describeSchema,
-  formatValue,
-  InputError,
-  parseWithSchema,
-  schemaProblems,
-  Type,
-} from "../../../core/plugin/index.ts";
+import { InputError, parseWithSchema, schemaProblems, Type } from "../../../core/index.ts";
+import { compileOptions, describeSchema, formatValue } from "../../../core/input/validate.ts";
 
 const WHERE = 'plugin "first-fit" option ';
 

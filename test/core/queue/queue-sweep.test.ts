@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import Redis from "ioredis";
 import { main } from "../../../core/cli/main.ts";
-import { parseQueueUrl } from "../../../core/queue/redis-url.ts";
+import { parseQueueUrl } from "../../../core/harness/queue/redis-url.ts";
 import {
   type Provenance,
   runScenarioQueued,
   SweepCancelledError,
-} from "../../../core/queue/submit.ts";
+} from "../../../core/harness/queue/submit.ts";
 import { HAVE_REDIS, REDIS_SKIP_LINE, TestRedis, WorkerProcess } from "../../helpers/redis.ts";
 
 /**

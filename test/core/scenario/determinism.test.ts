@@ -1,13 +1,13 @@
 import { expect, test } from "bun:test";
+import { reportJson } from "../../../core/harness/report/report.ts";
 import {
   applySets,
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
-} from "../../../core/scenario/load.ts";
-import { reportJson } from "../../../core/scenario/report.ts";
-import { runScenario, runScenarioAsync } from "../../../core/scenario/run-scenario.ts";
-import { TraceCollector } from "../../../core/scenario/trace-collector.ts";
+} from "../../../core/harness/scenario/load.ts";
+import { runScenario, runScenarioAsync } from "../../../core/harness/scenario/run-scenario.ts";
+import { TraceCollector } from "../../../core/harness/scenario/trace-collector.ts";
 
 async function prepared(seed: number) {
   const raw = applySets(await loadScenarioFile("default", process.cwd()), [

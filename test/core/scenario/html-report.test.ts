@@ -2,10 +2,10 @@ import { describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { main } from "../../../core/cli/main.ts";
-import { htmlReport } from "../../../core/scenario/html-report.ts";
-import { runScenario } from "../../../core/scenario/run-scenario.ts";
-import { loadSpec } from "../../../core/scenario/spec.ts";
-import { esc, niceTicks } from "../../../core/scenario/svg-charts.ts";
+import { htmlReport } from "../../../core/harness/report/html-report.ts";
+import { esc, niceTicks } from "../../../core/harness/report/svg-charts.ts";
+import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
+import { loadSpec } from "../../../core/harness/scenario/spec.ts";
 import { CHROMIUM, launchChromium, OUT } from "../../helpers/browser.ts";
 
 const REPO = resolve(import.meta.dir, "../../..");

@@ -2,14 +2,14 @@ import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { main } from "../../../core/cli/main.ts";
 import { Progress } from "../../../core/cli/progress.ts";
+import { reportJson } from "../../../core/harness/report/report.ts";
 import {
   RunFailedError,
   runScenarioParallel,
   type SweepProgress,
-} from "../../../core/scenario/parallel.ts";
-import { reportJson } from "../../../core/scenario/report.ts";
-import { runScenario } from "../../../core/scenario/run-scenario.ts";
-import { loadSpec, type ScenarioSpec } from "../../../core/scenario/spec.ts";
+} from "../../../core/harness/scenario/parallel.ts";
+import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
+import { loadSpec, type ScenarioSpec } from "../../../core/harness/scenario/spec.ts";
 
 const REPO = resolve(import.meta.dir, "../../..");
 /** 3 x 2 matrix points, one path. */

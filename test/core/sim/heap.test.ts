@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { EventHeap } from "../../../core/sim/index.ts";
+import { EventHeap } from "../../../core/model/sim/index.ts";
 
 type Op = { kind: "push"; time: number } | { kind: "pop" };
 

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type Proc, type Signal, Simulator } from "../../../core/sim/index.ts";
+import { type Proc, type Signal, Simulator } from "../../../core/model/sim/index.ts";
 
 describe("Simulator callbacks", () => {
   test("runs events in time order, FIFO among equal times, and advances now", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type Proc, Resource, Simulator } from "../../../core/sim/index.ts";
+import { type Proc, Resource, Simulator } from "../../../core/model/sim/index.ts";
 
 describe("Resource", () => {
   test("grants up to capacity at once, queues the rest, FIFO on release", () => {

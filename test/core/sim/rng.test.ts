@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { fnv1a32, Rng, RngStreams } from "../../../core/sim/index.ts";
+import { fnv1a32, Rng, RngStreams } from "../../../core/model/sim/index.ts";
 
 const draw = (r: Rng, n: number): number[] => Array.from({ length: n }, () => r.nextU32());
 

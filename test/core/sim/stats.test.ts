@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Counter, Histogram, TimeWeighted } from "../../../core/sim/index.ts";
+import { Counter, Histogram, TimeWeighted } from "../../../core/model/sim/index.ts";
 
 /** Nearest-rank percentile of sorted data: the smallest x with at least p% of values <= x. */
 function exactPercentile(sorted: number[], p: number): number {

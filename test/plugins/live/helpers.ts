@@ -1,18 +1,18 @@
 /** Shared by the live plugin's tests: start a server, run a short scenario, read SSE frames. */
 
+import { Hooks } from "../../../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../../../core/harness/plugin/host.ts";
 import {
   applySets,
   EventBus,
-  Hooks,
   loadScenarioFile,
   loadScenarioPlugins,
-  PluginHost,
   parseScenario,
   type Report,
-  RngStreams,
   type RunObserver,
   runScenarioAsync,
 } from "../../../core/index.ts";
+import { RngStreams } from "../../../core/model/sim/rng.ts";
 import live, { type LiveServer } from "../../../plugins/live/index.ts";
 
 /** A live server on a free loopback port, registered through a PluginHost as the CLI does. */

@@ -7,7 +7,7 @@
 
 import { describe, expect, test } from "bun:test";
 import net from "node:net";
-import { reportJson } from "../../../core/index.ts";
+import { reportJson } from "../../../core/harness/report/report.ts";
 import { parseFrames, readSse, runShort, startLive } from "./helpers.ts";
 
 const CLIENTS = 100;

@@ -1,7 +1,7 @@
 /** The feed over real loopback sockets: SSE and WebSocket clients, filters, resume. */
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { validateEvent } from "../../../core/index.ts";
+import { validateEvent } from "../../../core/model/events/schemas.ts";
 import type { LiveServer } from "../../../plugins/live/index.ts";
 import { eventsOf, readSse, runShort, type SseFrame, startLive } from "./helpers.ts";
 

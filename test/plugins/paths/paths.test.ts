@@ -4,8 +4,8 @@ import {
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
-} from "../../../core/scenario/load.ts";
-import { runScenario } from "../../../core/scenario/run-scenario.ts";
+} from "../../../core/harness/scenario/load.ts";
+import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
 
 async function defaultReport(sets: string[] = []) {
   const raw = applySets(await loadScenarioFile("default", process.cwd()), [

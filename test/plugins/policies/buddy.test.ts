@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { MeterLog } from "../../../core/index.ts";
-import { isRefusal } from "../../../core/plugin/index.ts";
+import { isRefusal } from "../../../core/index.ts";
+import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
 import buddy, { BuddyPolicy } from "../../../plugins/policies/buddy.ts";
 import { globalCmd, runGlobal } from "./policy-model.ts";
 

@@ -1,17 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { EventBus } from "../../../core/events/index.ts";
-import { MeterLog } from "../../../core/index.ts";
+import { Hooks } from "../../../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../../../core/harness/plugin/host.ts";
 import {
   type CoreHooks,
   type GlobalPolicy,
-  Hooks,
   InputError,
   isRefusal,
   type PluginError,
-  PluginHost,
-} from "../../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+} from "../../../core/index.ts";
+import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
+import { EventBus } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import firstFit, { FirstFitPolicy } from "../../../plugins/policies/first-fit.ts";
 
 const W = 256;

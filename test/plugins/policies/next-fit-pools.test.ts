@@ -1,9 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { EventBus } from "../../../core/events/index.ts";
-import { MeterLog } from "../../../core/index.ts";
-import { type CoreHooks, Hooks, PluginHost } from "../../../core/plugin/index.ts";
-import { fnv1a32, Rng } from "../../../core/sim/rng.ts";
+import { Hooks } from "../../../core/harness/plugin/hooks.ts";
+import { PluginHost } from "../../../core/harness/plugin/host.ts";
+import type { CoreHooks } from "../../../core/index.ts";
+import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
+import { EventBus } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import nextFitPools, { NextFitPoolsPolicy } from "../../../plugins/policies/next-fit-pools.ts";
 import { CPUS, FREE, localCmd, lowestFit, runLocal, USED } from "./policy-model.ts";
 

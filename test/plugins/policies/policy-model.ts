@@ -13,7 +13,7 @@ import {
   type LocalPolicy,
   type PolicyStats,
   type Refusal,
-} from "../../../core/plugin/index.ts";
+} from "../../../core/index.ts";
 
 export const NONE = 0;
 export const FREE = 1;

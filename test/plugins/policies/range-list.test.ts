@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Rng } from "../../../core/sim/rng.ts";
+import { Rng } from "../../../core/model/sim/rng.ts";
 import { RangeList } from "../../../plugins/policies/range-list.ts";
 
 const PAGES = 60_000;

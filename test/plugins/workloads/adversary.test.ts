@@ -1,10 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import {
-  invariantViolations,
-  loadScenarioPlugins,
-  parseScenario,
-  runPath,
-} from "../../../core/index.ts";
+import { runPath } from "../../../core/harness/scenario/runner.ts";
+import { loadScenarioPlugins, parseScenario } from "../../../core/index.ts";
+import { invariantViolations } from "../../../core/model/domains/invariants.ts";
 import { ATTACKS } from "../../../plugins/workloads/adversary.ts";
 
 const HYPERCALL_ATTACKS = [

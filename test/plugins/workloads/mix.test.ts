@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
-import { loadScenarioPlugins, parseScenario, runPath } from "../../../core/index.ts";
+import { runPath } from "../../../core/harness/scenario/runner.ts";
+import { loadScenarioPlugins, parseScenario } from "../../../core/index.ts";
 
 /** Three guests with a NIC each, all running `mix` for 2 ms; ops and sizes per guest name. */
 async function run(profiles: unknown, guests: "all" | string[] = "all") {

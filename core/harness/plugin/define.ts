@@ -1,0 +1,155 @@
+/**
+ * `definePlugin`: the one way to write a plugin. An identity helper (citty's `defineCommand`
+ * trick): the TypeBox `options` schema types the `options` argument of `setup`, and the
+ * `kind` types what `setup` must return. The result is frozen and branded, so the loader can
+ * tell a plugin from any other export.
+ *
+ *   export default definePlugin({
+ *     name: "first-fit",
+ *     kind: "policy.global",
+ *     version: "1.0.0",
+ *     options: Type.Object({ maxPagesPerGuest: Type.Optional(Type.Integer({ minimum: 1 })) }),
+ *     setup(ctx, options) {            // options: { maxPagesPerGuest?: number }
+ *       return ({ windowPages }) => makePolicy(windowPages, options);
+ *     },
+ *   });
+ *
+ * Tip: give an option a `default` instead of wrapping it in `Type.Optional` and `setup` sees it
+ * as always present (defaults are applied before validation).
+ */
+
+import { Kind, type StaticDecode, type TObject, type TSchema } from "@sinclair/typebox";
+import { InputError } from "../../input/errors.ts";
+import type { DeviceFactory, IoPath, Workload } from "../../model/domains/io.ts";
+import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
+import type { EventBus } from "../../model/events/bus.ts";
+import type { Rng } from "../../model/sim/rng.ts";
+import type { RunObserver } from "../scenario/observer.ts";
+import type { CoreHooks, Hooks } from "./hooks.ts";
+
+export const PLUGIN_KINDS = [
+  "policy.global",
+  "policy.local",
+  "device",
+  "workload",
+  "path",
+  "observer",
+] as const;
+export type PluginKind = (typeof PLUGIN_KINDS)[number];
+
+/** Names: lower-case words with dashes, optionally one `scope/` prefix: `first-fit`, `acme/nic-x`. */
+export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*(\/[a-z0-9-]+)?$/;
+
+/** What `setup` returns, per kind (contracts: core/model/domains/policy.ts and io.ts, core/harness/scenario/observer.ts). */
+export interface PluginProvides {
+  "policy.global": GlobalPolicyFactory;
+  "policy.local": LocalPolicyFactory;
+  device: DeviceFactory;
+  workload: Workload;
+  path: IoPath;
+  /** Observers watch runs; one that only taps hooks may return nothing. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets `setup() { ... }` return nothing.
+  observer: RunObserver | void;
+}
+
+/** A seeded random stream handed to plugins by `ctx.rng(name)`. */
+export type PluginRng = Rng;
+
+/** What `setup` receives. `hooks` and `bus` are views that name this plugin in errors. */
+export interface PluginContext {
+  readonly name: string;
+  readonly hooks: Hooks<CoreHooks>;
+  readonly bus: EventBus;
+  /** This plugin's own random stream `stream` (independent of every other plugin's streams). */
+  rng(stream: string): PluginRng;
+  log(message: string): void;
+}
+
+// biome-ignore lint/complexity/noBannedTypes: an object schema with no properties.
+export type NoOptions = TObject<{}>;
+
+/** What a plugin author writes. */
+export interface PluginSpec<K extends PluginKind, O extends TSchema> {
+  name: string;
+  kind: K;
+  /** Semver of the plugin itself. */
+  version: string;
+  description?: string;
+  /** TypeBox schema of the options; defaults apply, errors name the path. */
+  options?: O;
+  /** Names of plugins that must be registered before this one. */
+  requires?: readonly string[];
+  setup(ctx: PluginContext, options: StaticDecode<O>): PluginProvides[K];
+}
+
+/** Marks objects made by `definePlugin` (Symbol.for, so copies of the core agree). */
+export const PLUGIN_BRAND: unique symbol = Symbol.for("sun4v-dvma/plugin") as typeof PLUGIN_BRAND;
+
+export type Plugin<K extends PluginKind = PluginKind, O extends TSchema = TSchema> = Readonly<
+  PluginSpec<K, O>
+> & {
+  readonly [PLUGIN_BRAND]: true;
+};
+
+// biome-ignore lint/suspicious/noExplicitAny: any plugin, whatever its options.
+export type AnyPlugin = Plugin<PluginKind, any>;
+
+/** Defines a plugin: checks its shape, freezes and brands it. @throws InputError on a bad definition. */
+export function definePlugin<const K extends PluginKind, O extends TSchema = NoOptions>(
+  spec: PluginSpec<K, O>,
+): Plugin<K, O> {
+  const problems = definitionProblems(spec as unknown as PluginSpec<PluginKind, TSchema>);
+  if (problems.length > 0) {
+    const who = typeof spec?.name === "string" ? `plugin "${spec.name}"` : "plugin";
+    throw new InputError(
+      `definePlugin: ${who}: ${problems.join("; ")}`,
+      problems.map((message) => ({ path: "", message, value: spec })),
+    );
+  }
+  return Object.freeze({
+    ...spec,
+    requires: Object.freeze([...(spec.requires ?? [])]),
+    [PLUGIN_BRAND]: true as const,
+  });
+}
+
+function definitionProblems(spec: PluginSpec<PluginKind, TSchema>): string[] {
+  if (typeof spec !== "object" || spec === null) return ["expected an object"];
+  const p: string[] = [];
+  if (typeof spec.name !== "string" || !PLUGIN_NAME_PATTERN.test(spec.name)) {
+    p.push(
+      `name ${JSON.stringify(spec.name)} must match ${PLUGIN_NAME_PATTERN} (lower-case letters, digits and dashes, optionally "scope/name")`,
+    );
+  }
+  if (!(PLUGIN_KINDS as readonly string[]).includes(spec.kind)) {
+    p.push(`kind ${JSON.stringify(spec.kind)} must be one of ${PLUGIN_KINDS.join(", ")}`);
+  }
+  if (typeof spec.version !== "string" || spec.version === "")
+    p.push("version must be a non-empty string");
+  if (spec.description !== undefined && typeof spec.description !== "string")
+    p.push("description must be a string");
+  if (typeof spec.setup !== "function") p.push("setup must be a function");
+  if (
+    spec.options !== undefined &&
+    (typeof spec.options !== "object" || spec.options === null || !(Kind in spec.options))
+  ) {
+    p.push("options must be a TypeBox schema (e.g. Type.Object({...}))");
+  }
+  if (spec.requires !== undefined) {
+    if (!Array.isArray(spec.requires)) p.push("requires must be an array of plugin names");
+    else {
+      for (const r of spec.requires) {
+        if (typeof r !== "string" || !PLUGIN_NAME_PATTERN.test(r))
+          p.push(`requires: ${JSON.stringify(r)} is not a plugin name`);
+      }
+    }
+  }
+  return p;
+}
+
+/** True for objects made by `definePlugin`. */
+export function isPlugin(x: unknown): x is AnyPlugin {
+  return (
+    typeof x === "object" && x !== null && (x as Record<symbol, unknown>)[PLUGIN_BRAND] === true
+  );
+}

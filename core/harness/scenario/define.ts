@@ -1,0 +1,162 @@
+import { type Static, Type } from "@sinclair/typebox";
+import { CostModelSchema } from "../../model/machine/cost-model.ts";
+import { MachineSchema } from "../../model/machine/description.ts";
+
+/**
+ * A scenario: a machine, the plugins that run on it, the I/O paths to compare, and optionally a
+ * matrix of parameters to sweep. Written literally in a `scenarios/*.ts` file with
+ * `defineScenario`, validated (with field paths in every error) before anything runs.
+ */
+
+/** A plugin by built-in name or file path, optionally with options: "first-fit" or ["quota", { maxPages: 64 }]. */
+export const PluginRefSchema = Type.Union(
+  [
+    Type.String({ minLength: 1 }),
+    Type.Tuple([Type.String({ minLength: 1 }), Type.Record(Type.String(), Type.Unknown())]),
+  ],
+  { description: "a plugin name or path, or [name, options]" },
+);
+export type PluginRef = Static<typeof PluginRefSchema>;
+
+/** Durations: integer nanoseconds, or a string with a unit: "500us", "20ms", "1s". */
+export const DurationSchema = Type.Union([
+  Type.Integer({ minimum: 1 }),
+  Type.String({
+    pattern: "^[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s)$",
+    description: 'e.g. "20ms", "500us", "1s"',
+  }),
+]);
+
+export const WorkloadSpecSchema = Type.Object(
+  {
+    plugin: PluginRefSchema,
+    /** Guests that run it ("all" or names). */
+    guests: Type.Union([Type.Literal("all"), Type.Array(Type.String(), { minItems: 1 })], {
+      default: "all",
+    }),
+    /** Device kind it drives on each guest (e.g. "nic", "disk"); default: the guest's first device. */
+    device: Type.Optional(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export const FaultSpecSchema = Type.Union([
+  Type.Object(
+    { kind: Type.Literal("kill"), at: DurationSchema, domain: Type.String() },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { kind: Type.Literal("broker-restart"), at: DurationSchema, downFor: DurationSchema },
+    { additionalProperties: false },
+  ),
+]);
+
+export const ReferenceSchema = Type.Object(
+  {
+    path: Type.String({ description: "I/O path name, e.g. direct" }),
+    metric: Type.String({
+      pattern: "^[A-Za-z0-9.]+(/[A-Za-z0-9.]+)*$",
+      description:
+        'a path metric, "/" between levels: throughputGbps, latencyUs/p50, extra/rtt.p50Us',
+    }),
+    value: Type.Number(),
+    /** Relative difference still counted as a match. */
+    tolerance: Type.Number({ exclusiveMinimum: 0, default: 0.1 }),
+    /** Matrix parameters of the point to compare (all points when empty). */
+    point: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+    source: Type.String({ minLength: 1, description: "where the figure was published" }),
+  },
+  { additionalProperties: false },
+);
+
+export const GuestDmaSchema = Type.Object(
+  {
+    acquire: Type.Union([Type.Literal("lease"), Type.Literal("per-map")], { default: "lease" }),
+    leasePages: Type.Integer({ minimum: 1, default: 512 }),
+    unmap: Type.Union([Type.Literal("strict"), Type.Literal("deferred")], { default: "strict" }),
+    deferredMaxEntries: Type.Integer({ minimum: 1, default: 250 }),
+    deferredMaxNs: Type.Integer({ minimum: 1, default: 10_000_000 }),
+    leaseIdleNs: Type.Integer({ minimum: 0, default: 0 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
+export const ScenarioSchema = Type.Object(
+  {
+    name: Type.String({ pattern: "^[a-z][a-z0-9-]*$" }),
+    description: Type.String({ default: "" }),
+    seed: Type.Integer({ minimum: 0, maximum: 0xffffffff, default: 1 }),
+    duration: DurationSchema,
+    machine: MachineSchema,
+    cost: Type.Partial(CostModelSchema, { default: {} }),
+    policies: Type.Object(
+      {
+        global: Type.Union(PluginRefSchema.anyOf, {
+          default: "first-fit",
+          description: "the control domain's global policy",
+        }),
+        local: Type.Union(PluginRefSchema.anyOf, {
+          default: "bitmap-next-fit",
+          description: "each guest's local policy",
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Device plugin per device kind named in the machine description (default: the kind itself). */
+    devices: Type.Record(Type.String(), PluginRefSchema, { default: {} }),
+    paths: Type.Array(PluginRefSchema, { minItems: 1, default: ["direct"] }),
+    workloads: Type.Array(WorkloadSpecSchema, { default: [] }),
+    guestDma: GuestDmaSchema,
+    ldc: Type.Object(
+      {
+        queueEntries: Type.Integer({ minimum: 1, maximum: 65536, default: 128 }),
+        lossRate: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    faults: Type.Array(FaultSpecSchema, { default: [] }),
+    /** Parameters to sweep: dotted paths into this scenario -> values; every combination runs. */
+    matrix: Type.Record(Type.String(), Type.Array(Type.Unknown(), { minItems: 1 }), {
+      default: {},
+    }),
+    /** Extra metrics shown as table columns: "/" paths into a path's metrics, e.g. extra/nic.gbps. */
+    columns: Type.Array(Type.String({ pattern: "^[A-Za-z0-9.]+(/[A-Za-z0-9.]+)*$" }), {
+      default: [],
+    }),
+    /** Published figures the run is compared with (printed side by side, checked by tests). */
+    reference: Type.Array(ReferenceSchema, { default: [] }),
+  },
+  { additionalProperties: false },
+);
+
+export type Scenario = Static<typeof ScenarioSchema>;
+/** What a scenario file may write: every field with a default may be left out, at any depth. */
+type Loose<T> = T extends string | number | boolean
+  ? T
+  : T extends readonly [string, Record<string, unknown>]
+    ? T
+    : T extends readonly (infer U)[]
+      ? Loose<U>[]
+      : T extends object
+        ? { [K in keyof T]?: Loose<T[K]> }
+        : T;
+
+export type ScenarioInput = Loose<Omit<Scenario, "machine" | "name" | "duration">> & {
+  name: string;
+  duration: number | string;
+  machine: unknown;
+};
+
+/** Identity helper (citty style): keeps the literal and marks the file as a scenario. */
+export function defineScenario<const S extends ScenarioInput>(spec: S): S {
+  return spec;
+}
+
+const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
+
+/** Nanoseconds of a duration value (already schema-checked). */
+export function durationNs(d: number | string): number {
+  if (typeof d === "number") return d;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s)$/.exec(d)!;
+  return Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
+}

@@ -1,0 +1,164 @@
+import { resolve } from "node:path";
+import { describeThrown, InputError } from "../../input/errors.ts";
+import { closest, parseWithSchema } from "../../input/validate.ts";
+import { parseMachine } from "../../model/machine/parse.ts";
+import type { AnyPlugin } from "../plugin/define.ts";
+import { isPluginPath, loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
+import { type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
+import { refName } from "./runner.ts";
+
+export const SCENARIO_DIR = resolve(REPO_ROOT, "scenarios");
+
+/** Names of the built-in scenarios (files in scenarios/), sorted. */
+export async function listScenarios(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const f of new Bun.Glob("*.ts").scan({ cwd: SCENARIO_DIR }))
+    names.push(f.replace(/\.ts$/, ""));
+  return names.sort();
+}
+
+/** The raw scenario object of a built-in name or a file path. @throws InputError */
+export async function loadScenarioFile(spec: string, cwd: string): Promise<unknown> {
+  const isPath =
+    spec.startsWith(".") || spec.startsWith("/") || spec.endsWith(".ts") || spec.endsWith(".js");
+  let file: string;
+  if (isPath) file = resolve(cwd, spec);
+  else {
+    const known = await listScenarios();
+    if (!known.includes(spec)) {
+      const near = closest(spec, known);
+      throw new InputError(
+        `unknown scenario "${spec}"${near ? ` (did you mean "${near}"?)` : ""}; built-in scenarios: ${known.join(", ")}`,
+      );
+    }
+    file = resolve(SCENARIO_DIR, `${spec}.ts`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(file);
+  } catch (e) {
+    throw new InputError(`cannot load scenario file ${file}: ${describeThrown(e)}`, [], {
+      cause: e,
+    });
+  }
+  if (typeof mod.default !== "object" || mod.default === null) {
+    throw new InputError(
+      `scenario file ${file} has no default export (export default defineScenario({...}))`,
+    );
+  }
+  return mod.default;
+}
+
+/** Parses a `--set` value: JSON when it parses (numbers, booleans, arrays), else the raw string. */
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Sets a dotted path (`cost.ldcLatencyNs`, `machine.domains.1.memoryMiB`) in a copy of `obj`. */
+export function setPath(obj: unknown, path: string, value: unknown): unknown {
+  const keys = path.split(".");
+  if (keys.some((k) => k === ""))
+    throw new InputError(`--set ${path}: empty key in the dotted path`);
+  const banned = keys.find((k) => k === "__proto__" || k === "constructor" || k === "prototype");
+  if (banned !== undefined) throw new InputError(`--set ${path}: the key ${banned} is not allowed`);
+  const root = structuredClone(obj) as Record<string, unknown>;
+  let at: Record<string, unknown> = root;
+  for (const k of keys.slice(0, -1)) {
+    const next = at[k];
+    if (typeof next !== "object" || next === null) at[k] = {};
+    at = at[k] as Record<string, unknown>;
+  }
+  at[keys[keys.length - 1]!] = value;
+  return root;
+}
+
+/** Applies `key=value` overrides. @throws InputError for a malformed one */
+export function applySets(raw: unknown, sets: readonly string[]): unknown {
+  let out = raw;
+  for (const s of sets) {
+    const eq = s.indexOf("=");
+    if (eq <= 0)
+      throw new InputError(
+        `--set ${JSON.stringify(s)}: expected key=value, e.g. --set cost.ldcLatencyNs=3000`,
+      );
+    out = setPath(out, s.slice(0, eq), parseValue(s.slice(eq + 1)));
+  }
+  return out;
+}
+
+/** Validates a raw scenario: schema (defaults applied), then the machine's own rules. @throws InputError */
+export function parseScenario(raw: unknown): Scenario {
+  const scn = parseWithSchema(ScenarioSchema, raw, "scenario ");
+  parseMachine(scn.machine, "scenario /machine");
+  return scn;
+}
+
+/**
+ * Every plugin a scenario names, loaded once; `--plugin` files first so their names resolve to
+ * them. With `namesOnly`, a plugin named by a path that is not one of `extraFiles` is refused.
+ */
+export async function loadScenarioPlugins(
+  scn: Scenario,
+  cwd: string,
+  extraFiles: readonly string[] = [],
+  namesOnly = false,
+): Promise<Map<string, AnyPlugin>> {
+  const table = new Map<string, AnyPlugin>();
+  for (const f of extraFiles) {
+    const p = await loadPlugin(f, { cwd });
+    table.set(p.name, p);
+    table.set(f, p);
+  }
+  // Every matrix point may name other plugins (e.g. sweeping policies.local or workloads).
+  const refs = expandMatrix(scn, scn).flatMap((p) => pluginRefs(p.scenario));
+  for (const ref of refs) {
+    const name = refName(ref);
+    if (table.has(name)) continue;
+    if (namesOnly && isPluginPath(name))
+      throw new InputError(
+        `plugin ${JSON.stringify(name)} is named by path; name it by its registered name`,
+      );
+    table.set(name, await loadPlugin(name, { cwd }));
+  }
+  return table;
+}
+
+/** The plugins one (matrix-free) scenario uses. */
+function pluginRefs(scn: Scenario): PluginRef[] {
+  const md = parseMachine(scn.machine, "scenario /machine");
+  return [
+    scn.policies.global,
+    scn.policies.local,
+    ...scn.paths,
+    ...scn.workloads.map((w) => w.plugin),
+    ...[...new Set(md.devices.map((d) => d.kind))].map((k) => scn.devices[k] ?? k),
+  ];
+}
+
+export interface MatrixPoint {
+  params: Record<string, unknown>;
+  scenario: Scenario;
+}
+
+/** Every combination of the matrix (first key varies slowest), each a validated scenario. */
+export function expandMatrix(raw: unknown, scn: Scenario): MatrixPoint[] {
+  const keys = Object.keys(scn.matrix);
+  let combos: Record<string, unknown>[] = [{}];
+  for (const k of keys)
+    combos = combos.flatMap((c) => scn.matrix[k]!.map((v) => ({ ...c, [k]: v })));
+  return combos.map((params) => {
+    let r = raw;
+    for (const [k, v] of Object.entries(params)) r = setPath(r, k, v);
+    try {
+      return { params, scenario: parseScenario(r) };
+    } catch (e) {
+      if (e instanceof InputError)
+        throw new InputError(`matrix point ${JSON.stringify(params)}:\n${e.message}`, e.problems);
+      throw e;
+    }
+  });
+}

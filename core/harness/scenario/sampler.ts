@@ -1,0 +1,42 @@
+import type { Platform } from "../../model/domains/platform.ts";
+import type { EventBus } from "../../model/events/bus.ts";
+
+/** Samples per run (the interval is the run's duration divided by this). */
+const SAMPLES = 200;
+
+/**
+ * Emits `metric` events at a fixed virtual-time interval, for traces and the live feed: each
+ * domain's CPU utilisation over the interval, and per root complex the DVMA entries owned, the
+ * valid TTEs and the IOTLB hit rate over the interval. Started only when someone listens; it
+ * reads state and changes nothing, so results are the same with or without it.
+ */
+export function startSampler(platform: Platform, bus: EventBus, untilNs: number): void {
+  const { sim, hv, cpus } = platform;
+  const interval = Math.max(1000, Math.floor(untilNs / SAMPLES));
+  const busy = cpus.map((c) => c.busyNs);
+  const iommus = [...hv.iommus.values()];
+  const tlb = iommus.map((io) => [io.iotlb.hits, io.iotlb.misses]);
+  const tick = (): void => {
+    cpus.forEach((c, d) => {
+      const value = (c.busyNs - busy[d]!) / (c.strands * interval);
+      busy[d] = c.busyNs;
+      bus.emit("metric", { domain: d, name: "cpu", value });
+    });
+    iommus.forEach((io, k) => {
+      const [h, m] = tlb[k]!;
+      const dh = io.iotlb.hits - h!;
+      const dm = io.iotlb.misses - m!;
+      tlb[k] = [io.iotlb.hits, io.iotlb.misses];
+      const rc = `rc${io.devhandle.toString(16)}`;
+      bus.emit("metric", { domain: -1, name: `${rc}.dvmaOwned`, value: io.ownedEntries });
+      bus.emit("metric", { domain: -1, name: `${rc}.ttesValid`, value: io.iotsb.valid });
+      bus.emit("metric", {
+        domain: -1,
+        name: `${rc}.iotlbHitRate`,
+        value: dh + dm > 0 ? dh / (dh + dm) : 0,
+      });
+    });
+    if (sim.now + interval <= untilNs) sim.schedule(interval, tick);
+  };
+  sim.schedule(interval, tick);
+}

@@ -1,0 +1,396 @@
+import { PluginError } from "../../input/errors.ts";
+import type { EventBus } from "../events/bus.ts";
+import type { Hypervisor } from "../hv/hypervisor.ts";
+import type { LdcChannel } from "../hv/ldc.ts";
+import { HV } from "../hv/status.ts";
+import type { CostModel } from "../machine/cost-model.ts";
+import type { DomainCpu } from "../machine/cpu.ts";
+import { PAGE_SIZE } from "../machine/memory.ts";
+import type { Proc, Simulator } from "../sim/kernel.ts";
+import { type GlobalPolicy, isRefusal } from "./policy.ts";
+import {
+  decode,
+  encode,
+  type Message,
+  Msg,
+  message,
+  PROTOCOL_MAJOR,
+  PROTOCOL_MINOR,
+} from "./protocol.ts";
+import { RangeSet } from "./ranges.ts";
+
+/** Replies remembered per guest so a resent request gets the same answer (idempotence). */
+const REPLY_CACHE = 256;
+
+interface Session {
+  /** null for the control domain's own grants, which need no negotiation. */
+  channel: LdcChannel | null;
+  versioned: boolean;
+  /** id -> encoded reply, oldest first. */
+  replies: Map<number, Uint8Array>;
+  /** Granted ranges per devhandle, in window page indices. */
+  ledger: Map<number, RangeSet>;
+}
+
+export interface BrokerEnv {
+  sim: Simulator;
+  hv: Hypervisor;
+  cpu: DomainCpu;
+  cost: CostModel;
+  bus?: EventBus;
+  /** Makes the global policy of one root complex's window (already wrapped by the host's checks). */
+  policy: (devhandle: number, windowPages: number, guests: readonly number[]) => GlobalPolicy;
+}
+
+/**
+ * The control domain's DVMA broker: owns allocation of every root complex's global window, serves
+ * the negotiation protocol over one LDC channel per guest, records each grant in the hypervisor,
+ * reclaims everything of a guest that dies, and can rebuild its ledger from the hypervisor's
+ * ownership table after a restart.
+ */
+export class DvmaBroker {
+  readonly id: number;
+  private readonly sessions = new Map<number, Session>();
+  private policies = new Map<number, GlobalPolicy>();
+  private up = true;
+  /** The request being served: its CPU time so far and the replies it will send. */
+  private work: { ns: number; out: [Session, Uint8Array][] } | undefined;
+  readonly stats = {
+    requests: 0,
+    grants: 0,
+    nacks: 0,
+    releases: 0,
+    replays: 0,
+    invalid: 0,
+    reclaims: 0,
+    restarts: 0,
+    policyErrors: 0,
+  };
+
+  constructor(private readonly env: BrokerEnv) {
+    this.id = env.hv.control.id;
+    this.sessions.set(this.id, {
+      channel: null,
+      versioned: true,
+      replies: new Map(),
+      ledger: new Map(),
+    });
+    this.makePolicies();
+    env.hv.onDeath((guest) => this.reclaim(guest));
+  }
+
+  /** Serves `guest` on `channel` (the control domain's end). */
+  attach(guest: number, channel: LdcChannel): void {
+    const s: Session = { channel, versioned: false, replies: new Map(), ledger: new Map() };
+    this.sessions.set(guest, s);
+    channel.onReceive(this.id, (pkt) => this.receive(guest, pkt));
+  }
+
+  /**
+   * A grant for the control domain's own driver (the service-domain path): the same policy and
+   * hypervisor ledger, no LDC. Returns the first page index, or -1.
+   */
+  grantSelf(devhandle: number, npages: number, align: number): number {
+    const s = this.sessions.get(this.id)!;
+    const io = this.env.hv.iommus.get(devhandle);
+    const policy = this.policies.get(devhandle);
+    if (!this.up || io === undefined || policy === undefined) return -1;
+    const got = this.callPolicy("grant", () => policy.grant(this.id, npages, align));
+    if (got === undefined || isRefusal(got)) return -1;
+    if (
+      this.env.hv.dvmaGrant(
+        this.id,
+        this.id,
+        devhandle,
+        io.windowBase + got * PAGE_SIZE,
+        npages,
+      ) !== HV.EOK
+    ) {
+      this.callPolicy("revoke", () => policy.revoke(this.id, got, npages));
+      return -1;
+    }
+    this.rangesOf(s, devhandle).add(got, npages);
+    return got;
+  }
+
+  /** Gives back a range from grantSelf. */
+  releaseSelf(devhandle: number, index: number, npages: number): void {
+    this.revoke(this.id, devhandle, index, npages, "release");
+  }
+
+  /** Granted ranges of `guest` on `devhandle`, as window page indices. */
+  grantsOf(guest: number, devhandle: number): readonly { base: number; npages: number }[] {
+    return this.sessions.get(guest)?.ledger.get(devhandle)?.ranges ?? [];
+  }
+
+  policyOf(devhandle: number): GlobalPolicy {
+    return this.policies.get(devhandle)!;
+  }
+
+  get isUp(): boolean {
+    return this.up;
+  }
+
+  /** The broker process stops: its ledger, policies and caches are lost; packets go unanswered. */
+  crash(): void {
+    this.up = false;
+    for (const s of this.sessions.values()) {
+      s.ledger.clear();
+      s.replies.clear();
+    }
+    this.policies.clear();
+  }
+
+  /** Restarts the broker and rebuilds ledger and policies from the hypervisor (dvma_info over each window). */
+  restart(): void {
+    this.stats.restarts++;
+    this.makePolicies();
+    const { hv } = this.env;
+    for (const io of hv.iommus.values()) {
+      let index = 0;
+      while (index < io.windowPages) {
+        const st = hv.dvmaInfo(this.id, io.devhandle, io.windowBase + index * PAGE_SIZE);
+        if (st !== HV.EOK) throw new Error(`dvma_info failed during ledger rebuild: status ${st}`);
+        const owner = hv.ret1;
+        const run = hv.ret2;
+        const s = this.sessions.get(owner);
+        if (owner >= 0 && s !== undefined) {
+          this.rangesOf(s, io.devhandle).add(index, run);
+          this.policies.get(io.devhandle)!.restore(owner, index, run);
+        }
+        index += run;
+      }
+    }
+    for (const s of this.sessions.values()) s.versioned = true; // sessions survive; guests need not re-handshake
+    this.up = true;
+    // A guest that died while the broker was down still holds ranges in the hypervisor.
+    for (const d of hv.domains) if (!d.alive) this.reclaim(d.id);
+  }
+
+  /** Takes back every range `guest` holds (it died): revoke in the hypervisor, then free in the policy. */
+  reclaim(guest: number): void {
+    const s = this.sessions.get(guest);
+    if (s === undefined || !this.up) return; // a crashed broker reclaims when it restarts
+    this.stats.reclaims++;
+    for (const [devhandle, set] of s.ledger) {
+      for (const r of [...set.ranges]) this.revoke(guest, devhandle, r.base, r.npages, "death");
+    }
+    for (const p of this.policies.values()) this.callPolicy("reclaim", () => p.reclaim(guest));
+    s.replies.clear();
+    s.versioned = false;
+  }
+
+  private makePolicies(): void {
+    const guests = this.env.hv.domains.filter((d) => d.role === "guest").map((d) => d.id);
+    this.policies = new Map();
+    for (const io of this.env.hv.iommus.values()) {
+      this.policies.set(io.devhandle, this.env.policy(io.devhandle, io.windowPages, guests));
+    }
+  }
+
+  private rangesOf(s: Session, devhandle: number): RangeSet {
+    let set = s.ledger.get(devhandle);
+    if (set === undefined) s.ledger.set(devhandle, (set = new RangeSet()));
+    return set;
+  }
+
+  private receive(guest: number, pkt: Uint8Array): void {
+    if (!this.up) return; // a crashed broker answers nothing; guests time out and resend
+    this.env.sim.spawn(this.serve(guest, pkt), "broker");
+  }
+
+  /**
+   * One request on a control-domain strand: its CPU time (receive, policy, hypercalls, replies)
+   * is spent before the replies leave, so the broker's load shows in latency and utilisation.
+   */
+  private *serve(guest: number, pkt: Uint8Array): Proc<void> {
+    const { cpu, cost } = this.env;
+    yield cpu.acquire();
+    const work = {
+      ns: cost.ldcRecvCpuNs + cost.brokerRequestCpuNs,
+      out: [] as [Session, Uint8Array][],
+    };
+    if (this.up) {
+      this.work = work;
+      const m = decode(pkt);
+      const s = this.sessions.get(guest);
+      if (m === null || s === undefined) this.stats.invalid++;
+      else this.handle(guest, s, m);
+      this.work = undefined;
+    }
+    cpu.charge(work.ns);
+    yield work.ns;
+    cpu.release();
+    if (this.up) for (const [s, p] of work.out) this.transmit(s, p);
+  }
+
+  private handle(guest: number, s: Session, m: Message): void {
+    switch (m.kind) {
+      case Msg.VER_INFO:
+        if (m.major === PROTOCOL_MAJOR) {
+          s.versioned = true;
+          this.reply(
+            s,
+            m.id,
+            message(Msg.VER_ACK, { id: m.id, minor: Math.min(m.minor, PROTOCOL_MINOR) }),
+          );
+        } else this.reply(s, m.id, message(Msg.VER_NACK, { id: m.id }));
+        return;
+      case Msg.DVMA_REQ:
+        this.request(guest, s, m);
+        return;
+      case Msg.DVMA_RELEASE:
+        this.release(guest, s, m);
+        return;
+      default:
+        this.stats.invalid++; // replies are never valid requests
+    }
+  }
+
+  private request(guest: number, s: Session, m: Message): void {
+    this.stats.requests++;
+    const cached = s.replies.get(m.id);
+    if (cached !== undefined) {
+      this.stats.replays++;
+      this.sendRaw(s, cached);
+      return;
+    }
+    const io = this.env.hv.iommus.get(m.devhandle);
+    const policy = this.policies.get(m.devhandle);
+    let reason = "";
+    if (!s.versioned) reason = "no-handshake";
+    else if (io === undefined || policy === undefined) reason = "bad-devhandle";
+    else if (!(m.npages >= 1 && m.npages <= io.windowPages)) reason = "bad-npages";
+    else if (!(m.align >= 1 && (m.align & (m.align - 1)) === 0)) reason = "bad-align";
+    if (reason === "" && io !== undefined && policy !== undefined) {
+      const got = this.callPolicy("grant", () => policy.grant(guest, m.npages, m.align));
+      if (got === undefined) reason = "policy-error";
+      else if (isRefusal(got)) reason = got.refused;
+      else {
+        const base = io.windowBase + got * PAGE_SIZE;
+        const st = this.env.hv.dvmaGrant(this.id, guest, m.devhandle, base, m.npages);
+        this.spend(this.env.hv.lastCostNs);
+        if (st !== HV.EOK) {
+          this.callPolicy("revoke", () => policy.revoke(guest, got, m.npages));
+          reason = "hv-refused";
+        } else {
+          this.rangesOf(s, m.devhandle).add(got, m.npages);
+          this.stats.grants++;
+          this.reply(
+            s,
+            m.id,
+            message(Msg.DVMA_GRANT, { id: m.id, devhandle: m.devhandle, base, npages: m.npages }),
+          );
+          return;
+        }
+      }
+    }
+    this.stats.nacks++;
+    if (this.env.bus?.wants("dvma.nack"))
+      this.env.bus.emit("dvma.nack", { domain: guest, id: m.id, reason });
+    this.reply(
+      s,
+      m.id,
+      message(Msg.DVMA_NACK, { id: m.id, devhandle: m.devhandle, npages: m.npages, reason }),
+    );
+  }
+
+  private release(guest: number, s: Session, m: Message): void {
+    const cached = s.replies.get(m.id);
+    if (cached !== undefined) {
+      this.stats.replays++;
+      this.sendRaw(s, cached);
+      return;
+    }
+    const io = this.env.hv.iommus.get(m.devhandle);
+    let reason = "";
+    if (io === undefined) reason = "bad-devhandle";
+    else {
+      const index = (m.base - io.windowBase) / PAGE_SIZE;
+      if (!this.rangesOf(s, m.devhandle).covers(index, m.npages)) reason = "not-granted";
+      else {
+        this.revoke(guest, m.devhandle, index, m.npages, "release");
+        this.stats.releases++;
+      }
+    }
+    this.reply(
+      s,
+      m.id,
+      message(Msg.RELEASE_ACK, {
+        id: m.id,
+        devhandle: m.devhandle,
+        base: m.base,
+        npages: m.npages,
+        reason,
+      }),
+    );
+  }
+
+  /** Revoke in the hypervisor first (demap + flush), then the ledger, then the policy. */
+  private revoke(
+    guest: number,
+    devhandle: number,
+    index: number,
+    npages: number,
+    why: string,
+  ): void {
+    const { hv } = this.env;
+    const io = hv.iommus.get(devhandle)!;
+    const st = hv.dvmaRevoke(this.id, guest, devhandle, io.windowBase + index * PAGE_SIZE, npages);
+    this.spend(hv.lastCostNs);
+    if (st !== HV.EOK)
+      throw new Error(
+        `ledger and hypervisor disagree: dvma_revoke(${guest}, ${index}+${npages}) = ${st} (${why})`,
+      );
+    const s = this.sessions.get(guest)!;
+    this.rangesOf(s, devhandle).remove(index, npages);
+    const policy = this.policies.get(devhandle);
+    if (policy !== undefined) this.callPolicy("revoke", () => policy.revoke(guest, index, npages));
+  }
+
+  /** Runs a policy call; a broken policy is reported by name and its answer treated as no answer. */
+  private callPolicy<T>(hook: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      const err = e instanceof PluginError ? e : PluginError.wrap("global-policy", hook, e);
+      this.stats.policyErrors++;
+      if (this.env.bus?.wants("plugin.error")) {
+        this.env.bus.emit("plugin.error", {
+          plugin: err.plugin,
+          hook: err.hook,
+          message: err.message,
+        });
+      }
+      return undefined;
+    }
+  }
+
+  private reply(s: Session, id: number, m: Message): void {
+    const pkt = encode(m);
+    s.replies.set(id, pkt);
+    if (s.replies.size > REPLY_CACHE) s.replies.delete(s.replies.keys().next().value!);
+    this.sendRaw(s, pkt);
+  }
+
+  /** Inside serve() the reply waits for the request's CPU time; elsewhere it leaves at once. */
+  private sendRaw(s: Session, pkt: Uint8Array): void {
+    if (s.channel === null) return;
+    this.spend(this.env.cost.ldcSendCpuNs);
+    if (this.work !== undefined) this.work.out.push([s, pkt]);
+    else this.transmit(s, pkt);
+  }
+
+  private transmit(s: Session, pkt: Uint8Array): void {
+    const st = s.channel!.send(this.id, pkt);
+    // A full queue is retried shortly; a reset channel drops the reply (the guest resends).
+    if (st === HV.EWOULDBLOCK)
+      this.env.sim.schedule(this.env.cost.ldcLatencyNs, () => this.transmit(s, pkt));
+  }
+
+  /** Control-domain CPU time: added to the request being served, or charged directly. */
+  private spend(ns: number): void {
+    if (this.work !== undefined) this.work.ns += ns;
+    else this.env.cpu.charge(ns);
+  }
+}

@@ -1,0 +1,466 @@
+import type { EventBus } from "../events/bus.ts";
+import type { Hypervisor } from "../hv/hypervisor.ts";
+import { HV, SYNC_FOR_CPU, SYNC_FOR_DEVICE } from "../hv/status.ts";
+import { IO_ATTR_READ, IO_ATTR_WRITE } from "../iommu/iotsb.ts";
+import type { CostModel } from "../machine/cost-model.ts";
+import type { DomainCpu } from "../machine/cpu.ts";
+import { PAGE_SIZE, WORDS_PER_PAGE } from "../machine/memory.ts";
+import type { Proc, Simulator } from "../sim/kernel.ts";
+import type { BrokerLink } from "./broker-client.ts";
+import type { GuestMemory } from "./guest-memory.ts";
+import type { LocalPolicy, PolicyStats } from "./policy.ts";
+import { Msg, message } from "./protocol.ts";
+
+export type DmaDirection = "to-device" | "from-device" | "bidirectional";
+
+/** A live DMA mapping: what a driver hands its device. */
+export interface DmaMapping {
+  /** Device-visible address of the first byte. */
+  dvma: number;
+  len: number;
+  /** First IOTSB entry and entry count. */
+  index: number;
+  npages: number;
+  attrs: number;
+}
+
+export interface DmaFailure {
+  error: string;
+}
+
+export const isDmaFailure = <T extends object>(r: T | DmaFailure): r is DmaFailure => "error" in r;
+
+export interface GuestDmaOptions {
+  /** "lease": ask the broker for chunks and allocate inside them; "per-map": one negotiation per mapping (the method read literally). */
+  acquire: "lease" | "per-map";
+  /** Pages asked for per lease (a mapping larger than this gets a lease of its own size). */
+  leasePages: number;
+  /** "strict": demap (and flush) before the DVMA can be reused; "deferred": batch demaps. */
+  unmap: "strict" | "deferred";
+  /** Deferred unmap flushes at this many pending entries... */
+  deferredMaxEntries: number;
+  /** ...or this long after the first pending one, whichever comes first (Linux: 250 entries or 10 ms). */
+  deferredMaxNs: number;
+  /** A lease with nothing mapped for this long goes back to the broker. 0 = keep leases. */
+  leaseIdleNs: number;
+}
+
+export const DEFAULT_GUEST_DMA: GuestDmaOptions = {
+  acquire: "lease",
+  leasePages: 512,
+  unmap: "strict",
+  deferredMaxEntries: 250,
+  deferredMaxNs: 10_000_000,
+  leaseIdleNs: 0,
+};
+
+export interface GuestDmaEnv {
+  sim: Simulator;
+  hv: Hypervisor;
+  domain: number;
+  devhandle: number;
+  cpu: DomainCpu;
+  cost: CostModel;
+  link: BrokerLink;
+  memory: GuestMemory;
+  /** The local policy (already wrapped by the host's checks). */
+  policy: LocalPolicy;
+  bus?: EventBus;
+}
+
+interface Lease {
+  base: number;
+  npages: number;
+  live: number;
+  idleTimer: number;
+}
+
+/** Pages per hypervisor map call: one 8 KiB page of 8-byte RAs (Linux PGLIST_NENTS). */
+export const PGLIST_NENTS = WORDS_PER_PAGE;
+
+/**
+ * A guest OS's DMA API, modelled on Linux's: mapSingle / mapSg / unmapSingle / allocCoherent /
+ * sync. It gets DVMA from the control domain over LDC, maps it itself through the hypervisor's
+ * IOMMU calls in batches of up to 1024 TTEs (looping on partial completion), and gives it back.
+ * Methods are generator functions: `const m = yield* dma.mapSingle(ra, len, "from-device")`; each
+ * yields the guest CPU time it spent, so latency includes it.
+ */
+export class GuestDmaApi {
+  readonly opts: GuestDmaOptions;
+  private readonly listRa: number;
+  private readonly list: Float64Array;
+  private readonly windowBase: number;
+  private readonly leases: Lease[] = [];
+  private deferred: number[] = []; // flat (index, npages) pairs
+  private deferredTimer = -1;
+  /** Entries of per-map grants, by first index, so unmap knows to release them. */
+  private readonly perMapGrants = new Map<number, number>();
+  readonly stats = {
+    maps: 0,
+    unmaps: 0,
+    failures: 0,
+    mapCalls: 0,
+    demapCalls: 0,
+    negotiations: 0,
+    leasesHeld: 0,
+    deferredFlushes: 0,
+  };
+
+  constructor(
+    private readonly env: GuestDmaEnv,
+    opts: Partial<GuestDmaOptions> = {},
+  ) {
+    // A policy may say how it wants DVMA acquired (negotiate-per-map does); otherwise the guest's setting.
+    this.opts = {
+      ...DEFAULT_GUEST_DMA,
+      ...opts,
+      ...(env.policy.acquire ? { acquire: env.policy.acquire } : {}),
+    };
+    const io = env.hv.iommus.get(env.devhandle);
+    if (io === undefined) throw new RangeError(`no root complex with devhandle ${env.devhandle}`);
+    this.windowBase = io.windowBase;
+    // The per-CPU page list lives in one page of the guest's own memory, as in Linux.
+    this.listRa = env.memory.alloc(1);
+    const pa = env.hv.domains[env.domain]!.mem.paPageOf(this.listRa);
+    this.list = env.hv.memory.words(pa);
+  }
+
+  get alive(): boolean {
+    return this.env.hv.domains[this.env.domain]!.alive;
+  }
+
+  *mapSingle(ra: number, len: number, dir: DmaDirection, cpu = 0): Proc<DmaMapping | DmaFailure> {
+    if (!(len > 0)) return this.fail("bad-length");
+    const first = Math.floor(ra / PAGE_SIZE) * PAGE_SIZE;
+    const npages = Math.floor((ra + len - 1) / PAGE_SIZE) - first / PAGE_SIZE + 1;
+    return yield* this.mapPages(npages, attrsOf(dir), cpu, ra - first, len, first, null);
+  }
+
+  /** Maps scatter-gather segments into one contiguous DVMA range (Linux merges them the same way). */
+  *mapSg(
+    segs: readonly { ra: number; len: number }[],
+    dir: DmaDirection,
+    cpu = 0,
+  ): Proc<DmaMapping | DmaFailure> {
+    const pages: number[] = [];
+    let len = 0;
+    for (const s of segs) {
+      if (!(s.len > 0)) return this.fail("bad-length");
+      const a = Math.floor(s.ra / PAGE_SIZE);
+      const b = Math.floor((s.ra + s.len - 1) / PAGE_SIZE);
+      for (let p = a; p <= b; p++) pages.push(p * PAGE_SIZE);
+      len += s.len;
+    }
+    if (pages.length === 0) return this.fail("bad-length");
+    const offset = segs[0]!.ra % PAGE_SIZE;
+    return yield* this.mapPages(pages.length, attrsOf(dir), cpu, offset, len, 0, pages);
+  }
+
+  *unmapSingle(m: DmaMapping, cpu = 0): Proc<void> {
+    const { cpu: dcpu, cost } = this.env;
+    this.stats.unmaps++;
+    let spent = cost.dmaApiCpuNs;
+    if (this.opts.unmap === "strict") {
+      spent += this.demap(m.index, m.npages);
+      this.giveBack(m.index, m.npages, cpu);
+    } else {
+      this.deferred.push(m.index, m.npages);
+      if (this.deferred.length / 2 >= this.opts.deferredMaxEntries)
+        spent += this.flushDeferred(cpu);
+      else if (this.deferredTimer < 0) {
+        this.deferredTimer = this.env.sim.schedule(this.opts.deferredMaxNs, () => {
+          this.deferredTimer = -1;
+          this.env.cpu.charge(this.flushDeferred(0));
+        });
+      }
+    }
+    dcpu.charge(spent);
+    yield spent;
+  }
+
+  /** Allocates zeroed guest pages and maps them for both directions. */
+  *allocCoherent(len: number, cpu = 0): Proc<{ ra: number; mapping: DmaMapping } | DmaFailure> {
+    const npages = Math.ceil(len / PAGE_SIZE);
+    const ra = this.env.memory.alloc(npages);
+    if (ra < 0) return this.fail("out-of-memory");
+    const m = yield* this.mapSingle(ra, len, "bidirectional", cpu);
+    if (isDmaFailure(m)) {
+      this.env.memory.free(ra, npages);
+      return m;
+    }
+    return { ra, mapping: m };
+  }
+
+  *freeCoherent(c: { ra: number; mapping: DmaMapping }, cpu = 0): Proc<void> {
+    yield* this.unmapSingle(c.mapping, cpu);
+    this.env.memory.free(c.ra, Math.ceil(c.mapping.len / PAGE_SIZE));
+  }
+
+  /** pci_dma_sync for a mapping's buffer; returns the hypervisor status. */
+  sync(ra: number, len: number, toDevice: boolean): number {
+    const st = this.env.hv.dmaSync(
+      this.env.domain,
+      this.env.devhandle,
+      ra,
+      len,
+      toDevice ? SYNC_FOR_DEVICE : SYNC_FOR_CPU,
+    );
+    this.env.cpu.charge(this.env.hv.lastCostNs);
+    return st;
+  }
+
+  /** Demaps everything a deferred unmap still holds (e.g. before releasing leases). */
+  *flush(cpu = 0): Proc<void> {
+    const spent = this.flushDeferred(cpu);
+    this.env.cpu.charge(spent);
+    if (spent > 0) yield spent;
+  }
+
+  /** The local policy's own figures (allocated, free, fragmentation, ...). */
+  policyStats(): PolicyStats {
+    return this.env.policy.stats();
+  }
+
+  /** Ranges of the window this guest holds as leases: [base, npages] in entry indices. */
+  get heldLeases(): readonly { base: number; npages: number; live: number }[] {
+    return this.leases;
+  }
+
+  // ---- mapping ----
+
+  private *mapPages(
+    npages: number,
+    attrs: number,
+    cpu: number,
+    offset: number,
+    len: number,
+    raFirst: number,
+    raPages: number[] | null,
+  ): Proc<DmaMapping | DmaFailure> {
+    if (!this.alive) return this.fail("domain-dead");
+    const { cost, cpu: dcpu } = this.env;
+    let spent = cost.dmaApiCpuNs;
+    const got = yield* this.acquire(npages, cpu);
+    if (typeof got === "string") {
+      dcpu.charge(spent);
+      yield spent;
+      return this.fail(got);
+    }
+    const index = got;
+    let done = 0;
+    while (done < npages) {
+      const batch = Math.min(PGLIST_NENTS, npages - done);
+      for (let k = 0; k < batch; k++) {
+        this.list[k] = raPages === null ? raFirst + (done + k) * PAGE_SIZE : raPages[done + k]!;
+      }
+      let off = 0;
+      while (off < batch) {
+        const st = this.env.hv.iommuMap(
+          this.env.domain,
+          this.env.devhandle,
+          0,
+          index + done + off,
+          batch - off,
+          attrs,
+          this.listRa + off * 8,
+        );
+        this.stats.mapCalls++;
+        spent += this.env.hv.lastCostNs;
+        if (st !== HV.EOK) {
+          // Unlike Linux ("XXX demap?"), undo what was mapped before giving the DVMA back.
+          if (done + off > 0) spent += this.demap(index, done + off);
+          this.giveBack(index, npages, cpu);
+          dcpu.charge(spent);
+          yield spent;
+          return this.fail(`map-status-${st}`);
+        }
+        off += this.env.hv.ret1;
+      }
+      done += batch;
+    }
+    this.stats.maps++;
+    dcpu.charge(spent);
+    yield spent;
+    return { dvma: this.windowBase + index * PAGE_SIZE + offset, len, index, npages, attrs };
+  }
+
+  /** First entry of `npages` DVMA entries this guest may map, or the reason there are none. */
+  private *acquire(npages: number, cpu: number): Proc<number | string> {
+    if (this.opts.acquire === "per-map") {
+      const g = yield* this.negotiate(npages);
+      if (typeof g === "string") return g;
+      this.perMapGrants.set(g, npages);
+      return g;
+    }
+    let idx = this.env.policy.alloc(npages, 1, cpu);
+    if (idx < 0) {
+      const g = yield* this.negotiate(Math.max(this.opts.leasePages, npages));
+      if (typeof g === "string") return g;
+      idx = this.env.policy.alloc(npages, 1, cpu);
+      if (idx < 0) return "local-policy-refused";
+    }
+    // A policy may merge adjacent leases, so an allocation can span several: count it in each.
+    for (
+      let i = this.firstLeaseEndingAfter(idx);
+      i < this.leases.length && this.leases[i]!.base < idx + npages;
+      i++
+    ) {
+      const lease = this.leases[i]!;
+      lease.live++;
+      if (lease.idleTimer >= 0) {
+        this.env.sim.cancel(lease.idleTimer);
+        lease.idleTimer = -1;
+      }
+    }
+    return idx;
+  }
+
+  /** Asks the broker for `npages`; a lease is recorded and given to the local policy. */
+  private *negotiate(npages: number): Proc<number | string> {
+    this.stats.negotiations++;
+    const reply = yield* this.env.link.ask(
+      message(Msg.DVMA_REQ, { devhandle: this.env.devhandle, npages, align: 1 }),
+    );
+    if (reply === null) return "negotiation-timeout";
+    if (reply.kind !== Msg.DVMA_GRANT) return `nack:${reply.reason || "refused"}`;
+    const base = (reply.base - this.windowBase) / PAGE_SIZE;
+    if (this.opts.acquire === "lease") {
+      this.insertLease({ base, npages: reply.npages, live: 0, idleTimer: -1 });
+      this.env.policy.addRange(base, reply.npages);
+    }
+    return base;
+  }
+
+  /** Demaps [index, index + n), looping on partial completion; returns CPU ns spent. */
+  private demap(index: number, n: number): number {
+    let spent = 0;
+    let done = 0;
+    while (done < n) {
+      const st = this.env.hv.iommuDemap(
+        this.env.domain,
+        this.env.devhandle,
+        0,
+        index + done,
+        n - done,
+      );
+      this.stats.demapCalls++;
+      spent += this.env.hv.lastCostNs;
+      if (st !== HV.EOK || this.env.hv.ret1 === 0) break; // the range is no longer ours (revoked): nothing left to clear
+      done += this.env.hv.ret1;
+    }
+    return spent;
+  }
+
+  /** DVMA whose TTEs are cleared goes back: to the local policy (lease) or to the broker (per-map). */
+  private giveBack(index: number, npages: number, cpu: number): void {
+    const granted = this.perMapGrants.get(index);
+    if (granted !== undefined) {
+      this.perMapGrants.delete(index);
+      this.env.sim.spawn(this.release(index, granted), "dvma-release");
+      return;
+    }
+    this.env.policy.free(index, npages, cpu);
+    for (
+      let i = this.firstLeaseEndingAfter(index);
+      i < this.leases.length && this.leases[i]!.base < index + npages;
+      i++
+    ) {
+      const lease = this.leases[i]!;
+      if (--lease.live > 0 || this.opts.leaseIdleNs <= 0) continue;
+      lease.idleTimer = this.env.sim.schedule(this.opts.leaseIdleNs, () => {
+        lease.idleTimer = -1;
+        if (lease.live === 0 && this.leases.includes(lease)) {
+          this.dropLease(lease);
+          this.env.sim.spawn(this.release(lease.base, lease.npages), "lease-release");
+        }
+      });
+    }
+  }
+
+  private flushDeferred(cpu: number): number {
+    if (this.deferred.length === 0) return 0;
+    if (this.deferredTimer >= 0) {
+      this.env.sim.cancel(this.deferredTimer);
+      this.deferredTimer = -1;
+    }
+    const pairs = this.deferred;
+    this.deferred = [];
+    this.stats.deferredFlushes++;
+    // Sort by entry and demap adjacent runs with one call each.
+    const order: number[] = [];
+    for (let i = 0; i < pairs.length; i += 2) order.push(i);
+    order.sort((a, b) => pairs[a]! - pairs[b]!);
+    let spent = 0;
+    let runStart = -1;
+    let runEnd = -1;
+    for (const i of order) {
+      const idx = pairs[i]!;
+      const n = pairs[i + 1]!;
+      if (idx === runEnd) runEnd += n;
+      else {
+        if (runStart >= 0) spent += this.demap(runStart, runEnd - runStart);
+        runStart = idx;
+        runEnd = idx + n;
+      }
+    }
+    if (runStart >= 0) spent += this.demap(runStart, runEnd - runStart);
+    for (const i of order) this.giveBack(pairs[i]!, pairs[i + 1]!, cpu);
+    return spent;
+  }
+
+  // ---- leases ----
+
+  /** Position of the first lease (sorted by base) that ends after `index`: no allocation on the hot path. */
+  private firstLeaseEndingAfter(index: number): number {
+    let lo = 0;
+    let hi = this.leases.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      const l = this.leases[mid]!;
+      if (l.base + l.npages <= index) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private insertLease(l: Lease): void {
+    let i = 0;
+    while (i < this.leases.length && this.leases[i]!.base < l.base) i++;
+    this.leases.splice(i, 0, l);
+    this.stats.leasesHeld = this.leases.length;
+  }
+
+  private dropLease(l: Lease): void {
+    this.leases.splice(this.leases.indexOf(l), 1);
+    this.env.policy.removeRange(l.base, l.npages);
+    this.stats.leasesHeld = this.leases.length;
+  }
+
+  /** Gives every idle lease back to the broker (after flushing deferred unmaps). */
+  *releaseIdleLeases(): Proc<number> {
+    yield* this.flush();
+    const idle = this.leases.filter((l) => l.live === 0);
+    for (const l of idle) {
+      this.dropLease(l);
+      yield* this.release(l.base, l.npages);
+    }
+    return idle.length;
+  }
+
+  private *release(index: number, npages: number): Proc<void> {
+    const base = this.windowBase + index * PAGE_SIZE;
+    yield* this.env.link.ask(
+      message(Msg.DVMA_RELEASE, { devhandle: this.env.devhandle, base, npages }),
+    );
+  }
+
+  private fail(error: string): DmaFailure {
+    this.stats.failures++;
+    return { error };
+  }
+}
+
+/** Linux sets READ always and WRITE unless the device only reads memory. */
+function attrsOf(dir: DmaDirection): number {
+  return dir === "to-device" ? IO_ATTR_READ : IO_ATTR_READ | IO_ATTR_WRITE;
+}
