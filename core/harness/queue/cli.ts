@@ -68,7 +68,7 @@ export async function workerCommand(
   if (args.arg !== undefined) throw new InputError(`worker: unexpected argument "${args.arg}"`);
   if (args.other.length > 0)
     throw new InputError(
-      `worker: ${args.other.join(", ")} belong to the sweep (give them to the submitting command); a worker takes --queue, --concurrency and --plugin`,
+      `worker: ${args.other.join(", ")}: the sweep's flags (give them to the submitting command); a worker takes --queue, --concurrency and --plugin`,
     );
   const queue = parseQueueUrl(args.queue);
   await runQueueWorker({

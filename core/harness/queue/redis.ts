@@ -2,7 +2,7 @@ import { describeThrown, InputError } from "../../input/errors.ts";
 import type { QueueDeps } from "./deps.ts";
 import type { QueueAddress } from "./redis-url.ts";
 
-type Redis = InstanceType<QueueDeps["Redis"]>;
+export type Redis = InstanceType<QueueDeps["Redis"]>;
 
 /** How long the first connection may take before the address is reported unreachable (assumed). */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -25,12 +25,13 @@ export async function reachRedis(
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
   });
-  probe.on("error", () => {}); // reported below
+  let cause: unknown;
+  probe.on("error", (e) => (cause ??= e)); // the first says why (ECONNREFUSED…); reported below
   try {
     await probe.connect();
     await probe.ping();
   } catch (e) {
-    throw new InputError(`cannot reach Redis at ${addr.url}: ${describeThrown(e)}`);
+    throw new InputError(`cannot reach Redis at ${addr.url}: ${describeThrown(cause ?? e)}`);
   } finally {
     probe.disconnect();
   }
@@ -48,4 +49,14 @@ export async function reachRedis(
     log(`queue: Redis at ${addr.url} is back`);
   });
   return r;
+}
+
+/**
+ * Another connection like `r` (BullMQ wants one per role); its errors are the retries that `r`
+ * already reports, so they are not printed again.
+ */
+export function sibling(r: Redis): Redis {
+  const c = r.duplicate();
+  c.on("error", () => {});
+  return c;
 }

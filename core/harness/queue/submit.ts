@@ -22,7 +22,7 @@ import {
   SWEEP_TTL_S,
   sweepKey,
 } from "./job.ts";
-import { reachRedis } from "./redis.ts";
+import { reachRedis, sibling } from "./redis.ts";
 import type { QueueAddress } from "./redis-url.ts";
 
 export interface QueuedRunOptions {
@@ -61,6 +61,12 @@ export class SweepCancelledError extends Error {
     this.name = "SweepCancelledError";
   }
 }
+
+/** A submitter waits this long for a Redis that went away before it gives the sweep up (assumed). */
+const REDIS_GIVE_UP_MS = 60_000;
+
+/** Time the end of a sweep may take to tidy Redis (assumed). */
+const CLEANUP_MS = 5_000;
 
 /** Jobs added per round trip. */
 const ADD_CHUNK = 500;
@@ -113,9 +119,11 @@ export async function runScenarioQueued(
   };
 
   // BullMQ leaves connections it is given open on close(); they are closed here.
-  const connections = [redis.duplicate(), redis.duplicate()];
+  const connections = [sibling(redis), sibling(redis)];
   const queue = new bullmq.Queue(QUEUE_NAME, { connection: connections[0]! });
   const events = new bullmq.QueueEvents(QUEUE_NAME, { connection: connections[1]! });
+  queue.on("error", () => {}); // connection errors: reported once by the connection itself
+  events.on("error", () => {});
   let heartbeat: ReturnType<typeof setInterval> | undefined;
   let onAbort: (() => void) | undefined;
   try {
@@ -173,7 +181,15 @@ export async function runScenarioQueued(
         const i = indexOf(id);
         if (i !== undefined) stalled[i]!++;
       });
+      let awayMs = 0;
       heartbeat = setInterval(() => {
+        awayMs = redis.status === "ready" ? 0 : awayMs + SWEEP_HEARTBEAT_MS;
+        if (awayMs >= REDIS_GIVE_UP_MS)
+          return finish(
+            new Error(
+              `Redis at ${opts.queue.url} unreachable for ${REDIS_GIVE_UP_MS / 1000} s with ${done} of ${total} runs done; giving up`,
+            ),
+          );
         redis.expire(sweepKey(sweep), SWEEP_TTL_S).then(
           (kept) => {
             if (kept === 0)
@@ -204,10 +220,16 @@ export async function runScenarioQueued(
     if (onAbort) opts.signal?.removeEventListener("abort", onAbort);
     // Whatever ended the sweep, its remaining points go: workers drop jobs of a sweep whose key
     // is gone, and waiting ones are removed here (a running one cannot be, and is dropped).
-    await redis.del(sweepKey(sweep)).catch(() => {});
-    await removeJobs(queue, sweep, total, metrics);
-    await events.close();
-    await queue.close();
+    // With Redis away this would wait forever: it gets CLEANUP_MS, then the connections close.
+    await Promise.race([
+      (async () => {
+        await redis.del(sweepKey(sweep));
+        await removeJobs(queue, sweep, total, metrics);
+        await events.close();
+        await queue.close();
+      })().catch(() => {}),
+      Bun.sleep(CLEANUP_MS),
+    ]);
     for (const c of [redis, ...connections]) c.disconnect();
   }
   return {

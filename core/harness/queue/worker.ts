@@ -13,7 +13,7 @@ import {
   STALLED_CHECK_MS,
   sweepKey,
 } from "./job.ts";
-import { reachRedis } from "./redis.ts";
+import { reachRedis, sibling } from "./redis.ts";
 import type { QueueAddress } from "./redis-url.ts";
 import { ThreadPool, ThreadRunError } from "./threads.ts";
 
@@ -41,7 +41,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
   const self = `${hostname()}:${process.pid}`;
   const redis = await reachRedis(Redis, opts.queue, opts.log);
   const pool = new ThreadPool(opts.concurrency);
-  const connection = redis.duplicate(); // BullMQ leaves a given connection open on close()
+  const connection = sibling(redis); // BullMQ leaves a given connection open on close()
   const worker = new bullmq.Worker(
     QUEUE_NAME,
     async (job) => {
@@ -88,7 +88,10 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
       name: self,
     },
   );
-  worker.on("error", (e) => opts.log(`queue error: ${describeThrown(e)}`));
+  // A lost connection is reported once by the connection; other errors each time.
+  worker.on("error", (e) => {
+    if (redis.status === "ready") opts.log(`queue error: ${describeThrown(e)}`);
+  });
   await worker.waitUntilReady();
   opts.log(
     `worker ${self}: taking points from ${opts.queue.url} (concurrency ${opts.concurrency})`,
