@@ -29,6 +29,12 @@ export type {
   CoreHooks,
 } from "./harness/plugin/hooks.ts";
 export {
+  /** Every built-in plugin: name, kind, version, description. */
+  listBuiltinPlugins,
+  /** Loads a plugin by built-in name or file path. */
+  loadPlugin,
+} from "./harness/plugin/loader.ts";
+export {
   /** A short message for any thrown value. */
   describeThrown,
   /** Bad user input: the CLI prints its one-line message and exits with code 2. */
@@ -203,16 +209,30 @@ export {
 // ── Scenarios, runs and reports ────────────────────────────────────────────────────────────
 
 export {
+  /** A report as a self-contained HTML page (tables, charts, DVMA map). */
+  htmlReport,
+} from "./harness/report/html-report.ts";
+export {
   /** The figures of one run. */
   type PathMetrics,
   /** A scenario's report: every point and path with its metrics. */
   type Report,
+  /** A report as CSV: one row per point and path. */
+  reportCsv,
+  /** A report as JSON text (the bytes `--json` prints). */
+  reportJson,
   /** Rounds a figure the way reports do. */
   round,
 } from "./harness/report/report.ts";
 export {
+  /** A simulated duration: integer nanoseconds, or a string with a unit ("20ms"). */
+  DurationSchema,
   /** Defines a scenario: machine, plugins, workloads, matrix, faults. */
   defineScenario,
+  /** Nanoseconds of a duration value. */
+  durationNs,
+  /** A validated scenario, defaults applied. */
+  type Scenario,
 } from "./harness/scenario/define.ts";
 export {
   /** Applies `--set key=value` overrides to a scenario. */
@@ -225,6 +245,8 @@ export {
   loadScenarioPlugins,
   /** Validates a scenario; throws InputError naming each field. */
   parseScenario,
+  /** Every plugin a scenario names at every matrix point, with the field that names it. */
+  pluginUses,
 } from "./harness/scenario/load.ts";
 export type {
   /** Identifies one run (scenario, point, path, domains, position). */
@@ -233,8 +255,14 @@ export type {
   RunObserver,
 } from "./harness/scenario/observer.ts";
 export {
+  /** Every (matrix point, path) run of a scenario, in report order. */
+  planRuns,
   /** Runs a scenario serially and returns its report. */
   runScenario,
   /** Runs a scenario in slices with the event loop free in between, optionally paced. */
   runScenarioAsync,
 } from "./harness/scenario/run-scenario.ts";
+export {
+  /** Records a run's events as a Chrome Trace Event file. */
+  TraceCollector,
+} from "./harness/scenario/trace-collector.ts";

@@ -10,6 +10,11 @@ import { compareWithReference, comparisonTable } from "../harness/report/referen
 import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
 import { durationNs } from "../harness/scenario/define.ts";
 import {
+  EXIT_PLUGIN_ERRORS,
+  failureSummary,
+  pluginErrorsOf,
+} from "../harness/scenario/failures.ts";
+import {
   applySets,
   listScenarios,
   loadScenarioFile,
@@ -70,6 +75,10 @@ export const command = defineCommand({
         "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
     },
     quiet: { type: "boolean", description: "no table and no progress" },
+    "tolerate-plugin-errors": {
+      type: "boolean",
+      description: `exit 0 even if plugins erred (still reported; otherwise exit ${EXIT_PLUGIN_ERRORS})`,
+    },
     serve: {
       type: "boolean",
       description: "serve the live feed and dashboard (plugin live) during the run, until Ctrl-C",
@@ -116,6 +125,8 @@ export interface CliArgs {
   report?: string;
   workers?: string;
   quiet: boolean;
+  /** --tolerate-plugin-errors */
+  tolerate?: boolean;
   serve?: boolean;
   port?: string;
   host?: string;
@@ -147,7 +158,9 @@ export function parseCli(argv: readonly string[]): CliArgs {
       );
     }
     if (spec.type === "boolean") {
-      (a as unknown as Record<string, unknown>)[name] = true;
+      (a as unknown as Record<string, unknown>)[
+        name === "tolerate-plugin-errors" ? "tolerate" : name
+      ] = true;
       continue;
     }
     const value = eq >= 0 ? tok.slice(eq + 1) : argv[++i];
@@ -163,13 +176,13 @@ export function parseCli(argv: readonly string[]): CliArgs {
   return a;
 }
 
-/** Runs the CLI; returns the exit code (0 ok, 1 run failed, 2 bad input). */
 /** Where the CLI writes: stdout and stderr, or captures in tests. */
 export interface CliIo {
   out: { write(s: string): unknown };
   err: { write(s: string): unknown; isTTY?: boolean };
 }
 
+/** Runs the CLI; returns the exit code (0 ok, 1 run failed, 2 bad input, 3 completed with plugin errors). */
 export async function main(
   argv: readonly string[],
   io: CliIo = { out: process.stdout, err: process.stderr },
@@ -256,7 +269,10 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   const progress = showProgress ? new Progress(io.err) : undefined;
   // The live feed, like the trace, observes runs in this process.
   const parallel = workers > 1 && plan.runs.length > 1 && trace === undefined && !args.serve;
-  const live = args.serve ? await startLive(serve.options, scn.seed) : undefined;
+  // Runs over HTTP may name the plugin files given here (by their registered names).
+  const live = args.serve
+    ? await startLive({ ...serve.options, plugins: args.plugins }, scn.seed)
+    : undefined;
   const stop = new AbortController();
   const signalled = live ? untilSignal().then(() => stop.abort()) : undefined;
   if (live) io.err.write(`live: serving on ${live.url} (Ctrl-C to stop)\n`);
@@ -286,9 +302,15 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
             progress.update(tally(done, run.events))
         : undefined,
     };
-    report = live
-      ? await runScenarioAsync(raw, scn, table, { ...opts, pace: serve.pace, signal: stop.signal })
-      : runScenario(raw, scn, table, opts);
+    if (live) {
+      const hold = live.hold(serve.pace !== undefined);
+      report = await runScenarioAsync(raw, scn, table, {
+        ...opts,
+        pace: serve.pace,
+        signal: stop.signal,
+        drain: hold.drain,
+      }).finally(hold.end);
+    } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
   if (args.report) await Bun.write(args.report, htmlReport(report, scn));
@@ -306,22 +328,21 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
     if (scn.reference.length > 0)
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
   }
-  const failed = report.points.some((p) =>
-    Object.values(p.paths).some((m) => m.ios === 0 && m.attacks === 0),
-  );
-  if (failed) io.err.write("warning: a run completed no I/O\n");
+  io.err.write(failureSummary(report));
   if (live) {
     if (!stop.signal.aborted)
       io.err.write(`live: runs done; still serving on ${live.url} until Ctrl-C\n`);
     await signalled;
     await live.stop();
   }
-  return 0;
+  return pluginErrorsOf(report).length > 0 && !args.tolerate ? EXIT_PLUGIN_ERRORS : 0;
 }
 
 /** What the live plugin provides (its type lives in plugins/, which core does not import). */
 interface LiveServer extends RunObserver {
   readonly url: string;
+  /** Back-pressure from lossless clients: `drain` between slices, `end` after the run. */
+  hold(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
   stop(): Promise<void>;
 }
 

@@ -7,7 +7,15 @@
 import { resolve } from "node:path";
 import type { ServerWebSocket } from "bun";
 import { Elysia, status } from "elysia";
-import { EVENT_TYPES, listScenarios, loadScenarioFile } from "../../core/index.ts";
+import {
+  EVENT_TYPES,
+  htmlReport,
+  type Report,
+  reportCsv,
+  reportJson,
+  type Scenario,
+} from "../../core/index.ts";
+import type { Catalogue } from "./catalogue.ts";
 import {
   ALL_EVENTS,
   type FeedFilter,
@@ -16,11 +24,19 @@ import {
   isFilterError,
   parseFilter,
 } from "./filter.ts";
-import { hasToken, json, MAX_QUERY_BYTES, readBody } from "./http.ts";
+import {
+  hasToken,
+  json,
+  MAX_QUERY_BYTES,
+  originProblem,
+  readBody,
+  SECURITY_HEADERS,
+} from "./http.ts";
 import type { FeedHub } from "./hub.ts";
+import { METRICS_CONTENT_TYPE, metricsText } from "./metrics.ts";
 import { type LiveObserver, seriesOf, summary } from "./observer.ts";
 import type { LiveOptions } from "./options.ts";
-import type { RunRegistry } from "./runs.ts";
+import { type RunRecord, type RunRegistry, summaryOf } from "./runs.ts";
 import { sseStream } from "./sse.ts";
 import { domainsState, windowsState } from "./state.ts";
 import { WsFeed } from "./ws-feed.ts";
@@ -32,6 +48,24 @@ const ASSETS = new Map([
   ["charts.js", "text/javascript; charset=utf-8"],
   ["style.css", "text/css; charset=utf-8"],
 ]);
+/** A finished run's report, downloadable as GET /runs/:id/report.json (.csv, .html). */
+const DOWNLOADS = {
+  "report.json": { type: "application/json; charset=utf-8", body: (r: Report) => reportJson(r) },
+  "report.csv": { type: "text/csv; charset=utf-8", body: (r: Report) => reportCsv(r) },
+  "report.html": {
+    type: "text/html; charset=utf-8",
+    body: (r: Report, scn: Scenario) => htmlReport(r, scn),
+  },
+} as const;
+function attachment(body: string, type: string, id: number, file: string): Response {
+  return new Response(body, {
+    headers: {
+      "content-type": type,
+      "content-disposition": `attachment; filename="run-${id}-${file}"`,
+    },
+  });
+}
+
 /** Bytes a WebSocket may have waiting to be sent before its feed pauses. */
 const WS_BUFFER_BYTES = 1 << 20;
 /** Runs whose chart series /state returns. */
@@ -42,7 +76,10 @@ export interface LiveParts {
   observer: LiveObserver;
   registry: RunRegistry;
   options: LiveOptions;
-  cwd: string;
+  catalogue: Promise<Catalogue>;
+  /** Host values and Origins the server answers to (filled in once the port is known). */
+  hosts: Set<string>;
+  origins: Set<string>;
 }
 
 /** Query parameters as one record; a repeated `types` is joined, other repeats keep the last. */
@@ -57,7 +94,7 @@ function filterFrom(url: URL): FeedFilter | FilterError {
 }
 
 export function createApp(parts: LiveParts) {
-  const { hub, observer, registry, options } = parts;
+  const { hub, observer, registry, options, hosts, origins } = parts;
   const feeds = new Map<object, WsFeed>();
 
   const app = new Elysia({
@@ -69,8 +106,14 @@ export function createApp(parts: LiveParts) {
       closeOnBackpressureLimit: false,
     },
   })
-    .onRequest(({ request }) => {
+    .onRequest(({ request, set }) => {
+      Object.assign(set.headers, SECURITY_HEADERS);
       const url = new URL(request.url);
+      const away = originProblem(request, hosts, origins);
+      if (away !== undefined) return json(403, { error: away, path: "/headers" }, SECURITY_HEADERS);
+      // No CORS: a cross-origin preflight gets no permission.
+      if (request.method === "OPTIONS")
+        return json(403, { error: "cross-origin requests are not allowed", path: "/" });
       if (url.search.length > MAX_QUERY_BYTES)
         return json(413, { error: `query longer than ${MAX_QUERY_BYTES} bytes`, path: "/query" });
       if (options.token === undefined || url.pathname.startsWith("/assets/")) return;
@@ -133,6 +176,19 @@ export function createApp(parts: LiveParts) {
         feeds.delete(ws.raw);
       },
     })
+    .get("/health", () => ({
+      status: "ok",
+      runs: registry.active,
+      queuedNs: registry.queued,
+      clients: hub.connected.length,
+    }))
+    .get(
+      "/metrics",
+      () =>
+        new Response(metricsText(hub, registry), {
+          headers: { "content-type": METRICS_CONTENT_TYPE },
+        }),
+    )
     .get("/state", () => {
       const latest = observer.latest;
       const p = latest?.platform;
@@ -145,6 +201,7 @@ export function createApp(parts: LiveParts) {
             id: c.id,
             kind: c.kind,
             queued: c.size,
+            notices: c.pendingNotices,
             capacity: c.capacity,
             dropped: c.droppedTotal,
             delivered: c.delivered,
@@ -163,18 +220,22 @@ export function createApp(parts: LiveParts) {
         runs: registry.list(),
       };
     })
-    .get("/scenarios", async () => {
-      const names = await listScenarios();
-      return Promise.all(
-        names.map(async (name) => {
-          const raw = (await loadScenarioFile(name, parts.cwd)) as { description?: unknown };
-          return { name, description: typeof raw.description === "string" ? raw.description : "" };
-        }),
-      );
-    })
+    .get("/scenarios", async () =>
+      [...(await parts.catalogue).scenarios.values()].map(({ name, description }) => ({
+        name,
+        description,
+      })),
+    )
     .post(
       "/runs",
       async ({ request }) => {
+        // A JSON content type makes a cross-origin page send a preflight, which is refused.
+        const type = request.headers.get("content-type") ?? "";
+        if (!/^application\/json\s*(;|$)/i.test(type))
+          return json(415, {
+            error: "Content-Type must be application/json",
+            path: "/headers/content-type",
+          });
         const text = await readBody(request, options.maxBodyBytes);
         if (text === undefined)
           return json(413, { error: `body larger than ${options.maxBodyBytes} bytes`, path: "/" });
@@ -190,9 +251,46 @@ export function createApp(parts: LiveParts) {
       { parse: "none" },
     )
     .get("/runs/:id", ({ params }) => {
-      const rec = /^\d{1,9}$/.test(params.id) ? registry.get(Number(params.id)) : undefined;
-      return rec === undefined ? json(404, { error: `no run ${params.id}`, path: "/id" }) : rec;
+      const rec = recordOf(params.id);
+      return rec === undefined ? noRun(params.id) : { ...summaryOf(rec), report: rec.report };
+    })
+    .delete("/runs/:id", async ({ params }) => {
+      const rec = recordOf(params.id);
+      if (rec === undefined) return noRun(params.id);
+      await registry.cancel(rec.id);
+      return summaryOf(rec);
+    })
+    .get("/runs/:id/:file", ({ params }) => {
+      const rec = recordOf(params.id);
+      if (rec === undefined) return noRun(params.id);
+      const file = params.file;
+      if (file === "trace.json") {
+        if (rec.trace === undefined)
+          return json(404, {
+            error: `run ${rec.id} was not traced (request "trace": true)`,
+            path: "/id",
+          });
+        if (rec.status === "running")
+          return json(409, { error: `run ${rec.id} is still running`, path: "/id" });
+        return attachment(rec.trace.serialize(), "application/json; charset=utf-8", rec.id, file);
+      }
+      if (!Object.hasOwn(DOWNLOADS, file))
+        return json(404, {
+          error: "files: report.json, report.csv, report.html, trace.json",
+          path: "/file",
+        });
+      const d = DOWNLOADS[file as keyof typeof DOWNLOADS];
+      if (rec.report === undefined || rec.scenario === undefined)
+        return json(409, { error: `run ${rec.id} has no report yet (${rec.status})`, path: "/id" });
+      return attachment(d.body(rec.report, rec.scenario), d.type, rec.id, file);
     });
+
+  function recordOf(id: string): RunRecord | undefined {
+    return /^\d{1,9}$/.test(id) ? registry.get(Number(id)) : undefined;
+  }
+  function noRun(id: string): Response {
+    return json(404, { error: `no run ${JSON.stringify(id.slice(0, 20))}`, path: "/id" });
+  }
 
   /** Ends every stream: SSE generators return (a clean end of stream), sockets close with 1001. */
   const closeClients = () => {

@@ -4,10 +4,10 @@
  * once however many clients send it (a JSON cache beside the ring).
  */
 
-import type { ClientQueue } from "./client-queue.ts";
+import type { ClientQueue, QueuePolicy } from "./client-queue.ts";
 import { type FeedItem, FeedNotice } from "./feed-item.ts";
 
-export class FeedHub {
+export class FeedHub implements QueuePolicy {
   /** Id of the last published item (0 = none yet). */
   lastId = 0;
   private readonly cap: number;
@@ -15,6 +15,10 @@ export class FeedHub {
   private readonly items: (FeedItem | undefined)[];
   private readonly cache: (string | undefined)[];
   private clients: ClientQueue[] = [];
+  /** Paced runs in progress: while there are any, every client is lossless. */
+  private paced = 0;
+  /** Runs waiting for lossless clients to catch up. */
+  private waiters: (() => void)[] = [];
 
   constructor(
     readonly replay: number,
@@ -44,6 +48,40 @@ export class FeedHub {
     return (this.cache[at] ??= serialise(item));
   }
 
+  /** A queue may drop events unless its client asked for none lost or a paced run is on. */
+  mayDrop(q: ClientQueue): boolean {
+    return !q.lossless && this.paced === 0;
+  }
+
+  /** After a client read (or left): wakes the runs when no lossless client is over its capacity. */
+  taken(_q: ClientQueue): void {
+    if (this.waiters.length === 0 || this.behind()) return;
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const w of ws) w();
+  }
+
+  private behind(): boolean {
+    return this.clients.some((c) => !this.mayDrop(c) && c.size >= c.capacity);
+  }
+
+  /**
+   * Back-pressure for one run: `drain` (between slices) returns a promise while a lossless
+   * client holds `capacity` items or more. A paced run makes every client lossless until `end`.
+   */
+  hold(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void } {
+    if (paced) this.paced++;
+    let ended = false;
+    return {
+      drain: () => (this.behind() ? new Promise<void>((res) => this.waiters.push(res)) : undefined),
+      end: () => {
+        if (ended) return;
+        ended = true;
+        if (paced) this.paced--;
+      },
+    };
+  }
+
   /**
    * Adds a client. With `lastEventId`, first queues the kept items after it (the client's
    * filter applies); items that already left the buffer are counted as dropped.
@@ -55,12 +93,14 @@ export class FeedHub {
       for (let id = Math.max(oldest, lastEventId + 1); id <= this.lastId; id++)
         client.offer(id, this.items[id % this.cap]!);
     }
+    client.policy = this;
     this.clients = [...this.clients, client];
   }
 
   detach(client: ClientQueue): void {
     this.clients = this.clients.filter((c) => c !== client);
     client.close();
+    this.taken(client);
   }
 
   /** Every connected client (for /state and shutdown). */

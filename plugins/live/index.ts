@@ -7,12 +7,14 @@
  *   bun run scenario default --serve --pace 0.001   (then open http://127.0.0.1:8787/)
  */
 
-import { definePlugin, type RunObserver } from "../../core/index.ts";
+import { definePlugin, durationNs, InputError, type RunObserver } from "../../core/index.ts";
 import { createApp, type LiveApp } from "./app.ts";
+import { Catalogue } from "./catalogue.ts";
+import { allowedHosts } from "./http.ts";
 import { FeedHub } from "./hub.ts";
 import { LiveObserver } from "./observer.ts";
-import { checkBind, LiveOptionsSchema } from "./options.ts";
-import { RunRegistry } from "./runs.ts";
+import { checkBind, isLoopback, LiveOptionsSchema } from "./options.ts";
+import { type RunHold, RunRegistry } from "./runs.ts";
 
 const STOP_GRACE_MS = 50;
 
@@ -23,6 +25,8 @@ export interface LiveServer extends RunObserver {
   readonly app: LiveApp;
   /** Runs started with POST /runs. */
   readonly runs: RunRegistry;
+  /** Back-pressure for a run observed by this server (the CLI's own run): pass `drain` to it, call `end` after. */
+  hold(paced: boolean): RunHold;
   /** Stops runs started over HTTP, ends every client stream and closes the server. */
   stop(): Promise<void>;
 }
@@ -38,9 +42,57 @@ export default definePlugin({
     const hub = new FeedHub(options.replay, options.clientQueue);
     const observer = new LiveObserver(hub);
     const cwd = process.cwd();
-    const runs = new RunRegistry(observer, options.maxRuns, cwd);
-    const { app, closeClients } = createApp({ hub, observer, registry: runs, options, cwd });
-    app.listen({ port: options.port, hostname: options.host });
+    const catalogue = Catalogue.load(cwd, options.plugins);
+    // A request awaits it; an unhandled rejection must not end the process first.
+    catalogue.catch(() => {});
+    const hold = (paced: boolean) => hub.hold(paced);
+    const runs = new RunRegistry(
+      observer,
+      catalogue,
+      {
+        maxRuns: options.maxRuns,
+        maxDurationNs: durationNs(options.maxDuration),
+        maxPoints: options.maxPoints,
+        maxQueuedNs: durationNs(options.maxQueued),
+        maxWallSeconds: options.maxWallSeconds,
+      },
+      hold,
+    );
+    const hosts = new Set<string>();
+    const origins = new Set(options.allowOrigins.map((o) => o.toLowerCase().replace(/\/$/, "")));
+    const { app, closeClients } = createApp({
+      hub,
+      observer,
+      registry: runs,
+      options,
+      catalogue,
+      hosts,
+      origins,
+    });
+    try {
+      // One server per port: without reusePort a second one fails instead of sharing requests.
+      app.listen({
+        port: options.port,
+        hostname: options.host,
+        reusePort: false,
+        development: false,
+      });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "EADDRINUSE")
+        throw new InputError(
+          `live: port ${options.port} on ${options.host} is in use (another server?); choose another with --port`,
+        );
+      throw e;
+    }
+    const port = app.server!.port!;
+    for (const h of allowedHosts(
+      options.host,
+      port,
+      isLoopback(options.host),
+      options.allowOrigins,
+    ))
+      hosts.add(h);
     const url = app.server!.url.href;
     ctx.log(`serving on ${url}`);
     let stopped: Promise<void> | undefined;
@@ -48,6 +100,7 @@ export default definePlugin({
       url,
       app,
       runs,
+      hold,
       onRun: (bus, info, sim) => observer.onRun(bus, info, sim),
       onBoot: (platform, info) => observer.onBoot(platform, info),
       onResult: (info, metrics) => observer.onResult(info, metrics),

@@ -1,6 +1,9 @@
 /** The live plugin's options and the rule that a server reachable from other hosts needs a token. */
 
-import { InputError, type Static, Type } from "../../core/index.ts";
+import { DurationSchema, InputError, type Static, Type } from "../../core/index.ts";
+
+/** Shortest token accepted: 16 characters (a guessable token is no protection). */
+export const MIN_TOKEN_CHARS = 16;
 
 export const LiveOptionsSchema = Type.Object(
   {
@@ -13,8 +16,9 @@ export const LiveOptionsSchema = Type.Object(
     host: Type.String({ minLength: 1, default: "127.0.0.1", description: "address to bind" }),
     token: Type.Optional(
       Type.String({
-        minLength: 1,
-        description: "required as `Authorization: Bearer <token>` or `?token=`",
+        minLength: MIN_TOKEN_CHARS,
+        description:
+          "required as `Authorization: Bearer <token>` or `?token=` (16 characters or more)",
       }),
     ),
     replay: Type.Integer({
@@ -31,6 +35,34 @@ export const LiveOptionsSchema = Type.Object(
       minimum: 0,
       default: 2,
       description: "runs started by POST /runs at once",
+    }),
+    maxDuration: Type.Union(DurationSchema.anyOf, {
+      default: "1s",
+      description: "budget: longest simulated duration of one run requested over HTTP",
+    }),
+    maxPoints: Type.Integer({
+      minimum: 1,
+      default: 64,
+      description: "budget: (matrix point, path) runs in one request",
+    }),
+    maxQueued: Type.Union(DurationSchema.anyOf, {
+      default: "10s",
+      description: "budget: simulated time of all runs accepted and not yet finished",
+    }),
+    maxWallSeconds: Type.Integer({
+      minimum: 1,
+      default: 600,
+      description: "budget: wall time a paced request may take (duration x runs / pace)",
+    }),
+    allowOrigins: Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+      default: [],
+      maxItems: 32,
+      description:
+        "origins (scheme://host:port) besides the bound address whose pages may call the server",
+    }),
+    plugins: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: "plugin files the command line loaded (--plugin): runs over HTTP may name them",
     }),
     maxBodyBytes: Type.Integer({
       minimum: 1,
@@ -51,8 +83,27 @@ export function isLoopback(host: string): boolean {
   return v4?.slice(1).every((x) => Number(x) <= 255) === true;
 }
 
-/** @throws InputError when `host` is reachable from elsewhere and no token protects it. */
-export function checkBind(opts: LiveOptions): void {
+/**
+ * @throws InputError when `host` is reachable from elsewhere and no token protects it, or an
+ * allowed origin is not scheme://host[:port].
+ */
+export function checkBind(
+  opts: Pick<LiveOptions, "host" | "token"> & { allowOrigins?: readonly string[] },
+): void {
+  for (const [i, o] of (opts.allowOrigins ?? []).entries()) {
+    let ok = false;
+    try {
+      const u = new URL(o);
+      ok = (u.protocol === "http:" || u.protocol === "https:") && u.origin === o.replace(/\/$/, "");
+    } catch {
+      ok = false;
+    }
+    if (!ok)
+      throw new InputError(
+        `live: allowOrigins ${JSON.stringify(o)}: expected an origin such as http://example.test:8080`,
+        [{ path: `/allowOrigins/${i}`, message: "not an origin", value: o }],
+      );
+  }
   if (opts.token === undefined && !isLoopback(opts.host)) {
     throw new InputError(
       `live: refusing to serve on ${opts.host} without a token: anyone who can reach that address ` +

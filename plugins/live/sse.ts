@@ -60,7 +60,7 @@ export async function* sseStream(hub: FeedHub, opts: SseOptions): AsyncGenerator
     // The first step runs before the response exists: send at once so headers go out.
     yield new SseChunk(`retry: 1000\n: sun4v-dvma live feed\n\n`);
     while (!q.closed) {
-      if (q.size === 0 && q.dropped === 0) {
+      if (q.idle) {
         const woken = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), heartbeat); // host clock: keep-alive only
           wake = (w) => {

@@ -85,7 +85,16 @@ const vioLabel = (p: Uint8Array) => ({
 });
 
 /** Status codes in a reply: 0 ok, then DMA fault codes, then path errors. */
-const REPLY_ERRORS = [...DMA_FAULT_NAMES, "copy-failed", "map-failed", "data-corrupt"];
+const REPLY_ERRORS = [
+  ...DMA_FAULT_NAMES,
+  "copy-failed",
+  "map-failed",
+  "data-corrupt",
+  "bad-request",
+];
+
+/** A 64-bit packet field as a number, or -1 if above 2^53 - 1 (it would be rounded). */
+const safeNumber = (x: bigint): number => (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : -1);
 
 class ServiceIo implements GuestIo {
   readonly guest: number;
@@ -210,11 +219,16 @@ class ServiceIo implements GuestIo {
     const v = new DataView(pkt.buffer);
     const op = OPS[pkt[0]! - 0x40];
     const id = v.getUint32(4);
-    const cookie = Number(v.getBigUint64(8));
+    const cookie = safeNumber(v.getBigUint64(8));
     const bytes = v.getUint32(16);
     const tag = v.getUint32(20);
-    const readyAt = Number(v.getBigUint64(24));
-    if (op === undefined) return;
+    const readyAt = safeNumber(v.getBigUint64(24));
+    // A packet that does not decode (unknown op, a number that would be rounded) is refused, not guessed at.
+    if (op === undefined || cookie < 0 || readyAt < 0) {
+      const bad = REPLY_ERRORS.indexOf("bad-request");
+      this.channel.send(control, vioPacket(0x50, bad, id, 0, 0, 0));
+      return;
+    }
     // The port's service thread runs on a control-domain strand: receive, copy in, map. The device
     // then works on its own; completion (unmap, copy out, reply) takes a strand again.
     yield this.workers.request();
@@ -229,8 +243,11 @@ class ServiceIo implements GuestIo {
         : undefined;
     cpu.release();
     this.workers.release();
-    if (m !== undefined && isDmaFailure(m)) status = REPLY_ERRORS.indexOf("map-failed");
-    else if (m !== undefined) {
+    // A failed copy or mapping is answered like any other: the strand is taken again for the reply.
+    if (m !== undefined && isDmaFailure(m)) {
+      status = REPLY_ERRORS.indexOf("map-failed");
+    }
+    if (m !== undefined && !isDmaFailure(m)) {
       const req: IoRequest = readyAt > 0 ? { op, bytes, readyAt } : { op, bytes };
       const fault = yield* this.device.execute(req, m.dvma, tag);
       yield cpu.acquire();

@@ -43,12 +43,13 @@ export class BitmapNextFitPolicy extends HeldBitmapPolicy {
     this.hints = new Array(Math.max(1, hintSlots)).fill(0);
   }
 
-  alloc(npages: number, align: number, cpu: number): number {
+  alloc(npages: number, align: number, cpu: number, limit = this.windowPages): number {
     if (!this.room(npages)) return -1;
     const slot = this.hints.length === 1 ? 0 : cpu % this.hints.length;
-    const hint = Math.min(Math.max(this.hints[slot], this.lo), this.hi);
-    let page = this.bits.findRun(hint, this.hi, this.hi, npages, align);
-    if (page < 0 && hint > this.lo) page = this.bits.findRun(this.lo, hint, this.hi, npages, align);
+    const hi = Math.min(this.hi, limit);
+    const hint = Math.min(Math.max(this.hints[slot], this.lo), hi);
+    let page = this.bits.findRun(hint, hi, hi, npages, align);
+    if (page < 0 && hint > this.lo) page = this.bits.findRun(this.lo, hint, hi, npages, align);
     if (page >= 0) this.hints[slot] = page + npages;
     return this.take(page, npages);
   }

@@ -19,11 +19,11 @@ export abstract class HeldBitmapPolicy implements LocalPolicy {
   private allocations = 0;
   private failures = 0;
 
-  constructor(private readonly windowPages: number) {
+  constructor(protected readonly windowPages: number) {
     this.bits = new PageBitmap(windowPages);
   }
 
-  abstract alloc(npages: number, align: number, cpu: number): number;
+  abstract alloc(npages: number, align: number, cpu: number, limit?: number): number;
 
   addRange(base: number, npages: number): void {
     this.bits.set(base, npages);

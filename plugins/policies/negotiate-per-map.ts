@@ -26,17 +26,18 @@ export class NegotiatePerMapPolicy extends HeldBitmapPolicy {
   readonly acquire = "per-map" as const;
   private exactFits = 0;
 
-  alloc(npages: number, align: number, _cpu: number): number {
+  alloc(npages: number, align: number, _cpu: number, limit = this.windowPages): number {
     if (!this.room(npages)) return -1;
     let lowest = -1;
-    for (let p = this.bits.nextSet(this.lo, this.hi); p >= 0; ) {
-      const end = this.bits.nextClear(p, this.hi);
+    const hi = Math.min(this.hi, limit);
+    for (let p = this.bits.nextSet(this.lo, hi); p >= 0; ) {
+      const end = this.bits.nextClear(p, hi);
       if (end - p === npages && p % align === 0) {
         this.exactFits++;
         return this.take(p, npages);
       }
       if (lowest < 0) lowest = this.bits.findRun(p, end, end, npages, align);
-      p = this.bits.nextSet(end, this.hi);
+      p = this.bits.nextSet(end, hi);
     }
     return this.take(lowest, npages);
   }

@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { listBuiltinPlugins, loadPlugin } from "../../core/harness/plugin/loader.ts";
 import { formatConformance, runConformance } from "../../core/harness/policy-kit/conformance.ts";
-import { definePlugin } from "../../core/index.ts";
+import { definePlugin, type PolicyMeter } from "../../core/index.ts";
+import { MeterLog } from "../../core/model/domains/policy-meter.ts";
 import firstFit from "../../plugins/policies/first-fit.ts";
-import { RbTreePolicy } from "../../plugins/policies/rbtree.ts";
+import { IovaRbTree } from "../../plugins/policies/iova/iova-tree.ts";
 import { outOfWindow, overlaps, throws } from "../fixtures/plugins/broken-policy.ts";
 
 const builtins = (await listBuiltinPlugins()).filter((p) => p.kind.startsWith("policy."));
@@ -20,6 +21,11 @@ describe("conformance kit: built-in policies", () => {
         "next-fit-pools",
         "quota",
         "rbtree",
+        "iova-rbtree",
+        "iova-augmented",
+        "iova-maple",
+        "iova-rcache",
+        "iommu-common",
         "static-partition",
       ]),
     );
@@ -29,18 +35,20 @@ describe("conformance kit: built-in policies", () => {
     test(`${info.name} passes every check`, async () => {
       const report = runConformance(await loadPlugin(info.name, { cwd: "/" }));
       if (!report.passed) throw new Error(formatConformance(report));
-      expect(report.checks.length).toBe(info.kind === "policy.global" ? 6 : 5);
+      expect(report.checks.length).toBe(info.kind === "policy.global" ? 7 : 6);
     });
   }
 
   test("the same seed replays the same report; options reach the plugin", async () => {
     const rbtree = await loadPlugin("rbtree", { cwd: "/" });
-    const a = runConformance(rbtree, { seed: 9, runs: 3, options: { mode: "best-fit" } });
-    expect(a).toEqual(runConformance(rbtree, { seed: 9, runs: 3, options: { mode: "best-fit" } }));
+    const a = runConformance(rbtree, { seed: 9, runs: 3, options: { sizeAligned: false } });
+    expect(a).toEqual(
+      runConformance(rbtree, { seed: 9, runs: 3, options: { sizeAligned: false } }),
+    );
     expect(a.checks[0]).toEqual({
       name: "setup",
       passed: true,
-      detail: 'options {"mode":"best-fit"}',
+      detail: 'options {"sizeAligned":false,"dma32Pages":0}',
     });
     expect(runConformance(firstFit, { windowPages: 4096, runs: 2 }).passed).toBe(true);
   });
@@ -54,7 +62,7 @@ describe("conformance kit: broken policies fail, naming the plugin and the value
     expect(text).toMatch(
       /FAIL {2}random operations +\[plugin broken-overlaps\] alloc: returned \d+ for alloc\(npages \d+, align \d+, cpu \d\): page \d+ is already allocated \(run \d+, step \d+; seed 1\)/,
     );
-    expect(text).toContain("broken-overlaps: 2 of 5 checks FAILED");
+    expect(text).toContain("broken-overlaps: 2 of 6 checks FAILED");
   });
 
   test("a grant outside the window", () => {
@@ -96,7 +104,7 @@ describe("conformance kit: broken policies fail, naming the plugin and the value
       kind: "policy.local",
       version: "1",
       setup: () => (ctx) =>
-        Object.assign(new RbTreePolicy(ctx.windowPages), {
+        Object.assign(new IovaRbTree(ctx.windowPages, ctx.meter), {
           stats: () => ({ allocatedPages: 0, freePages: 0, allocations: 0, failures: 0 }),
         }),
     });
@@ -121,6 +129,81 @@ describe("conformance kit: broken policies fail, naming the plugin and the value
     const observer = definePlugin({ name: "obs", kind: "observer", version: "1", setup() {} });
     expect(formatConformance(runConformance(observer))).toContain(
       "[plugin obs] kind is observer; the kit checks policy.global and policy.local plugins",
+    );
+  });
+});
+
+describe("conformance kit: the meter records of every call are checked", () => {
+  /** iova-rbtree with one meter rule broken by `misuse` at each alloc. */
+  const misusing = (name: string, misuse: (m: PolicyMeter, lock: number) => void) =>
+    definePlugin({
+      name,
+      kind: "policy.local",
+      version: "1",
+      setup: () => (ctx) => {
+        const inner = new IovaRbTree(ctx.windowPages, ctx.meter);
+        const extra = ctx.meter.lock("extra");
+        return Object.assign(inner, {
+          alloc: (n: number, a: number, c: number, l?: number) => {
+            const got = IovaRbTree.prototype.alloc.call(inner, n, a, c, l);
+            misuse(ctx.meter, extra);
+            return got;
+          },
+        });
+      },
+    });
+
+  test("iova-rbtree's meter passes: one spin lock, node work in every alloc", async () => {
+    const report = runConformance(await loadPlugin("iova-rbtree", { cwd: "/" }), { runs: 3 });
+    const meter = report.checks.find((c) => c.name === "meter")!;
+    expect(meter.passed).toBe(true);
+    expect(meter.detail).toMatch(
+      /^\d+ calls checked after each: spin lock "iova_rbtree_lock", units "node"; locks released in the call that took them, work at most \d+ units per call \(bound 11968\)$/,
+    );
+  });
+
+  test("a lock still held when the call returns, a lock released twice, an undeclared unit, a fractional count, too much work", () => {
+    const cases: [string, (m: PolicyMeter, lock: number) => void, RegExp][] = [
+      [
+        "holds",
+        (m, l) => m.acquire(l),
+        /alloc: meter: returned holding "extra": every lock taken in a call must be released in it/,
+      ],
+      [
+        "double-release",
+        (m, l) => m.release(l),
+        /alloc: meter: released lock "extra" without holding it/,
+      ],
+      ["undeclared-unit", (m) => m.work(7, 1), /alloc: meter: work unit 7 was never declared/],
+      ["fraction", (m) => m.work(0, 0.5), /alloc: meter: work count 0.5 is not an integer/],
+      [
+        "too-much",
+        (m) => m.work(0, 1e9),
+        /alloc: meter: reported \d+ units of work in one call, more than 11968/,
+      ],
+    ];
+    for (const [name, misuse, message] of cases) {
+      const report = runConformance(misusing(`meter-${name}`, misuse), { runs: 2 });
+      expect(report.passed).toBe(false);
+      const meter = report.checks.find((c) => c.name === "meter")!;
+      expect(meter.passed).toBe(false);
+      expect(formatConformance(report)).toMatch(message);
+    }
+  });
+
+  test("an alloc that declared locks but reported no work fails: it would cost nothing", () => {
+    const silent = definePlugin({
+      name: "silent",
+      kind: "policy.local",
+      version: "1",
+      setup: () => (ctx) => {
+        ctx.meter.lock("mine");
+        return new IovaRbTree(ctx.windowPages, new MeterLog());
+      },
+    });
+    const report = runConformance(silent, { runs: 2 });
+    expect(formatConformance(report)).toContain(
+      "[plugin silent] alloc: meter: reported no work: a call that declared locks or units must say what it did",
     );
   });
 });

@@ -11,6 +11,6 @@ describe("the README's example policy", () => {
     expect([plugin.name, plugin.kind]).toEqual(["my-lowest-fit", "policy.local"]);
     const report = runConformance(plugin);
     if (!report.passed) throw new Error(formatConformance(report));
-    expect(formatConformance(report)).toEndWith("my-lowest-fit: all 5 checks passed");
+    expect(formatConformance(report)).toEndWith("my-lowest-fit: all 6 checks passed");
   });
 });

@@ -8,13 +8,15 @@
  * checked wrappers (checked-policy.ts), so every answer is held to the window, the held ranges,
  * the alignment and the live grants, and a breach names the plugin, the call and the value.
  * On top the kit asks that `stats()` be finite numbers with `allocatedPages` exact, and:
- *  - local: after everything is freed (and every range removed and added back, which lets a
+ *  - local: requests limited below a page (a 32-bit device) get pages below it; after everything is freed (and every range removed and added back, which lets a
  *    policy flush per-CPU caches) the held pages can be allocated again, one by one; a page
  *    freed when all are allocated can be allocated again; a free aligned 16-page block can be
  *    allocated as one after fragmentation;
  *  - global: after everything is revoked and reclaimed the window fills to what a new policy
  *    grants; a page revoked when all are granted can be granted again to its domain; a ledger
  *    rebuild (`restore` of runs, revoked later in pieces) keeps grants off the restored pages.
+ * Every call's meter records are checked too (meter-check.ts): declared locks and units, locks
+ * released in the call that took them, bounded work, and work reported by each alloc or grant.
  * Frees and revokes always name what was handed out (or, after a rebuild, pieces of a run),
  * as the guest DMA API and the broker do.
  */
@@ -33,11 +35,11 @@ import {
   type LocalPolicy,
   type PolicyStats,
 } from "../../model/domains/policy.ts";
-import { MeterLog } from "../../model/domains/policy-meter.ts";
 import { EventBus } from "../../model/events/bus.ts";
 import { fnv1a32, Rng } from "../../model/sim/rng.ts";
 import { type AnyPlugin, isPlugin, type PluginContext } from "../plugin/define.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
+import { CheckedMeter, meteredPolicy } from "./meter-check.ts";
 
 export interface ConformanceOptions {
   /** Pages in the window the policies get (default 1024, at least 64). */
@@ -146,14 +148,17 @@ export function runConformance(
   record("setup", true, `options ${formatValue(options)}`);
 
   const env = { name, windowPages, runs };
+  const meters: CheckedMeter[] = [];
   const create = (): unknown => {
     let policy: unknown;
+    const meter = new CheckedMeter(name, windowPages);
+    meters.push(meter);
     try {
       policy = (factory as (c: unknown) => unknown)({
         windowPages,
         guests: GUESTS,
         cpus: CPUS,
-        meter: new MeterLog(),
+        meter,
       });
     } catch (e) {
       throw PluginError.wrap(name, "create", e);
@@ -162,7 +167,7 @@ export function runConformance(
       if (typeof (policy as Record<string, unknown> | null)?.[m] !== "function")
         throw new PluginError(name, "create", `the policy has no ${m}() method`, { value: policy });
     }
-    return policy;
+    return meteredPolicy(policy as object, meter, POLICY_METHODS[kind]);
   };
   const checks =
     kind === "policy.local"
@@ -178,8 +183,29 @@ export function runConformance(
       record(check, false, describeThrown(e) + context);
     }
   }
+  const calls = meters.reduce((a, m) => a + m.calls, 0);
+  const most = meters.reduce((a, m) => Math.max(a, m.maxWork), 0);
+  const declared = meters[0] === undefined ? "" : describeDeclared(meters[0]);
+  const failed = meters.reduce((a, m) => a + m.failures, 0);
+  record(
+    "meter",
+    failed === 0,
+    failed === 0
+      ? `${calls} calls checked after each: ${declared}; locks released in the call that took them, work at most ${most} units per call (bound ${meters[0]?.bound ?? 0})`
+      : `${failed} calls broke a meter rule (see the checks above)`,
+  );
   report.passed = report.checks.every((c) => c.passed);
   return report;
+}
+
+function describeDeclared(m: CheckedMeter): string {
+  if (m.locks.length + m.units.length === 0)
+    return "no locks or units declared (charged one call unit each)";
+  const locks =
+    m.locks.length > 3
+      ? `${m.locks.length} locks`
+      : m.locks.map((l) => `${l.kind} lock "${l.name}"`).join(", ");
+  return `${locks || "no locks"}, units ${m.units.map((u) => `"${u}"`).join(", ") || "none"}`;
 }
 
 /** The report as text: one line per check, then a summary. */
@@ -292,8 +318,11 @@ class LocalDriver {
     this.add(base, npages);
   }
 
-  alloc(npages: number, align: number, cpu: number): number {
-    const page = this.policy.alloc(npages, align, cpu);
+  alloc(npages: number, align: number, cpu: number, limit?: number): number {
+    const page =
+      limit === undefined
+        ? this.policy.alloc(npages, align, cpu)
+        : this.policy.alloc(npages, align, cpu, limit);
     if (page >= 0) this.allocs.push({ base: page, npages });
     return page;
   }
@@ -334,11 +363,10 @@ class LocalDriver {
       if (r < 0.08 || this.ranges.length === 0) this.addSomewhere();
       else if (r < 0.12) this.removeAt(this.rng.int(0, this.ranges.length));
       else if (r < 0.65 || this.allocs.length === 0) {
-        this.alloc(
-          requestSize(this.rng, this.policy.windowPages),
-          requestAlign(this.rng),
-          this.rng.int(0, CPUS),
-        );
+        const w = this.policy.windowPages;
+        // A quarter of the requests come from a device that reaches only part of the window.
+        const limit = this.rng.chance(0.25) ? this.rng.int(1, w + 1) : undefined;
+        this.alloc(requestSize(this.rng, w), requestAlign(this.rng), this.rng.int(0, CPUS), limit);
       } else this.freeAt(this.rng.int(0, this.allocs.length));
       this.expectStats();
     }

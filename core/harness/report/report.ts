@@ -3,6 +3,8 @@
  * rounded to fixed decimals so that the same run serialises to the same bytes everywhere.
  */
 
+import type { PluginErrorCount } from "../scenario/failures.ts";
+
 export interface PathMetrics {
   throughputGbps: number;
   iops: number;
@@ -22,6 +24,8 @@ export interface PathMetrics {
    * window order: `owner` is a domain id (the order of `cpu`'s keys), -1 for a free page.
    */
   dvmaMap?: DvmaWindowMap[];
+  /** Plugin errors caught during the run (absent when there were none). */
+  pluginErrors?: PluginErrorCount[];
 }
 
 export interface DvmaWindowMap {

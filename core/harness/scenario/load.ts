@@ -5,7 +5,7 @@ import { parseMachine } from "../../model/machine/parse.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { isPluginPath, loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
 import { type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
-import { refName } from "./runner.ts";
+import { refName, refOptions } from "./runner.ts";
 
 export const SCENARIO_DIR = resolve(REPO_ROOT, "scenarios");
 
@@ -49,13 +49,38 @@ export async function loadScenarioFile(spec: string, cwd: string): Promise<unkno
   return mod.default;
 }
 
-/** Parses a `--set` value: JSON when it parses (numbers, booleans, arrays), else the raw string. */
-function parseValue(text: string): unknown {
+/** Keys that reach an object's prototype: never accepted in a `--set` path or value. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+function checkKey(key: string, where: string): void {
+  if (FORBIDDEN_KEYS.has(key))
+    throw new InputError(`${where}: "${key}" is not allowed as a key (it would reach a prototype)`);
+}
+
+/**
+ * Parses a `--set` value: JSON when it parses (numbers, booleans, arrays), else the raw string.
+ * Objects in it get null prototypes, and prototype keys are refused.
+ */
+function parseValue(text: string, where: string): unknown {
+  let v: unknown;
   try {
-    return JSON.parse(text);
+    v = JSON.parse(text);
   } catch {
     return text;
   }
+  return nullProto(v, where);
+}
+
+/** A copy of a JSON value whose objects have null prototypes. @throws InputError on a prototype key */
+function nullProto(v: unknown, where: string): unknown {
+  if (Array.isArray(v)) return v.map((x) => nullProto(x, where));
+  if (typeof v !== "object" || v === null) return v;
+  const out = Object.create(null) as Record<string, unknown>;
+  for (const [k, x] of Object.entries(v)) {
+    checkKey(k, where);
+    out[k] = nullProto(x, where);
+  }
+  return out;
 }
 
 /** Sets a dotted path (`cost.ldcLatencyNs`, `machine.domains.1.memoryMiB`) in a copy of `obj`. */
@@ -63,13 +88,12 @@ export function setPath(obj: unknown, path: string, value: unknown): unknown {
   const keys = path.split(".");
   if (keys.some((k) => k === ""))
     throw new InputError(`--set ${path}: empty key in the dotted path`);
-  const banned = keys.find((k) => k === "__proto__" || k === "constructor" || k === "prototype");
-  if (banned !== undefined) throw new InputError(`--set ${path}: the key ${banned} is not allowed`);
+  for (const k of keys) checkKey(k, `--set ${path}`);
   const root = structuredClone(obj) as Record<string, unknown>;
   let at: Record<string, unknown> = root;
   for (const k of keys.slice(0, -1)) {
-    const next = at[k];
-    if (typeof next !== "object" || next === null) at[k] = {};
+    const next = Object.hasOwn(at, k) ? at[k] : undefined;
+    if (typeof next !== "object" || next === null) at[k] = Object.create(null);
     at = at[k] as Record<string, unknown>;
   }
   at[keys[keys.length - 1]!] = value;
@@ -85,7 +109,8 @@ export function applySets(raw: unknown, sets: readonly string[]): unknown {
       throw new InputError(
         `--set ${JSON.stringify(s)}: expected key=value, e.g. --set cost.ldcLatencyNs=3000`,
       );
-    out = setPath(out, s.slice(0, eq), parseValue(s.slice(eq + 1)));
+    const key = s.slice(0, eq);
+    out = setPath(out, key, parseValue(s.slice(eq + 1), `--set ${key}`));
   }
   return out;
 }
@@ -113,29 +138,46 @@ export async function loadScenarioPlugins(
     table.set(p.name, p);
     table.set(f, p);
   }
-  // Every matrix point may name other plugins (e.g. sweeping policies.local or workloads).
-  const refs = expandMatrix(scn, scn).flatMap((p) => pluginRefs(p.scenario));
-  for (const ref of refs) {
-    const name = refName(ref);
-    if (table.has(name)) continue;
-    if (namesOnly && isPluginPath(name))
+  for (const use of pluginUses(scn)) {
+    if (table.has(use.name)) continue;
+    if (namesOnly && isPluginPath(use.name))
       throw new InputError(
-        `plugin ${JSON.stringify(name)} is named by path; name it by its registered name`,
+        `plugin ${JSON.stringify(use.name)} is named by path; name it by its registered name`,
       );
-    table.set(name, await loadPlugin(name, { cwd }));
+    table.set(use.name, await loadPlugin(use.name, { cwd }));
   }
   return table;
 }
 
+/** A plugin a scenario names, and the scenario field that names it (`policies.global`, `paths.0`). */
+export interface PluginUse {
+  field: string;
+  name: string;
+  /** The options the scenario gives it (undefined when it names the plugin alone). */
+  options: unknown;
+}
+
+/** Every plugin use of every matrix point (a sweep may name other plugins, e.g. over workloads). */
+export function pluginUses(scn: Scenario): PluginUse[] {
+  return expandMatrix(scn, scn).flatMap((p) => pointUses(p.scenario));
+}
+
 /** The plugins one (matrix-free) scenario uses. */
-function pluginRefs(scn: Scenario): PluginRef[] {
+function pointUses(scn: Scenario): PluginUse[] {
   const md = parseMachine(scn.machine, "scenario /machine");
+  const use = (field: string, ref: PluginRef): PluginUse => ({
+    field,
+    name: refName(ref),
+    options: refOptions(ref),
+  });
   return [
-    scn.policies.global,
-    scn.policies.local,
-    ...scn.paths,
-    ...scn.workloads.map((w) => w.plugin),
-    ...[...new Set(md.devices.map((d) => d.kind))].map((k) => scn.devices[k] ?? k),
+    use("policies.global", scn.policies.global),
+    use("policies.local", scn.policies.local),
+    ...scn.paths.map((r, i) => use(`paths.${i}`, r)),
+    ...scn.workloads.map((w, i) => use(`workloads.${i}.plugin`, w.plugin)),
+    ...[...new Set(md.devices.map((d) => d.kind))].map((k) =>
+      use(`devices.${k}`, scn.devices[k] ?? k),
+    ),
   ];
 }
 

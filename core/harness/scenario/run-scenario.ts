@@ -14,8 +14,10 @@ export interface ScenarioRunOptions {
 export interface PacedRunOptions extends ScenarioRunOptions {
   /** Simulated time runs at `pace` times wall time (0.001 = 1 ms simulated per second). Default: as fast as possible. */
   pace?: number;
-  /** Stop between slices when aborted; the report holds the runs finished so far. */
+  /** Stop between slices when aborted (a pacing wait ends at once); the report holds the runs finished so far. */
   signal?: AbortSignal;
+  /** Called between slices; a returned promise holds the run until it settles (a consumer catching up). */
+  drain?: () => Promise<void> | undefined;
 }
 
 /** Every (point, path) run of a scenario, in report order. */
@@ -79,6 +81,34 @@ export function runScenario(
 /** Wall time between yields to the event loop when running as fast as possible (servers stay responsive). */
 const YIELD_EVERY_MS = 10;
 
+/** Waits `ms`, or less if `signal` aborts first. */
+function sleepUnless(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((res) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      res();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Waits for `p`, or less if `signal` aborts first. */
+function settledUnless(p: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (signal === undefined) return p;
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((res) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      res();
+    };
+    signal.addEventListener("abort", done, { once: true });
+    p.then(done, done);
+  });
+}
+
 /**
  * The same runs, advanced in slices with the event loop free in between (for a live server),
  * optionally paced against wall time. Slicing never changes the event order: the result equals
@@ -108,9 +138,14 @@ export async function runScenarioAsync(
     while (sim.now < state.untilNs && !opts.signal?.aborted) {
       sim.run(Math.min(state.untilNs, sim.now + slice));
       const now = performance.now(); // host clock
+      const held = opts.drain?.();
+      if (held !== undefined) {
+        await settledUnless(held, opts.signal);
+        lastYield = performance.now(); // host clock
+      }
       if (opts.pace) {
         const due = wall0 + sim.now / 1e6 / opts.pace;
-        await new Promise((res) => setTimeout(res, Math.max(0, due - now)));
+        await sleepUnless(Math.max(0, due - now), opts.signal);
       } else if (now - lastYield > YIELD_EVERY_MS) {
         await new Promise((res) => setTimeout(res, 0));
         lastYield = performance.now(); // host clock

@@ -20,6 +20,7 @@ import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
 import { type DvmaWindowMap, type PathMetrics, round } from "../report/report.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
+import { IoErrorTally, PluginErrorLog } from "./failures.ts";
 import type { RunInfo, RunObserver } from "./observer.ts";
 import { startSampler } from "./sampler.ts";
 
@@ -92,13 +93,13 @@ export function startPath(
   const bus = new EventBus(() => sim.now);
   const hooks = new Hooks<CoreHooks>();
   const rng = new RngStreams(scn.seed);
-  let policyErrors = 0;
+  const pluginErrors = new PluginErrorLog(() => sim.now, scn.seed);
   const host = new PluginHost({
     hooks,
     bus,
     rng: (s) => rng.stream(s),
     onPolicyError: (e) => {
-      policyErrors++;
+      pluginErrors.record(e);
       if (bus.wants("plugin.error"))
         bus.emit("plugin.error", { plugin: e.plugin, hook: e.hook, message: e.message });
     },
@@ -170,7 +171,7 @@ export function startPath(
   const lat = new Histogram();
   let ios = 0;
   let bytes = 0;
-  let errors = 0;
+  const failed = new IoErrorTally();
   let attacks = 0;
   let blocked = 0;
   const extra = new Map<string, Histogram>();
@@ -198,7 +199,7 @@ export function startPath(
           k.ios++;
           k.bytes += r.bytes;
           k.lat.record(r.latencyNs);
-        } else errors++;
+        } else failed.record(r.error || "unknown");
         if (bus.wants("io.done")) {
           bus.emit("io.done", {
             domain: io.guest,
@@ -252,12 +253,9 @@ export function startPath(
   for (const g of platform.guests) {
     sim.spawn(
       (function* () {
-        if (!(yield* g.link.handshake())) {
-          errors++;
-          return;
-        }
+        if (!(yield* g.link.handshake())) return failed.record("handshake-failed");
         const mine = endpoints.get(g.id)!;
-        for (const io of mine.values()) if (!(yield* io.setup())) errors++;
+        for (const io of mine.values()) if (!(yield* io.setup())) failed.record("setup-failed");
         for (const { spec, impl } of workloads) {
           if (spec.guests !== "all" && !spec.guests.includes(g.name)) continue;
           const io = spec.device === undefined ? mine.values().next().value : mine.get(spec.device);
@@ -318,7 +316,8 @@ export function startPath(
       frag = Math.max(frag, platform.broker.policyOf(io.devhandle)?.stats().fragmentation ?? 0);
     }
     const per = (n: number) => round(ios > 0 ? n / ios : 0);
-    const extraOut: Record<string, number> = { policyErrors, ...machineHealth(platform) };
+    const extraOut: Record<string, number> = { policyErrors: pluginErrors.total };
+    Object.assign(extraOut, machineHealth(platform), failed.figures());
     for (const [kind, k] of [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
       extraOut[`${kind}.gbps`] = round((k.bytes * 8) / untilNs);
       extraOut[`${kind}.iops`] = round(k.ios / seconds, 1);
@@ -348,7 +347,7 @@ export function startPath(
       faults,
       blocked,
       ios,
-      errors,
+      errors: failed.total,
       attacks,
       extra: extraOut,
       dvmaMap: [...hv.iommus.values()]
@@ -358,6 +357,7 @@ export function startPath(
           windowPages: io.windowPages,
           runs: runLengths(io.entryOwner),
         })),
+      ...(pluginErrors.total > 0 ? { pluginErrors: pluginErrors.list() } : {}),
     };
   };
   return { sim, platform, untilNs, finish };

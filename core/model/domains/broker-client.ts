@@ -56,7 +56,8 @@ export class BrokerClient implements BrokerLink {
   /** Sends `m` with a fresh id and waits for its reply (null after every retry timed out). */
   *ask(m: Message): Proc<Message | null> {
     const { sim, cost, channel, domain, cpu } = this;
-    m.id = ++this.nextId;
+    // Ids are 32 bits on the wire: they wrap (skipping 0) rather than overflow the field.
+    m.id = this.nextId = this.nextId === 0xffff_ffff ? 1 : this.nextId + 1;
     const pkt = encode(m);
     for (let attempt = 0; attempt <= cost.ldcRetries; attempt++) {
       if (!this.alive()) break;

@@ -361,13 +361,21 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
     this.tell("removeRange", () => this.inner.removeRange(base, npages));
   }
 
-  alloc(npages: number, align: number, cpu: number): number {
+  alloc(npages: number, align: number, cpu: number, limit?: number): number {
     if (!isCount(npages))
       this.misuse(`alloc(${npages}, ${align})`, "npages must be a positive integer");
     if (!isPow2(align)) this.misuse(`alloc(${npages}, ${align})`, "align must be a power of two");
+    if (limit !== undefined && !(isCount(limit) && limit <= this.windowPages))
+      this.misuse(
+        `alloc(${npages}, ${align}, limit ${limit})`,
+        "limit must be a page in (0, window]",
+      );
     let page: number;
     try {
-      page = this.inner.alloc(npages, align, cpu);
+      page =
+        limit === undefined
+          ? this.inner.alloc(npages, align, cpu)
+          : this.inner.alloc(npages, align, cpu, limit);
     } catch (e) {
       return this.broken(PluginError.wrap(this.plugin, "alloc", e));
     }
@@ -375,13 +383,16 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
       this.failures++;
       return -1;
     }
-    const why = this.problem(page, npages, align);
+    const why =
+      limit !== undefined && typeof page === "number" && page + npages > limit
+        ? `range ${range(page, npages)} reaches past the limit ${limit}`
+        : this.problem(page, npages, align);
     if (why !== undefined) {
       return this.broken(
         new PluginError(
           this.plugin,
           "alloc",
-          `returned ${formatValue(page)} for alloc(npages ${npages}, align ${align}, cpu ${cpu}): ${why}`,
+          `returned ${formatValue(page)} for alloc(npages ${npages}, align ${align}, cpu ${cpu}${limit === undefined ? "" : `, limit ${limit}`}): ${why}`,
           { value: page },
         ),
       );

@@ -25,8 +25,12 @@ export interface LocalPolicy {
   addRange(base: number, npages: number): void;
   /** The range goes back to the control domain; the host guarantees nothing inside is allocated. */
   removeRange(base: number, npages: number): void;
-  /** First page of `npages` free pages whose index is a multiple of `align` (a power of two), or -1. */
-  alloc(npages: number, align: number, cpu: number): number;
+  /**
+   * First page of `npages` free pages whose index is a multiple of `align` (a power of two), or -1.
+   * With `limit`, the pages must lie below page `limit`: the device's DMA mask reaches no
+   * further (a 32-bit device inside a window that extends past 4 GiB). Absent: the whole window.
+   */
+  alloc(npages: number, align: number, cpu: number, limit?: number): number;
   free(page: number, npages: number, cpu: number): void;
   stats(): PolicyStats;
   /**

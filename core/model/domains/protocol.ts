@@ -64,37 +64,60 @@ export function message(kind: MsgKind, fields: Partial<Omit<Message, "kind">> = 
   };
 }
 
+const fits = (x: number, max: number): boolean => Number.isInteger(x) && x >= 0 && x <= max;
+
+/** @throws RangeError when a number does not fit its field (a bug in the sender; never truncated). */
 export function encode(m: Message, out: Uint8Array = new Uint8Array(LDC_PACKET_SIZE)): Uint8Array {
+  const ok =
+    fits(m.kind, 0xff) &&
+    fits(m.major, 0xff) &&
+    fits(m.minor, 0xff) &&
+    fits(m.id, 0xffff_ffff) &&
+    fits(m.devhandle, Number.MAX_SAFE_INTEGER) &&
+    fits(m.base, Number.MAX_SAFE_INTEGER) &&
+    fits(m.npages, Number.MAX_SAFE_INTEGER) &&
+    fits(m.align, Number.MAX_SAFE_INTEGER);
+  if (!ok) throw new RangeError(`protocol message with a field out of range: ${JSON.stringify(m)}`);
   out.fill(0);
   const v = new DataView(out.buffer, out.byteOffset, LDC_PACKET_SIZE);
   v.setUint8(0, m.kind);
   v.setUint8(1, m.major);
   v.setUint8(2, m.minor);
-  v.setUint32(4, m.id >>> 0);
+  v.setUint32(4, m.id);
   v.setBigUint64(8, BigInt(m.devhandle));
   v.setBigUint64(16, BigInt(m.base));
   v.setBigUint64(24, BigInt(m.npages));
   v.setBigUint64(32, BigInt(m.align));
   const r = m.reason;
-  for (let i = 0; i < REASON_LEN && i < r.length; i++) out[REASON_AT + i] = r.charCodeAt(i) & 0x7f;
+  // The reason is free text (a policy's refusal): cut to its field, anything unprintable shown as "?".
+  for (let i = 0; i < REASON_LEN && i < r.length; i++) {
+    const c = r.charCodeAt(i);
+    out[REASON_AT + i] = c >= 0x20 && c <= 0x7e ? c : 0x3f;
+  }
   return out;
 }
 
 const MAX = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** The message in a packet, or null if it is not one (wrong size, unknown kind, absurd numbers). */
+/**
+ * The message in a packet, or null if it is not one: wrong size, unknown kind, a reserved byte
+ * set, a number above 2^53 - 1 (it would be rounded), or a reason that is not printable ASCII
+ * followed by NUL padding. Nothing is truncated or masked into range.
+ */
 export function decode(p: Uint8Array): Message | null {
   if (p.length !== LDC_PACKET_SIZE) return null;
   const v = new DataView(p.buffer, p.byteOffset, LDC_PACKET_SIZE);
   const kind = v.getUint8(0);
-  if (MSG_NAMES[kind] === undefined) return null;
+  if (MSG_NAMES[kind] === undefined || v.getUint8(3) !== 0) return null;
   const big = [8, 16, 24, 32].map((at) => v.getBigUint64(at));
   if (big.some((x) => x > MAX)) return null;
   let reason = "";
+  let end = false;
   for (let i = 0; i < REASON_LEN; i++) {
     const c = p[REASON_AT + i]!;
-    if (c === 0) break;
-    reason += String.fromCharCode(c & 0x7f);
+    if (c === 0) end = true;
+    else if (end || c < 0x20 || c > 0x7e) return null;
+    else reason += String.fromCharCode(c);
   }
   return {
     kind: kind as MsgKind,

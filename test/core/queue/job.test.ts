@@ -30,13 +30,11 @@ describe("queue data", () => {
     expect(decodeJob({ ...job(), plugins: [{ name: "x", hash: "../y" }] })).toBe(
       "job plugins are not named",
     );
-    for (const key of ["__proto__.polluted", "a.constructor.prototype.x", "prototype"])
-      expect(decodeJob(job({ sets: [`${key}=1`] }))).toBe(`job sets a forbidden key: ${key}`);
   });
 
   test("--set never reaches a prototype, from the queue or the command line", () => {
     expect(() => applySets({}, ["__proto__.polluted=1"])).toThrow(
-      "--set __proto__.polluted: the key __proto__ is not allowed",
+      '--set __proto__.polluted: "__proto__" is not allowed as a key (it would reach a prototype)',
     );
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });

@@ -1,11 +1,18 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Value } from "@sinclair/typebox/value";
 import { EVENT_TYPES, InputError } from "../../../core/index.ts";
 import live, { type LiveServer } from "../../../plugins/live/index.ts";
-import { checkBind, isLoopback, LiveOptionsSchema } from "../../../plugins/live/options.ts";
+import {
+  checkBind,
+  isLoopback,
+  type LiveOptions,
+  LiveOptionsSchema,
+} from "../../../plugins/live/options.ts";
 import { eventsOf, readSse, runShort, startLive } from "./helpers.ts";
 
+const TOKEN = "s3cret-s3cret-s3cret";
 const call = (srv: LiveServer, path: string, init?: RequestInit) =>
-  srv.app.handle(new Request(`http://localhost${path}`, init));
+  srv.app.handle(new Request(new URL(path, srv.url).href, init));
 const post = (srv: LiveServer, body: unknown, headers: Record<string, string> = {}) =>
   call(srv, "/runs", {
     method: "POST",
@@ -22,10 +29,10 @@ describe("live: options", () => {
   });
 
   test("a non-loopback host without a token is an InputError saying why and how", () => {
-    const base = { port: 0, replay: 1, clientQueue: 1, maxRuns: 1, maxBodyBytes: 1 };
+    const base = Value.Default(LiveOptionsSchema, {}) as LiveOptions;
     expect(() => checkBind({ ...base, host: "0.0.0.0" })).toThrow(InputError);
     expect(() => checkBind({ ...base, host: "0.0.0.0" })).toThrow(/without a token.*--token/s);
-    expect(() => checkBind({ ...base, host: "0.0.0.0", token: "t" })).not.toThrow();
+    expect(() => checkBind({ ...base, host: "0.0.0.0", token: "t".repeat(16) })).not.toThrow();
     // setup refuses before binding anything.
     const ctx = { name: "live", log: () => {} } as never;
     expect(() =>
@@ -191,7 +198,11 @@ describe("live: endpoints (app.handle)", () => {
         c.close();
       },
     });
-    const res = await call(srv, "/runs", { method: "POST", body: chunks });
+    const res = await call(srv, "/runs", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: chunks,
+    });
     expect(res.status).toBe(413);
   });
 
@@ -234,7 +245,7 @@ describe("live: limits and token", () => {
   });
 
   test("with a token, every endpoint but the static assets answers 401 without it", async () => {
-    const srv = startLive({ token: "s3cret" });
+    const srv = startLive({ token: TOKEN });
     try {
       for (const [path, method] of [
         ["/", "GET"],
@@ -253,9 +264,9 @@ describe("live: limits and token", () => {
       expect(
         (await call(srv, "/state", { headers: { authorization: "Bearer wrong" } })).status,
       ).toBe(401);
-      expect((await call(srv, "/state?token=s3cret")).status).toBe(200);
+      expect((await call(srv, `/state?token=${TOKEN}`)).status).toBe(200);
       expect(
-        (await call(srv, "/state", { headers: { authorization: "Bearer s3cret" } })).status,
+        (await call(srv, "/state", { headers: { authorization: `Bearer ${TOKEN}` } })).status,
       ).toBe(200);
       expect((await call(srv, "/assets/app.js")).status).toBe(200);
       // The WebSocket upgrade over a real socket is refused too.

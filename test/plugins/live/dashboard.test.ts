@@ -18,8 +18,24 @@ if (!haveChromium)
     `dashboard browser test skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run does)`,
   );
 
+/** The attribute as a number; 0 while the element is not there yet. */
 const attr = async (page: Page, sel: string, name: string) =>
-  Number((await page.locator(sel).first().getAttribute(name)) ?? 0);
+  Number(
+    (await page
+      .locator(sel)
+      .first()
+      .getAttribute(name, { timeout: 5_000 })
+      .catch(() => null)) ?? 0,
+  );
+
+/** Waits until attribute `name` of `sel` is a number above `above`. */
+async function waitAttr(page: Page, sel: string, name: string, above: number, ms = 30_000) {
+  const deadline = performance.now() + ms; // host clock: test time limit
+  while ((await attr(page, sel, name)) <= above) {
+    if (performance.now() > deadline) throw new Error(`${sel} ${name} stayed <= ${above}`);
+    await Bun.sleep(50);
+  }
+}
 
 describe.skipIf(!haveChromium)("dashboard in headless Chromium", () => {
   let srv: LiveServer;
@@ -54,20 +70,13 @@ describe.skipIf(!haveChromium)("dashboard in headless Chromium", () => {
 
     // 3 ms simulated at 1/500 of wall time: each path's run takes about 1.5 s.
     const run = runShort([srv], { duration: "3ms", pace: 0.002 });
-    await page.waitForFunction(
-      'Number(document.querySelector("#chart-throughput")?.getAttribute("data-points")) > 5',
-      undefined,
-      { timeout: 10_000 },
-    );
+    // Polled from here: the page's CSP forbids the eval a string predicate needs.
+    await waitAttr(page, "#chart-throughput", "data-points", 5);
     const points1 = await attr(page, "#chart-throughput", "data-points");
     const maps1 = await attr(page, "#windows canvas", "data-updates");
     // Both redraw from /state as the run goes on (waits, not sleeps: CI machines are slow).
-    await page.waitForFunction(
-      `Number(document.querySelector("#chart-throughput").dataset.points) > ${points1} &&
-       Number(document.querySelector("#windows canvas").dataset.updates) > ${maps1}`,
-      undefined,
-      { timeout: 10_000 },
-    );
+    await waitAttr(page, "#chart-throughput", "data-points", points1);
+    await waitAttr(page, "#windows canvas", "data-updates", maps1);
     expect(await attr(page, "#chart-latency", "data-points")).toBeGreaterThan(0);
     expect(await attr(page, "#chart-cpu", "data-points")).toBeGreaterThan(0);
     expect(await attr(page, "#windows canvas", "data-owned")).toBeGreaterThan(0);

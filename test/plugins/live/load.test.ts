@@ -16,6 +16,11 @@ const QUEUE = 1024;
 const DURATION = "20ms";
 /** Generous (about 150 MiB is typical after a GC): the runs, 101 queues, and 100 in-process readers. */
 const RSS_GROWTH_LIMIT = 300 * 1024 * 1024;
+/**
+ * CPU-bound (100 in-process readers of every event): about 10 s alone, minutes on a machine
+ * shared with other work, so the limit is generous; it only catches a hang.
+ */
+const LOAD_TEST_MS = 300_000;
 
 interface ClientState {
   id: number;
@@ -45,108 +50,122 @@ async function drain(res: Response): Promise<{ bytes: number; droppedNotices: nu
 }
 
 describe("live feed under load", () => {
-  test("100 readers and a stalled client during a run", async () => {
-    const alone = reportJson(await runShort([], { duration: DURATION }));
-    const srv = startLive({ clientQueue: QUEUE });
-    try {
-      Bun.gc(true);
-      const rss0 = process.memoryUsage().rss;
-      const readers = await Promise.all(
-        Array.from({ length: CLIENTS }, (_, i) =>
-          fetch(`${srv.url}events${i % 2 === 0 ? "" : "?types=io.done,hcall"}`),
-        ),
-      );
-      const stalled = await fetch(`${srv.url}events`); // never read until the run ends
-      const reading = readers.map(drain);
+  test(
+    "100 readers and a stalled client during a run",
+    async () => {
+      const alone = reportJson(await runShort([], { duration: DURATION }));
+      const srv = startLive({ clientQueue: QUEUE });
+      try {
+        Bun.gc(true);
+        const rss0 = process.memoryUsage().rss;
+        const readers = await Promise.all(
+          Array.from({ length: CLIENTS }, (_, i) =>
+            fetch(`${srv.url}events${i % 2 === 0 ? "" : "?types=io.done,hcall"}`),
+          ),
+        );
+        const stalled = await fetch(`${srv.url}events`); // never read until the run ends
+        const reading = readers.map(drain);
 
-      let peakQueued = 0;
-      const watch = setInterval(async () => {
-        const s = (await (await fetch(`${srv.url}state`)).json()) as {
-          feed: { clients: ClientState[] };
+        let peakQueued = 0;
+        const watch = setInterval(async () => {
+          const s = (await (await fetch(`${srv.url}state`)).json()) as {
+            feed: { clients: ClientState[] };
+          };
+          for (const c of s.feed.clients) peakQueued = Math.max(peakQueued, c.queued);
+        }, 20);
+        const report = await runShort([srv], { duration: DURATION });
+        clearInterval(watch);
+        Bun.gc(true);
+        const rssGrowth = process.memoryUsage().rss - rss0;
+
+        expect(reportJson(report)).toBe(alone);
+        expect(rssGrowth).toBeLessThan(RSS_GROWTH_LIMIT);
+        expect(peakQueued).toBeLessThanOrEqual(QUEUE);
+
+        // The server still answers, and the stalled client is capped and has lost events.
+        const state = (await (await fetch(`${srv.url}state`)).json()) as {
+          feed: { clients: ClientState[]; lastId: number };
         };
-        for (const c of s.feed.clients) peakQueued = Math.max(peakQueued, c.queued);
-      }, 20);
-      const report = await runShort([srv], { duration: DURATION });
-      clearInterval(watch);
-      Bun.gc(true);
-      const rssGrowth = process.memoryUsage().rss - rss0;
+        expect(state.feed.clients).toHaveLength(CLIENTS + 1);
+        for (const c of state.feed.clients) expect(c.queued).toBeLessThanOrEqual(c.capacity);
+        // Clients are listed in connection order: the stalled one came last.
+        const stalledState = state.feed.clients.at(-1)!;
+        expect(stalledState.queued).toBe(QUEUE);
+        expect(stalledState.dropped).toBeGreaterThan(0);
+        expect(stalledState.delivered).toBeLessThan(state.feed.lastId / 2);
+        if (process.env.LIVE_VERBOSE)
+          console.error({
+            rssGrowth,
+            peakQueued,
+            stalled: stalledState,
+            lastId: state.feed.lastId,
+          });
 
-      expect(reportJson(report)).toBe(alone);
-      expect(rssGrowth).toBeLessThan(RSS_GROWTH_LIMIT);
-      expect(peakQueued).toBeLessThanOrEqual(QUEUE);
+        // When it finally reads, it is told how many it lost before the newer events.
+        const frames = await readSse(stalled, (f) => f.some((x) => x.event === "dropped"));
+        const notice = frames.find((f) => f.event === "dropped")?.data as { dropped: number };
+        expect(notice.dropped).toBeGreaterThan(0);
 
-      // The server still answers, and the stalled client is capped and has lost events.
-      const state = (await (await fetch(`${srv.url}state`)).json()) as {
-        feed: { clients: ClientState[]; lastId: number };
-      };
-      expect(state.feed.clients).toHaveLength(CLIENTS + 1);
-      for (const c of state.feed.clients) expect(c.queued).toBeLessThanOrEqual(c.capacity);
-      // Clients are listed in connection order: the stalled one came last.
-      const stalledState = state.feed.clients.at(-1)!;
-      expect(stalledState.queued).toBe(QUEUE);
-      expect(stalledState.dropped).toBeGreaterThan(0);
-      expect(stalledState.delivered).toBeLessThan(state.feed.lastId / 2);
-      if (process.env.LIVE_VERBOSE)
-        console.error({ rssGrowth, peakQueued, stalled: stalledState, lastId: state.feed.lastId });
+        // A newcomer is still served.
+        const late = await fetch(`${srv.url}events`, {
+          headers: { "last-event-id": String(state.feed.lastId - 5) },
+        });
+        const lateFrames = await readSse(late, (f) => f.length >= 5);
+        expect(lateFrames.map((f) => f.id)).toEqual(
+          Array.from({ length: 5 }, (_, i) => state.feed.lastId - 4 + i),
+        );
 
-      // When it finally reads, it is told how many it lost before the newer events.
-      const frames = await readSse(stalled, (f) => f.some((x) => x.event === "dropped"));
-      const notice = frames.find((f) => f.event === "dropped")?.data as { dropped: number };
-      expect(notice.dropped).toBeGreaterThan(0);
+        await srv.stop();
+        const results = await Promise.all(reading);
+        expect(results.every((r) => r.bytes > 0)).toBe(true);
+      } finally {
+        await srv.stop();
+      }
+    },
+    LOAD_TEST_MS,
+  );
 
-      // A newcomer is still served.
-      const late = await fetch(`${srv.url}events`, {
-        headers: { "last-event-id": String(state.feed.lastId - 5) },
-      });
-      const lateFrames = await readSse(late, (f) => f.length >= 5);
-      expect(lateFrames.map((f) => f.id)).toEqual(
-        Array.from({ length: 5 }, (_, i) => state.feed.lastId - 4 + i),
-      );
-
-      await srv.stop();
-      const results = await Promise.all(reading);
-      expect(results.every((r) => r.bytes > 0)).toBe(true);
-    } finally {
-      await srv.stop();
-    }
-  }, 60_000);
-
-  test("a WebSocket client that stops reading is capped, then resumes with a dropped count", async () => {
-    const srv = startLive({ clientQueue: QUEUE });
-    const url = new URL(srv.url);
-    // A raw socket, so reading can really stop (Bun's WebSocket client always reads).
-    const sock = net.connect({ host: url.hostname, port: Number(url.port) });
-    try {
-      await new Promise((resolve) => sock.once("connect", resolve));
-      let received = "";
-      sock.on("data", (d: Buffer) => {
-        received += d.toString("latin1");
-      });
-      sock.write(
-        `GET /ws HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-      );
-      while (!received.includes('"filter"')) await Bun.sleep(5);
-      sock.pause();
-      // Long enough to fill Bun's 1 MiB and the kernel's socket buffers several times over.
-      await runShort([srv], { duration: "40ms" });
-      const clients = async () =>
-        ((await (await fetch(`${srv.url}state`)).json()) as { feed: { clients: ClientState[] } })
-          .feed.clients;
-      const [held] = await clients();
-      expect(held!.queued).toBe(QUEUE);
-      expect(held!.dropped).toBeGreaterThan(0);
-      sock.resume();
-      // Bun's drain callback restarts the feed once the socket empties.
-      const deadline = performance.now() + 10_000; // host clock: test time limit
-      while ((await clients())[0]!.queued > 0 && performance.now() < deadline) await Bun.sleep(20);
-      expect((await clients())[0]!.queued).toBe(0);
-      expect(received).toMatch(/\{"dropped":[1-9]\d*\}/);
-    } finally {
-      sock.destroy();
-      await srv.stop();
-    }
-  }, 60_000);
+  test(
+    "a WebSocket client that stops reading is capped, then resumes with a dropped count",
+    async () => {
+      const srv = startLive({ clientQueue: QUEUE });
+      const url = new URL(srv.url);
+      // A raw socket, so reading can really stop (Bun's WebSocket client always reads).
+      const sock = net.connect({ host: url.hostname, port: Number(url.port) });
+      try {
+        await new Promise((resolve) => sock.once("connect", resolve));
+        let received = "";
+        sock.on("data", (d: Buffer) => {
+          received += d.toString("latin1");
+        });
+        sock.write(
+          `GET /ws HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        );
+        while (!received.includes('"filter"')) await Bun.sleep(5);
+        sock.pause();
+        // Long enough to fill Bun's 1 MiB and the kernel's socket buffers several times over.
+        await runShort([srv], { duration: "40ms" });
+        const clients = async () =>
+          ((await (await fetch(`${srv.url}state`)).json()) as { feed: { clients: ClientState[] } })
+            .feed.clients;
+        const [held] = await clients();
+        expect(held!.queued).toBe(QUEUE);
+        expect(held!.dropped).toBeGreaterThan(0);
+        sock.resume();
+        // Bun's drain callback restarts the feed once the socket empties.
+        const deadline = performance.now() + 10_000; // host clock: test time limit
+        while ((await clients())[0]!.queued > 0 && performance.now() < deadline)
+          await Bun.sleep(20);
+        expect((await clients())[0]!.queued).toBe(0);
+        expect(received).toMatch(/\{"dropped":[1-9]\d*\}/);
+      } finally {
+        sock.destroy();
+        await srv.stop();
+      }
+    },
+    LOAD_TEST_MS,
+  );
 
   test("parseFrames keeps a partial frame for the next chunk", () => {
     const { frames, rest } = parseFrames('id: 1\ndata: {"a":1}\n\nid: 2\nda');

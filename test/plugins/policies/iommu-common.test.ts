@@ -6,7 +6,7 @@ import type { CoreHooks } from "../../../core/index.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
 import { EventBus } from "../../../core/model/events/index.ts";
 import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
-import nextFitPools, { NextFitPoolsPolicy } from "../../../plugins/policies/next-fit-pools.ts";
+import iommuCommon, { IommuCommonPolicy } from "../../../plugins/policies/iommu-common.ts";
 import { CPUS, FREE, localCmd, lowestFit, runLocal, USED } from "./policy-model.ts";
 
 /** Not a multiple of 16, so the last pool takes a remainder. */
@@ -53,30 +53,28 @@ class Reference {
   }
 
   alloc(state: Uint8Array, npages: number, align: number, cpu: number): number {
-    let free = 0;
-    for (const s of state) if (s === FREE) free++;
-    if (npages > free) return -1;
     const large = this.largePool && npages > 15;
     let pool = large ? this.pools : this.poolOf(cpu);
+    // Linux: the first pool twice (from the hint, then from its start), then up to `pools` moves;
+    // the last move comes back to the first pool, which cannot fit either.
     const tries = large ? 1 : this.pools;
     for (let t = 0; t < tries; t++) {
       const s = this.start[pool];
       const e = this.end[pool];
       let inPool = 0;
       for (let p = s; p < e; p++) if (state[p] === FREE) inPool++;
-      if (inPool >= npages) {
-        let from = this.hint[pool];
-        if (from >= e || from < s) from = s;
-        let page = lowestFit(state, npages, align, from, e);
-        if (page < 0 && from > s) {
-          this.rescans++;
-          page = lowestFit(state, npages, align, s, e);
-        }
-        if (page >= 0) {
-          this.hint[pool] = page + npages;
-          if (t > 0) this.poolHops++;
-          return page;
-        }
+      let from = this.hint[pool];
+      if (from >= e || from < s) from = s;
+      let page = inPool >= npages ? lowestFit(state, npages, align, from, e) : -1;
+      if (page < 0 && t === 0) {
+        this.rescans++;
+        this.hint[pool] = s;
+        page = inPool >= npages ? lowestFit(state, npages, align, s, e) : -1;
+      }
+      if (page >= 0) {
+        this.hint[pool] = page + npages;
+        if (t > 0) this.poolHops++;
+        return page;
       }
       if (t + 1 < tries) {
         pool = (pool + 1) & (this.pools - 1);
@@ -99,7 +97,7 @@ class Reference {
   }
 }
 
-describe("next-fit-pools", () => {
+describe("iommu-common", () => {
   test("property: matches the pool/hint/hash algorithm written plainly; exact accounting", () => {
     fc.assert(
       fc.property(
@@ -108,7 +106,7 @@ describe("next-fit-pools", () => {
         fc.constantFrom("hash32" as const, "mask" as const),
         fc.array(localCmd(W), { maxLength: 120, size: "max" }),
         (pools, largePool, poolHash, cmds) => {
-          const policy = host().use(nextFitPools, { pools, largePool, poolHash })({
+          const policy = host().use(iommuCommon, { pools, largePool, poolHash })({
             windowPages: W,
             meter: new MeterLog(),
             cpus: CPUS,
@@ -125,7 +123,7 @@ describe("next-fit-pools", () => {
             stats(m, s) {
               const free = m.count(FREE);
               const largest = ref.largestRun(m.state);
-              expect(s).toEqual({
+              expect(s).toMatchObject({
                 allocatedPages: m.count(USED),
                 freePages: free,
                 allocations,
@@ -146,17 +144,32 @@ describe("next-fit-pools", () => {
   });
 
   test("CPUs start in the pool hash_32 picks, as pci_sun4v", () => {
-    const p = new NextFitPoolsPolicy(256, 4, 16);
+    const p = new IommuCommonPolicy(256, 4, new MeterLog(), {
+      pools: 16,
+      largePool: false,
+      poolHash: "hash32",
+      lazyFlush: false,
+    });
     p.addRange(0, 256);
     // hash_32(cpu, 4) for cpus 0..3 is 0, 6, 12, 2; each pool is 16 pages.
     expect([0, 1, 2, 3].map((cpu) => p.alloc(1, 1, cpu))).toEqual([0, 96, 192, 32]);
-    const m = new NextFitPoolsPolicy(256, 4, 16, false, "mask");
+    const m = new IommuCommonPolicy(256, 4, new MeterLog(), {
+      pools: 16,
+      largePool: false,
+      poolHash: "mask",
+      lazyFlush: false,
+    });
     m.addRange(0, 256);
     expect([0, 1, 2, 3].map((cpu) => m.alloc(1, 1, cpu))).toEqual([0, 16, 32, 48]);
   });
 
   test("a full pool sends the CPU to the next pool, which is searched from its start", () => {
-    const p = new NextFitPoolsPolicy(64, 1, 4, false, "mask");
+    const p = new IommuCommonPolicy(64, 1, new MeterLog(), {
+      pools: 4,
+      largePool: false,
+      poolHash: "mask",
+      lazyFlush: false,
+    });
     p.addRange(0, 64);
     expect(p.alloc(16, 1, 0)).toBe(0);
     expect(p.alloc(4, 1, 0)).toBe(16); // pool 0 is full
@@ -165,7 +178,12 @@ describe("next-fit-pools", () => {
   });
 
   test("the large pool serves only requests over 15 pages", () => {
-    const p = new NextFitPoolsPolicy(128, 2, 2, true);
+    const p = new IommuCommonPolicy(128, 2, new MeterLog(), {
+      pools: 2,
+      largePool: true,
+      poolHash: "hash32",
+      lazyFlush: false,
+    });
     p.addRange(0, 128);
     expect(p.alloc(16, 1, 0)).toBe(96);
     expect(p.alloc(15, 1, 0)).toBe(0);
@@ -174,7 +192,12 @@ describe("next-fit-pools", () => {
   });
 
   test("only held pages are handed out, whatever pool they fall in", () => {
-    const p = new NextFitPoolsPolicy(1024, 8, 16);
+    const p = new IommuCommonPolicy(1024, 8, new MeterLog(), {
+      pools: 16,
+      largePool: false,
+      poolHash: "hash32",
+      lazyFlush: false,
+    });
     p.addRange(700, 3);
     expect([p.alloc(1, 1, 5), p.alloc(1, 1, 0), p.alloc(1, 1, 7), p.alloc(1, 1, 2)]).toEqual([
       700, 701, 702, -1,
@@ -186,13 +209,80 @@ describe("next-fit-pools", () => {
   });
 
   test("options: pools must be a power of two", () => {
-    expect(() => host().use(nextFitPools, { pools: 3 })).toThrow("/pools");
+    expect(() => host().use(iommuCommon, { pools: 3 })).toThrow("/pools");
     const h = host();
-    h.use(nextFitPools);
-    expect(h.getByName("next-fit-pools")?.options).toEqual({
+    h.use(iommuCommon);
+    expect(h.getByName("iommu-common")?.options).toEqual({
+      lazyFlush: false,
       pools: 16,
       largePool: false,
       poolHash: "hash32",
     });
+  });
+
+  test("a 32-bit-limited request whose pool reaches past the limit searches pool 0 from page 0 up to the limit", () => {
+    const p = new IommuCommonPolicy(256, 4, new MeterLog(), {
+      pools: 4,
+      largePool: false,
+      poolHash: "mask",
+      lazyFlush: false,
+    });
+    p.addRange(0, 256);
+    // CPU 3 starts in pool 3 ([192, 256)); its hint 192 lies above the limit 100.
+    expect(p.alloc(1, 1, 3, 100)).toBe(0);
+    // CPU 1's pool [64, 128) reaches past 100 but its hint 64 is under it: searched there first.
+    expect(p.alloc(1, 1, 1, 100)).toBe(64);
+    expect(p.alloc(40, 1, 1, 100)).toBe(1); // pool 1 below 100 has 35 pages: pass 1 goes to pool 0
+  });
+
+  test("lazy flush: an allocation that wraps below the hint, or follows a failed pass, counts one flush", () => {
+    const p = new IommuCommonPolicy(64, 1, new MeterLog(), {
+      pools: 1,
+      largePool: false,
+      poolHash: "mask",
+      lazyFlush: true,
+    });
+    p.addRange(0, 64);
+    expect(p.alloc(60, 1, 0)).toBe(0);
+    p.free(0, 60, 0);
+    expect(p.stats().flushes).toBe(0);
+    // hint 60: 8 pages do not fit in [60, 64), pass 0 fails, NEED_FLUSH, pass 1 finds 0.
+    expect(p.alloc(8, 1, 0)).toBe(0);
+    expect(p.stats()).toMatchObject({ flushes: 1, rescans: 1 });
+    const quiet = new IommuCommonPolicy(64, 1, new MeterLog(), {
+      pools: 1,
+      largePool: false,
+      poolHash: "mask",
+      lazyFlush: false,
+    });
+    quiet.addRange(0, 64);
+    quiet.alloc(60, 1, 0);
+    quiet.free(0, 60, 0);
+    quiet.alloc(8, 1, 0);
+    expect(quiet.stats().flushes).toBe(0);
+  });
+
+  test("meter: each call takes and releases pool locks in pairs and reports the bitmap words it scans", () => {
+    const meter = new MeterLog();
+    const p = new IommuCommonPolicy(1024, 2, meter, {
+      pools: 2,
+      largePool: false,
+      poolHash: "mask",
+      lazyFlush: false,
+    });
+    p.addRange(0, 1024);
+    expect(meter.locks.map((l) => l.name)).toEqual(["pool[0].lock", "pool[1].lock"]);
+    meter.clear();
+    expect(p.alloc(1, 1, 1)).toBe(512);
+    expect([...meter.ops.slice(0, meter.length)]).toEqual([1, 1, 0, 3, 0, 1, 2, 1, 0]);
+    meter.clear();
+    for (let i = 0; i < 511; i++) p.alloc(1, 1, 1);
+    meter.clear();
+    // Pool 1 full: its hint (1024) is past its end, so pass 0 scans the whole pool (8 words), pass 1
+    // again (8), under lock 1; then pool 0, from its start.
+    expect(p.alloc(1, 1, 1)).toBe(0);
+    expect([...meter.ops.slice(0, meter.length)]).toEqual([
+      1, 1, 0, 3, 0, 16, 2, 1, 0, 1, 0, 0, 3, 0, 1, 2, 0, 0,
+    ]);
   });
 });
