@@ -66,6 +66,11 @@ export class TestRedis {
     this.proc = undefined;
   }
 
+  /** The server's process id while it runs. */
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
   async close(): Promise<void> {
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });

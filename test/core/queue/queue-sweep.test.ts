@@ -161,21 +161,25 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
     LONG,
   );
 
-  test("a worker killed with SIGKILL mid-point: the point is run again elsewhere, report unchanged", async () => {
-    const file = resolve(REPO, "out/queue-test.killed.provenance.json");
-    const from = a.lines.length;
-    const sweep = cli(...SWEEP, "--json", "--queue", redis.url, "--provenance", file);
-    const started = await a.waitFor(/: started$/, from);
-    a.proc.kill("SIGKILL");
-    const r = await sweep;
-    expect(r.code).toBe(0);
-    expect(r.out).toBe(local);
-    const prov = (await Bun.file(file).json()) as Provenance;
-    expect(prov.points.map((p) => p.run)).toEqual([0, 1, 2, 3, 4, 5]);
-    const killed = Number(/point (\d+)\//.exec(started)![1]) - 1;
-    expect(prov.points[killed]!.worker.endsWith(b.id)).toBe(true);
-    expect(prov.points[killed]!.stalled).toBeGreaterThanOrEqual(1);
-  });
+  test(
+    "a worker killed with SIGKILL mid-point: the point is run again elsewhere, report unchanged",
+    async () => {
+      const file = resolve(REPO, "out/queue-test.killed.provenance.json");
+      const from = a.lines.length;
+      const sweep = cli(...SWEEP, "--json", "--queue", redis.url, "--provenance", file);
+      const started = await a.waitFor(/: started$/, from);
+      a.proc.kill("SIGKILL");
+      const r = await sweep;
+      expect(r.code).toBe(0);
+      expect(r.out).toBe(local);
+      const prov = (await Bun.file(file).json()) as Provenance;
+      expect(prov.points.map((p) => p.run)).toEqual([0, 1, 2, 3, 4, 5]);
+      const killed = Number(/point (\d+)\//.exec(started)![1]) - 1;
+      expect(prov.points[killed]!.worker.endsWith(b.id)).toBe(true);
+      expect(prov.points[killed]!.stalled).toBeGreaterThanOrEqual(1);
+    },
+    LONG,
+  );
 
   test(
     "Redis restarted with its data: the sweep goes on, report unchanged",
@@ -238,41 +242,45 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
 });
 
 describe("queue flags are checked before any work", () => {
-  test("a wrong or unreachable address, or a flag out of place, exits 2 with one line", async () => {
-    const cases: [string[], RegExp][] = [
-      [
-        ["--queue", "http://x:1"],
-        /^error: --queue "http:\/\/x:1": scheme http: is not redis:; expected redis:\/\/host:port\[\/db\]/,
-      ],
-      [["--queue", "redis://127.0.0.1:1/x"], /database "x" is not a number/],
-      [
-        ["--queue", "redis://127.0.0.1:1"],
-        /^error: cannot reach Redis at redis:\/\/127.0.0.1:1: .*ECONNREFUSED/,
-      ],
-      [["--provenance", "p.json"], /^error: --provenance only applies with --queue$/],
-      [
-        ["--queue", "redis://127.0.0.1:1", "--workers", "2"],
-        /^error: --workers runs a sweep on this machine/,
-      ],
-      [["worker"], /^error: worker needs --queue/],
-      [
-        ["worker", "--queue", "redis://127.0.0.1:1", "--seed", "3"],
-        /^error: worker: --seed: the sweep's flags/,
-      ],
-      [
-        ["worker", "--queue", "redis://127.0.0.1:1", "--concurrency", "0"],
-        /^error: --concurrency "0": expected a whole number from 1 up$/,
-      ],
-    ];
-    for (const [argv, re] of cases) {
-      const r = await cli(...argv);
-      expect({ argv, code: r.code, lines: r.err.split("\n").length - 1 }).toEqual({
-        argv,
-        code: 2,
-        lines: 1,
-      });
-      expect(r.err.trimEnd()).toMatch(re);
-      expect(r.out).toBe("");
-    }
-  });
+  test(
+    "a wrong or unreachable address, or a flag out of place, exits 2 with one line",
+    async () => {
+      const cases: [string[], RegExp][] = [
+        [
+          ["--queue", "http://x:1"],
+          /^error: --queue "http:\/\/x:1": scheme http: is not redis:; expected redis:\/\/host:port\[\/db\]/,
+        ],
+        [["--queue", "redis://127.0.0.1:1/x"], /database "x" is not a number/],
+        [
+          ["--queue", "redis://127.0.0.1:1"],
+          /^error: cannot reach Redis at redis:\/\/127.0.0.1:1: .*ECONNREFUSED/,
+        ],
+        [["--provenance", "p.json"], /^error: --provenance only applies with --queue$/],
+        [
+          ["--queue", "redis://127.0.0.1:1", "--workers", "2"],
+          /^error: --workers runs a sweep on this machine/,
+        ],
+        [["worker"], /^error: worker needs --queue/],
+        [
+          ["worker", "--queue", "redis://127.0.0.1:1", "--seed", "3"],
+          /^error: worker: --seed: the sweep's flags/,
+        ],
+        [
+          ["worker", "--queue", "redis://127.0.0.1:1", "--concurrency", "0"],
+          /^error: --concurrency "0": expected a whole number from 1 up$/,
+        ],
+      ];
+      for (const [argv, re] of cases) {
+        const r = await cli(...argv);
+        expect({ argv, code: r.code, lines: r.err.split("\n").length - 1 }).toEqual({
+          argv,
+          code: 2,
+          lines: 1,
+        });
+        expect(r.err.trimEnd()).toMatch(re);
+        expect(r.out).toBe("");
+      }
+    },
+    LONG,
+  );
 });
