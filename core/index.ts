@@ -17,8 +17,12 @@ export {
 export {
   /** Defines a plugin: checks its shape, freezes and brands it (the one way to write one). */
   definePlugin,
+  /** Declares a plugin's command-line flags (citty args), literal types kept; see `PluginCli`. */
+  definePluginCli,
   /** A plugin as `definePlugin` returns it (kind and options schema in its type). */
   type Plugin,
+  /** Flags a plugin adds to `bun run scenario` and how they become its options. */
+  type PluginCli,
   /** What `setup` receives: the plugin's name, hooks, bus, seeded random streams and log. */
   type PluginContext,
   /** `policy.global`, `policy.local`, `device`, `workload`, `path` or `observer`. */
@@ -114,9 +118,11 @@ export {
 export {
   /** A guest's DMA API (mapSingle, mapSg, unmap, allocCoherent, sync). */
   GuestDmaApi,
+} from "./model/domains/guest-dma.ts";
+export {
   /** True when a DMA API call failed (and why). */
   isDmaFailure,
-} from "./model/domains/guest-dma.ts";
+} from "./model/domains/guest-dma-types.ts";
 export {
   /** A guest's memory: buffers with real and physical addresses. */
   GuestMemory,
@@ -148,6 +154,12 @@ export {
   hypercall,
 } from "./model/hv/abi.ts";
 export {
+  /** sun4v hypercall function numbers. */
+  FN,
+  /** The tsbid argument of the IOMMU calls: tsbnum and entry index in one 64-bit word. */
+  tsbid,
+} from "./model/hv/functions.ts";
+export {
   /** The hypervisor: hypercalls, DVMA ownership, LDC. */
   Hypervisor,
   /** Real addresses start here in every guest. */
@@ -160,14 +172,10 @@ export {
   LdcChannel,
 } from "./model/hv/ldc.ts";
 export {
-  /** sun4v hypercall function numbers. */
-  FN,
   /** sun4v status codes (EOK, ENORADDR, ...). */
   HV,
   /** The name of a status code. */
   statusName,
-  /** An IOTSB id argument for the extension calls. */
-  tsbid,
 } from "./model/hv/status.ts";
 export {
   /** Names of the DMA fault codes. */
@@ -181,6 +189,10 @@ export {
   /** IO attribute bit: the device may write the page. */
   IO_ATTR_WRITE,
 } from "./model/iommu/iotsb.ts";
+export {
+  /** A DVMA owner table as [owner, length] runs in window order (-1 = free). */
+  runLengths,
+} from "./model/iommu/owner-runs.ts";
 export {
   /** How many pages [addr, addr + bytes) touches. */
   pagesSpanned,

@@ -1,6 +1,6 @@
 /** The /state snapshot of a booted platform: domains and their grants, DVMA windows, IOMMU stats. */
 
-import { type Platform, round } from "../../core/index.ts";
+import { type Platform, round, runLengths } from "../../core/index.ts";
 
 export interface DomainState {
   id: number;
@@ -27,18 +27,6 @@ export interface WindowState {
   iotlb: { sets: number; ways: number; hits: number; misses: number; invalidations: number };
   dmas: number;
   faults: number;
-}
-
-export function runLengths(owners: Int16Array): [number, number][] {
-  const runs: [number, number][] = [];
-  let start = 0;
-  for (let i = 1; i <= owners.length; i++) {
-    if (i === owners.length || owners[i] !== owners[start]) {
-      runs.push([owners[start]!, i - start]);
-      start = i;
-    }
-  }
-  return runs;
 }
 
 export function domainsState(p: Platform, nowNs: number): DomainState[] {

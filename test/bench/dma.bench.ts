@@ -2,7 +2,7 @@
  * The DMA hot paths: single-page map+unmap through the guest DMA API (lease held, strict unmap:
  * two hypercalls and one IOTLB flush per pair) and IOTLB-hit translations through the IOMMU.
  */
-import { isDmaFailure } from "../../core/model/domains/guest-dma.ts";
+import { isDmaFailure } from "../../core/model/domains/guest-dma-types.ts";
 import type { Proc } from "../../core/model/sim/kernel.ts";
 import { bootSmall } from "../helpers/platform.ts";
 import { header, measure, row } from "./harness.ts";

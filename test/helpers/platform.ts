@@ -1,6 +1,6 @@
 import { type CoreHooks, Hooks } from "../../core/harness/plugin/hooks.ts";
 import { PluginHost } from "../../core/harness/plugin/host.ts";
-import type { GuestDmaOptions } from "../../core/model/domains/guest-dma.ts";
+import type { GuestDmaOptions } from "../../core/model/domains/guest-dma-types.ts";
 import { Platform } from "../../core/model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../core/model/domains/policy.ts";
 import { MeterLog } from "../../core/model/domains/policy-meter.ts";

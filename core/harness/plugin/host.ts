@@ -11,7 +11,8 @@
 import type { TSchema } from "@sinclair/typebox";
 import { InputError, PluginError } from "../../input/errors.ts";
 import { formatValue, parseWithSchema } from "../../input/validate.ts";
-import { checkGlobalPolicy, checkLocalPolicy } from "../../model/domains/checked-policy.ts";
+import { checkGlobalPolicy } from "../../model/domains/checked-global.ts";
+import { checkLocalPolicy } from "../../model/domains/checked-local.ts";
 import type {
   GlobalPolicy,
   GlobalPolicyContext,

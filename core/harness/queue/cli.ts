@@ -9,7 +9,6 @@ import { runQueueWorker } from "./worker.ts";
 /** The command-line flags the queue reads (the rest belong to the scenario command). */
 export interface QueueFlags {
   queue?: string;
-  concurrency?: string;
   provenance?: string;
 }
 
@@ -22,8 +21,6 @@ export function checkQueueFlags(args: QueueFlags & { workers?: string; trace?: s
   if (args.queue === undefined) {
     if (args.provenance !== undefined)
       throw new InputError("--provenance only applies with --queue");
-    if (args.concurrency !== undefined)
-      throw new InputError("--concurrency only applies to `bun run scenario worker --queue …`");
     return;
   }
   if (args.workers !== undefined)
@@ -32,8 +29,6 @@ export function checkQueueFlags(args: QueueFlags & { workers?: string; trace?: s
     );
   if (args.trace !== undefined)
     throw new InputError("--trace records runs in this process; it does not apply with --queue");
-  if (args.concurrency !== undefined)
-    throw new InputError("--concurrency is a worker's flag: `bun run scenario worker --queue …`");
 }
 
 /**
@@ -59,17 +54,12 @@ export async function runQueuedCommand(
 
 /** `bun run scenario worker --queue redis://… [--concurrency N] [--plugin file]…`. */
 export async function workerCommand(
-  args: QueueFlags & { plugins: string[]; arg?: string; other: string[] },
+  args: { queue?: string; concurrency?: string; plugins: string[] },
   io: Io,
   stop: Promise<void>,
 ): Promise<number> {
   if (args.queue === undefined)
     throw new InputError("worker needs --queue redis://host:port[/db], the sweeps' Redis");
-  if (args.arg !== undefined) throw new InputError(`worker: unexpected argument "${args.arg}"`);
-  if (args.other.length > 0)
-    throw new InputError(
-      `worker: ${args.other.join(", ")}: the sweep's flags (give them to the submitting command); a worker takes --queue, --concurrency and --plugin`,
-    );
   const queue = parseQueueUrl(args.queue);
   await runQueueWorker({
     queue,

@@ -4,8 +4,8 @@ import type { Queue as BullQueue } from "bullmq";
 import { describeThrown, InputError } from "../../input/errors.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs } from "../scenario/define.ts";
-import { describeRun, RunFailedError, type SweepProgress } from "../scenario/parallel.ts";
-import { assembleReport, planRuns } from "../scenario/run-scenario.ts";
+import type { SweepProgress } from "../scenario/parallel.ts";
+import { assembleReport, describeRun, planRuns, RunFailedError } from "../scenario/run-scenario.ts";
 import { refName } from "../scenario/runner.ts";
 import { loadSpec, type ScenarioSpec } from "../scenario/spec.ts";
 import { loadQueueDeps } from "./deps.ts";
@@ -54,11 +54,14 @@ export interface Provenance {
   points: PointProvenance[];
 }
 
-/** The sweep was cancelled (Ctrl-C) before every point finished. */
-export class SweepCancelledError extends Error {
-  constructor(message: string) {
+/** The sweep ended early: cancelled (Ctrl-C), or Redis lost it or stayed away. */
+export class SweepError extends Error {
+  constructor(
+    message: string,
+    readonly cancelled = false,
+  ) {
     super(message);
-    this.name = "SweepCancelledError";
+    this.name = "SweepError";
   }
 }
 
@@ -75,7 +78,7 @@ const ADD_CHUNK = 500;
  * Runs every (point, path) of `spec` as BullMQ jobs on whatever workers serve the queue, and
  * assembles the report from their results in plan order, exactly as a local run does.
  * @throws InputError (before any job is added, or a point's bad input), RunFailedError (a point
- * failed ATTEMPTS times), SweepCancelledError, Error (Redis lost the sweep)
+ * failed ATTEMPTS times), SweepError (cancelled, or Redis lost the sweep)
  */
 export async function runScenarioQueued(
   spec: ScenarioSpec,
@@ -142,7 +145,10 @@ export async function runScenarioQueued(
         const i = indexOf(id);
         if (i === undefined || metrics[i] !== undefined) return; // a re-run's second result counts once
         const r = decodeResult(returnvalue);
-        if (typeof r === "string") return finish(new Error(`${describeRun(plan, i)}: ${r}`));
+        if (typeof r === "string")
+          return finish(
+            new SweepError(`${describeRun(plan, i)}: a worker sent a bad result (${r})`),
+          );
         const run = plan.runs[i]!;
         metrics[i] = r.metrics;
         provenance[i] = {
@@ -186,7 +192,7 @@ export async function runScenarioQueued(
         awayMs = redis.status === "ready" ? 0 : awayMs + SWEEP_HEARTBEAT_MS;
         if (awayMs >= REDIS_GIVE_UP_MS)
           return finish(
-            new Error(
+            new SweepError(
               `Redis at ${opts.queue.url} unreachable for ${REDIS_GIVE_UP_MS / 1000} s with ${done} of ${total} runs done; giving up`,
             ),
           );
@@ -194,7 +200,7 @@ export async function runScenarioQueued(
           (kept) => {
             if (kept === 0)
               finish(
-                new Error(
+                new SweepError(
                   `Redis at ${opts.queue.url} lost the sweep (restarted without persistence?) with ${done} of ${total} runs done; run it again`,
                 ),
               );
@@ -203,7 +209,7 @@ export async function runScenarioQueued(
         );
       }, SWEEP_HEARTBEAT_MS);
       onAbort = () =>
-        finish(new SweepCancelledError(`sweep cancelled with ${done} of ${total} runs done`));
+        finish(new SweepError(`sweep cancelled with ${done} of ${total} runs done`, true));
       opts.signal?.addEventListener("abort", onAbort);
       if (opts.signal?.aborted) return onAbort();
       addJobs(queue, plan.runs.length, (index) => ({
@@ -213,7 +219,7 @@ export async function runScenarioQueued(
         scenario: identity.scenario,
         sets: spec.sets,
         plugins: identity.plugins,
-      })).catch((e) => finish(new Error(`cannot add the sweep's jobs: ${describeThrown(e)}`)));
+      })).catch((e) => finish(new SweepError(`cannot add the sweep's jobs: ${describeThrown(e)}`)));
     });
   } finally {
     clearInterval(heartbeat);

@@ -34,6 +34,10 @@ const ESCAPES: Record<string, string> = {
 export const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
 
 /** Compact number: 1.52M, 722k, 9.17, 0.021. */
+/** An SVG chart with its caption. */
+export const figure = (caption: string, svg: string): string =>
+  `<figure><figcaption>${esc(caption)}</figcaption>${svg}</figure>`;
+
 export function fmt(n: number): string {
   const a = Math.abs(n);
   if (a >= 1e9) return `${+(n / 1e9).toFixed(2)}G`;

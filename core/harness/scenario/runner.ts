@@ -11,6 +11,7 @@ import { Platform } from "../../model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
 import { MeterLog } from "../../model/domains/policy-meter.ts";
 import { EventBus } from "../../model/events/bus.ts";
+import { runLengths } from "../../model/iommu/owner-runs.ts";
 import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
 import { Simulator } from "../../model/sim/kernel.ts";
 import { RngStreams } from "../../model/sim/rng.ts";
@@ -18,7 +19,7 @@ import { Histogram } from "../../model/sim/stats.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
-import { type DvmaWindowMap, type PathMetrics, round } from "../report/report.ts";
+import { type PathMetrics, round } from "../report/report.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import { IoErrorTally, PluginErrorLog } from "./failures.ts";
 import type { RunInfo, RunObserver } from "./observer.ts";
@@ -388,17 +389,4 @@ function machineHealth(platform: Platform): Record<string, number> {
       0,
     ),
   };
-}
-
-/** Run-length encoding of an owner table: [owner, length] pairs in order. */
-function runLengths(owners: Int16Array): DvmaWindowMap["runs"] {
-  const runs: DvmaWindowMap["runs"] = [];
-  let start = 0;
-  for (let i = 1; i <= owners.length; i++) {
-    if (i === owners.length || owners[i] !== owners[start]) {
-      runs.push([owners[start]!, i - start]);
-      start = i;
-    }
-  }
-  return runs;
 }

@@ -4,7 +4,7 @@ import type { DeviceDescription, MachineDescription } from "../machine/descripti
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import type { Rng } from "../sim/rng.ts";
 import type { DevicePort } from "./device-port.ts";
-import type { GuestDmaOptions } from "./guest-dma.ts";
+import type { GuestDmaOptions } from "./guest-dma-types.ts";
 import type { GuestOs, Platform } from "./platform.ts";
 
 /**

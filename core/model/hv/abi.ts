@@ -1,5 +1,6 @@
+import { FN } from "./functions.ts";
 import type { Hypervisor } from "./hypervisor.ts";
-import { FN, HV } from "./status.ts";
+import { HV } from "./status.ts";
 
 /** What a fast trap leaves in the registers: %o0 = status, %o1..%o4 = return values. */
 export interface TrapResult {

@@ -1,13 +1,16 @@
 import type { EventBus } from "../events/bus.ts";
 import { DMA_FAULT_NAMES, type DmaFaultCode, Iommu } from "../iommu/iommu.ts";
-import { IO_ATTR_MASK, IO_ATTR_READ, IO_ATTR_WRITE } from "../iommu/iotsb.ts";
 import { AddressSpace } from "../machine/address-space.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import type { DeviceDescription, MachineDescription } from "../machine/description.ts";
 import { OWNER_HV, PAGE_SIZE, PhysMemory } from "../machine/memory.ts";
+import * as extension from "./extension.ts";
+import { FN, FN_NAMES } from "./functions.ts";
+import * as iommu from "./iommu-services.ts";
 import type { LdcChannel } from "./ldc.ts";
-import { LDC_COPY_IN, LDC_COPY_OUT, LDC_MEM_READ, LDC_MEM_WRITE, LdcMapTable } from "./ldc-map.ts";
-import { FN, FN_NAMES, HV, SYNC_FOR_CPU, SYNC_FOR_DEVICE } from "./status.ts";
+import { LdcMapTable } from "./ldc-map.ts";
+import * as ldc from "./ldc-services.ts";
+import { HV } from "./status.ts";
 
 /** Where every domain's real addresses start: not 0, so a stray zero is never a valid RA. */
 export const RA_BASE = 0x1000_0000;
@@ -54,12 +57,12 @@ export class Hypervisor {
   private readonly deathListeners: DeathListener[] = [];
   readonly channels: LdcChannel[] = [];
   /** Shared-memory map tables per channel: [exported by ends[0], exported by ends[1]]. */
-  private readonly mapTables = new Map<number, [LdcMapTable, LdcMapTable]>();
+  readonly mapTables = new Map<number, [LdcMapTable, LdcMapTable]>();
 
   constructor(
     readonly md: MachineDescription,
     readonly cost: CostModel,
-    private readonly bus?: EventBus,
+    readonly bus?: EventBus,
   ) {
     this.maxTtesPerCall = md.maxTtesPerCall;
     const pagesOf = (mib: number) => (mib * 1024 * 1024) / PAGE_SIZE;
@@ -119,93 +122,20 @@ export class Hypervisor {
     return this.channels.reduce((m, c) => Math.max(m, c.id), 0) + 1;
   }
 
-  // ---- LDC shared memory ----
+  // ---- Services, each in its own module ----
 
-  /**
-   * `domain` exports [ra, ra + len) of its memory to the peer of `channelId` (its map table lives
-   * in its own memory, so this is no hypercall). Returns a cookie, or -1 (not its memory, not an
-   * endpoint, table full).
-   */
+  /** LDC shared memory: see ldc-services.ts. */
   ldcBind(domain: number, channelId: number, ra: number, len: number, perms: number): number {
-    const table = this.exportTable(domain, channelId);
-    if (table === undefined || !this.domains[domain]!.mem.contains(ra, len)) return -1;
-    return table.bind(ra, len, perms);
+    return ldc.ldcBind(this, domain, channelId, ra, len, perms);
   }
-
   ldcUnbind(domain: number, channelId: number, cookie: number): boolean {
-    return this.exportTable(domain, channelId)?.unbind(cookie) ?? false;
+    return ldc.ldcUnbind(this, domain, channelId, cookie);
+  }
+  ldcCopy(caller: number, channelId: number, dir: number, cookie: number, ra: number, len: number) {
+    return ldc.ldcCopy(this, caller, channelId, dir, cookie, ra, len);
   }
 
-  /**
-   * LDC_COPY: copies `len` bytes between the caller's memory at `localRa` and what the channel's
-   * peer exported under `cookie` (COPY_IN: from the peer, needs READ; COPY_OUT: to the peer, needs
-   * WRITE). ret1 = bytes copied. Contents move page by page.
-   */
-  ldcCopy(
-    caller: number,
-    channelId: number,
-    dir: number,
-    cookie: number,
-    localRa: number,
-    len: number,
-  ): number {
-    const ch = this.channels.find((c) => c.id === channelId);
-    let status: number = HV.EOK;
-    let copied = 0;
-    if (!this.domains[caller]?.alive) status = HV.ENOACCESS;
-    else if (ch === undefined || !ch.ends.includes(caller) || !ch.isUp) status = HV.ECHANNEL;
-    else if (dir !== LDC_COPY_IN && dir !== LDC_COPY_OUT) status = HV.EINVAL;
-    else {
-      const peer = ch.peerOf(caller);
-      const exp = this.exportTable(peer, channelId)?.lookup(cookie);
-      const need = dir === LDC_COPY_IN ? LDC_MEM_READ : LDC_MEM_WRITE;
-      if (exp === undefined || !(len > 0) || len > exp.len) status = HV.EINVAL;
-      else if ((exp.perms & need) === 0) status = HV.ENOACCESS;
-      else if (!this.domains[caller]!.mem.contains(localRa, len)) status = HV.ENORADDR;
-      else {
-        const remote = this.domains[peer]!.mem;
-        const local = this.domains[caller]!.mem;
-        const content = this.memory.content;
-        const pages = Math.floor(((exp.ra % PAGE_SIZE) + len - 1) / PAGE_SIZE) + 1;
-        for (let k = 0; k < pages; k++) {
-          const r = remote.paPageOf(exp.ra + k * PAGE_SIZE);
-          const l = local.paPageOf(localRa + k * PAGE_SIZE);
-          if (r < 0 || l < 0) continue;
-          if (dir === LDC_COPY_IN) content[l] = content[r]!;
-          else content[r] = content[l]!;
-        }
-        copied = len;
-      }
-    }
-    return this.finish(
-      caller,
-      FN.LDC_COPY,
-      status,
-      copied,
-      Math.ceil(copied / this.cost.memcpyBytesPerNs),
-      0,
-      0,
-    );
-  }
-
-  private exportTable(domain: number, channelId: number): LdcMapTable | undefined {
-    const ch = this.channels.find((c) => c.id === channelId);
-    if (ch === undefined) return undefined;
-    const side = ch.ends.indexOf(domain);
-    return side < 0 ? undefined : this.mapTables.get(channelId)![side];
-  }
-
-  onDeath(fn: DeathListener): void {
-    this.deathListeners.push(fn);
-  }
-
-  // ---- IOMMU services (open to every domain, limited to DVMA entries it owns) ----
-
-  /**
-   * pci_iommu_map: maps up to `n` entries from `index` with the RAs listed at `listRa` in the
-   * caller's memory. May map fewer than asked (ret1 = #mapped); the caller loops. Everything is
-   * checked before anything is written, so a refused call changes nothing.
-   */
+  /** The sun4v IOMMU services: see iommu-services.ts. */
   iommuMap(
     caller: number,
     devhandle: number,
@@ -215,164 +145,34 @@ export class Hypervisor {
     attrs: number,
     listRa: number,
   ): number {
-    const io = this.iommus.get(devhandle);
-    let status = this.tsbStatus(caller, io, tsbnum, index, n);
-    let count = 0;
-    const badAttrs =
-      (attrs & ~IO_ATTR_MASK) !== 0 || (attrs & (IO_ATTR_READ | IO_ATTR_WRITE)) === 0;
-    if (status === HV.EOK && badAttrs) status = HV.EINVAL;
-    else if (status === HV.EOK && listRa % 8 !== 0) status = HV.EBADALIGN;
-    else if (status === HV.EOK && io !== undefined) {
-      count = Math.min(n, this.maxTtesPerCall);
-      status = this.checkMap(caller, io, index, count, listRa);
-      if (status === HV.EOK) this.writeTtes(caller, io, index, count, attrs, listRa);
-      else count = 0;
-    }
-    return this.finish(
-      caller,
-      FN.PCI_IOMMU_MAP,
-      status,
-      count,
-      count * this.cost.tteWriteNs,
-      devhandle,
-      index,
-    );
+    return iommu.iommuMap(this, caller, devhandle, tsbnum, index, n, attrs, listRa);
   }
-
-  /** pci_iommu_demap: clears up to `n` entries and flushes them from the IOTLB (ret1 = #demapped). */
   iommuDemap(caller: number, devhandle: number, tsbnum: number, index: number, n: number): number {
-    const io = this.iommus.get(devhandle);
-    let status = this.tsbStatus(caller, io, tsbnum, index, n);
-    let count = 0;
-    if (status === HV.EOK && io !== undefined) {
-      count = Math.min(n, this.maxTtesPerCall);
-      if (!this.ownedBy(io, caller, index, count)) {
-        status = HV.ENOACCESS;
-        count = 0;
-      } else this.clearTtes(io, index, count);
-    }
-    const work = count * this.cost.tteWriteNs + (count > 0 ? this.cost.iotlbFlushNs : 0);
-    return this.finish(caller, FN.PCI_IOMMU_DEMAP, status, count, work, devhandle, index);
+    return iommu.iommuDemap(this, caller, devhandle, tsbnum, index, n);
   }
-
-  /** pci_iommu_getmap: ret1 = io_attributes, ret2 = the caller's RA of the mapped page. */
   iommuGetmap(caller: number, devhandle: number, tsbnum: number, index: number): number {
-    const io = this.iommus.get(devhandle);
-    let status = this.tsbStatus(caller, io, tsbnum, index, 1);
-    if (status === HV.EOK && io!.entryOwner[index] !== caller) status = HV.ENOACCESS;
-    else if (status === HV.EOK && !io!.iotsb.isValid(index)) status = HV.ENOMAP;
-    else if (status === HV.EOK && io !== undefined) {
-      this.ret1 = io.iotsb.attr[index]! & IO_ATTR_MASK;
-      this.ret2 = this.domains[caller]!.mem.raOfPage(io.iotsb.pa[index]!);
-    }
-    return this.finish(
-      caller,
-      FN.PCI_IOMMU_GETMAP,
-      status,
-      0,
-      0,
-      devhandle,
-      index,
-      status === HV.EOK,
-    );
+    return iommu.iommuGetmap(this, caller, devhandle, tsbnum, index);
   }
-
-  /** pci_dma_sync: the model keeps DMA coherent, so this only validates and reports #synced. */
   dmaSync(caller: number, devhandle: number, ra: number, size: number, direction: number): number {
-    let status: number = HV.EOK;
-    if (!this.domains[caller]?.alive) status = HV.ENOACCESS;
-    else if (
-      !this.iommus.has(devhandle) ||
-      (direction !== SYNC_FOR_DEVICE && direction !== SYNC_FOR_CPU)
-    )
-      status = HV.EINVAL;
-    else if (!(size > 0)) status = HV.EINVAL;
-    else if (!this.domains[caller]!.mem.contains(ra, size)) status = HV.ENORADDR;
-    return this.finish(
-      caller,
-      FN.PCI_DMA_SYNC,
-      status,
-      status === HV.EOK ? size : 0,
-      0,
-      devhandle,
-      0,
-    );
+    return iommu.dmaSync(this, caller, devhandle, ra, size, direction);
   }
 
-  // ---- The method's extension: control domain only ----
-
-  /** dvma_grant: `guest` becomes the owner of entries [base, base + npages) of `devhandle`'s window. */
-  dvmaGrant(
-    caller: number,
-    guest: number,
-    devhandle: number,
-    base: number,
-    npages: number,
-  ): number {
-    const io = this.iommus.get(devhandle);
-    const at = this.extensionIndex(caller, io, this.domains[guest]?.alive === true, base, npages);
-    const index = Math.max(0, at);
-    let status: number = at < 0 ? -at : HV.EOK;
-    if (status === HV.EOK && !this.ownedBy(io!, -1, index, npages)) status = HV.EBUSY;
-    else if (status === HV.EOK) {
-      io!.entryOwner.fill(guest, index, index + npages);
-      io!.ownedEntries += npages;
-      if (this.bus?.wants("dvma.grant"))
-        this.bus.emit("dvma.grant", { domain: guest, devhandle, base, npages });
-    }
-    return this.finish(
-      caller,
-      FN.DVMA_GRANT,
-      status,
-      status === HV.EOK ? npages : 0,
-      0,
-      devhandle,
-      index,
-    );
+  /** The method's extension calls, control domain only: see extension.ts. */
+  dvmaGrant(caller: number, guest: number, devhandle: number, base: number, npages: number) {
+    return extension.dvmaGrant(this, caller, guest, devhandle, base, npages);
   }
-
-  /** dvma_revoke: demaps, flushes the IOTLB, and only then frees the range (ret1 = #revoked). */
-  dvmaRevoke(
-    caller: number,
-    guest: number,
-    devhandle: number,
-    base: number,
-    npages: number,
-  ): number {
-    const io = this.iommus.get(devhandle);
-    const at = this.extensionIndex(caller, io, this.domains[guest] !== undefined, base, npages);
-    const index = Math.max(0, at);
-    let status: number = at < 0 ? -at : HV.EOK;
-    if (status === HV.EOK && !this.ownedBy(io!, guest, index, npages)) status = HV.ENOMAP;
-    else if (status === HV.EOK) {
-      this.clearTtes(io!, index, npages);
-      io!.entryOwner.fill(-1, index, index + npages);
-      io!.ownedEntries -= npages;
-      if (this.bus?.wants("dvma.release")) {
-        this.bus.emit("dvma.release", { domain: guest, devhandle, base, npages, reason: "revoke" });
-      }
-    }
-    const n = status === HV.EOK ? npages : 0;
-    const work = n * this.cost.tteWriteNs + (n > 0 ? this.cost.iotlbFlushNs : 0);
-    return this.finish(caller, FN.DVMA_REVOKE, status, n, work, devhandle, index);
+  dvmaRevoke(caller: number, guest: number, devhandle: number, base: number, npages: number) {
+    return extension.dvmaRevoke(this, caller, guest, devhandle, base, npages);
   }
-
-  /** dvma_info: ret1 = owner of the entry at `base` (-1 = free), ret2 = how many entries from there share that owner. */
   dvmaInfo(caller: number, devhandle: number, base: number): number {
-    const io = this.iommus.get(devhandle);
-    const at = this.extensionIndex(caller, io, true, base, 1);
-    const status: number = at < 0 ? -at : HV.EOK;
-    if (status === HV.EOK) {
-      const owner = io!.entryOwner[at]!;
-      let end = at + 1;
-      while (end < io!.windowPages && io!.entryOwner[end] === owner) end++;
-      this.ret1 = owner;
-      this.ret2 = end - at;
-    }
-    return this.finish(caller, FN.DVMA_INFO, status, 0, 0, devhandle, 0, status === HV.EOK);
+    return extension.dvmaInfo(this, caller, devhandle, base);
   }
 
   // ---- Devices and domain lifecycle ----
+
+  onDeath(fn: DeathListener): void {
+    this.deathListeners.push(fn);
+  }
 
   /** Device `device` moves `bytes` at `dvma` through its root complex's IOMMU. */
   deviceDma(
@@ -431,100 +231,11 @@ export class Hypervisor {
     return this.finish(caller, fn, status, 0, 0, 0, 0);
   }
 
-  // ---- internals ----
-
-  /** The checks the IOMMU calls share: a live caller, a known devhandle, tsbnum 0, entries inside the window. */
-  private tsbStatus(
-    caller: number,
-    io: Iommu | undefined,
-    tsbnum: number,
-    index: number,
-    n: number,
-  ): number {
-    if (!this.domains[caller]?.alive) return HV.ENOACCESS;
-    if (io === undefined || tsbnum !== 0 || !(index >= 0 && index < io.windowPages))
-      return HV.EINVAL;
-    if (!(n > 0) || index + n > io.windowPages) return HV.EINVAL;
-    return HV.EOK;
-  }
-
-  /** The checks the extension calls share: the entry index of `base`, or minus the status. */
-  private extensionIndex(
-    caller: number,
-    io: Iommu | undefined,
-    targetOk: boolean,
-    base: number,
-    npages: number,
-  ): number {
-    if (this.domains[caller]?.role !== "control") return -HV.ENOACCESS;
-    if (io === undefined || !targetOk) return -HV.EINVAL;
-    if (base % PAGE_SIZE !== 0) return -HV.EBADALIGN;
-    const index = (base - io.windowBase) / PAGE_SIZE;
-    if (!(npages > 0) || index < 0 || index + npages > io.windowPages) return -HV.EINVAL;
-    return index;
-  }
-
-  private ownedBy(io: Iommu, owner: number, index: number, n: number): boolean {
-    const o = io.entryOwner;
-    for (let i = index; i < index + n; i++) if (o[i] !== owner) return false;
-    return true;
-  }
-
-  /** Status of a map of `count` entries: ownership, then the list's memory, then each listed RA. */
-  private checkMap(
-    caller: number,
-    io: Iommu,
-    index: number,
-    count: number,
-    listRa: number,
-  ): number {
-    if (!this.ownedBy(io, caller, index, count)) return HV.ENOACCESS;
-    const mem = this.domains[caller]!.mem;
-    if (!mem.contains(listRa, count * 8)) return HV.ENORADDR;
-    for (let k = 0; k < count; k++) {
-      const ra = this.readListWord(mem, listRa, k);
-      if (ra % PAGE_SIZE !== 0) return HV.EBADALIGN;
-      if (mem.paPageOf(ra) < 0) return HV.ENORADDR;
-    }
-    return HV.EOK;
-  }
-
-  private writeTtes(
-    caller: number,
-    io: Iommu,
-    index: number,
-    count: number,
-    attrs: number,
-    listRa: number,
-  ): void {
-    const mem = this.domains[caller]!.mem;
-    for (let k = 0; k < count; k++) {
-      const i = index + k;
-      // sun4v leaves remapping a live entry to the guest; the model keeps the IOTLB coherent anyway.
-      if (io.iotsb.isValid(i)) io.iotlb.invalidate(i);
-      io.iotsb.set(i, mem.paPageOf(this.readListWord(mem, listRa, k)), attrs);
-    }
-  }
-
-  private clearTtes(io: Iommu, index: number, n: number): void {
-    this.flushOps++;
-    for (let i = index; i < index + n; i++) {
-      io.iotsb.clear(i);
-      io.iotlb.invalidate(i);
-    }
-    if (this.bus?.wants("iotlb.flush"))
-      this.bus.emit("iotlb.flush", { devhandle: io.devhandle, entries: n });
-  }
-
-  /** Word k of a list at `listRa` in a domain's memory (unwritten words read as 0). */
-  private readListWord(mem: AddressSpace, listRa: number, k: number): number {
-    const ra = listRa + k * 8;
-    const page = mem.paPageOf(ra);
-    const words = this.memory.peekWords(page);
-    return words === undefined ? 0 : words[(ra % PAGE_SIZE) / 8]!;
-  }
-
-  private finish(
+  /**
+   * Ends every call: sets `ret1`/`ret2` (unless the call set them), the call's cost, the
+   * caller's hypercall count, and emits the call's events.
+   */
+  finish(
     caller: number,
     fn: number,
     status: number,

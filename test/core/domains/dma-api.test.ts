@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type DmaMapping, isDmaFailure } from "../../../core/model/domains/guest-dma.ts";
+import { type DmaMapping, isDmaFailure } from "../../../core/model/domains/guest-dma-types.ts";
 import { invariantViolations } from "../../../core/model/domains/invariants.ts";
 import { encode, Msg, message } from "../../../core/model/domains/protocol.ts";
 import { quiescentViolations } from "../../../core/model/hv/invariants.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { type DmaMapping, isDmaFailure } from "../../../core/model/domains/guest-dma.ts";
+import { type DmaMapping, isDmaFailure } from "../../../core/model/domains/guest-dma-types.ts";
 import { invariantViolations } from "../../../core/model/domains/invariants.ts";
 import { quiescentViolations } from "../../../core/model/hv/invariants.ts";
 import { DmaFault } from "../../../core/model/iommu/iommu.ts";

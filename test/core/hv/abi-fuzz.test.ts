@@ -1,9 +1,10 @@
 import { expect, test } from "bun:test";
 import { hypercall } from "../../../core/model/hv/abi.ts";
+import { FN } from "../../../core/model/hv/functions.ts";
 import { RA_BASE } from "../../../core/model/hv/hypervisor.ts";
 import { hypervisorViolations } from "../../../core/model/hv/invariants.ts";
 import { LdcChannel } from "../../../core/model/hv/ldc.ts";
-import { DOCUMENTED_STATUSES, FN, HV } from "../../../core/model/hv/status.ts";
+import { DOCUMENTED_STATUSES, HV } from "../../../core/model/hv/status.ts";
 import { Simulator } from "../../../core/model/sim/kernel.ts";
 import { Rng } from "../../../core/model/sim/rng.ts";
 import { smallHv, WINDOW_BASE } from "../../helpers/small-machine.ts";

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { hypercall } from "../../../core/model/hv/abi.ts";
+import { FN, tsbid } from "../../../core/model/hv/functions.ts";
 import { RA_BASE } from "../../../core/model/hv/hypervisor.ts";
-import { FN, HV, tsbid } from "../../../core/model/hv/status.ts";
+import { HV } from "../../../core/model/hv/status.ts";
 import { DmaFault } from "../../../core/model/iommu/iommu.ts";
 import { IO_ATTR_READ, IO_ATTR_WRITE } from "../../../core/model/iommu/iotsb.ts";
 import { smallHv, WINDOW_BASE, writeList } from "../../helpers/small-machine.ts";

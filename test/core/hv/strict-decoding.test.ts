@@ -1,9 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { decode, encode, Msg, message } from "../../../core/model/domains/protocol.ts";
 import { hypercall } from "../../../core/model/hv/abi.ts";
+import { FN } from "../../../core/model/hv/functions.ts";
 import { RA_BASE } from "../../../core/model/hv/hypervisor.ts";
 import { LdcChannel } from "../../../core/model/hv/ldc.ts";
-import { FN, HV } from "../../../core/model/hv/status.ts";
+import { HV } from "../../../core/model/hv/status.ts";
 import { Simulator } from "../../../core/model/sim/kernel.ts";
 import { Rng } from "../../../core/model/sim/rng.ts";
 import { smallHv, WINDOW_BASE, writeList } from "../../helpers/small-machine.ts";

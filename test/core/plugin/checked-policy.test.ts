@@ -8,7 +8,8 @@ import {
   type Refusal,
 } from "../../../core/index.ts";
 import { formatValue } from "../../../core/input/validate.ts";
-import { checkGlobalPolicy, checkLocalPolicy } from "../../../core/model/domains/checked-policy.ts";
+import { checkGlobalPolicy } from "../../../core/model/domains/checked-global.ts";
+import { checkLocalPolicy } from "../../../core/model/domains/checked-local.ts";
 
 const W = 64;
 const NAME = "broken";

@@ -8,7 +8,7 @@ import {
   PluginError,
   Type,
 } from "../../../core/index.ts";
-import type { CheckedGlobalPolicy } from "../../../core/model/domains/checked-policy.ts";
+import type { CheckedGlobalPolicy } from "../../../core/model/domains/checked-global.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
 import { EventBus, type SimEvent } from "../../../core/model/events/index.ts";
 import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
