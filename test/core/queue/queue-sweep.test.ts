@@ -230,7 +230,7 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
           redis.stop().then(() => redis.start(false));
         },
       }).catch((e) => e);
-      expect(err).toBeInstanceOf(Error);
+      expect(err).toBeInstanceOf(SweepError);
       expect(err.message).toMatch(
         new RegExp(
           `^Redis at ${redis.url} lost the sweep \\(restarted without persistence\\?\\) with [1-5] of 6 runs done; run it again$`,
@@ -242,6 +242,13 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
 });
 
 describe("queue flags are checked before any work", () => {
+  test("the worker command has its own help", async () => {
+    const r = await cli("worker", "--help");
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("USAGE scenario worker [OPTIONS]");
+    expect(r.out).toContain("--concurrency");
+  });
+
   test(
     "a wrong or unreachable address, or a flag out of place, exits 2 with one line",
     async () => {
