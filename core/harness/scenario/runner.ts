@@ -383,7 +383,11 @@ function machineHealth(platform: Platform): Record<string, number> {
   return {
     "iotlb.hitRate": round(lookups > 0 ? hits / lookups : 0),
     "dvma.localFragmentation": round(localFragmentation),
-    invariantViolations: invariantViolations(hv, broker.isUp ? broker : undefined).length,
+    invariantViolations: invariantViolations(
+      hv,
+      broker.isUp ? broker : undefined,
+      platform.dmaApisInUse,
+    ).length,
     "dvma.deadOwnedPages": [...hv.iommus.values()].reduce(
       (n, io) => n + io.entryOwner.filter((o) => o >= 0 && !hv.domains[o]!.alive).length,
       0,

@@ -166,6 +166,13 @@ export class GuestDmaApi {
     return this.leases;
   }
 
+  /** What the invariant checker reads besides leases: who, where, the policy, per-map grants, deferred unmaps. */
+  get accounting() {
+    const { domain, devhandle, policy } = this.env;
+    const perMap: ReadonlyMap<number, number> = this.perMapGrants;
+    return { domain, devhandle, policy, perMap, deferred: this.deferred as readonly number[] };
+  }
+
   // ---- mapping ----
 
   private *mapPages(
@@ -378,6 +385,7 @@ export class GuestDmaApi {
     const base = this.windowBase + index * PAGE_SIZE;
     yield* this.env.link.ask(
       message(Msg.DVMA_RELEASE, { devhandle: this.env.devhandle, base, npages }),
+      true,
     );
   }
 
