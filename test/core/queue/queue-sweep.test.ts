@@ -267,6 +267,10 @@ describe("queue flags are checked before any work", () => {
           ["--queue", "redis://127.0.0.1:1", "--workers", "2"],
           /^error: --workers runs a sweep on this machine/,
         ],
+        [
+          ["--queue", "redis://127.0.0.1:1", "--serve"],
+          /^error: --queue: live watches runs in this process, and a queued sweep runs elsewhere/,
+        ],
         [["worker"], /^error: worker needs --queue/],
         [
           ["worker", "--queue", "redis://127.0.0.1:1", "--seed", "3"],
