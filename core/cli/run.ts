@@ -88,14 +88,29 @@ export const RUN_ARGS = {
   },
 } as const satisfies CliArgsDef;
 
-/** Built-in plugins that declare CLI flags, in name order. */
-export async function pluginsWithFlags(): Promise<AnyPlugin[]> {
+/** Plugins that declare CLI flags: the built-ins in name order, then the `--plugin` files of `argv`. */
+export async function pluginsWithFlags(argv: readonly string[] = []): Promise<AnyPlugin[]> {
   const out: AnyPlugin[] = [];
   for (const info of await listBuiltinPlugins()) {
     const p = await loadPlugin(info.path, { cwd: "/" });
     if (p.cli !== undefined) out.push(p);
   }
+  for (const file of pluginFiles(argv)) {
+    const p = await loadPlugin(file, { cwd: process.cwd() });
+    if (p.cli !== undefined && !out.includes(p)) out.push(p);
+  }
   return out;
+}
+
+/** The values of `--plugin` in `argv` (read before the flags they add can be parsed). */
+function pluginFiles(argv: readonly string[]): string[] {
+  return argv.flatMap((tok, i) =>
+    tok === "--plugin" && argv[i + 1] !== undefined
+      ? [argv[i + 1]!]
+      : tok.startsWith("--plugin=")
+        ? [tok.slice("--plugin=".length)]
+        : [],
+  );
 }
 
 /** The run command's flags with every plugin's merged in. A clash is a bug of the plugin. */
