@@ -349,8 +349,9 @@ function checkNoFiles(field: string, v: unknown, key = ""): void {
       throw new InputError(
         `${field}: ${JSON.stringify(v)}: plugin options in a run over HTTP may not name files`,
       );
-  } else if (Array.isArray(v)) v.forEach((x, i) => checkNoFiles(`${field}.${i}`, x, key));
-  else if (typeof v === "object" && v !== null)
+  } else if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) checkNoFiles(`${field}.${i}`, x, key);
+  } else if (typeof v === "object" && v !== null)
     for (const [k, x] of Object.entries(v)) checkNoFiles(`${field}.${k}`, x, k);
 }
 
