@@ -125,7 +125,7 @@ describe("sseStream", () => {
       'event: dropped\ndata: {"dropped":1}\n\nid: 2\ndata: {"type":"io.done"',
     );
     expect(batch).toContain("\n\nid: 3\ndata: ");
-    expect(text(await gen.next())).toBe(": heartbeat\n\n");
+    expect(text(await gen.next())).toBe("event: heartbeat\ndata: {}\n\n");
     hub.publish(new FeedNotice("result", { run: 1 }));
     expect(text(await gen.next())).toBe('id: 4\nevent: result\ndata: {"run":1}\n\n');
     // A disconnect while it waits ends the stream and frees the client at once.
@@ -174,7 +174,9 @@ describe("RunSeries", () => {
     const s = new RunSeries();
     s.attach(cpu);
     s.record(5_000, 1250, 2_000); // bucket 0 (10 µs)
-    cpu.charge(10_000);
+    const v = cpu.tryTake(0); // one strand busy for 10 µs
+    sim.run(10_000);
+    cpu.free(v);
     s.record(15_000, 1250, 4_000); // bucket 1: bucket 0 closes with 10 µs busy
     const p = s.points(20_000);
     expect(p).toHaveLength(2);
