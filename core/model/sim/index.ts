@@ -7,6 +7,7 @@ export {
   Simulator,
   type Yieldable,
 } from "./kernel.ts";
+export { Lock, type LockKind } from "./lock.ts";
 export { Resource } from "./resource.ts";
 export { fnv1a32, Rng, RngStreams } from "./rng.ts";
 export { Counter, Histogram, TimeWeighted } from "./stats.ts";
