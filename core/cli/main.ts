@@ -1,4 +1,5 @@
 import { defineCommand, renderUsage } from "citty";
+import type { AnyPlugin } from "../harness/plugin/define.ts";
 import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
 import { PluginHost } from "../harness/plugin/host.ts";
 import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
@@ -19,7 +20,6 @@ import {
   loadScenarioPlugins,
   parseScenario,
 } from "../harness/scenario/load.ts";
-import type { RunObserver } from "../harness/scenario/observer.ts";
 import {
   defaultWorkers,
   RunFailedError,
@@ -263,7 +263,7 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
   } else {
     const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
     const opts = {
-      observers: [...(trace ? [trace] : []), ...(live ? [live] : [])],
+      observers: [...(trace ? [trace.plugin] : []), ...(live ? [live.observer] : [])],
       progress: progress
         ? (done: number, _: number, run: { events: number }) =>
             progress.update(tally(done, run.events))
@@ -306,8 +306,10 @@ async function runCommand(args: CliArgs, io: CliIo): Promise<number> {
 }
 
 /** What the live plugin provides (its type lives in plugins/, which core does not import). */
-interface LiveServer extends RunObserver {
+interface LiveServer {
   readonly url: string;
+  /** The observer each run registers in its own host. */
+  readonly observer: AnyPlugin;
   /** Back-pressure from lossless clients: `drain` between slices, `end` after the run. */
   hold(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
   stop(): Promise<void>;
