@@ -17,8 +17,12 @@ export {
 export {
   /** Defines a plugin: checks its shape, freezes and brands it (the one way to write one). */
   definePlugin,
+  /** Declares a plugin's command-line flags (citty args), literal types kept; see `PluginCli`. */
+  definePluginCli,
   /** A plugin as `definePlugin` returns it (kind and options schema in its type). */
   type Plugin,
+  /** Flags a plugin adds to `bun run scenario` and how they become its options. */
+  type PluginCli,
   /** What `setup` receives: the plugin's name, hooks, bus, seeded random streams and log. */
   type PluginContext,
   /** `policy.global`, `policy.local`, `device`, `workload`, `path` or `observer`. */

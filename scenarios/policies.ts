@@ -30,6 +30,7 @@ export default defineScenario({
   },
   paths: ["direct"],
   guestDma: { leasePages: 256 },
+  columns: ["dvma/fragmentation", "extra/dvma.localFragmentation", "extra/iotlb.hitRate"],
   matrix: {
     "policies.local": [
       "bitmap-next-fit",

@@ -1,9 +1,10 @@
-import { metricAt } from "../harness/report/reference.ts";
 import type { Report } from "../harness/report/report.ts";
+import { controlGuestCpuColumns, resultsRows } from "../harness/report/results-table.ts";
 
 /**
  * The results table printed on stdout: one block per matrix point, one row per path; `columns`
- * adds the scenario's chosen metrics ("/" paths such as extra/nic.gbps).
+ * adds the scenario's chosen metrics ("/" paths such as extra/nic.gbps). The HTML report shows
+ * the same table (results-table.ts).
  */
 export function resultsTable(
   r: Report,
@@ -11,46 +12,11 @@ export function resultsTable(
   columns: readonly string[] = [],
 ): string {
   const lines: string[] = [];
-  const head = [
-    "path",
-    "Gb/s",
-    "IOPS",
-    "p50 µs",
-    "p99 µs",
-    "p999 µs",
-    `${controlName} CPU`,
-    "guest CPU",
-    "hcalls/IO",
-    "LDC/IO",
-    "flush/IO",
-    "faults",
-    "blocked",
-    ...columns.map((c) => c.split("/").pop()!),
-  ];
+  const cpu = controlGuestCpuColumns(controlName);
   for (const p of r.points) {
     const params = Object.entries(p.params);
     if (params.length > 0) lines.push(params.map(([k, v]) => `${k}=${paramLabel(v)}`).join("  "));
-    const rows = Object.entries(p.paths).map(([path, m]) => {
-      const guests = Object.entries(m.cpu).filter(([d]) => d !== controlName);
-      const guestCpu =
-        guests.length === 0 ? 0 : guests.reduce((a, [, u]) => a + u, 0) / guests.length;
-      return [
-        path,
-        m.throughputGbps.toFixed(2),
-        fmtCount(m.iops),
-        m.latencyUs.p50.toFixed(1),
-        m.latencyUs.p99.toFixed(1),
-        m.latencyUs.p999.toFixed(1),
-        pct(m.cpu[controlName] ?? 0),
-        pct(guestCpu),
-        m.perIo.hypercalls.toFixed(2),
-        m.perIo.ldcMessages.toFixed(2),
-        m.perIo.iotlbFlushes.toFixed(2),
-        String(m.faults),
-        m.attacks > 0 ? `${m.blocked}/${m.attacks}` : String(m.blocked),
-        ...columns.map((c) => fmtMetric(metricAt(m, c))),
-      ];
-    });
+    const { head, rows } = resultsRows(p.paths, cpu, columns);
     lines.push(...align([head, ...rows]), "");
   }
   return lines.join("\n");
@@ -69,19 +35,6 @@ export function paramLabel(v: unknown): string {
       .join(",");
   }
   return typeof v === "string" ? v : JSON.stringify(v);
-}
-
-const pct = (u: number) => `${(u * 100).toFixed(1)}%`;
-
-function fmtMetric(n: number): string {
-  if (Number.isNaN(n)) return "-";
-  return Math.abs(n) >= 1e4 ? fmtCount(n) : Number.isInteger(n) ? String(n) : n.toFixed(2);
-}
-
-function fmtCount(n: number): string {
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
-  return n.toFixed(0);
 }
 
 function align(rows: string[][]): string[] {

@@ -67,6 +67,8 @@ export class PluginError extends Error {
 
 /** A short message for any thrown value (plugins may throw strings or plain objects). */
 export function describeThrown(thrown: unknown): string {
+  const place = sourcePlace(thrown);
+  if (place !== undefined) return place;
   if (thrown instanceof Error) return thrown.message || thrown.name;
   if (typeof thrown === "string") return thrown;
   try {
@@ -82,4 +84,26 @@ export function isInputError(e: unknown): e is InputError {
 
 export function isPluginError(e: unknown): e is PluginError {
   return e instanceof PluginError;
+}
+
+/** Where in which file the transpiler stopped: Bun throws a BuildMessage (or several in an AggregateError). */
+interface BuildPosition {
+  file: string;
+  line: number;
+  column: number;
+}
+
+/** "file:line:column: message" for a syntax error, with how many more there are; else undefined. */
+function sourcePlace(thrown: unknown): string | undefined {
+  const all =
+    thrown instanceof AggregateError ? (thrown.errors as unknown[]) : thrown ? [thrown] : [];
+  const placed = all.filter(
+    (e): e is { position: BuildPosition; message: string } =>
+      typeof (e as { position?: { file?: unknown } } | null)?.position?.file === "string",
+  );
+  const first = placed[0];
+  if (first === undefined) return undefined;
+  const { file, line, column } = first.position;
+  const more = all.length - 1;
+  return `${file}:${line}:${column}: ${first.message}${more > 0 ? ` (and ${more} more error${more === 1 ? "" : "s"})` : ""}`;
 }

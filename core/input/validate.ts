@@ -3,7 +3,8 @@
  * scenario files, `--set key=value` overrides. One pipeline, one error format.
  *
  * Pipeline (TypeBox's `Value.Parse` order, ts-ecosystem.md §3): clone → defaults → convert
- * ("8" → 8 where a number is expected, so CLI strings work) → check with the compiled schema
+ * ("8" → 8 where a number is expected, so CLI strings work; a lossy conversion such as 1.9 → 1
+ * or true → 1 is undone, so the check refuses the value) → check with the compiled schema
  * → clean (drop keys an open object does not declare) → decode (transforms, if any).
  * A strict object (`additionalProperties: false`) reports unknown keys instead of dropping
  * them, which catches typos; prefer it for anything a user types.
@@ -52,7 +53,7 @@ export function parseWithSchema<T extends TSchema>(
   const check = compileOptions(schema);
   let v: unknown = value === undefined && schema[Kind] === "Object" ? {} : Value.Clone(value);
   v = Value.Default(schema, v);
-  v = Value.Convert(schema, v);
+  v = keepLossless(v, Value.Convert(schema, Value.Clone(v)));
   if (!check.Check(v)) {
     const problems = schemaProblems(schema, v);
     throw new InputError(formatProblems(where, problems), problems);
@@ -64,6 +65,30 @@ export function parseWithSchema<T extends TSchema>(
     const problems: Problem[] = [{ path: "", message: describeThrown(e), value: v }];
     throw new InputError(formatProblems(where, problems), problems, { cause: e });
   }
+}
+
+/**
+ * `converted` with every lossy conversion undone: TypeBox's Convert truncates 1.9 to an integer
+ * 1 and turns true into 1. A conversion stays only when it reads back as what was written
+ * ("8" → 8, "true" → true, 8 → "8").
+ */
+function keepLossless(before: unknown, converted: unknown): unknown {
+  if (before === converted) return converted;
+  if (typeof before === "object" && before !== null) {
+    if (typeof converted !== "object" || converted === null) return before;
+    const out = (Array.isArray(converted) ? [...converted] : { ...converted }) as Record<
+      string,
+      unknown
+    >;
+    for (const k of Object.keys(out))
+      out[k] = keepLossless((before as Record<string, unknown>)[k], out[k]);
+    return out;
+  }
+  const written = typeof before === "string" ? before : undefined;
+  const lossless =
+    (written !== undefined && written.trim() !== "" && String(converted) === written) ||
+    (typeof converted === "string" && typeof before !== "object" && converted === String(before));
+  return lossless ? converted : before;
 }
 
 /** A problem as reported by `schemaProblems`: what is wrong and what the schema allows. */

@@ -10,6 +10,7 @@
 import { definePlugin, durationNs, InputError, type Plugin } from "../../core/index.ts";
 import { createApp, type LiveApp } from "./app.ts";
 import { Catalogue } from "./catalogue.ts";
+import { liveCli } from "./cli.ts";
 import { allowedHosts } from "./http.ts";
 import { FeedHub } from "./hub.ts";
 import { LiveObserver } from "./observer.ts";
@@ -39,6 +40,7 @@ export default definePlugin({
   version: "1.0.0",
   description: "Live feed: SSE and WebSocket events, /state, POST /runs and a dashboard (Elysia)",
   options: LiveOptionsSchema,
+  cli: liveCli,
   setup(ctx, options): LiveServer {
     checkBind(options);
     const hub = new FeedHub(options.replay, options.clientQueue);

@@ -36,7 +36,8 @@ export const LiveOptionsSchema = Type.Object(
       default: 2,
       description: "runs started by POST /runs at once",
     }),
-    maxDuration: Type.Union(DurationSchema.anyOf, {
+    maxDuration: Type.String({
+      pattern: DurationSchema.pattern,
       default: "1s",
       description: "budget: longest simulated duration of one run requested over HTTP",
     }),
@@ -45,7 +46,8 @@ export const LiveOptionsSchema = Type.Object(
       default: 64,
       description: "budget: (matrix point, path) runs in one request",
     }),
-    maxQueued: Type.Union(DurationSchema.anyOf, {
+    maxQueued: Type.String({
+      pattern: DurationSchema.pattern,
       default: "10s",
       description: "budget: simulated time of all runs accepted and not yet finished",
     }),

@@ -18,7 +18,14 @@
  * as always present (defaults are applied before validation).
  */
 
-import { Kind, type StaticDecode, type TObject, type TSchema } from "@sinclair/typebox";
+import {
+  Kind,
+  type Static,
+  type StaticDecode,
+  type TObject,
+  type TSchema,
+} from "@sinclair/typebox";
+import type { ArgsDef, ParsedArgs } from "citty";
 import { InputError } from "../../input/errors.ts";
 import type { DeviceFactory, IoPath, Workload } from "../../model/domains/io.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
@@ -89,7 +96,44 @@ export interface PluginSpec<K extends PluginKind, O extends TSchema> {
   options?: O;
   /** Names of plugins that must be registered before this one. */
   requires?: readonly string[];
+  /** Flags this plugin adds to `bun run scenario` (observers: the CLI starts it when they ask). */
+  // biome-ignore lint/suspicious/noExplicitAny: each plugin's own flags (see definePluginCli).
+  cli?: PluginCli<any, Partial<Static<O>>>;
   setup(ctx: PluginContext, options: StaticDecode<O>): PluginProvides[K];
+}
+
+/**
+ * A plugin's command-line flags, declared as citty `args` (`defineCommand` style): the CLI
+ * merges them into `bun run scenario run`, parses them strictly and hands them back here.
+ *
+ *   cli: {
+ *     args: { serve: { type: "boolean", description: "serve the live feed" } },
+ *     options: (flags) => (flags.serve ? {} : undefined),
+ *   }
+ */
+export interface PluginCli<A extends ArgsDef, Opts> {
+  args: A;
+  /**
+   * The plugin's options from the flags, or undefined when the flags leave the plugin off.
+   * @throws InputError naming the flag for a value the schema cannot say is wrong (e.g. a flag
+   * given without the one it qualifies)
+   */
+  options(flags: ParsedArgs<A>, command: PluginCliContext): Opts | undefined;
+  /** Simulated time per wall time to keep while the plugin is on (a live view); default: as fast as possible. */
+  pace?(flags: ParsedArgs<A>): number | undefined;
+}
+
+/** What the command line holds besides a plugin's own flags. */
+export interface PluginCliContext {
+  /** The plugin files given with --plugin, as typed. */
+  plugins: readonly string[];
+}
+
+/** Declares a plugin's flags with their literal types kept (`flags.serve` is a boolean). */
+export function definePluginCli<const A extends ArgsDef, Opts = Record<string, unknown>>(
+  cli: PluginCli<A, Opts>,
+): PluginCli<A, Opts> {
+  return cli;
 }
 
 /** Marks objects made by `definePlugin` (Symbol.for, so copies of the core agree). */
@@ -144,6 +188,11 @@ function definitionProblems(spec: PluginSpec<PluginKind, TSchema>): string[] {
     (typeof spec.options !== "object" || spec.options === null || !(Kind in spec.options))
   ) {
     p.push("options must be a TypeBox schema (e.g. Type.Object({...}))");
+  }
+  if (spec.cli !== undefined) {
+    if (typeof spec.cli !== "object" || spec.cli === null || typeof spec.cli.args !== "object")
+      p.push("cli must be { args, options(flags) }");
+    else if (typeof spec.cli.options !== "function") p.push("cli.options must be a function");
   }
   if (spec.requires !== undefined) {
     if (!Array.isArray(spec.requires)) p.push("requires must be an array of plugin names");

@@ -1,7 +1,9 @@
+import { CostModelSchema } from "../../model/machine/cost-model.ts";
 import { parseCostModel } from "../../model/machine/parse.ts";
 import type { PluginRef, Scenario } from "../scenario/define.ts";
 import { dvmaMaps } from "./dvma-maps.ts";
 import type { PathMetrics, Report, ReportPoint } from "./report.ts";
+import { domainCpuColumns, resultsRows } from "./results-table.ts";
 import { type BarChart, barChart, esc, figure, fmt, lineChart } from "./svg-charts.ts";
 
 /**
@@ -20,7 +22,7 @@ export function htmlReport(r: Report, scn: Scenario): string {
     overview(r, scn),
     costModel(r),
     r.points.length > 1 ? sweep(r, control) : "",
-    ...r.points.map((p, i) => point(r, p, i, control)),
+    ...r.points.map((p, i) => point(r, p, i, control, scn.columns)),
     `<footer>sun4v-dvma scenario report. Charts: hover a bar, point or DVMA range for its value.</footer>`,
   ];
   return `<!doctype html>
@@ -109,15 +111,17 @@ function fmtBytes(n: number): string {
   return `${n} B`;
 }
 
-/** The cost model, with values that differ from the defaults highlighted. */
+/** The cost model: each constant's value, where it comes from (its schema's description), and the default when changed. */
 function costModel(r: Report): string {
   const defaults = parseCostModel({}) as unknown as Record<string, number>;
+  const props = CostModelSchema.properties as Record<string, { description?: string }>;
   const rows = Object.entries(r.costModel).map(([k, v]) => {
     const changed = defaults[k] !== v;
     const unit = k.endsWith("BytesPerNs") ? "B/ns" : k.endsWith("Ns") ? "ns" : "";
-    return `<tr${changed ? ' class="changed"' : ""}><td>${esc(k)}</td><td>${v}</td><td>${unit}</td><td>${changed ? `default ${defaults[k]}` : ""}</td></tr>`;
+    const source = props[k]?.description ?? "";
+    return `<tr${changed ? ' class="changed"' : ""}><td>${esc(k)}</td><td>${v}</td><td>${unit}</td><td>${esc(source)}</td><td>${changed ? `default ${defaults[k]}` : ""}</td></tr>`;
   });
-  return `<h2>Cost model</h2><table><tr><th>constant</th><th>value</th><th>unit</th><th>note</th></tr>${rows.join("")}</table>`;
+  return `<h2>Cost model</h2><table><tr><th>constant</th><th>value</th><th>unit</th><th>what it is and where it comes from</th><th>changed</th></tr>${rows.join("")}</table>`;
 }
 
 /** Every numeric figure a path reports, flattened, with how to read it. */
@@ -130,7 +134,7 @@ interface Metric {
 
 function metrics(r: Report, control: ReadonlySet<string>): Metric[] {
   const all = r.points.flatMap((p) => Object.values(p.paths));
-  const cpu = cpuColumns(all, control);
+  const cpu = domainCpuColumns(all, control);
   const extras = [...new Set(all.flatMap((m) => Object.keys(m.extra)))];
   return [
     { key: "throughputGbps", label: "Throughput", unit: "Gb/s", get: (m) => m.throughputGbps },
@@ -183,30 +187,6 @@ function metrics(r: Report, control: ReadonlySet<string>): Metric[] {
       unit: k.endsWith("Us") ? "µs" : "",
       get: (m: PathMetrics) => m.extra[k],
     })),
-  ];
-}
-
-/** Past this many domains, CPU is shown for the control domains and the mean over the others. */
-const MAX_CPU_DOMAINS = 6;
-
-interface CpuColumn {
-  key: string;
-  name: string;
-  get: (m: PathMetrics) => number | undefined;
-}
-
-/** The CPU figures to show for these runs: one per domain, or control domains plus a mean. */
-function cpuColumns(runs: PathMetrics[], control: ReadonlySet<string>): CpuColumn[] {
-  const domains = [...new Set(runs.flatMap((m) => Object.keys(m.cpu)))];
-  const one = (d: string): CpuColumn => ({ key: d, name: d, get: (m) => m.cpu[d] });
-  if (domains.length <= MAX_CPU_DOMAINS) return domains.map(one);
-  const mean = (m: PathMetrics) => {
-    const rest = Object.entries(m.cpu).filter(([d]) => !control.has(d));
-    return rest.length === 0 ? undefined : rest.reduce((a, [, u]) => a + u, 0) / rest.length;
-  };
-  return [
-    ...domains.filter((d) => control.has(d)).map(one),
-    { key: "others-mean", name: "other domains (mean)", get: mean },
   ];
 }
 
@@ -274,48 +254,21 @@ function sweep(r: Report, control: ReadonlySet<string>): string {
 const mapGet = (pm: PathMetrics | undefined, m: Metric) =>
   pm === undefined ? undefined : m.get(pm);
 
-const pct = (u: number) => `${(u * 100).toFixed(1)}%`;
-
 /** One matrix point: the results table, bar charts per path, and the DVMA map of each path. */
-function point(r: Report, p: ReportPoint, i: number, control: ReadonlySet<string>): string {
+function point(
+  r: Report,
+  p: ReportPoint,
+  i: number,
+  control: ReadonlySet<string>,
+  columns: readonly string[],
+): string {
   const entries = Object.entries(p.paths);
   const paths = entries.map(([name]) => name);
-  const cpu = cpuColumns(
+  const cpu = domainCpuColumns(
     entries.map(([, m]) => m),
     control,
   );
-  const head = [
-    "path",
-    "Gb/s",
-    "IOPS",
-    "p50 µs",
-    "p99 µs",
-    "p999 µs",
-    ...cpu.map((c) => `${c.name} CPU`),
-    "hcalls/IO",
-    "LDC/IO",
-    "flush/IO",
-    "DVMA pages",
-    "faults",
-    "blocked",
-    "errors",
-  ];
-  const rows = entries.map(([path, m]) => [
-    path,
-    m.throughputGbps.toFixed(2),
-    fmt(m.iops),
-    m.latencyUs.p50.toFixed(1),
-    m.latencyUs.p99.toFixed(1),
-    m.latencyUs.p999.toFixed(1),
-    ...cpu.map((c) => pct(c.get(m) ?? 0)),
-    m.perIo.hypercalls.toFixed(2),
-    m.perIo.ldcMessages.toFixed(2),
-    m.perIo.iotlbFlushes.toFixed(2),
-    String(m.dvma.usedPages),
-    String(m.faults),
-    m.attacks > 0 ? `${m.blocked}/${m.attacks}` : String(m.blocked),
-    String(m.errors),
-  ]);
+  const { head, rows } = resultsRows(p.paths, cpu, columns);
   const table = `<table><tr>${head.map((h) => `<th>${esc(h)}</th>`).join("")}</tr>${rows
     .map((row) => `<tr>${row.map((c) => `<td>${esc(c)}</td>`).join("")}</tr>`)
     .join("")}</table>`;

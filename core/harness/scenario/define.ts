@@ -19,14 +19,11 @@ export const PluginRefSchema = Type.Union(
 );
 export type PluginRef = Static<typeof PluginRefSchema>;
 
-/** Durations: integer nanoseconds, or a string with a unit: "500us", "20ms", "1s". */
-export const DurationSchema = Type.Union([
-  Type.Integer({ minimum: 1 }),
-  Type.String({
-    pattern: "^[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s)$",
-    description: 'e.g. "20ms", "500us", "1s"',
-  }),
-]);
+/** Durations: a number > 0 with a unit: "500us", "20ms", "1s" (a bare number is refused: which unit?). */
+export const DurationSchema = Type.String({
+  pattern: "^(?=[0-9.]*[1-9])[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s)$",
+  description: 'a time > 0 with a unit: ns, us, ms or s, e.g. "20ms", "500us", "1s"',
+});
 
 export const WorkloadSpecSchema = Type.Object(
   {
@@ -156,8 +153,7 @@ export function defineScenario<const S extends ScenarioInput>(spec: S): S {
 const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9 };
 
 /** Nanoseconds of a duration value (already schema-checked). */
-export function durationNs(d: number | string): number {
-  if (typeof d === "number") return d;
+export function durationNs(d: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s)$/.exec(d)!;
   return Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
 }

@@ -2,8 +2,7 @@ import { availableParallelism } from "node:os";
 import { InputError } from "../../input/errors.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs } from "./define.ts";
-import { assembleReport, planRuns, type RunPlan } from "./run-scenario.ts";
-import { refName } from "./runner.ts";
+import { assembleReport, describeRun, planRuns, RunFailedError } from "./run-scenario.ts";
 import { loadSpec, type ScenarioSpec } from "./spec.ts";
 import type { FromWorker, ToWorker } from "./worker.ts";
 
@@ -29,30 +28,12 @@ export interface ParallelRunOptions {
   progress?: (p: SweepProgress) => void;
 }
 
-/** A run of the sweep threw; the message names it (path and matrix parameters). */
-export class RunFailedError extends Error {
-  constructor(
-    readonly index: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = "RunFailedError";
-  }
-}
-
 /**
  * Default workers: one CPU fewer than the host has. A single run already keeps more than one CPU
  * busy (Bun's own threads), so on a 2-CPU host two workers measured slower than one (README).
  */
 export function defaultWorkers(): number {
   return Math.max(1, (navigator.hardwareConcurrency || availableParallelism()) - 1);
-}
-
-/** "run 3/6 (path direct, inflight=4)": how an error names its run. */
-function describeRun(plan: RunPlan, index: number): string {
-  const r = plan.runs[index]!;
-  const params = Object.entries(r.params).map(([k, v]) => `, ${k}=${JSON.stringify(v)}`);
-  return `run ${index + 1}/${plan.runs.length} (path ${refName(r.path)}${params.join("")})`;
 }
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url);

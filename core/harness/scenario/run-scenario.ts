@@ -1,13 +1,13 @@
+import { describeThrown, InputError } from "../../input/errors.ts";
 import { parseCostModel } from "../../model/machine/parse.ts";
-import type { AnyPlugin } from "../plugin/define.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import { expandMatrix, type MatrixPoint } from "./load.ts";
-import { type PathRun, type PluginTable, refName, startPath } from "./runner.ts";
+import { type ObserverRef, type PathRun, type PluginTable, refName, startPath } from "./runner.ts";
 
 export interface ScenarioRunOptions {
   /** Observer plugins registered in every run (see RunOptions.observers). */
-  observers?: readonly AnyPlugin[];
+  observers?: readonly ObserverRef[];
   /** After each (point, path) run: for progress display. */
   progress?: (done: number, total: number, run: PathRun) => void;
 }
@@ -33,6 +33,37 @@ export function planRuns(raw: unknown, scn: Scenario): RunPlan {
     p.scenario.paths.map((path) => ({ point, scenario: p.scenario, path, params: p.params })),
   );
   return { points, runs };
+}
+
+/** A run threw; the message names it (path and matrix parameters), as serial and parallel runs both say. */
+export class RunFailedError extends Error {
+  constructor(
+    readonly index: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "RunFailedError";
+  }
+}
+
+/** "run 3/6 (path direct, inflight=4)": how an error names its run. */
+export function describeRun(plan: RunPlan, index: number): string {
+  const r = plan.runs[index]!;
+  const params = Object.entries(r.params).map(([k, v]) => `, ${k}=${JSON.stringify(v)}`);
+  return `run ${index + 1}/${plan.runs.length} (path ${refName(r.path)}${params.join("")})`;
+}
+
+/** Runs `fn` as run `index`; what it throws (bad input aside) becomes a RunFailedError naming the run. */
+function asRun<T>(plan: RunPlan, index: number, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof InputError) throw e;
+    throw new RunFailedError(index, `${describeRun(plan, index)}: ${describeThrown(e)}`, {
+      cause: e,
+    });
+  }
 }
 
 /** Assembles the report from each run's metrics (indexed like `plan.runs`). */
@@ -66,13 +97,15 @@ export function runScenario(
 ): Report {
   const plan = planRuns(raw, scn);
   const metrics = plan.runs.map((r, index) => {
-    const state = startPath(r.scenario, r.path, table, r.params, {
-      observers: opts.observers,
-      index,
-      total: plan.runs.length,
+    const run = asRun(plan, index, () => {
+      const state = startPath(r.scenario, r.path, table, r.params, {
+        observers: opts.observers,
+        index,
+        total: plan.runs.length,
+      });
+      state.sim.run(state.untilNs);
+      return state.finish();
     });
-    state.sim.run(state.untilNs);
-    const run = state.finish();
     opts.progress?.(index + 1, plan.runs.length, run);
     return run.metrics;
   });
@@ -125,11 +158,13 @@ export async function runScenarioAsync(
   const metrics: (PathMetrics | undefined)[] = [];
   for (let index = 0; index < plan.runs.length && !opts.signal?.aborted; index++) {
     const r = plan.runs[index]!;
-    const state = startPath(r.scenario, r.path, table, r.params, {
-      observers: opts.observers,
-      index,
-      total: plan.runs.length,
-    });
+    const state = asRun(plan, index, () =>
+      startPath(r.scenario, r.path, table, r.params, {
+        observers: opts.observers,
+        index,
+        total: plan.runs.length,
+      }),
+    );
     const sim = state.sim;
     const wall0 = performance.now(); // host clock: pacing and responsiveness only
     let lastYield = wall0;
@@ -137,7 +172,7 @@ export async function runScenarioAsync(
       ? Math.max(1000, Math.round(opts.pace * 20e6))
       : Math.max(1000, Math.round(state.untilNs / 1000));
     while (sim.now < state.untilNs && !opts.signal?.aborted) {
-      sim.run(Math.min(state.untilNs, sim.now + slice));
+      asRun(plan, index, () => sim.run(Math.min(state.untilNs, sim.now + slice)));
       const now = performance.now(); // host clock
       const held = opts.drain?.();
       if (held !== undefined) {
@@ -153,7 +188,7 @@ export async function runScenarioAsync(
       }
     }
     if (sim.now < state.untilNs) break;
-    const run = state.finish();
+    const run = asRun(plan, index, () => state.finish());
     metrics.push(run.metrics);
     opts.progress?.(index + 1, plan.runs.length, run);
   }

@@ -24,6 +24,9 @@ import { IoMeter } from "./run-meter.ts";
 import { runMetrics } from "./run-metrics.ts";
 import { samplerPlugin } from "./sampler.ts";
 
+/** An observer plugin to register in a run, alone or with its options. */
+export type ObserverRef = AnyPlugin | readonly [AnyPlugin, unknown];
+
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
 export type PluginTable = ReadonlyMap<string, AnyPlugin>;
 
@@ -33,10 +36,10 @@ export const refOptions = (ref: PluginRef): unknown =>
 
 export interface RunOptions {
   /**
-   * Observer plugins (trace, live feed, tests), registered in this run's own host after the
-   * built-in sampler: they watch through `ctx.hooks` and `ctx.bus`.
+   * Observer plugins (trace, live feed, tests), each alone or with its options, registered in
+   * this run's own host after the built-in sampler: they watch through `ctx.hooks` and `ctx.bus`.
    */
-  observers?: readonly AnyPlugin[];
+  observers?: readonly ObserverRef[];
   /** Where this run sits among the scenario's runs. */
   index?: number;
   total?: number;
@@ -144,10 +147,11 @@ export function startPath(
   };
   // From here on plugins know their run (ctx.run); observers subscribe to the bus before boot.
   host.enterRun({ info, sim, untilNs });
-  for (const o of [samplerPlugin, ...(opts.observers ?? [])]) {
+  for (const ref of [samplerPlugin, ...(opts.observers ?? [])]) {
+    const [o, options] = Array.isArray(ref) ? ref : [ref as AnyPlugin, undefined];
     if (o.kind !== "observer")
       throw new InputError(`plugin "${o.name}" is a ${o.kind} plugin; an observer is needed here`);
-    host.use(o as never);
+    host.use(o as never, options);
   }
 
   const platform = new Platform({

@@ -1,17 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { main } from "../../../core/cli/main.ts";
+import { cli } from "../../helpers/cli.ts";
 import { expectStableShape } from "../../helpers/report.ts";
-
-/** Runs the CLI in-process and captures what it prints. */
-async function cli(...argv: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(argv, {
-    out: { write: (s: string) => (out += s) },
-    err: { write: (s: string) => (err += s) },
-  });
-  return { code, out, err };
-}
 
 describe("bun run scenario", () => {
   test("runs the default scenario and prints the results table", async () => {
@@ -46,8 +36,8 @@ describe("bun run scenario", () => {
       [["--set", "cost.nope=1"], /\/cost\/nope: Unknown property/],
       [["--set", 'workloads.0.plugin=["stream",{"op":"fly"}]'], /plugin "stream" option \/op: /],
       [["--set", "policies.local=no-such-policy"], /unknown|no-such-policy/],
-      [["--seed", "-4"], /\/seed: /],
-      [["--duration", "soon"], /\/duration/],
+      [["--seed", "-4"], /--seed "-4": expected integer/],
+      [["--duration", "soon"], /--duration "soon": expected a time > 0 with a unit/],
       [["nope"], /unknown scenario "nope"/],
       [["--frob"], /unknown flag --frob; allowed: --seed/],
       [["--set", "oops"], /expected key=value/],
@@ -69,5 +59,63 @@ describe("bun run scenario", () => {
     const p = await cli("plugins");
     for (const name of ["first-fit", "bitmap-next-fit", "direct", "nic", "stream"])
       expect(p.out).toContain(name);
+  });
+});
+
+describe("commands, help and flags", () => {
+  test("--version prints the package version", async () => {
+    const pkg = await Bun.file(new URL("../../../package.json", import.meta.url)).json();
+    const r = await cli("--version");
+    expect(r).toEqual({ code: 0, out: `sun4v-dvma ${pkg.version}\n`, err: "" });
+  });
+
+  test("each subcommand has its own help; help is never a scenario name", async () => {
+    const root = await cli("help");
+    expect(root.code).toBe(0);
+    expect(root.out).toContain("USAGE scenario run|list|plugins|check-policy|help");
+    const run = await cli("run", "--help");
+    expect(run.out).toContain("USAGE scenario run [OPTIONS] [TARGET]");
+    expect(run.out).toContain("--serve"); // the live plugin's flag, merged
+    expect((await cli("default", "--help")).out).toBe(run.out);
+    const check = await cli("help", "check-policy");
+    expect(check.out).toContain("USAGE scenario check-policy [OPTIONS] [POLICY]");
+    expect(check.out).not.toContain("--duration");
+    expect((await cli("check-policy", "-h")).out).toBe(check.out);
+  });
+
+  test("no colour codes when not a terminal, nor with NO_COLOR on a terminal", async () => {
+    expect((await cli("run", "--help")).out).not.toContain("\x1b[");
+    const saved = process.env.NO_COLOR;
+    process.env.NO_COLOR = "1";
+    try {
+      let out = "";
+      const tty = { write: (s: string) => (out += s), isTTY: true };
+      expect(await main(["run", "--help"], { out: tty, err: tty })).toBe(0);
+      expect(out).toContain("USAGE");
+      expect(out).not.toContain("\x1b[");
+    } finally {
+      if (saved === undefined) delete process.env.NO_COLOR;
+      else process.env.NO_COLOR = saved;
+    }
+  });
+
+  test("boolean flags: --json, --json=true, --no-json and --json=false", async () => {
+    const base = ["default", "--duration", "200us", "--workers", "1"];
+    const on = await cli(...base, "--json");
+    expect(JSON.parse(on.out).scenario).toBe("default");
+    expect((await cli(...base, "--json=true")).out).toBe(on.out);
+    for (const off of ["--no-json", "--json=false"]) {
+      const r = await cli(...base, off);
+      expect(r.code).toBe(0);
+      expect(r.out.startsWith("default: ")).toBe(true);
+    }
+  });
+
+  test("plugins lists each plugin's options with description and default", async () => {
+    const r = await cli("plugins");
+    expect(r.out).toMatch(
+      /policy\.local\s+bitmap-next-fit\s+.*\n\s+perCpuHint: true or false — keep one next-fit hint per virtual CPU .*\(default false\)/,
+    );
+    expect(r.out).toMatch(/\n\s+port: integer from 0 to 65535 — TCP port .*\(default 8787\)/);
   });
 });

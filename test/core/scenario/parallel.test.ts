@@ -4,11 +4,10 @@ import { main } from "../../../core/cli/main.ts";
 import { Progress } from "../../../core/cli/progress.ts";
 import { reportJson } from "../../../core/harness/report/report.ts";
 import {
-  RunFailedError,
   runScenarioParallel,
   type SweepProgress,
 } from "../../../core/harness/scenario/parallel.ts";
-import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
+import { RunFailedError, runScenario } from "../../../core/harness/scenario/run-scenario.ts";
 import { loadSpec, type ScenarioSpec } from "../../../core/harness/scenario/spec.ts";
 
 const REPO = resolve(import.meta.dir, "../../..");

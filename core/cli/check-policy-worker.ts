@@ -1,0 +1,57 @@
+/**
+ * The conformance kit in a worker, so a policy call that never returns (a synchronous loop) can
+ * be stopped from outside. Before and after each call into the policy the worker writes to a
+ * shared array the parent watches: [calls started, method in progress (index + 1, 0 = none)].
+ */
+
+import { type AnyPlugin, definePlugin } from "../harness/plugin/define.ts";
+import { loadPlugin } from "../harness/plugin/loader.ts";
+import { formatConformance, runConformance } from "../harness/policy-kit/conformance.ts";
+import { describeThrown } from "../input/errors.ts";
+import { type CheckPolicyJob, type CheckPolicyResult, WATCHED } from "./check-policy.ts";
+
+declare const self: Worker;
+
+/** `plugin` with every call into what its factory makes counted in `calls`. */
+function watched(plugin: AnyPlugin, calls: Int32Array): AnyPlugin {
+  const timed = <T>(method: string, fn: () => T): T => {
+    Atomics.add(calls, 0, 1);
+    Atomics.store(calls, 1, WATCHED.indexOf(method as never) + 1);
+    try {
+      return fn();
+    } finally {
+      Atomics.store(calls, 1, 0);
+    }
+  };
+  return definePlugin({
+    ...plugin,
+    setup(ctx, options) {
+      const factory = plugin.setup(ctx, options) as unknown;
+      if (typeof factory !== "function") return factory as never;
+      return ((fctx: unknown) => {
+        const policy = timed("create", () => factory(fctx)) as Record<string, unknown>;
+        if (typeof policy !== "object" || policy === null) return policy;
+        return new Proxy(policy, {
+          get(target, key) {
+            const v = Reflect.get(target, key);
+            if (typeof v !== "function" || typeof key !== "string") return v;
+            return (...args: unknown[]) => timed(key, () => v.apply(target, args));
+          },
+        });
+      }) as never;
+    },
+  });
+}
+
+self.onmessage = async (e: MessageEvent<CheckPolicyJob>) => {
+  const job = e.data;
+  let result: CheckPolicyResult;
+  try {
+    const plugin = watched(await loadPlugin(job.spec, { cwd: job.cwd }), job.calls);
+    const report = runConformance(plugin, { seed: job.seed });
+    result = { type: "done", text: formatConformance(report), passed: report.passed };
+  } catch (err) {
+    result = { type: "error", message: describeThrown(err) };
+  }
+  self.postMessage(result);
+};

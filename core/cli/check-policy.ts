@@ -1,0 +1,111 @@
+/**
+ * `bun run scenario check-policy <policy>`: the conformance kit on a policy, in a worker with a
+ * per-call watchdog. A synchronous endless loop cannot be interrupted from inside, so the
+ * parent watches the worker's call counter and terminates it when one call outlasts the limit.
+ */
+
+import { loadPlugin } from "../harness/plugin/loader.ts";
+import { durationNs } from "../harness/scenario/define.ts";
+import { InputError } from "../input/errors.ts";
+import { type CliArgsDef, parseStrict } from "./args.ts";
+import type { CliIo } from "./io.ts";
+import { durationFlag, seedFlag } from "./values.ts";
+
+export const CHECK_POLICY_ARGS = {
+  policy: { type: "positional", required: false, description: "a policy file or built-in name" },
+  seed: { type: "string", description: "seed of the kit's random call sequences (integer)" },
+  timeout: {
+    type: "string",
+    description: "longest a single policy call may take, with a unit (default 2s)",
+  },
+} as const satisfies CliArgsDef;
+
+export interface CheckPolicyJob {
+  spec: string;
+  cwd: string;
+  seed?: number;
+  /** Int32Array over a SharedArrayBuffer: [calls started, method index + 1 or 0]. */
+  calls: Int32Array;
+}
+
+export type CheckPolicyResult =
+  | { type: "done"; text: string; passed: boolean }
+  | { type: "error"; message: string };
+
+/** Method names the watchdog can report (index + 1 is written while one runs). */
+export const WATCHED = [
+  "create",
+  "grant",
+  "revoke",
+  "reclaim",
+  "restore",
+  "addRange",
+  "removeRange",
+  "alloc",
+  "free",
+  "stats",
+] as const;
+
+const WORKER_URL = new URL("./check-policy-worker.ts", import.meta.url);
+const POLL_MS = 20;
+
+export async function checkPolicyCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const args = parseStrict(CHECK_POLICY_ARGS, argv);
+  if (args.policy === undefined)
+    throw new InputError(
+      "check-policy needs a policy: bun run scenario check-policy ./my-policy.ts (or a built-in name)",
+    );
+  const seed = seedFlag(args.seed);
+  const limitNs = durationNs(durationFlag("timeout", args.timeout) ?? "2s");
+  const cwd = process.cwd();
+  // Loaded here first so a missing file or a syntax error is reported as bad input.
+  const plugin = await loadPlugin(args.policy, { cwd });
+  if (plugin.kind !== "policy.global" && plugin.kind !== "policy.local")
+    throw new InputError(
+      `"${args.policy}" is a ${plugin.kind} plugin; check-policy checks policy.global and policy.local plugins`,
+    );
+  const calls = new Int32Array(new SharedArrayBuffer(8));
+  const result = await watch(
+    { spec: args.policy, cwd, seed, calls } satisfies CheckPolicyJob,
+    limitNs / 1e6,
+  );
+  if (result.type === "hung") {
+    io.out.write(
+      `${plugin.name}: FAIL  ${result.method} (call ${result.call}) did not return within ${args.timeout ?? "2s"}; stopped\n`,
+    );
+    return 1;
+  }
+  if (result.type === "error") throw new Error(result.message);
+  io.out.write(`${result.text}\n`);
+  return result.passed ? 0 : 1;
+}
+
+type Watched = CheckPolicyResult | { type: "hung"; method: string; call: number };
+
+/** Runs the job in a worker; terminates it when one policy call outlasts `limitMs` of wall time. */
+function watch(job: CheckPolicyJob, limitMs: number): Promise<Watched> {
+  const worker = new Worker(WORKER_URL);
+  return new Promise<Watched>((resolve) => {
+    let seenCall = -1;
+    let since = 0;
+    const finish = (r: Watched) => {
+      clearInterval(timer);
+      worker.terminate();
+      resolve(r);
+    };
+    const timer = setInterval(() => {
+      const call = Atomics.load(job.calls, 0);
+      const method = Atomics.load(job.calls, 1);
+      const now = performance.now(); // host clock: the watchdog measures wall time
+      if (method === 0 || call !== seenCall) {
+        seenCall = method === 0 ? -1 : call;
+        since = now;
+        return;
+      }
+      if (now - since > limitMs) finish({ type: "hung", method: WATCHED[method - 1]!, call });
+    }, POLL_MS);
+    worker.onmessage = (e: MessageEvent<CheckPolicyResult>) => finish(e.data);
+    worker.onerror = (e) => finish({ type: "error", message: e.message });
+    worker.postMessage(job);
+  });
+}

@@ -1,0 +1,281 @@
+/** `bun run scenario [run] [name|path]`: run a scenario, print the table, write reports. */
+
+import type { ArgsDef } from "citty";
+import type { AnyPlugin, ObserverService } from "../harness/plugin/define.ts";
+import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
+import { PluginHost } from "../harness/plugin/host.ts";
+import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
+import { htmlReport } from "../harness/report/html-report.ts";
+import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
+import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
+import { durationNs } from "../harness/scenario/define.ts";
+import {
+  EXIT_PLUGIN_ERRORS,
+  failureSummary,
+  pluginErrorsOf,
+} from "../harness/scenario/failures.ts";
+import {
+  applySets,
+  loadScenarioFile,
+  loadScenarioPlugins,
+  parseScenario,
+} from "../harness/scenario/load.ts";
+import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
+import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
+import type { ObserverRef } from "../harness/scenario/runner.ts";
+import { TraceCollector } from "../harness/scenario/trace-collector.ts";
+import { InputError, PluginError } from "../input/errors.ts";
+import { EventBus } from "../model/events/bus.ts";
+import { RngStreams } from "../model/sim/rng.ts";
+import { type CliArgsDef, flagDefs, parseStrict, type StrictArgs } from "./args.ts";
+import type { CliIo } from "./io.ts";
+import { checkOutputPath, writeAtomic } from "./output.ts";
+import { Progress, serialTally } from "./progress.ts";
+import { resultsTable } from "./table.ts";
+import { durationFlag, seedFlag } from "./values.ts";
+
+/** The run command's own flags (plugins add theirs: see `pluginFlags`). */
+export const RUN_ARGS = {
+  target: {
+    type: "positional",
+    required: false,
+    description: "scenario name (see `list`) or file; default: default",
+  },
+  seed: { type: "string", description: "random seed (integer)" },
+  duration: { type: "string", description: 'simulated time per run, with a unit, e.g. "20ms"' },
+  set: {
+    type: "string",
+    repeat: true,
+    description: "key=value override of any scenario or cost-model field (repeatable)",
+  },
+  plugin: { type: "string", repeat: true, description: "load a plugin file (repeatable)" },
+  json: { type: "boolean", description: "print the JSON report instead of the table" },
+  csv: {
+    type: "boolean",
+    description: "print CSV (one row per point and path) instead of the table",
+  },
+  out: { type: "string", description: "also write the JSON report to this file" },
+  trace: {
+    type: "string",
+    description:
+      "write a Chrome Trace Event file (open in ui.perfetto.dev); recorded in this process, so the runs go serially",
+  },
+  report: {
+    type: "string",
+    description: "also write a self-contained HTML report (tables, charts, DVMA map)",
+  },
+  workers: {
+    type: "string",
+    description:
+      "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
+  },
+  quiet: { type: "boolean", description: "no table and no progress" },
+  "tolerate-plugin-errors": {
+    type: "boolean",
+    description: `exit 0 even if plugins erred (still reported; otherwise exit ${EXIT_PLUGIN_ERRORS})`,
+  },
+} as const satisfies CliArgsDef;
+
+/** Built-in plugins that declare CLI flags, in name order. */
+export async function pluginsWithFlags(): Promise<AnyPlugin[]> {
+  const out: AnyPlugin[] = [];
+  for (const info of await listBuiltinPlugins()) {
+    const p = await loadPlugin(info.path, { cwd: "/" });
+    if (p.cli !== undefined) out.push(p);
+  }
+  return out;
+}
+
+/** The run command's flags with every plugin's merged in. A clash is a bug of the plugin. */
+export function runArgs(plugins: readonly AnyPlugin[]): CliArgsDef {
+  const all: CliArgsDef = { ...RUN_ARGS };
+  for (const p of plugins) {
+    for (const [name, def] of Object.entries(flagDefs(p.cli!.args as ArgsDef))) {
+      if (name in all) throw new Error(`plugin ${p.name}: flag --${name} is already taken`);
+      all[name] = { ...def, description: `${def.description ?? ""} [${p.name}]`.trim() };
+    }
+  }
+  return all;
+}
+
+/** What an observer plugin may return that outlives the runs (a server): the observer each run registers, and more. */
+interface Lasting extends ObserverService {
+  readonly url?: string;
+  stop?(): Promise<void>;
+  /** Back-pressure from clients that lose nothing: `drain` between slices, `end` after the run. */
+  hold?(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
+}
+
+interface Enabled {
+  plugin: AnyPlugin;
+  options: Record<string, unknown>;
+  pace?: number;
+}
+
+export async function runCommand(
+  plugins: readonly AnyPlugin[],
+  argv: readonly string[],
+  io: CliIo,
+): Promise<number> {
+  const cwd = process.cwd();
+  const args = parseStrict(runArgs(plugins) as typeof RUN_ARGS, argv);
+  // Everything the user typed is checked before any run starts.
+  const seed = seedFlag(args.seed);
+  const duration = durationFlag("duration", args.duration);
+  for (const flag of ["out", "trace", "report"] as const) checkOutputPath(flag, args[flag], cwd);
+  const workers = parseWorkers(args.workers);
+  const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
+  const sets = [...args.set];
+  if (seed !== undefined) sets.unshift(`seed=${seed}`);
+  if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
+  const raw = applySets(await loadScenarioFile(args.target ?? "default", cwd), sets);
+  const scn = parseScenario(raw);
+  const table = await loadScenarioPlugins(scn, cwd, args.plugin);
+  const plan = planRuns(raw, scn);
+  const trace = args.trace ? new TraceCollector() : undefined;
+  const progress = !args.quiet && io.err.isTTY === true ? new Progress(io.err) : undefined;
+  const started = await startObservers(enabled, scn.seed);
+  const observers = started.map((o) => o.perRun);
+  const lasting = started.flatMap((o) => (o.service?.stop ? [o.service] : []));
+  // The trace and observers watch runs in this process.
+  const parallel = workers > 1 && plan.runs.length > 1 && !trace && observers.length === 0;
+  const stop = new AbortController();
+  const signalled = lasting.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
+  for (const { name, service } of started)
+    if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
+  if (trace && args.workers !== undefined && workers > 1 && !args.quiet)
+    io.err.write("note: --trace records in this process, so the runs go serially\n");
+  const pace = enabled.find((e) => e.pace !== undefined)?.pace;
+  let report: Report;
+  if (parallel) {
+    const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
+    report = await runScenarioParallel(spec, {
+      workers,
+      progress: progress ? (p) => progress.update(p) : undefined,
+    });
+  } else {
+    const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
+    const opts = {
+      observers: [...(trace ? [trace.plugin] : []), ...observers],
+      progress: progress
+        ? (done: number, _: number, run: { events: number }) =>
+            progress.update(tally(done, run.events))
+        : undefined,
+    };
+    if (lasting.length > 0) {
+      const hold = lasting.find((o) => o.hold)?.hold?.(pace !== undefined);
+      report = await runScenarioAsync(raw, scn, table, {
+        ...opts,
+        pace,
+        signal: stop.signal,
+        drain: hold?.drain,
+      }).finally(() => hold?.end());
+    } else report = runScenario(raw, scn, table, opts);
+  }
+  progress?.done();
+  if (args.report) writeAtomic(args.report, htmlReport(report, scn));
+  if (args.trace && trace) writeAtomic(args.trace, trace.serialize());
+  if (args.out) writeAtomic(args.out, reportJson(report));
+  if (args.json) io.out.write(reportJson(report));
+  else if (args.csv) io.out.write(reportCsv(report));
+  else if (!args.quiet) {
+    const control = scn.machine.domains.find((d) => d.role === "control")?.name ?? "control";
+    io.out.write(
+      `${scn.name}: ${scn.description}\nseed ${scn.seed}, ${durationNs(scn.duration) / 1e6} ms simulated per run\n\n`,
+    );
+    io.out.write(resultsTable(report, control, scn.columns));
+    if (scn.reference.length > 0)
+      io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
+  }
+  io.err.write(failureSummary(report));
+  if (lasting.length > 0) {
+    if (!stop.signal.aborted)
+      for (const { name, service } of started)
+        if (service?.url)
+          io.err.write(`${name}: runs done; still serving on ${service.url} until Ctrl-C\n`);
+    await signalled;
+    for (const o of lasting) await o.stop!();
+  }
+  return pluginErrorsOf(report).length > 0 && !args["tolerate-plugin-errors"]
+    ? EXIT_PLUGIN_ERRORS
+    : 0;
+}
+
+/** The plugins whose flags turn them on, with their options. @throws InputError */
+function enabledPlugins(
+  plugins: readonly AnyPlugin[],
+  flags: Record<string, unknown>,
+  files: readonly string[],
+): Enabled[] {
+  const out: Enabled[] = [];
+  for (const plugin of plugins) {
+    const cli = plugin.cli!;
+    const own = { _: [], ...pick(flags, Object.keys(cli.args)) } as never;
+    const options = cli.options(own, { plugins: files }) as Record<string, unknown> | undefined;
+    if (options === undefined) continue;
+    if (plugin.kind !== "observer")
+      throw new Error(`plugin ${plugin.name}: only observer plugins are started by their flags`);
+    out.push({ plugin, options, pace: cli.pace?.(own) });
+  }
+  return out;
+}
+
+const pick = (o: Record<string, unknown>, keys: readonly string[]) =>
+  Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+
+/** An observer turned on by its flags: what each run registers, and its service if it outlives the runs. */
+interface Started {
+  name: string;
+  perRun: ObserverRef;
+  service?: Lasting;
+}
+
+/**
+ * Sets up each enabled observer once, outside any run (no `ctx.run`): one that outlives the
+ * runs (a server) starts there and provides the observer each run registers in its own host;
+ * any other is registered in each run with its options. @throws InputError for bad options or a refused bind
+ */
+async function startObservers(enabled: readonly Enabled[], seed: number): Promise<Started[]> {
+  const out: Started[] = [];
+  for (const { plugin, options } of enabled) {
+    const rng = new RngStreams(seed);
+    const host = new PluginHost({
+      hooks: new Hooks<CoreHooks>(),
+      bus: new EventBus(() => 0),
+      rng: (s) => rng.stream(s),
+    });
+    try {
+      const service = host.use(plugin as never, options) as Lasting | undefined;
+      const perRun: ObserverRef = service?.observer ?? [plugin, options];
+      out.push({ name: plugin.name, perRun, ...(service ? { service } : {}) });
+    } catch (e) {
+      // The host wraps what setup throws; a refused bind is still the user's input.
+      if (e instanceof PluginError && e.cause instanceof InputError) throw e.cause;
+      throw e;
+    }
+  }
+  return out;
+}
+
+/** Resolves on the first SIGINT or SIGTERM. */
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const on = () => {
+      process.off("SIGINT", on);
+      process.off("SIGTERM", on);
+      resolve();
+    };
+    process.on("SIGINT", on);
+    process.on("SIGTERM", on);
+  });
+}
+
+/** `--workers N`: a whole number from 1 up; default one fewer than the CPUs. @throws InputError */
+function parseWorkers(text: string | undefined): number {
+  if (text === undefined) return defaultWorkers();
+  if (!/^\d+$/.test(text) || Number(text) < 1)
+    throw new InputError(`--workers ${JSON.stringify(text)}: expected a whole number from 1 up`);
+  return Number(text);
+}
+
+export type RunArgs = StrictArgs<typeof RUN_ARGS>;

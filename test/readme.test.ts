@@ -1,0 +1,156 @@
+/**
+ * Every code block of README.md runs here, as a new user would run it from the repository root:
+ * `ts` blocks that start with `// <file>.ts` are written to that file; `sh` blocks run line by
+ * line; a block that starts with `$ <command>` runs the command and the rest of the block must
+ * appear in what it prints; the `text` tree names folders and files that exist.
+ */
+
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const REPO = resolve(import.meta.dir, "..");
+const MAIN = resolve(REPO, "core/cli/main.ts");
+const README = await Bun.file(resolve(REPO, "README.md")).text();
+
+/** Commands of the sh blocks that are not run here, and why. */
+const NOT_RUN: Record<string, string> = {
+  "npm i -g bun": "installs Bun, which runs this test",
+  "bun install": "installs the dependencies this test already uses",
+  "bun test": "runs the suite this test is part of",
+};
+
+interface Block {
+  lang: string;
+  body: string;
+  line: number;
+}
+
+/** Fenced blocks, with their indentation (in list items) removed. */
+export function codeBlocks(markdown: string): Block[] {
+  const out: Block[] = [];
+  const lines = markdown.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const open = /^(\s*)```(\w*)\s*$/.exec(lines[i]!);
+    if (!open) continue;
+    const indent = open[1]!.length;
+    const body: string[] = [];
+    let j = i + 1;
+    while (j < lines.length && !/^\s*```\s*$/.test(lines[j]!)) body.push(lines[j++]!.slice(indent));
+    out.push({ lang: open[2]!, body: body.join("\n"), line: i + 1 });
+    i = j;
+  }
+  return out;
+}
+
+/** A command line without its trailing comment, split at `&&`. */
+function commands(line: string): string[] {
+  return line
+    .replace(/\s+#.*$/, "")
+    .split("&&")
+    .map((c) => c.trim())
+    .filter((c) => c !== "");
+}
+
+// A fresh directory stands for the repository root: core/ and scenarios/ are links to ours.
+const work = mkdtempSync(join(tmpdir(), "readme-"));
+for (const dir of ["core", "scenarios"]) symlinkSync(resolve(REPO, dir), join(work, dir));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function sh(command: string) {
+  const script = command.replaceAll("bun run scenario", `bun ${MAIN}`);
+  const proc = Bun.spawn(["bash", "-c", script], { cwd: work, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { out, err, code };
+}
+
+const blocks = codeBlocks(README);
+for (const b of blocks.filter((b) => b.lang === "ts")) {
+  const file = /^\/\/ (\S+\.ts)\n/.exec(b.body)?.[1];
+  if (file) writeFileSync(join(work, file), b.body);
+}
+
+describe("README code blocks", () => {
+  test("every block has a kind this test runs", () => {
+    for (const b of blocks) {
+      const runnable =
+        b.lang === "sh" ||
+        b.lang === "text" ||
+        (b.lang === "ts" && /^\/\/ \S+\.ts\n/.test(b.body)) ||
+        (b.lang === "" && b.body.startsWith("$ "));
+      expect({ line: b.line, runnable }).toEqual({ line: b.line, runnable: true });
+    }
+  });
+
+  for (const b of blocks.filter((b) => b.lang === "text")) {
+    test(`line ${b.line}: the tree names what exists`, () => {
+      const stack: { indent: number; name: string }[] = [];
+      let named = 0;
+      for (const line of b.body.split("\n")) {
+        const m = /^(\s*)([\w.-]+\/?)(?:\s|$)/.exec(line);
+        if (!m || !(m[2]!.endsWith("/") || m[2]!.endsWith(".ts"))) continue;
+        const indent = m[1]!.length;
+        while (stack.length > 0 && stack.at(-1)!.indent >= indent) stack.pop();
+        const path = [...stack.map((s) => s.name), m[2]!].join("");
+        expect({ path, exists: existsSync(resolve(REPO, path)) }).toEqual({ path, exists: true });
+        named++;
+        if (m[2]!.endsWith("/")) stack.push({ indent, name: m[2]! });
+      }
+      expect(named).toBeGreaterThan(10);
+    });
+  }
+
+  for (const b of blocks.filter((b) => b.lang === "sh")) {
+    for (const line of b.body.split("\n").filter((l) => l.trim() !== "")) {
+      for (const command of commands(line)) {
+        if (command in NOT_RUN) continue;
+        test(`line ${b.line}: ${command}`, async () => {
+          if (command.includes("--serve")) return serve(command);
+          const r = await sh(command);
+          expect({ command, code: r.code, err: r.err }).toEqual({ command, code: 0, err: "" });
+        });
+      }
+    }
+  }
+
+  for (const b of blocks.filter((b) => b.lang === "" && b.body.startsWith("$ "))) {
+    const [first, ...shown] = b.body.split("\n");
+    const command = first!.slice(2);
+    test(`line ${b.line}: ${command} prints what the README shows`, async () => {
+      const r = await sh(command);
+      expect(r.code).toBe(0);
+      const printed = r.out
+        .split("\n")
+        .map((l) => l.trimEnd())
+        .join("\n");
+      expect(printed).toContain(shown.map((l) => l.trimEnd()).join("\n"));
+    });
+  }
+});
+
+/** A --serve command serves until a signal: it must print its URL and answer there; then SIGTERM. */
+async function serve(command: string) {
+  // Any free port: 8787 may be taken by another test on this machine.
+  const script = `exec ${command.replaceAll("bun run scenario", `bun ${MAIN}`)} --port 0`;
+  const proc = Bun.spawn(["bash", "-c", script], { cwd: work, stdout: "pipe", stderr: "pipe" });
+  try {
+    const reader = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    let url: string | undefined;
+    while (url === undefined) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`no URL printed: ${seen}`);
+      seen += value;
+      url = /serving on (\S+)/.exec(seen)?.[1];
+    }
+    expect((await fetch(url)).status).toBe(200);
+  } finally {
+    proc.kill("SIGTERM");
+  }
+  expect(await proc.exited).toBe(0);
+}
