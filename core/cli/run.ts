@@ -23,6 +23,7 @@ import {
 import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
 import type { ObserverRef } from "../harness/scenario/runner.ts";
+import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
 import { InputError, PluginError } from "../input/errors.ts";
 import { EventBus } from "../model/events/bus.ts";
@@ -62,7 +63,8 @@ export const RUN_ARGS = {
   },
   report: {
     type: "string",
-    description: "also write a self-contained HTML report (tables, charts, DVMA map)",
+    description:
+      "also write a self-contained HTML report (tables, time series, charts, DVMA map); recorded in this process, so the runs go serially",
   },
   workers: {
     type: "string",
@@ -133,18 +135,22 @@ export async function runCommand(
   const table = await loadScenarioPlugins(scn, cwd, args.plugin);
   const plan = planRuns(raw, scn);
   const trace = args.trace ? new TraceCollector() : undefined;
+  const series = args.report ? new SeriesCollector() : undefined;
   const progress = !args.quiet && io.err.isTTY === true ? new Progress(io.err) : undefined;
   const started = await startObservers(enabled, scn.seed);
   const observers = started.map((o) => o.perRun);
   const lasting = started.flatMap((o) => (o.service?.stop ? [o.service] : []));
   // The trace and observers watch runs in this process.
-  const parallel = workers > 1 && plan.runs.length > 1 && !trace && observers.length === 0;
+  const inProcess = trace || series || observers.length > 0;
+  const parallel = workers > 1 && plan.runs.length > 1 && !inProcess;
   const stop = new AbortController();
   const signalled = lasting.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
   for (const { name, service } of started)
     if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
-  if (trace && args.workers !== undefined && workers > 1 && !args.quiet)
-    io.err.write("note: --trace records in this process, so the runs go serially\n");
+  if ((trace || series) && args.workers !== undefined && workers > 1 && !args.quiet)
+    io.err.write(
+      `note: ${trace ? "--trace" : "--report"} records in this process, so the runs go serially\n`,
+    );
   const pace = enabled.find((e) => e.pace !== undefined)?.pace;
   let report: Report;
   if (parallel) {
@@ -156,7 +162,11 @@ export async function runCommand(
   } else {
     const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
     const opts = {
-      observers: [...(trace ? [trace.plugin] : []), ...observers],
+      observers: [
+        ...(trace ? [trace.plugin] : []),
+        ...(series ? [series.plugin] : []),
+        ...observers,
+      ],
       progress: progress
         ? (done: number, _: number, run: { events: number }) =>
             progress.update(tally(done, run.events))
@@ -173,7 +183,7 @@ export async function runCommand(
     } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
-  if (args.report) writeAtomic(args.report, htmlReport(report, scn));
+  if (args.report) writeAtomic(args.report, htmlReport(report, scn, series?.series()));
   if (args.trace && trace) writeAtomic(args.trace, trace.serialize());
   if (args.out) writeAtomic(args.out, reportJson(report));
   if (args.json) io.out.write(reportJson(report));

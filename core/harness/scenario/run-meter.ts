@@ -24,6 +24,8 @@ export class IoMeter {
   readonly failed = new IoErrorTally();
   readonly byKind = new Map<string, KindTally>();
   readonly observed = new Map<string, Histogram>();
+  /** Figures a workload reports whole (`env.figure`), the last value of each. */
+  readonly figures = new Map<string, number>();
 
   constructor(
     private readonly bus: EventBus,
@@ -69,6 +71,11 @@ export class IoMeter {
         return r;
       },
     };
+  }
+
+  /** Keeps a figure a workload reports whole (`env.figure(name, value)`). */
+  figure(name: string, value: number): void {
+    this.figures.set(name, value);
   }
 
   /** Records a figure a workload observed (`env.observe(name, value)`). */

@@ -44,6 +44,7 @@ export function runMetrics(
     extraOut[`${name}.p99Us`] = round(h.percentile(99) / 1e3, 3);
     extraOut[`${name}.count`] = h.count;
   }
+  for (const [name, v] of [...meter.figures.entries()].sort(byName)) extraOut[name] = v;
   return {
     throughputGbps: round((bytes * 8) / untilNs),
     iops: round(ios / seconds, 1),
@@ -95,7 +96,11 @@ function machineHealth(platform: Platform): Record<string, number> {
   return {
     "iotlb.hitRate": round(lookups > 0 ? hits / lookups : 0),
     "dvma.localFragmentation": round(localFragmentation),
-    invariantViolations: invariantViolations(hv, broker.isUp ? broker : undefined).length,
+    invariantViolations: invariantViolations(
+      hv,
+      broker.isUp ? broker : undefined,
+      platform.dmaApisInUse,
+    ).length,
     "dvma.deadOwnedPages": [...hv.iommus.values()].reduce(
       (n, io) => n + io.entryOwner.filter((o) => o >= 0 && !hv.domains[o]!.alive).length,
       0,

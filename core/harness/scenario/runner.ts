@@ -239,6 +239,7 @@ export function startPath(
             cpu: 0,
             bus,
             observe: (name, value) => meter.observe(name, value),
+            figure: (name, value) => meter.figure(name, value),
           });
         }
       })(),

@@ -16,11 +16,14 @@ import {
 /** How a domain's DMA API gets DVMA: over LDC from the broker, or (the control domain) locally. */
 export interface BrokerLink {
   handshake(): Proc<boolean>;
-  /** Sends a request and returns its reply, or null when none came. */
-  ask(m: Message): Proc<Message | null>;
+  /**
+   * Sends a request and returns its reply, or null when none came. `persistent` (releases: DVMA
+   * given back must reach the broker, or it leaks) keeps resending, backing off, while alive.
+   */
+  ask(m: Message, persistent?: boolean): Proc<Message | null>;
 }
 
-/** Grants remembered as taken; only recent ids can still see duplicates. */
+/** Grants remembered as taken (id -> base); only recent ids can still see duplicates. */
 const ACCEPTED_MEMORY = 4096;
 
 /**
@@ -30,7 +33,9 @@ const ACCEPTED_MEMORY = 4096;
  */
 export class BrokerClient implements BrokerLink {
   private readonly pending = new Map<number, Signal<Message | null>>();
-  private readonly accepted = new Set<number>();
+  private readonly accepted = new Map<number, number>();
+  /** Given-up requests still resent in the background (see chase). */
+  private readonly chasing = new Set<number>();
   private nextId = 0;
   readonly stats = { sent: 0, received: 0, timeouts: 0, strayGrantsReleased: 0 };
 
@@ -54,12 +59,12 @@ export class BrokerClient implements BrokerLink {
   }
 
   /** Sends `m` with a fresh id and waits for its reply (null after every retry timed out). */
-  *ask(m: Message): Proc<Message | null> {
+  *ask(m: Message, persistent = false): Proc<Message | null> {
     const { sim, cost, channel, domain, cpu } = this;
     // Ids are 32 bits on the wire: they wrap (skipping 0) rather than overflow the field.
     m.id = this.nextId = this.nextId === 0xffff_ffff ? 1 : this.nextId + 1;
     const pkt = encode(m);
-    for (let attempt = 0; attempt <= cost.ldcRetries; attempt++) {
+    for (let attempt = 0; persistent || attempt <= cost.ldcRetries; attempt++) {
       if (!this.alive()) break;
       const sig = sim.signal<Message | null>();
       this.pending.set(m.id, sig);
@@ -72,20 +77,35 @@ export class BrokerClient implements BrokerLink {
       this.stats.sent++;
       cpu.charge(cost.ldcSendCpuNs);
       yield cost.ldcSendCpuNs;
-      const timer = sim.schedule(cost.ldcTimeoutNs, () => {
+      // Past the usual retries (persistent only), the wait doubles up to 64 timeouts.
+      const backoff = 2 ** Math.min(6, Math.max(0, attempt - cost.ldcRetries));
+      const timer = sim.schedule(cost.ldcTimeoutNs * backoff, () => {
         if (!sig.triggered) sig.trigger(null);
       });
       const reply: Message | null = yield sig;
       sim.cancel(timer);
       if (reply !== null) {
         this.pending.delete(m.id);
-        if (reply.kind === Msg.DVMA_GRANT) this.remember(m.id);
+        if (reply.kind === Msg.DVMA_GRANT) this.remember(m.id, reply.base);
         return reply;
       }
       this.stats.timeouts++;
     }
     this.pending.delete(m.id);
+    // The broker may have granted a request whose every reply was lost: keep asking in the
+    // background until it answers, so such a grant arrives (as a stray) and goes back.
+    if (m.kind === Msg.DVMA_REQ && this.alive()) sim.spawn(this.chase(m.id, pkt), "dvma-chase");
     return null;
+  }
+
+  /** Resends a given-up request, backing off, until any reply to it arrives or the guest dies. */
+  private *chase(id: number, pkt: Uint8Array): Proc<void> {
+    this.chasing.add(id);
+    for (let k = 1; this.chasing.has(id) && this.alive(); k = Math.min(k * 2, 64)) {
+      if (this.channel.send(this.domain, pkt) === HV.EOK) this.stats.sent++;
+      yield this.cost.ldcTimeoutNs * k;
+    }
+    this.chasing.delete(id);
   }
 
   private receive(pkt: Uint8Array): void {
@@ -93,26 +113,30 @@ export class BrokerClient implements BrokerLink {
     this.cpu.charge(this.cost.ldcRecvCpuNs);
     const m = decode(pkt);
     if (m === null) return;
+    this.chasing.delete(m.id);
     const sig = this.pending.get(m.id);
     if (sig !== undefined && !sig.triggered) {
       sig.trigger(m);
       return;
     }
     // A grant nobody waits for goes straight back; a duplicate of one already taken is ignored.
-    if (m.kind === Msg.DVMA_GRANT && !this.accepted.has(m.id) && this.alive()) {
-      this.remember(m.id);
+    // A resend the broker no longer had a reply for (its cache overflowed, or it restarted) is
+    // granted afresh: same id, another range, and that one goes back too.
+    const taken = this.accepted.get(m.id);
+    if (m.kind === Msg.DVMA_GRANT && taken !== m.base && this.alive()) {
+      if (taken === undefined) this.remember(m.id, m.base);
       this.stats.strayGrantsReleased++;
       const release = message(Msg.DVMA_RELEASE, {
         devhandle: m.devhandle,
         base: m.base,
         npages: m.npages,
       });
-      this.sim.spawn(this.ask(release), "stray-grant-release");
+      this.sim.spawn(this.ask(release, true), "stray-grant-release");
     }
   }
 
-  private remember(id: number): void {
-    this.accepted.add(id);
+  private remember(id: number, base: number): void {
+    this.accepted.set(id, base);
     if (this.accepted.size > ACCEPTED_MEMORY)
       this.accepted.delete(this.accepted.values().next().value!);
   }

@@ -18,6 +18,7 @@ import {
   PROTOCOL_MINOR,
 } from "./protocol.ts";
 import { RangeSet } from "./ranges.ts";
+import { ReplyCache } from "./reply-cache.ts";
 
 /** Replies remembered per guest so a resent request gets the same answer (idempotence). */
 const REPLY_CACHE = 256;
@@ -26,8 +27,8 @@ interface Session {
   /** null for the control domain's own grants, which need no negotiation. */
   channel: LdcChannel | null;
   versioned: boolean;
-  /** id -> encoded reply, oldest first. */
-  replies: Map<number, Uint8Array>;
+  /** id -> encoded reply. */
+  replies: ReplyCache;
   /** Granted ranges per devhandle, in window page indices. */
   ledger: Map<number, RangeSet>;
 }
@@ -72,7 +73,7 @@ export class DvmaBroker {
     this.sessions.set(this.id, {
       channel: null,
       versioned: true,
-      replies: new Map(),
+      replies: new ReplyCache(0, env.hv, new Map()),
       ledger: new Map(),
     });
     this.makePolicies();
@@ -81,7 +82,9 @@ export class DvmaBroker {
 
   /** Serves `guest` on `channel` (the control domain's end). */
   attach(guest: number, channel: LdcChannel): void {
-    const s: Session = { channel, versioned: false, replies: new Map(), ledger: new Map() };
+    const ledger = new Map<number, RangeSet>();
+    const replies = new ReplyCache(REPLY_CACHE, this.env.hv, ledger);
+    const s: Session = { channel, versioned: false, replies, ledger };
     this.sessions.set(guest, s);
     channel.onReceive(this.id, (pkt) => this.receive(guest, pkt));
   }
@@ -369,7 +372,6 @@ export class DvmaBroker {
   private reply(s: Session, id: number, m: Message): void {
     const pkt = encode(m);
     s.replies.set(id, pkt);
-    if (s.replies.size > REPLY_CACHE) s.replies.delete(s.replies.keys().next().value!);
     this.sendRaw(s, pkt);
   }
 

@@ -128,6 +128,13 @@ export class Platform {
     return this.controlOs;
   }
 
+  /** Every DMA API booted so far: the guests', and the control domain's once its drivers use one. */
+  get dmaApisInUse(): GuestDmaApi[] {
+    const out = this.guests.flatMap((g) => [...g.dma.values()]);
+    if (this.controlOs !== undefined) out.push(...this.controlOs.dma.values());
+    return out;
+  }
+
   /** One DMA API per root complex on which `domain` has a device. */
   private dmaApis(domain: number, link: BrokerLink, memory: GuestMemory): Map<number, GuestDmaApi> {
     const { cost, bus } = this.cfg;

@@ -160,7 +160,11 @@ describe("the method under random use (model-based)", () => {
                 b.sim.run(b.sim.now + 1_000_000);
                 break;
             }
-            const v = invariantViolations(hv, broker.isUp ? broker : undefined);
+            const v = invariantViolations(
+              hv,
+              broker.isUp ? broker : undefined,
+              platform.dmaApisInUse,
+            );
             if (v.length > 0)
               throw new Error(`after ${JSON.stringify(s)}: ${v.slice(0, 3).join("; ")}`);
           }

@@ -1,0 +1,53 @@
+import type { Hypervisor } from "../hv/hypervisor.ts";
+import { PAGE_SIZE } from "../machine/memory.ts";
+import { decode, Msg } from "./protocol.ts";
+import type { RangeSet } from "./ranges.ts";
+
+/**
+ * The broker's replies to one guest, by request id, so a resent request gets the same answer.
+ * The most recent `size` are kept; a grant pushed out while its DVMA is still granted is kept
+ * aside as long as that lasts. Otherwise a guest with more requests in flight than `size`,
+ * resending after a lost reply, would be granted a second range while the first leaked.
+ */
+export class ReplyCache {
+  private readonly recent = new Map<number, Uint8Array>();
+  private readonly liveGrants = new Map<number, Uint8Array>();
+
+  constructor(
+    private readonly size: number,
+    private readonly hv: Hypervisor,
+    /** The guest's granted ranges per devhandle (the broker's ledger). */
+    private readonly ledger: ReadonlyMap<number, RangeSet>,
+  ) {}
+
+  /** True if `pkt` is a grant whose range the guest still holds in full. */
+  private stillGranted(pkt: Uint8Array): boolean {
+    const m = pkt[0] === Msg.DVMA_GRANT ? decode(pkt) : null;
+    const io = m === null ? undefined : this.hv.iommus.get(m.devhandle);
+    if (m === null || io === undefined) return false;
+    return (
+      this.ledger.get(m.devhandle)?.covers((m.base - io.windowBase) / PAGE_SIZE, m.npages) ?? false
+    );
+  }
+
+  get(id: number): Uint8Array | undefined {
+    return this.recent.get(id) ?? this.liveGrants.get(id);
+  }
+
+  set(id: number, pkt: Uint8Array): void {
+    this.recent.set(id, pkt);
+    if (this.recent.size <= this.size) return;
+    const [oldId, old] = this.recent.entries().next().value!;
+    this.recent.delete(oldId);
+    if (!this.stillGranted(old)) return;
+    this.liveGrants.set(oldId, old);
+    // Released grants are dropped once the aside set has doubled: bounded by what is granted.
+    if (this.liveGrants.size > 2 * this.size)
+      for (const [k, p] of this.liveGrants) if (!this.stillGranted(p)) this.liveGrants.delete(k);
+  }
+
+  clear(): void {
+    this.recent.clear();
+    this.liveGrants.clear();
+  }
+}
