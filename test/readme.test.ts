@@ -9,8 +9,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { HAVE_REDIS, TestRedis } from "./helpers/redis.ts";
 
 const REPO = resolve(import.meta.dir, "..");
+/** The Redis the README's distributed example names; the test gives it a private server. */
+const README_REDIS = "redis://redis-host:6379";
 const MAIN = resolve(REPO, "core/cli/main.ts");
 const README = await Bun.file(resolve(REPO, "README.md")).text();
 
@@ -105,7 +108,13 @@ describe("README code blocks", () => {
     });
   }
 
-  for (const b of blocks.filter((b) => b.lang === "sh")) {
+  for (const b of blocks.filter((b) => b.lang === "sh" && b.body.includes(README_REDIS))) {
+    test.skipIf(!HAVE_REDIS)(`line ${b.line}: a sweep over Redis, workers and all`, () =>
+      queueBlock(b.body),
+    );
+  }
+
+  for (const b of blocks.filter((b) => b.lang === "sh" && !b.body.includes(README_REDIS))) {
     for (const line of b.body.split("\n").filter((l) => l.trim() !== "")) {
       for (const command of commands(line)) {
         if (command in NOT_RUN) continue;
@@ -133,6 +142,46 @@ describe("README code blocks", () => {
   }
 });
 
+/**
+ * A block of the distributed-sweep example: Redis is a private redis-server on a free port (for
+ * `redis-host:6379`), lines ending in `&` are workers (started, then waited for), the rest run.
+ */
+async function queueBlock(body: string) {
+  const redis = new TestRedis();
+  const workers: Bun.Subprocess<"ignore", "ignore", "pipe">[] = [];
+  try {
+    for (const line of body.split("\n").filter((l) => l.trim() !== "")) {
+      const command = commands(line)[0]!.replaceAll(README_REDIS, redis.url);
+      if (command.startsWith("redis-server ")) await redis.start();
+      else if (command.endsWith("&")) {
+        const script = `exec ${command.slice(0, -1).replaceAll("bun run scenario", `bun ${MAIN}`)}`;
+        const w = Bun.spawn(["bash", "-c", script], {
+          cwd: work,
+          stdout: "ignore",
+          stderr: "pipe",
+        });
+        workers.push(w);
+        const reader = w.stderr.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        while (!seen.includes("taking points")) {
+          const { done, value } = await reader.read();
+          if (done) throw new Error(`worker did not start: ${seen}`);
+          seen += value;
+        }
+        reader.releaseLock();
+      } else {
+        const r = await sh(command);
+        expect({ command, code: r.code, err: r.err }).toEqual({ command, code: 0, err: "" });
+      }
+    }
+    expect(workers.length).toBeGreaterThan(1);
+  } finally {
+    for (const w of workers) w.kill("SIGTERM");
+    await Promise.all(workers.map((w) => w.exited));
+    await redis.close();
+  }
+}
+
 /** A --serve command serves until a signal: it must print its URL and answer there; then SIGTERM. */
 async function serve(command: string) {
   // Any free port: 8787 may be taken by another test on this machine.
@@ -154,3 +203,52 @@ async function serve(command: string) {
   }
   expect(await proc.exited).toBe(0);
 }
+
+/** The JSON report of a built-in scenario, run as the README's readers would. */
+async function reportOf(name: string) {
+  const r = await sh(`bun run scenario ${name} --json --workers 1`);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.out) as {
+    points: {
+      params: Record<string, unknown>;
+      paths: Record<string, PathFigures>;
+    }[];
+  };
+}
+
+interface PathFigures {
+  latencyUs: { p50: number };
+  cpu: Record<string, number>;
+  perIo: { hypercalls: number; ldcMessages: number; iotlbFlushes: number };
+  blocked: number;
+  attacks: number;
+  extra: Record<string, number>;
+}
+
+describe("figures the README quotes are figures the program prints", () => {
+  test("negotiation: LDC messages, hypercalls, flushes, median latency, control-domain CPU", async () => {
+    const [perMap, lease] = (await reportOf("negotiation")).points.map((p) => p.paths.direct!);
+    const io = perMap!.perIo;
+    expect(README).toContain(
+      `per-mapping negotiation costs ${Math.round(io.ldcMessages)} LDC messages, ${Math.round(io.hypercalls)} hypercalls and ${Math.round(io.iotlbFlushes)} IOTLB\n  flushes per I/O`,
+    );
+    const p50 = (m: PathFigures) => m.latencyUs.p50.toFixed(1);
+    expect(README).toContain(`(${p50(perMap!)} µs vs ${p50(lease!)} µs)`);
+    expect(README).toContain(`to ${Math.round(perMap!.cpu.primary! * 100)}%;`);
+  });
+
+  test("isolation: attacks through with a shared IOTSB, all blocked per device", async () => {
+    const [shared, perDevice] = (await reportOf("isolation")).points.map((p) => p.paths.direct!);
+    const through = shared!.attacks - shared!.blocked;
+    expect(README).toContain(`(${through} of ${shared!.attacks} attacks get through`);
+    expect(perDevice!.blocked).toBe(perDevice!.attacks);
+    expect(README).toContain(`with per-device isolation all ${perDevice!.attacks} are blocked`);
+  });
+
+  test("faults: no dead guest owns DVMA and no invariant is violated", async () => {
+    const m = (await reportOf("faults")).points[0]!.paths.direct!;
+    expect([m.extra["dvma.deadOwnedPages"], m.extra.invariantViolations]).toEqual([0, 0]);
+    expect(README).toContain("no dead guest owns DVMA");
+    expect(README).toContain("no invariant is violated");
+  });
+});

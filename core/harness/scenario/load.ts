@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 import { describeThrown, InputError } from "../../input/errors.ts";
 import { closest, parseWithSchema } from "../../input/validate.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
-import { loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
+import { isPluginPath, loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
 import { machineOf, type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
 import { refName, refOptions } from "./runner.ts";
 
@@ -121,11 +121,15 @@ export function parseScenario(raw: unknown): Scenario {
   return scn;
 }
 
-/** Every plugin a scenario names, loaded once; `--plugin` files first so their names resolve to them. */
+/**
+ * Every plugin a scenario names, loaded once; `--plugin` files first so their names resolve to
+ * them. With `namesOnly`, a plugin named by a path that is not one of `extraFiles` is refused.
+ */
 export async function loadScenarioPlugins(
   scn: Scenario,
   cwd: string,
   extraFiles: readonly string[] = [],
+  namesOnly = false,
 ): Promise<Map<string, AnyPlugin>> {
   const table = new Map<string, AnyPlugin>();
   for (const f of extraFiles) {
@@ -134,7 +138,12 @@ export async function loadScenarioPlugins(
     table.set(f, p);
   }
   for (const use of pluginUses(scn)) {
-    if (!table.has(use.name)) table.set(use.name, await loadPlugin(use.name, { cwd }));
+    if (table.has(use.name)) continue;
+    if (namesOnly && isPluginPath(use.name))
+      throw new InputError(
+        `plugin ${JSON.stringify(use.name)} is named by path; name it by its registered name`,
+      );
+    table.set(use.name, await loadPlugin(use.name, { cwd }));
   }
   return table;
 }
