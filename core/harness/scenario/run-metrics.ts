@@ -2,6 +2,7 @@ import { invariantViolations } from "../../model/domains/invariants.ts";
 import type { Platform } from "../../model/domains/platform.ts";
 import { runLengths } from "../../model/iommu/owner-runs.ts";
 import { type PathMetrics, round } from "../report/report.ts";
+import { cpuFigures, lockFigures } from "./cpu-figures.ts";
 import type { PluginErrorLog } from "./failures.ts";
 import type { IoMeter } from "./run-meter.ts";
 
@@ -18,8 +19,7 @@ export function runMetrics(
   const { hv } = platform;
   const { ios, bytes, lat, failed } = meter;
   const seconds = untilNs / 1e9;
-  const cpu: Record<string, number> = {};
-  for (const d of hv.domains) cpu[d.name] = round(platform.cpus[d.id]!.utilisation(untilNs));
+  const { cpu, vcpus } = cpuFigures(platform, untilNs);
   const hcalls = hv.hcalls.reduce((a, b) => a + b, 0);
   const ldc = hv.channels.reduce((a, c) => a + c.sent, 0);
   let used = 0;
@@ -54,6 +54,7 @@ export function runMetrics(
       p999: round(lat.percentile(99.9) / 1e3, 3),
     },
     cpu,
+    vcpus,
     perIo: {
       hypercalls: native ? 0 : per(hcalls),
       ldcMessages: per(ldc),
@@ -94,6 +95,7 @@ function machineHealth(platform: Platform): Record<string, number> {
   );
   const localFragmentation = frags.length > 0 ? frags.reduce((a, b) => a + b, 0) / frags.length : 0;
   return {
+    ...lockFigures(platform),
     "iotlb.hitRate": round(lookups > 0 ? hits / lookups : 0),
     "dvma.localFragmentation": round(localFragmentation),
     invariantViolations: invariantViolations(

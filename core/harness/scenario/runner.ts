@@ -8,7 +8,6 @@ import type {
 } from "../../model/domains/io.ts";
 import { Platform } from "../../model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
-import { MeterLog } from "../../model/domains/policy-meter.ts";
 import { EventBus } from "../../model/events/bus.ts";
 import { parseCostModel } from "../../model/machine/parse.ts";
 import { Simulator } from "../../model/sim/kernel.ts";
@@ -158,10 +157,8 @@ export function startPath(
     md: plan.md,
     cost,
     seed: scn.seed,
-    globalPolicy: (_dh, windowPages, guests) =>
-      globalPolicy({ windowPages, guests, meter: new MeterLog() }),
-    localPolicy: (_g, _dh, windowPages, cpus) =>
-      localPolicy({ windowPages, cpus, meter: new MeterLog() }),
+    globalPolicy: (_dh, windowPages, guests, meter) => globalPolicy({ windowPages, guests, meter }),
+    localPolicy: (_g, _dh, windowPages, cpus, meter) => localPolicy({ windowPages, cpus, meter }),
     guestDma: plan.guestDma,
     ldc: scn.ldc,
     bus,

@@ -15,16 +15,29 @@ import type { GuestDmaOptions } from "./guest-dma-types.ts";
 import { GuestMemory } from "./guest-memory.ts";
 import { LocalBrokerLink } from "./local-link.ts";
 import type { GlobalPolicy, LocalPolicy } from "./policy.ts";
+import { MeterLog } from "./policy-meter.ts";
+import { PolicyReplay } from "./policy-replay.ts";
 import { labelPacket } from "./protocol.ts";
 
 export interface PlatformConfig {
   md: MachineDescription;
   cost: CostModel;
   seed: number;
-  /** The control domain's policy for one root complex's window. */
-  globalPolicy: (devhandle: number, windowPages: number, guests: readonly number[]) => GlobalPolicy;
-  /** A guest's local policy for one root complex's window. */
-  localPolicy: (guest: number, devhandle: number, windowPages: number, cpus: number) => LocalPolicy;
+  /** The control domain's policy for one root complex's window, reporting to `meter`. */
+  globalPolicy: (
+    devhandle: number,
+    windowPages: number,
+    guests: readonly number[],
+    meter: MeterLog,
+  ) => GlobalPolicy;
+  /** A guest's local policy for one root complex's window, reporting to `meter`. */
+  localPolicy: (
+    guest: number,
+    devhandle: number,
+    windowPages: number,
+    cpus: number,
+    meter: MeterLog,
+  ) => LocalPolicy;
   guestDma?: Partial<GuestDmaOptions>;
   ldc?: { queueEntries?: number; lossRate?: number };
   bus?: EventBus;
@@ -145,7 +158,9 @@ export class Platform {
     for (const devhandle of handles) {
       const windowPages = this.hv.iommus.get(devhandle)!.windowPages;
       const strands = this.hv.domains[domain]!.strands;
-      const policy = this.cfg.localPolicy(domain, devhandle, windowPages, strands);
+      const meter = new MeterLog();
+      const policy = this.cfg.localPolicy(domain, devhandle, windowPages, strands, meter);
+      const name = `${this.hv.domains[domain]!.name}/local@0x${devhandle.toString(16)}`;
       const env = {
         sim: this.sim,
         hv: this.hv,
@@ -156,6 +171,7 @@ export class Platform {
         link,
         memory,
         policy,
+        replay: new PolicyReplay(this.sim, meter, cost, name),
         bus,
       };
       dma.set(devhandle, new GuestDmaApi(env, this.cfg.guestDma));
