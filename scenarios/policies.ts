@@ -34,9 +34,9 @@ export default defineScenario({
   matrix: {
     "policies.local": [
       "bitmap-next-fit",
-      "next-fit-pools",
-      "rbtree",
-      "magazine",
+      "iommu-common",
+      "iova-rbtree",
+      "iova-rcache",
       "negotiate-per-map",
     ],
     workloads: [

@@ -154,3 +154,52 @@ async function serve(command: string) {
   }
   expect(await proc.exited).toBe(0);
 }
+
+/** The JSON report of a built-in scenario, run as the README's readers would. */
+async function reportOf(name: string) {
+  const r = await sh(`bun run scenario ${name} --json --workers 1`);
+  expect(r.code).toBe(0);
+  return JSON.parse(r.out) as {
+    points: {
+      params: Record<string, unknown>;
+      paths: Record<string, PathFigures>;
+    }[];
+  };
+}
+
+interface PathFigures {
+  latencyUs: { p50: number };
+  cpu: Record<string, number>;
+  perIo: { hypercalls: number; ldcMessages: number; iotlbFlushes: number };
+  blocked: number;
+  attacks: number;
+  extra: Record<string, number>;
+}
+
+describe("figures the README quotes are figures the program prints", () => {
+  test("negotiation: LDC messages, hypercalls, flushes, median latency, control-domain CPU", async () => {
+    const [perMap, lease] = (await reportOf("negotiation")).points.map((p) => p.paths.direct!);
+    const io = perMap!.perIo;
+    expect(README).toContain(
+      `per-mapping negotiation costs ${Math.round(io.ldcMessages)} LDC messages, ${Math.round(io.hypercalls)} hypercalls and ${Math.round(io.iotlbFlushes)} IOTLB\n  flushes per I/O`,
+    );
+    const p50 = (m: PathFigures) => m.latencyUs.p50.toFixed(1);
+    expect(README).toContain(`(${p50(perMap!)} µs vs ${p50(lease!)} µs)`);
+    expect(README).toContain(`to ${Math.round(perMap!.cpu.primary! * 100)}%;`);
+  });
+
+  test("isolation: attacks through with a shared IOTSB, all blocked per device", async () => {
+    const [shared, perDevice] = (await reportOf("isolation")).points.map((p) => p.paths.direct!);
+    const through = shared!.attacks - shared!.blocked;
+    expect(README).toContain(`(${through} of ${shared!.attacks} attacks get through`);
+    expect(perDevice!.blocked).toBe(perDevice!.attacks);
+    expect(README).toContain(`with per-device isolation all ${perDevice!.attacks} are blocked`);
+  });
+
+  test("faults: no dead guest owns DVMA and no invariant is violated", async () => {
+    const m = (await reportOf("faults")).points[0]!.paths.direct!;
+    expect([m.extra["dvma.deadOwnedPages"], m.extra.invariantViolations]).toEqual([0, 0]);
+    expect(README).toContain("no dead guest owns DVMA");
+    expect(README).toContain("no invariant is violated");
+  });
+});

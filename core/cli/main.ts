@@ -27,7 +27,8 @@ const PACKAGE = (await Bun.file(resolve(REPO_ROOT, "package.json")).json()) as {
 const run = defineCommand({
   meta: { name: "run", description: "run a scenario and compare I/O paths (the default command)" },
   args: async () => runArgs(await pluginsWithFlags()),
-  run: async (ctx) => runCommand(await pluginsWithFlags(), ctx.rawArgs, ctx.data as CliIo),
+  run: async (ctx) =>
+    runCommand(await pluginsWithFlags(ctx.rawArgs), ctx.rawArgs, ctx.data as CliIo),
 });
 
 const list = defineCommand({

@@ -23,6 +23,7 @@ import {
 import type { RunObserver } from "../harness/scenario/observer.ts";
 import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
+import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
 import { InputError, PluginError } from "../input/errors.ts";
 import { EventBus } from "../model/events/bus.ts";
@@ -62,7 +63,8 @@ export const RUN_ARGS = {
   },
   report: {
     type: "string",
-    description: "also write a self-contained HTML report (tables, charts, DVMA map)",
+    description:
+      "also write a self-contained HTML report (tables, time series, charts, DVMA map); recorded in this process, so the runs go serially",
   },
   workers: {
     type: "string",
@@ -76,14 +78,29 @@ export const RUN_ARGS = {
   },
 } as const satisfies CliArgsDef;
 
-/** Built-in plugins that declare CLI flags, in name order. */
-export async function pluginsWithFlags(): Promise<AnyPlugin[]> {
+/** Plugins that declare CLI flags: the built-ins in name order, then the `--plugin` files of `argv`. */
+export async function pluginsWithFlags(argv: readonly string[] = []): Promise<AnyPlugin[]> {
   const out: AnyPlugin[] = [];
   for (const info of await listBuiltinPlugins()) {
     const p = await loadPlugin(info.path, { cwd: "/" });
     if (p.cli !== undefined) out.push(p);
   }
+  for (const file of pluginFiles(argv)) {
+    const p = await loadPlugin(file, { cwd: process.cwd() });
+    if (p.cli !== undefined && !out.includes(p)) out.push(p);
+  }
   return out;
+}
+
+/** The values of `--plugin` in `argv` (read before the flags they add can be parsed). */
+function pluginFiles(argv: readonly string[]): string[] {
+  return argv.flatMap((tok, i) =>
+    tok === "--plugin" && argv[i + 1] !== undefined
+      ? [argv[i + 1]!]
+      : tok.startsWith("--plugin=")
+        ? [tok.slice("--plugin=".length)]
+        : [],
+  );
 }
 
 /** The run command's flags with every plugin's merged in. A clash is a bug of the plugin. */
@@ -133,17 +150,21 @@ export async function runCommand(
   const table = await loadScenarioPlugins(scn, cwd, args.plugin);
   const plan = planRuns(raw, scn);
   const trace = args.trace ? new TraceCollector() : undefined;
+  const series = args.report ? new SeriesCollector() : undefined;
   const progress = !args.quiet && io.err.isTTY === true ? new Progress(io.err) : undefined;
   const observers = await startObservers(enabled, scn.seed);
   const lasting = observers.filter((o) => typeof o.stop === "function");
   // The trace and observers watch runs in this process.
-  const parallel = workers > 1 && plan.runs.length > 1 && !trace && observers.length === 0;
+  const inProcess = trace || series || observers.length > 0;
+  const parallel = workers > 1 && plan.runs.length > 1 && !inProcess;
   const stop = new AbortController();
   const signalled = lasting.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
   for (const [k, o] of observers.entries())
     if (o.url) io.err.write(`${enabled[k]!.plugin.name}: serving on ${o.url} (Ctrl-C to stop)\n`);
-  if (trace && args.workers !== undefined && workers > 1 && !args.quiet)
-    io.err.write("note: --trace records in this process, so the runs go serially\n");
+  if ((trace || series) && args.workers !== undefined && workers > 1 && !args.quiet)
+    io.err.write(
+      `note: ${trace ? "--trace" : "--report"} records in this process, so the runs go serially\n`,
+    );
   const pace = enabled.find((e) => e.pace !== undefined)?.pace;
   let report: Report;
   if (parallel) {
@@ -155,7 +176,7 @@ export async function runCommand(
   } else {
     const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
     const opts = {
-      observers: [...(trace ? [trace] : []), ...observers],
+      observers: [...(trace ? [trace] : []), ...(series ? [series] : []), ...observers],
       progress: progress
         ? (done: number, _: number, run: { events: number }) =>
             progress.update(tally(done, run.events))
@@ -172,7 +193,7 @@ export async function runCommand(
     } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
-  if (args.report) writeAtomic(args.report, htmlReport(report, scn));
+  if (args.report) writeAtomic(args.report, htmlReport(report, scn, series?.series()));
   if (args.trace && trace) writeAtomic(args.trace, trace.serialize());
   if (args.out) writeAtomic(args.out, reportJson(report));
   if (args.json) io.out.write(reportJson(report));

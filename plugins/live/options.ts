@@ -66,6 +66,12 @@ export const LiveOptionsSchema = Type.Object(
       default: [],
       description: "plugin files the command line loaded (--plugin): runs over HTTP may name them",
     }),
+    heartbeatMs: Type.Integer({
+      minimum: 100,
+      default: 15_000,
+      description:
+        "an idle event stream sends a heartbeat this often (the dashboard's watchdog waits two)",
+    }),
     maxBodyBytes: Type.Integer({
       minimum: 1,
       default: 16 * 1024,

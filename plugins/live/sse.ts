@@ -42,6 +42,8 @@ function frames(hub: FeedHub, q: ClientQueue): string {
 export interface SseOptions {
   filter: FeedFilter;
   capacity: number;
+  /** The runs wait for this client rather than drop its events. */
+  lossless?: boolean;
   lastEventId?: number;
   signal: AbortSignal;
   heartbeatMs?: number;
@@ -50,7 +52,7 @@ export interface SseOptions {
 /** Streams the feed to one client until it disconnects; everything it holds is freed in `finally`. */
 export async function* sseStream(hub: FeedHub, opts: SseOptions): AsyncGenerator<SseChunk> {
   let wake: ((woken: boolean) => void) | undefined;
-  const q = new ClientQueue("sse", opts.capacity, opts.filter, () => wake?.(true));
+  const q = new ClientQueue("sse", opts.capacity, opts.filter, () => wake?.(true), opts.lossless);
   // A generator parked in `await` cannot see iterator.return(): the abort wakes it (elysia#1768).
   const onAbort = () => hub.detach(q);
   opts.signal.addEventListener("abort", onAbort, { once: true });
@@ -58,7 +60,10 @@ export async function* sseStream(hub: FeedHub, opts: SseOptions): AsyncGenerator
   const heartbeat = opts.heartbeatMs ?? HEARTBEAT_MS;
   try {
     // The first step runs before the response exists: send at once so headers go out.
-    yield new SseChunk(`retry: 1000\n: sun4v-dvma live feed\n\n`);
+    // The heartbeat period goes first, so a client can tell a stalled stream from a quiet one.
+    yield new SseChunk(
+      `retry: 1000\n: sun4v-dvma live feed\nevent: hello\ndata: {"heartbeatMs":${heartbeat}}\n\n`,
+    );
     while (!q.closed) {
       if (q.idle) {
         const woken = await new Promise<boolean>((resolve) => {
@@ -73,7 +78,8 @@ export async function* sseStream(hub: FeedHub, opts: SseOptions): AsyncGenerator
         if (q.closed) break;
         if (!woken) {
           q.waiting = false;
-          yield new SseChunk(": heartbeat\n\n");
+          // An event, not a comment: EventSource hides comments from the page.
+          yield new SseChunk("event: heartbeat\ndata: {}\n\n");
           continue;
         }
       }

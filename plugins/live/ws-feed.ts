@@ -33,8 +33,9 @@ export class WsFeed {
     filter: FeedFilter,
     capacity: number,
     private readonly maxMessageBytes: number,
+    lossless = false,
   ) {
-    this.queue = new ClientQueue("ws", capacity, filter, () => this.schedule());
+    this.queue = new ClientQueue("ws", capacity, filter, () => this.schedule(), lossless);
     hub.attach(this.queue);
     this.queue.waiting = true;
   }

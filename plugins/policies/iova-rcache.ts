@@ -115,7 +115,7 @@ export class IovaRcache implements LocalPolicy {
       o.tree === "iova-rbtree"
         ? new IovaRbTree(windowPages, meter, o)
         : new GapSearch(o.tree === "iova-augmented" ? "augmented" : "maple", windowPages, meter, o);
-    this.slot = meter.unit("slot");
+    this.slot = meter.unit("magazine");
     const n = Math.max(1, cpus);
     for (let c = 0; c < n; c++) {
       this.cpuLock.push(meter.lock(`cpu_rcache[${c}].lock`, "spin"));
@@ -202,6 +202,7 @@ export class IovaRcache implements LocalPolicy {
       nodesP99: this.nodesPerAlloc.percentile(99),
       nodesMax: this.nodesPerAlloc.max,
       nodesTotal: t.nodesTotal,
+      ...Object.fromEntries(Object.entries(t).filter(([k]) => k.startsWith("worst"))),
     };
   }
 

@@ -14,7 +14,9 @@
  * follow. The walk is as long as the comb below the expired page: linear in n.
  */
 
-import type { LocalPolicy } from "../../core/index.ts";
+import type { LocalPolicy, PluginContext } from "../../core/index.ts";
+
+type Rng = ReturnType<PluginContext["rng"]>;
 
 export interface PatternOp {
   op: "map" | "unmap";
@@ -60,6 +62,70 @@ export function combPattern(o: CombOptions): PatternOp[] {
     ops.push({ op: "unmap", id: big, npages: o.bigPages, cpu: next() });
   }
   return ops;
+}
+
+export interface MixOptions {
+  /** vCPUs issuing maps. */
+  cpus: number;
+  /** Time between a vCPU's maps. */
+  gapNs: number;
+  /** Generate maps until this time. */
+  untilNs: number;
+  /** Share of maps that live long. */
+  longLivedShare: number;
+  longLifeNs: number;
+  shortLifeNs: number;
+  /** Request sizes in pages and their weights. */
+  sizes: readonly { pages: number; weight: number }[];
+  /** Share of maps from a device limited below `limitPages` (a 32-bit mask). */
+  dma32Share: number;
+  limitPages: number;
+  /** Every `burstEvery` maps a vCPU issues `burstSize` maps back to back (0: no bursts). */
+  burstEvery: number;
+  burstSize: number;
+}
+
+/**
+ * A mix: each vCPU maps every `gapNs` (bursts back to back), sizes drawn by weight, each map
+ * unmapped on the same vCPU after a short or a long life; some maps 32-bit-limited. Ops come
+ * out in time order (ties by vCPU).
+ */
+export function mixPattern(o: MixOptions, rng: Rng): (PatternOp & { atNs: number })[] {
+  const ops: (PatternOp & { atNs: number; seq: number })[] = [];
+  const total = o.sizes.reduce((a, s) => a + s.weight, 0);
+  let id = 0;
+  let seq = 0;
+  for (let cpu = 0; cpu < o.cpus; cpu++) {
+    let t = rng.int(0, o.gapNs);
+    for (let k = 0; t < o.untilNs; k++) {
+      let r = rng.float() * total;
+      let pages = o.sizes[o.sizes.length - 1]!.pages;
+      for (const s of o.sizes) {
+        if (r < s.weight) {
+          pages = s.pages;
+          break;
+        }
+        r -= s.weight;
+      }
+      const limit = rng.chance(o.dma32Share) ? o.limitPages : undefined;
+      const life = rng.chance(o.longLivedShare) ? o.longLifeNs : o.shortLifeNs;
+      const m = id++;
+      ops.push({
+        op: "map",
+        id: m,
+        npages: pages,
+        cpu,
+        atNs: t,
+        seq: seq++,
+        ...(limit ? { limit } : {}),
+      });
+      ops.push({ op: "unmap", id: m, npages: pages, cpu, atNs: t + life, seq: seq++ });
+      const inBurst = o.burstEvery > 0 && k % o.burstEvery < o.burstSize - 1;
+      t += inBurst ? 0 : o.gapNs;
+    }
+  }
+  ops.sort((a, b) => a.atNs - b.atNs || a.seq - b.seq);
+  return ops.map(({ seq: _, ...op }) => op);
 }
 
 function coprimeStride(n: number): number {

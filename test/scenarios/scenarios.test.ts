@@ -31,6 +31,7 @@ describe("built-in scenarios", () => {
       "calibration",
       "default",
       "faults",
+      "iova-stall",
       "isolation",
       "negotiation",
       "policies",
@@ -116,5 +117,31 @@ describe("built-in scenarios", () => {
     expect(m.extra["dvma.deadOwnedPages"]).toBe(0);
     expect(m.cpu.ldg2!).toBeGreaterThan(0); // it ran before it died
     expect(m.ios).toBeGreaterThan(500);
+  });
+
+  test("iova-stall: the comb makes iova-rbtree walk every long-lived node; the gap-indexed trees stay logarithmic, the rcache short", async () => {
+    const r = await run("iova-stall", [
+      'duration="30ms"',
+      'matrix={"machine.guestPool.strands":[4],"policies.local":["iova-rbtree","iova-augmented","iova-maple","iova-rcache"],"workloads.0.plugin.1.comb.live":[256,4096]}',
+    ]);
+    expectStableShape(r);
+    const work = (policy: string, live: number) =>
+      r.points.find(
+        (p) =>
+          p.params["policies.local"] === policy &&
+          p.params["workloads.0.plugin.1.comb.live"] === live,
+      )!.paths.direct!.extra;
+    expect(work("iova-rbtree", 4096)["alloc.workMax"]).toBeGreaterThanOrEqual(4096);
+    expect(work("iova-rbtree", 4096)["alloc.workMax"]!).toBeGreaterThan(
+      8 * work("iova-rbtree", 256)["alloc.workMax"]!,
+    );
+    for (const policy of ["iova-augmented", "iova-maple"])
+      for (const live of [256, 4096])
+        expect(work(policy, live)["alloc.workMax"]).toBeLessThanOrEqual(8 * Math.log2(live));
+    expect(work("iova-rcache", 4096)["alloc.workMax"]).toBeLessThan(64);
+    for (const p of r.points) {
+      expect(p.paths.direct!.extra["alloc.failures"]).toBe(0);
+      expect(p.paths.direct!.extra.policyErrors).toBe(0);
+    }
   });
 });

@@ -1,20 +1,28 @@
 import { CostModelSchema } from "../../model/machine/cost-model.ts";
 import { parseCostModel } from "../../model/machine/parse.ts";
 import type { PluginRef, Scenario } from "../scenario/define.ts";
+import type { RunSeries } from "../scenario/series-collector.ts";
 import { dvmaMaps } from "./dvma-maps.ts";
 import type { PathMetrics, Report, ReportPoint } from "./report.ts";
 import { domainCpuColumns, resultsRows } from "./results-table.ts";
 import { type BarChart, barChart, esc, figure, fmt, lineChart } from "./svg-charts.ts";
+import { pointCharts, timeSeriesAssets, timeSeriesSection } from "./time-series.ts";
 
 /**
  * The report as one self-contained HTML page (`--report out.html`): the scenario and cost
- * model, per matrix point a results table, bar charts and the DVMA window map, and sweep
- * curves when there is a matrix. Inline CSS and SVG only, no script, no network; the same
- * report gives the same bytes.
+ * model, per matrix point a results table, time series over simulated time (uPlot, inlined,
+ * when `series` were collected), bar charts and the DVMA window map, and sweep curves when
+ * there is a matrix. Everything inline, no network; the same report gives the same bytes.
  */
-export function htmlReport(r: Report, scn: Scenario): string {
+export function htmlReport(r: Report, scn: Scenario, series: readonly RunSeries[] = []): string {
   const control = new Set(
     scn.machine.domains.filter((d) => d.role === "control").map((d) => d.name),
+  );
+  const timeCharts = r.points.map((p, i) =>
+    pointCharts(
+      i,
+      series.filter((s) => same(s.params, p.params)),
+    ),
   );
   const body = [
     `<h1>${esc(r.scenario)}</h1>`,
@@ -22,8 +30,11 @@ export function htmlReport(r: Report, scn: Scenario): string {
     overview(r, scn),
     costModel(r),
     r.points.length > 1 ? sweep(r, control) : "",
-    ...r.points.map((p, i) => point(r, p, i, control, scn.columns)),
+    ...r.points.map((p, i) =>
+      point(r, p, i, control, scn.columns, timeSeriesSection(timeCharts[i]!)),
+    ),
     `<footer>sun4v-dvma scenario report. Charts: hover a bar, point or DVMA range for its value.</footer>`,
+    timeSeriesAssets(timeCharts.flat()),
   ];
   return `<!doctype html>
 <html lang="en">
@@ -261,6 +272,7 @@ function point(
   i: number,
   control: ReadonlySet<string>,
   columns: readonly string[],
+  overTime: string,
 ): string {
   const entries = Object.entries(p.paths);
   const paths = entries.map(([name]) => name);
@@ -315,5 +327,5 @@ function point(
     r.points.length > 1
       ? `Point ${i + 1} of ${r.points.length}: ${paramText(p.params)}`
       : "Results";
-  return `<section data-point="${i}"><h2>${heading}</h2>${table}<div class="charts">${bars.map((c) => figure(c.title, barChart(c))).join("")}</div>${dvmaMaps(entries)}</section>`;
+  return `<section data-point="${i}"><h2>${heading}</h2>${table}${overTime}<div class="charts">${bars.map((c) => figure(c.title, barChart(c))).join("")}</div>${dvmaMaps(entries)}</section>`;
 }

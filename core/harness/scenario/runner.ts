@@ -176,6 +176,7 @@ export function startPath(
   let attacks = 0;
   let blocked = 0;
   const extra = new Map<string, Histogram>();
+  const figures = new Map<string, number>();
   bus.on("attack", (e) => {
     attacks++;
     if (e.blocked) blocked++;
@@ -275,6 +276,7 @@ export function startPath(
               if (h === undefined) extra.set(name, (h = new Histogram()));
               h.record(value);
             },
+            figure: (name, value) => figures.set(name, value),
           });
         }
       })(),
@@ -330,6 +332,8 @@ export function startPath(
       extraOut[`${name}.p99Us`] = round(h.percentile(99) / 1e3, 3);
       extraOut[`${name}.count`] = h.count;
     }
+    for (const [name, v] of [...figures.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
+      extraOut[name] = v;
     return {
       throughputGbps: round((bytes * 8) / untilNs),
       iops: round(ios / seconds, 1),

@@ -69,11 +69,12 @@ export class GuestDmaApi {
     return this.env.hv.domains[this.env.domain]!.alive;
   }
 
-  *mapSingle(ra: number, len: number, dir: DmaDirection, cpu = 0): Proc<DmaMapping | DmaFailure> {
+  /** Maps [ra, ra + len); with `limit`, below window entry `limit` (a 32-bit DMA mask). */
+  *mapSingle(ra: number, len: number, dir: DmaDirection, cpu = 0, limit?: number) {
     if (!(len > 0)) return this.fail("bad-length");
     const first = Math.floor(ra / PAGE_SIZE) * PAGE_SIZE;
-    const npages = Math.floor((ra + len - 1) / PAGE_SIZE) - first / PAGE_SIZE + 1;
-    return yield* this.mapPages(npages, attrsOf(dir), cpu, ra - first, len, first, null);
+    const n = Math.floor((ra + len - 1) / PAGE_SIZE) - first / PAGE_SIZE + 1;
+    return yield* this.mapPages(n, attrsOf(dir), cpu, ra - first, len, first, null, limit);
   }
 
   /** Maps scatter-gather segments into one contiguous DVMA range (Linux merges them the same way). */
@@ -183,11 +184,12 @@ export class GuestDmaApi {
     len: number,
     raFirst: number,
     raPages: number[] | null,
+    limitPages?: number,
   ): Proc<DmaMapping | DmaFailure> {
     if (!this.alive) return this.fail("domain-dead");
     const { cost, cpu: dcpu } = this.env;
     let spent = cost.dmaApiCpuNs;
-    const got = yield* this.acquire(npages, cpu);
+    const got = yield* this.acquire(npages, cpu, limitPages);
     if (typeof got === "string") {
       dcpu.charge(spent);
       yield spent;
@@ -232,18 +234,18 @@ export class GuestDmaApi {
   }
 
   /** First entry of `npages` DVMA entries this guest may map, or the reason there are none. */
-  private *acquire(npages: number, cpu: number): Proc<number | string> {
+  private *acquire(npages: number, cpu: number, limit?: number): Proc<number | string> {
     if (this.opts.acquire === "per-map") {
       const g = yield* this.negotiate(npages);
       if (typeof g === "string") return g;
       this.perMapGrants.set(g, npages);
       return g;
     }
-    let idx = this.env.policy.alloc(npages, 1, cpu);
+    let idx = this.env.policy.alloc(npages, 1, cpu, limit);
     if (idx < 0) {
       const g = yield* this.negotiate(Math.max(this.opts.leasePages, npages));
       if (typeof g === "string") return g;
-      idx = this.env.policy.alloc(npages, 1, cpu);
+      idx = this.env.policy.alloc(npages, 1, cpu, limit);
       if (idx < 0) return "local-policy-refused";
     }
     // A policy may merge adjacent leases, so an allocation can span several: count it in each.

@@ -111,6 +111,8 @@ export interface WorkloadEnv {
   cpu: number;
   /** Records a workload-level figure in ns (e.g. a request/response round trip); reported as p50/p99. */
   observe(name: string, valueNs: number): void;
+  /** Records a workload-level count or ratio (e.g. nodes an allocator visited); reported as given, the last value under each name. */
+  figure(name: string, value: number): void;
   /** The run's event bus (e.g. an adversary reports each attack as an `attack` event). */
   bus: EventBus;
 }

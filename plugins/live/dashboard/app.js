@@ -1,9 +1,14 @@
 // The dashboard: polls /state for the charts, the DVMA map and the tables, follows /events
-// (SSE) for the event log, and starts runs with POST /runs. Everything is same-origin.
+// (SSE) for the event log, and starts runs with POST /runs. Everything is same-origin. While the
+// server is away it backs off and says so on the status line instead of filling the console;
+// a stream that sends nothing for two heartbeats is "stalled" and is reopened.
 
-import { colour, drawLines, drawOwners } from "./charts.js";
+import { colour, drawOwners, LineChart } from "./charts.js";
 
 const STATE_EVERY_MS = 500;
+/** Longest wait between tries while the server does not answer. */
+const MAX_BACKOFF_MS = 8000;
+const DEFAULT_SCENARIO = "default";
 const LOG_LINES = 500;
 const FREE_COLOUR = "#2a2f3a";
 
@@ -30,25 +35,22 @@ const ownerColour = (owner) => (owner < 0 ? FREE_COLOUR : colour(owner));
 let trackedRun;
 let typesShown = false;
 
+const charts = {
+  throughput: new LineChart($("#chart-throughput")),
+  latency: new LineChart($("#chart-latency")),
+  cpu: new LineChart($("#chart-cpu"), { yMax: 100 }),
+};
+
 function renderCharts(series) {
   const lines = (pick) =>
     series.map((s, i) => ({
+      label: `run ${s.run} · ${s.path}`,
       colour: colour(i + 3),
       points: s.points.map((p) => [p.tNs, pick(p)]),
     }));
-  drawLines(
-    $("#chart-throughput"),
-    lines((p) => p.gbps),
-  );
-  drawLines(
-    $("#chart-latency"),
-    lines((p) => p.latencyUs),
-  );
-  drawLines(
-    $("#chart-cpu"),
-    lines((p) => p.controlCpu * 100),
-    100,
-  );
+  charts.throughput.update(lines((p) => p.gbps));
+  charts.latency.update(lines((p) => p.latencyUs));
+  charts.cpu.update(lines((p) => p.controlCpu * 100));
   $("#legend").replaceChildren(
     ...series.map((s, i) => {
       const span = document.createElement("span");
@@ -143,21 +145,63 @@ function render(s) {
   if (!typesShown) showTypeFilters(s.feed.eventTypes);
   if (trackedRun !== undefined) {
     const rec = s.runs.find((x) => x.id === trackedRun);
-    if (rec)
+    if (rec) {
+      const { done, total } = rec.progress;
+      const where =
+        rec.status === "running" ? `run ${done + 1} of ${total}` : `${done} of ${total} runs`;
       setRunStatus(
-        `run request ${rec.id}: ${rec.status} (${rec.progress.done}/${rec.progress.total} runs)${rec.error ? ` — ${rec.error}` : ""}`,
+        `run request ${rec.id}: ${rec.status} (${where})${rec.error ? ` — ${rec.error}` : ""}`,
         rec.status === "failed",
       );
+    }
   }
+  server.state = describeState(s);
+  showStatus();
 }
 
+/** What the server is doing, in words, from a /state snapshot. */
+function describeState(s) {
+  if (s.running.length > 0) {
+    const r = s.running.at(-1);
+    return `running ${r.scenario} / ${r.path} (run ${r.index + 1} of ${r.total}) at ${fmtNs(r.nowNs)}`;
+  }
+  if (s.run) return `idle; last run: ${s.run.scenario} / ${s.run.path}`;
+  return "idle; no run yet: start one below";
+}
+
+// ---- the status line: the server's state, or why there is none ----
+
+const server = { state: "connecting", away: undefined, stalled: false, noTypes: false };
+
+function showStatus() {
+  const el = $("#status");
+  const text = server.away ?? (server.stalled ? "feed stalled: reconnecting" : server.state);
+  el.textContent = text;
+  el.className = server.away || server.stalled ? "warn" : "";
+}
+
+let pollDelay = STATE_EVERY_MS;
+
 async function poll() {
+  let ok = false;
   try {
     const res = await fetch(api("/state"));
-    if (res.ok) render(await res.json());
-  } finally {
-    setTimeout(poll, STATE_EVERY_MS);
+    if (res.ok) {
+      render(await res.json());
+      ok = true;
+    } else server.away = `server answered ${res.status}; retrying`;
+  } catch {
+    // The server is away: say so and back off instead of logging every try.
+    server.away = `server unreachable; retrying in ${Math.round(pollDelay / 1000) || 1} s`;
   }
+  if (ok) {
+    // The stream closes itself on an error; it is reopened once the server answers again.
+    if (source?.readyState === EventSource.CLOSED && !server.noTypes) connect();
+    server.away = undefined;
+    pollDelay = STATE_EVERY_MS;
+  } else pollDelay = Math.min(MAX_BACKOFF_MS, pollDelay * 2);
+  showStatus();
+  setTimeout(poll, pollDelay);
 }
 
 // ---- event log (SSE) ----
@@ -202,32 +246,73 @@ function flush() {
   $("#log-count").textContent = `${received} received`;
 }
 
+/** Heartbeat period the server announced (hello); the watchdog waits for two. */
+let heartbeatMs = 15000;
+let lastData = 0;
+let watchdog;
+
 function connect() {
   source?.close();
+  clearInterval(watchdog);
   const boxes = [...document.querySelectorAll("#type-filters input")];
   const on = boxes.filter((b) => b.checked).map((b) => b.value);
-  if (boxes.length > 0 && on.length === 0) return setConn(false, "no types selected");
+  server.noTypes = boxes.length > 0 && on.length === 0;
+  if (server.noTypes) return setConn(false, "no types selected");
   const types = on.length === boxes.length ? "" : `?types=${on.join(",")}`;
-  source = new EventSource(api(`/events${types}`));
-  source.onopen = () => setConn(true, "live");
-  source.onerror = () => setConn(false, "reconnecting");
-  source.onmessage = (m) => {
+  const es = new EventSource(api(`/events${types}`));
+  source = es;
+  lastData = performance.now();
+  // Only data counts as life: an open connection that sends nothing is still stalled.
+  const alive = () => {
+    lastData = performance.now();
+    setConn(true, "live");
+    if (server.stalled) {
+      server.stalled = false;
+      showStatus();
+    }
+  };
+  es.onopen = () => {
+    if (!server.stalled) setConn(false, "connected");
+  };
+  es.onerror = () => {
+    // While the server is away, stop retrying here: poll() reopens the stream when it is back.
+    es.close();
+    setConn(false, "disconnected");
+  };
+  es.addEventListener("hello", (m) => {
+    heartbeatMs = JSON.parse(m.data).heartbeatMs;
+    alive();
+  });
+  es.addEventListener("heartbeat", alive);
+  es.onmessage = (m) => {
+    alive();
     received++;
     queue(line("", describe(m.lastEventId, JSON.parse(m.data))));
   };
-  source.addEventListener("run", (m) => {
+  es.addEventListener("run", (m) => {
+    alive();
     const r = JSON.parse(m.data);
     queue(line("notice", `#${m.lastEventId} run ${r.run} started: ${r.scenario} / ${r.path}`));
   });
-  source.addEventListener("result", (m) => {
+  es.addEventListener("result", (m) => {
+    alive();
     const r = JSON.parse(m.data);
     queue(line("notice", `#${m.lastEventId} run ${r.run} done: ${r.metrics.throughputGbps} Gb/s`));
   });
-  source.addEventListener("dropped", (m) => {
+  es.addEventListener("dropped", (m) => {
+    alive();
     queue(
       line("dropped", `… ${JSON.parse(m.data).dropped} events dropped (this page read too slowly)`),
     );
   });
+  // No data for two heartbeats: the stream is stalled (a proxy, a sleeping laptop); reopen it.
+  watchdog = setInterval(() => {
+    if (source !== es || performance.now() - lastData <= 2 * heartbeatMs) return;
+    server.stalled = true;
+    setConn(false, "stalled");
+    showStatus();
+    connect();
+  }, 250);
 }
 
 function setConn(ok, text) {
@@ -261,8 +346,8 @@ function setRunStatus(text, error) {
 }
 
 async function loadScenarios() {
-  const res = await fetch(api("/scenarios"));
-  if (!res.ok) return;
+  const res = await fetch(api("/scenarios")).catch(() => undefined);
+  if (!res?.ok) return setTimeout(loadScenarios, MAX_BACKOFF_MS);
   const select = $("#run-form select");
   select.replaceChildren(
     ...(await res.json()).map((s) => {
@@ -270,6 +355,7 @@ async function loadScenarios() {
       o.value = s.name;
       o.textContent = s.name;
       o.title = s.description;
+      o.selected = s.name === DEFAULT_SCENARIO;
       return o;
     }),
   );
@@ -287,19 +373,24 @@ async function submitRun(ev) {
     .map((s) => s.trim())
     .filter(Boolean);
   if (seed !== "") body.seed = Number(seed);
-  if (duration !== "") body.duration = /^\d+$/.test(duration) ? Number(duration) : duration;
+  if (duration !== "") body.duration = duration;
   if (pace !== "") body.pace = Number(pace);
   if (sets.length > 0) body.set = sets;
   const res = await fetch(api("/runs"), {
     method: "POST",
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
-  });
+  }).catch(() => undefined);
+  if (res === undefined) return setRunStatus("server unreachable: the run was not started", true);
   const out = await res.json();
   if (res.ok) {
     trackedRun = out.id;
     setRunStatus(`run request ${out.id}: started`, false);
-  } else setRunStatus(`refused (${res.status}): ${out.error}`, true);
+  } else {
+    // Keep the refusal on screen: the next poll must not replace it with an older run's status.
+    trackedRun = undefined;
+    setRunStatus(`refused (${res.status}): ${out.error}`, true);
+  }
 }
 
 $("#run-form").addEventListener("submit", submitRun);

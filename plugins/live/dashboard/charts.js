@@ -1,72 +1,65 @@
-// Small SVG line charts and the DVMA owner map, drawn with the DOM only (no library, no CDN).
+// Time-series charts (uPlot, served by the app from the npm package) and the DVMA owner map.
 
-const SVG = "http://www.w3.org/2000/svg";
-const W = 420;
-const H = 180;
-const PAD = { left: 44, right: 8, top: 8, bottom: 22 };
+import uPlot from "/assets/uPlot.esm.js";
 
 /** A colour per series or owner: hues spread around the wheel. */
 export function colour(i) {
   return `hsl(${(i * 137.5 + 200) % 360} 70% 60%)`;
 }
 
-function el(name, attrs, parent) {
-  const e = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
-  parent.appendChild(e);
-  return e;
-}
-
-/** A "nice" upper bound for an axis (1, 2 or 5 times a power of ten). */
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
-  return 10 * p;
-}
-
-function label(v) {
-  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toFixed(1) : v.toPrecision(2);
-}
-
 /**
- * Redraws `svg` with one polyline per series: { colour, points: [[xNs, y], ...] }.
- * The x axis is virtual time in ms.
+ * A line chart of several runs against virtual time (ms): `update(series)` with
+ * series = [{ label, colour, points: [[xNs, y], ...] }]. The runs' samples are joined on one x
+ * axis (gaps spanned). The chart follows its box's width; `data-points` counts what it shows,
+ * `data-draws` how often it was redrawn.
  */
-export function drawLines(svg, series, fixedMax) {
-  svg.replaceChildren();
-  const xs = series.flatMap((s) => s.points.map((p) => p[0]));
-  const ys = series.flatMap((s) => s.points.map((p) => p[1]));
-  const xMax = Math.max(1, ...xs);
-  const yMax = fixedMax ?? niceMax(Math.max(0, ...ys));
-  const pw = W - PAD.left - PAD.right;
-  const ph = H - PAD.top - PAD.bottom;
-  const X = (x) => PAD.left + (x / xMax) * pw;
-  const Y = (y) => PAD.top + ph - (Math.min(y, yMax) / yMax) * ph;
-  el("line", { class: "axis", x1: PAD.left, y1: PAD.top, x2: PAD.left, y2: PAD.top + ph }, svg);
-  el(
-    "line",
-    { class: "axis", x1: PAD.left, y1: PAD.top + ph, x2: W - PAD.right, y2: PAD.top + ph },
-    svg,
-  );
-  for (const f of [0, 0.5, 1]) {
-    const t = el("text", { x: PAD.left - 4, y: Y(f * yMax) + 3, "text-anchor": "end" }, svg);
-    t.textContent = label(f * yMax);
-    const u = el(
-      "text",
-      { x: X(f * xMax), y: H - 6, "text-anchor": f === 0 ? "start" : f === 1 ? "end" : "middle" },
-      svg,
-    );
-    u.textContent = `${label((f * xMax) / 1e6)} ms`;
+export class LineChart {
+  constructor(box, { yMax } = {}) {
+    this.box = box;
+    this.yMax = yMax;
+    this.plot = undefined;
+    this.key = "";
+    new ResizeObserver(() => this.plot?.setSize(this.size())).observe(box);
   }
-  let n = 0;
-  for (const s of series) {
-    if (s.points.length === 0) continue;
-    const pts = s.points.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(" ");
-    el("polyline", { points: pts, stroke: s.colour }, svg);
-    n += s.points.length;
+
+  size() {
+    return { width: Math.max(200, this.box.clientWidth), height: 180 };
   }
-  svg.dataset.points = String(n);
+
+  update(series) {
+    const shown = series.filter((s) => s.points.length > 0);
+    const tables = shown.map((s) => [s.points.map((p) => p[0] / 1e6), s.points.map((p) => p[1])]);
+    const data = tables.length === 0 ? [[]] : uPlot.join(tables);
+    const key = shown.map((s) => `${s.label}|${s.colour}`).join(",");
+    if (this.plot === undefined || key !== this.key) {
+      this.plot?.destroy();
+      this.key = key;
+      this.plot = new uPlot(this.options(shown), data, this.box);
+    } else this.plot.setData(data);
+    this.box.dataset.points = String(shown.reduce((n, s) => n + s.points.length, 0));
+    this.box.dataset.draws = String(Number(this.box.dataset.draws ?? 0) + 1);
+  }
+
+  options(shown) {
+    const axis = { stroke: "#8793a3", grid: { stroke: "#2c3542" }, ticks: { stroke: "#2c3542" } };
+    return {
+      ...this.size(),
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        x: { time: false },
+        y:
+          this.yMax === undefined
+            ? { range: (_, _min, max) => [0, max > 0 ? max : 1] }
+            : { range: [0, this.yMax] },
+      },
+      axes: [{ ...axis, values: (_, ticks) => ticks.map((v) => `${+v.toFixed(3)} ms`) }, axis],
+      series: [
+        {},
+        ...shown.map((s) => ({ label: s.label, stroke: s.colour, width: 1.5, spanGaps: true })),
+      ],
+    };
+  }
 }
 
 /** Paints a window's owners (run-length encoded [owner, count] pairs) into `canvas`, one pixel per entry or group. */

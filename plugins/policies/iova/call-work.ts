@@ -40,11 +40,13 @@ export class CallWork {
     this.meter.release(lock);
   }
 
-  /** An alloc call ended: its work joins the distribution. */
-  endAlloc(): void {
+  /** An alloc call ended: its work joins the distribution; true when no call did more. */
+  endAlloc(): boolean {
+    const worst = this.call > this.hist.max || this.hist.count === 0;
     this.hist.record(this.call);
     this.total += this.call;
     this.call = 0;
+    return worst;
   }
 
   /** A call whose work is not an alloc's (free, addRange, ...). */

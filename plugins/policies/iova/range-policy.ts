@@ -54,6 +54,8 @@ export abstract class RangePolicy implements LocalPolicy {
   private allocations = 0;
   private failures = 0;
   protected live = 0;
+  /** The index's shape just after the alloc that did the most work (the worst moment). */
+  private worst: Record<string, number> = {};
 
   constructor(
     protected readonly t: RangeIndex,
@@ -112,7 +114,7 @@ export abstract class RangePolicy implements LocalPolicy {
     this.work.acquire(this.lock);
     const got = this.place(npages, alignMask(npages, align, this.sizeAligned), limit);
     this.work.release(this.lock);
-    this.work.endAlloc();
+    if (this.work.endAlloc()) this.worst = this.shape("worst", got < 0 ? 0 : npages);
     if (got < 0) {
       this.failures++;
       return -1;
@@ -163,6 +165,25 @@ export abstract class RangePolicy implements LocalPolicy {
 
   stats(): PolicyStats {
     const free = this.held - this.allocated;
+    const shape = this.shape("", 0);
+    return {
+      allocatedPages: this.allocated,
+      freePages: free,
+      allocations: this.allocations,
+      failures: this.failures,
+      heldPages: this.held,
+      ...shape,
+      fragmentation: free === 0 ? 0 : 1 - shape.largestFreeRun / free,
+      ...this.work.figures("nodes"),
+      ...this.worst,
+    };
+  }
+
+  /**
+   * Live ranges, tree nodes, free gaps and the largest one (a walk over the index), named with
+   * `prefix` (camel-cased); `pending` pages just allocated are not yet in `live`.
+   */
+  private shape(prefix: string, pending: number): Record<string, number> {
     let largest = 0;
     let gaps = 0;
     const t = this.t;
@@ -174,18 +195,13 @@ export abstract class RangePolicy implements LocalPolicy {
         if (g > largest) largest = g;
       }
     }
+    const name = (n: string) => (prefix === "" ? n : prefix + n[0]!.toUpperCase() + n.slice(1));
     return {
-      allocatedPages: this.allocated,
-      freePages: free,
-      allocations: this.allocations,
-      failures: this.failures,
-      heldPages: this.held,
-      allocationRanges: this.live,
-      treeNodes: t.size,
-      freeGaps: gaps,
-      largestFreeRun: largest,
-      fragmentation: free === 0 ? 0 : 1 - largest / free,
-      ...this.work.figures("nodes"),
+      [name("allocationRanges")]: this.live + (pending > 0 ? 1 : 0),
+      [name("treeNodes")]: t.size,
+      [name("freeGaps")]: gaps,
+      [name("largestFreeRun")]: largest,
+      ...(prefix === "" ? {} : { [name("atAlloc")]: this.allocations + 1 }),
     };
   }
 

@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { resolve } from "node:path";
 import { main } from "../../../core/cli/main.ts";
 import { cli } from "../../helpers/cli.ts";
 import { expectStableShape } from "../../helpers/report.ts";
@@ -117,5 +120,23 @@ describe("commands, help and flags", () => {
       /policy\.local\s+bitmap-next-fit\s+.*\n\s+perCpuHint: true or false — keep one next-fit hint per virtual CPU .*\(default false\)/,
     );
     expect(r.out).toMatch(/\n\s+port: integer from 0 to 65535 — TCP port .*\(default 8787\)/);
+  });
+});
+
+describe("plugins bring their own flags", () => {
+  const FLAGGED = "test/fixtures/flagged-observer.ts";
+
+  test("a --plugin file's flag is parsed strictly and turns the observer on", async () => {
+    const file = resolve(tmpdir(), `flagged-${process.pid}.txt`);
+    rmSync(file, { force: true });
+    const base = ["default", "--duration", "100us", "--quiet", "--plugin", FLAGGED];
+    const r = await cli(...base, "--count-to", file);
+    expect(r.code).toBe(0);
+    expect(await Bun.file(file).text()).toBe("3"); // one per path
+    rmSync(file);
+    const bad = await cli(...base, "--count-to=");
+    expect(bad).toEqual({ code: 2, out: "", err: 'error: --count-to "": expected a file path\n' });
+    // Without the file, the flag is unknown.
+    expect((await cli("default", "--count-to", file)).err).toContain("unknown flag --count-to");
   });
 });

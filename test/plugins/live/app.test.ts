@@ -206,6 +206,44 @@ describe("live: endpoints (app.handle)", () => {
     expect(res.status).toBe(413);
   });
 
+  test("GET /openapi.json documents every route from its schemas; /health and /metrics answer", async () => {
+    const doc = (await (await call(srv, "/openapi.json")).json()) as {
+      paths: Record<string, Record<string, { requestBody?: unknown; summary?: string }>>;
+    };
+    for (const [path, method] of [
+      ["/events", "get"],
+      ["/state", "get"],
+      ["/health", "get"],
+      ["/metrics", "get"],
+      ["/scenarios", "get"],
+      ["/runs", "post"],
+      ["/runs/{id}", "get"],
+      ["/runs/{id}", "delete"],
+      ["/runs/{id}/{file}", "get"],
+    ] as const)
+      expect({ path, method, summary: doc.paths[path]?.[method]?.summary !== undefined }).toEqual({
+        path,
+        method,
+        summary: true,
+      });
+    const body = JSON.stringify(doc.paths["/runs"]!.post!.requestBody);
+    for (const field of ["scenario", "seed", "duration", "set", "pace", "trace"])
+      expect(body).toContain(`"${field}"`);
+    const health = (await (await call(srv, "/health")).json()) as { status: string };
+    expect(health.status).toBe("ok");
+    const metrics = await call(srv, "/metrics");
+    expect(metrics.headers.get("content-type")).toContain("text/plain; version=0.0.4");
+    const text = await metrics.text();
+    for (const name of [
+      "live_runs_total",
+      "live_runs_active",
+      "live_client_delivered_total",
+      "live_client_dropped_total",
+      "live_client_queue_depth",
+    ])
+      expect(text).toContain(`# TYPE ${name} `);
+  });
+
   test("a query longer than the limit is a 413", async () => {
     expect((await call(srv, `/events?types=${"hcall,".repeat(1000)}`)).status).toBe(413);
   });
@@ -224,6 +262,27 @@ describe("live: endpoints (app.handle)", () => {
     expect(rec.report.seed).toBe(7);
     expect(rec.report.durationNs).toBe(100_000);
     expect(rec.runs.length).toBeGreaterThan(0);
+    for (const [file, type] of [
+      ["report.json", "application/json"],
+      ["report.csv", "text/csv"],
+      ["report.html", "text/html"],
+    ]) {
+      const d = await call(srv, `/runs/${id}/${file}`);
+      expect({ file, status: d.status }).toEqual({ file, status: 200 });
+      expect(d.headers.get("content-type")).toContain(type);
+      expect(d.headers.get("content-disposition")).toContain("attachment");
+    }
+    expect((await call(srv, `/runs/${id}/trace.json`)).status).toBe(404);
+    expect((await call(srv, `/runs/${id}/secrets.txt`)).status).toBe(404);
+    const traced = (await (
+      await post(srv, { scenario: "default", duration: "50us", trace: true })
+    ).json()) as { id: number };
+    await srv.runs.settled(traced.id);
+    const trace = await call(srv, `/runs/${traced.id}/trace.json`);
+    expect(trace.status).toBe(200);
+    expect(((await trace.json()) as { traceEvents: unknown[] }).traceEvents.length).toBeGreaterThan(
+      0,
+    );
     expect((await call(srv, "/runs/999")).status).toBe(404);
     expect((await call(srv, "/runs/abc")).status).toBe(404);
   });

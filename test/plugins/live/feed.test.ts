@@ -125,7 +125,7 @@ describe("sseStream", () => {
       'event: dropped\ndata: {"dropped":1}\n\nid: 2\ndata: {"type":"io.done"',
     );
     expect(batch).toContain("\n\nid: 3\ndata: ");
-    expect(text(await gen.next())).toBe(": heartbeat\n\n");
+    expect(text(await gen.next())).toBe("event: heartbeat\ndata: {}\n\n");
     hub.publish(new FeedNotice("result", { run: 1 }));
     expect(text(await gen.next())).toBe('id: 4\nevent: result\ndata: {"run":1}\n\n');
     // A disconnect while it waits ends the stream and frees the client at once.

@@ -29,7 +29,14 @@ export function startLive(options: Record<string, unknown> = {}): LiveServer {
 /** Runs the default scenario (or `name`) for `duration` with `observers`; resolves to its report. */
 export async function runShort(
   observers: RunObserver[],
-  opts: { duration?: string; pace?: number; name?: string; sets?: string[] } = {},
+  opts: {
+    duration?: string;
+    pace?: number;
+    name?: string;
+    sets?: string[];
+    /** Back-pressure from a live server's lossless clients (LiveServer.hold). */
+    drain?: () => Promise<void> | undefined;
+  } = {},
 ): Promise<Report> {
   const cwd = process.cwd();
   const raw = applySets(await loadScenarioFile(opts.name ?? "default", cwd), [
@@ -38,7 +45,7 @@ export async function runShort(
   ]);
   const scn = parseScenario(raw);
   const table = await loadScenarioPlugins(scn, cwd);
-  return runScenarioAsync(raw, scn, table, { observers, pace: opts.pace });
+  return runScenarioAsync(raw, scn, table, { observers, pace: opts.pace, drain: opts.drain });
 }
 
 export interface SseFrame {
@@ -47,7 +54,7 @@ export interface SseFrame {
   data: unknown;
 }
 
-/** Parses complete SSE frames out of `text` (comments skipped); returns them and the unparsed tail. */
+/** Parses complete SSE frames out of `text` (comments, hello and heartbeats skipped); returns them and the unparsed tail. */
 export function parseFrames(text: string): { frames: SseFrame[]; rest: string } {
   const frames: SseFrame[] = [];
   const parts = text.split("\n\n");
@@ -61,7 +68,9 @@ export function parseFrames(text: string): { frames: SseFrame[]; rest: string } 
       else if (l.startsWith("event: ")) event = l.slice(7);
       else if (l.startsWith("data: ")) data = l.slice(6);
     }
-    if (data !== undefined) frames.push({ id, event, data: JSON.parse(data) });
+    // hello and heartbeat frames are the transport's, not the feed's.
+    if (data !== undefined && event !== "hello" && event !== "heartbeat")
+      frames.push({ id, event, data: JSON.parse(data) });
   }
   return { frames, rest };
 }

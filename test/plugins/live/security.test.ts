@@ -189,3 +189,140 @@ describe("live security: same origin only", () => {
     expect(bad.body.error).not.toContain(resolve(import.meta.dir, "../../.."));
   });
 });
+
+describe("live security: budgets, checked before a run starts", () => {
+  test("too long, too many points, too slow a pace: 413s at once, with nothing started", async () => {
+    const t0 = performance.now(); // host clock: the refusal must not do the work
+    const long = await post({ scenario: "default", duration: "3000s" });
+    expect([long.status, long.body.path]).toEqual([413, "/duration"]);
+    expect(long.body.error).toContain("maxDuration");
+    const slow = await post({ scenario: "default", duration: "1ms", pace: 1e-9 });
+    expect([slow.status, slow.body.path]).toEqual([413, "/pace"]);
+    // 10^4 points in a body of a few hundred bytes.
+    Bun.gc(true);
+    const rss0 = process.memoryUsage().rss;
+    const values = JSON.stringify(Array.from({ length: 100 }, (_, i) => i + 1));
+    const matrix = `matrix={"seed":${values},"ldc.queueEntries":${values}}`;
+    expect(matrix.length).toBeLessThan(1000);
+    const wide = await post({ scenario: "default", set: [matrix] });
+    expect([wide.status, wide.body.path]).toEqual([413, "/set"]);
+    expect(wide.body.error).toContain("maxPoints");
+    Bun.gc(true);
+    expect(process.memoryUsage().rss - rss0).toBeLessThan(64 * 1024 * 1024);
+    expect(performance.now() - t0).toBeLessThan(5_000);
+    expect(srv.runs.list()).toHaveLength(0);
+  });
+
+  test("bad plugin options and an unknown fault domain are 400s before any 202", async () => {
+    const cases = [
+      'policies.global=["first-fit",{"bogus":1}]',
+      'faults=[{"kind":"kill","at":"1ms","domain":"nobody"}]',
+      'workloads=[{"plugin":"random-io","guests":"all","device":"nic"}]',
+    ];
+    for (const set of cases.slice(0, 2)) {
+      const r = await post({ scenario: "default", set: [set] });
+      expect({ set, status: r.status }).toEqual({ set, status: 400 });
+    }
+    expect(srv.runs.list()).toHaveLength(0);
+  });
+
+  test("the queued budget and maxRuns: the next request is refused, DELETE cancels within 1 s", async () => {
+    const s = startLive({ maxQueued: "60ms", maxRuns: 4 });
+    try {
+      const paced = { scenario: "default", duration: "10ms", pace: 0.001 };
+      const first = await fetch(`${s.url}runs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(paced),
+      });
+      expect(first.status).toBe(202);
+      const { id } = (await first.json()) as { id: number };
+      // default compares several paths: 50 ms each more would pass 60 ms queued.
+      const next = await fetch(`${s.url}runs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...paced, duration: "50ms" }),
+      });
+      expect(next.status).toBe(413);
+      expect(((await next.json()) as { error: string }).error).toContain("maxQueued");
+      const t0 = performance.now(); // host clock: cancel latency
+      const del = await fetch(`${s.url}runs/${id}`, { method: "DELETE" });
+      expect(del.status).toBe(200);
+      expect(((await del.json()) as { status: string }).status).toBe("stopped");
+      expect(performance.now() - t0).toBeLessThan(1_000);
+      const health = (await (await fetch(`${s.url}health`)).json()) as { queuedNs: number };
+      expect(health.queuedNs).toBe(0);
+    } finally {
+      await s.stop();
+    }
+  }, 30_000);
+});
+
+describe("live security: the process", () => {
+  const MAIN = resolve(import.meta.dir, "../../../core/cli/main.ts");
+
+  async function serve(...extra: string[]) {
+    const proc = Bun.spawn(["bun", MAIN, "default", "--serve", "--port", "0", ...extra], {
+      stderr: "pipe",
+      stdout: "ignore",
+    });
+    const reader = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let err = "";
+    while (!/serving on (\S+)/.test(err)) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`exited: ${err}`);
+      err += value;
+    }
+    return { proc, url: /serving on (\S+)/.exec(err)![1]! };
+  }
+
+  test("SIGINT stops a server within 1 s during a paced run and a long run over HTTP", async () => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const { proc, url } = await serve("--duration", "10ms", "--pace", "1e-7");
+      const r = await fetch(`${url}runs`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ scenario: "default", duration: "1s" }),
+      });
+      expect({ status: r.status, body: await r.text() }).toMatchObject({ status: 202 });
+      await Bun.sleep(300);
+      const t0 = performance.now(); // host clock: shutdown latency
+      proc.kill(signal);
+      await proc.exited;
+      expect({ signal, ms: performance.now() - t0 < 1_000 }).toEqual({ signal, ms: true });
+    }
+  }, 60_000);
+
+  test("a second server on the same port is refused: exit 2, one line", async () => {
+    const port = new URL(srv.url).port;
+    const proc = Bun.spawn(["bun", MAIN, "default", "--serve", "--port", port], {
+      stderr: "pipe",
+      stdout: "ignore",
+    });
+    const code = await proc.exited;
+    const err = await new Response(proc.stderr).text();
+    expect(code).toBe(2);
+    expect(err.trim().split("\n")).toHaveLength(1);
+    expect(err).toContain(`port ${port}`);
+  }, 30_000);
+
+  test("the command line refuses prototype keys in --set too", async () => {
+    for (const set of ["__proto__.polluted=1", "cost.constructor.prototype.x=1"]) {
+      const proc = Bun.spawn(["bun", MAIN, "default", "--set", set], {
+        stderr: "pipe",
+        stdout: "ignore",
+      });
+      expect({ set, code: await proc.exited }).toEqual({ set, code: 2 });
+      expect(await new Response(proc.stderr).text()).toContain("prototype");
+    }
+  }, 30_000);
+
+  test("a token shorter than 16 characters is refused", async () => {
+    const proc = Bun.spawn(["bun", MAIN, "default", "--serve", "--port", "0", "--token", "short"], {
+      stderr: "pipe",
+      stdout: "ignore",
+    });
+    expect(await proc.exited).toBe(2);
+    expect(await new Response(proc.stderr).text()).toMatch(/token/);
+  }, 30_000);
+});

@@ -139,7 +139,7 @@ describe("iommu-common", () => {
           });
         },
       ),
-      { numRuns: 300 },
+      { numRuns: 150 },
     );
   });
 

@@ -1,0 +1,104 @@
+/**
+ * Plays a timed op list (patterns.ts, or a replayed trace) through a guest's DMA API: one
+ * process per vCPU takes that CPU's ops in time order, waits for each op's time, and maps or
+ * unmaps. An unmap whose map is still under way on another vCPU waits for it. Each map's
+ * latency (DMA API, allocator, hypercalls) is observed as "map", and one over the stall
+ * threshold counts as a stall; at run end the allocator's
+ * per-call work (policy stats nodes* or words*, as alloc.work*) and its map at the worst
+ * moment (worst*) are recorded as figures "alloc.*". Not a plugin.
+ */
+
+import {
+  type GuestDmaApi,
+  isDmaFailure,
+  type PolicyStats,
+  type WorkloadEnv,
+} from "../../core/index.ts";
+import type { PatternOp } from "./patterns.ts";
+
+export interface TimedOp extends PatternOp {
+  atNs: number;
+}
+
+/** 8 KiB IO pages. */
+const PAGE = 8192;
+/** How often an unmap looks again for a map still under way. */
+const WAIT_NS = 1000;
+
+type Mapping = Exclude<
+  ReturnType<GuestDmaApi["mapSingle"]> extends Generator<unknown, infer R> ? R : never,
+  { error: string }
+>;
+
+/** Policy figures reported as alloc.*: per-call work (tree nodes or bitmap words) as work*. */
+const REPORTED = /^(nodes|words)(P50|P99|Max)$|^worst|^cacheHits$|^flushes$/;
+const rename = (k: string) => k.replace(/^(nodes|words)/, "work");
+
+/** Starts the vCPU processes; returns what to record when the run ends. */
+export function playOps(
+  env: WorkloadEnv,
+  ops: readonly TimedOp[],
+  label: string,
+  /** A map that takes longer than this counts as a stall. */
+  stallNs: number,
+): () => void {
+  const dma = env.guest.dma.get(env.io.device.port.devhandle)!;
+  const strands = env.guest.cpu.strands;
+  let maxPages = 1;
+  for (const o of ops) maxPages = Math.max(maxPages, o.npages);
+  const ra = env.guest.memory.alloc(maxPages);
+  const live = new Map<number, Mapping | "pending">();
+  let failures = 0;
+  let maps = 0;
+  let worstMapNs = 0;
+  let stalls = 0;
+  const byCpu: TimedOp[][] = Array.from({ length: strands }, () => []);
+  for (const o of ops) byCpu[o.cpu % strands]!.push(o);
+
+  function* lane(cpu: number) {
+    for (const o of byCpu[cpu]!) {
+      if (o.atNs >= env.untilNs) return;
+      if (o.atNs > env.sim.now) yield o.atNs - env.sim.now;
+      if (o.op === "map") {
+        live.set(o.id, "pending");
+        const t0 = env.sim.now;
+        const m = yield* dma.mapSingle(ra, o.npages * PAGE, "bidirectional", cpu, o.limit);
+        if (isDmaFailure(m)) {
+          failures++;
+          live.delete(o.id);
+          continue;
+        }
+        maps++;
+        const took = env.sim.now - t0;
+        env.observe("map", took);
+        if (took > worstMapNs) worstMapNs = took;
+        if (took > stallNs) stalls++;
+        live.set(o.id, m);
+      } else {
+        let m = live.get(o.id);
+        while (m === "pending" && env.sim.now < env.untilNs) {
+          yield WAIT_NS;
+          m = live.get(o.id);
+        }
+        if (m === undefined || m === "pending") continue;
+        live.delete(o.id);
+        yield* dma.unmapSingle(m, cpu);
+      }
+    }
+  }
+  if (ra >= 0) {
+    for (let c = 0; c < strands; c++)
+      if (byCpu[c]!.length > 0) env.sim.spawn(lane(c), `${label}:${env.guest.name}:${c}`);
+  } else failures = ops.filter((o) => o.op === "map").length;
+
+  return () => {
+    const s: PolicyStats = dma.policyStats();
+    for (const [k, v] of Object.entries(s))
+      if (REPORTED.test(k)) env.figure(`alloc.${rename(k)}`, v);
+    env.figure("alloc.maps", maps);
+    env.figure("alloc.failures", failures);
+    env.figure("alloc.liveMappings", live.size);
+    env.figure("alloc.maxMapUs", Math.round(worstMapNs) / 1e3);
+    env.figure("alloc.stalls", stalls);
+  };
+}
