@@ -33,6 +33,8 @@ const selfCpu = () => {
 interface Sample {
   wallS: number;
   cpuS: number;
+  /** CPU of the submitter and Redis alone: the queue's own cost (the workers' CPU is the runs'). */
+  queueCpuS?: number;
   json: string;
 }
 
@@ -56,7 +58,7 @@ export default async function queueBench({ quick }: { quick: boolean }): Promise
   const workers = [new WorkerProcess(redis.url), new WorkerProcess(redis.url)];
   try {
     await Promise.all(workers.map((w) => w.waitFor(/taking points from/)));
-    const pids = [...workers.map((w) => w.proc.pid), redis.pid!];
+    const workerPids = workers.map((w) => w.proc.pid);
     const local = async (): Promise<Sample> => {
       const c0 = selfCpu();
       const t0 = Bun.nanoseconds();
@@ -68,12 +70,14 @@ export default async function queueBench({ quick }: { quick: boolean }): Promise
       };
     };
     const queued = async (): Promise<Sample> => {
-      const c0 = selfCpu() + pids.reduce((a, p) => a + procCpu(p), 0);
+      const w0 = workerPids.reduce((a, p) => a + procCpu(p), 0);
+      const q0 = selfCpu() + procCpu(redis.pid!);
       const t0 = Bun.nanoseconds();
       const { report } = await runScenarioQueued(spec, { queue: parseQueueUrl(redis.url) });
       const wallS = (Bun.nanoseconds() - t0) / 1e9;
-      const c1 = selfCpu() + pids.reduce((a, p) => a + procCpu(p), 0);
-      return { wallS, cpuS: c1 - c0, json: reportJson(report) };
+      const queueCpuS = selfCpu() + procCpu(redis.pid!) - q0;
+      const cpuS = queueCpuS + workerPids.reduce((a, p) => a + procCpu(p), 0) - w0;
+      return { wallS, cpuS, queueCpuS, json: reportJson(report) };
     };
     const rounds = quick ? 1 : 3;
     const l: Sample[] = [];
@@ -97,6 +101,11 @@ export default async function queueBench({ quick }: { quick: boolean }): Promise
     row("in-process threads: wall per point", lWall * 1e3, "ms");
     row("queue, 2 workers: points per CPU-second", 1 / qCpu, "points/s");
     row("queue, 2 workers: wall per point", qWall * 1e3, "ms");
+    row(
+      "queue: submitter + Redis CPU per point",
+      (median(q.map((s) => s.queueCpuS!)) / points) * 1e3,
+      "ms",
+    );
     row("queue overhead per point, CPU", (qCpu - lCpu) * 1e3, "ms");
     row("queue overhead per point, wall", (qWall - lWall) * 1e3, "ms");
     note("reports", `identical in all ${rounds * 2} sweeps (${fmt(points)} points each)`);
