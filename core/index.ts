@@ -198,7 +198,9 @@ export {
   pagesSpanned,
 } from "./model/machine/address-space.ts";
 export {
-  /** A domain's virtual CPUs and their utilisation. */
+  /** The vCPU to ask for when any free strand will do (control-domain service threads). */
+  ANY_VCPU,
+  /** A domain's virtual CPUs: work holds one for as long as it takes; utilisation per vCPU. */
   DomainCpu,
 } from "./model/machine/cpu.ts";
 export {

@@ -9,8 +9,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { HAVE_REDIS, TestRedis } from "./helpers/redis.ts";
 
 const REPO = resolve(import.meta.dir, "..");
+/** The Redis the README's distributed example names; the test gives it a private server. */
+const README_REDIS = "redis://redis-host:6379";
 const MAIN = resolve(REPO, "core/cli/main.ts");
 const README = await Bun.file(resolve(REPO, "README.md")).text();
 
@@ -59,7 +62,9 @@ for (const dir of ["core", "scenarios"]) symlinkSync(resolve(REPO, dir), join(wo
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function sh(command: string) {
-  const script = command.replaceAll("bun run scenario", `bun ${MAIN}`);
+  const script = command
+    .replaceAll("bun run scenario", `bun ${MAIN}`)
+    .replaceAll("bun run explore", `bun ${resolve(REPO, "tools/explore.ts")}`);
   const proc = Bun.spawn(["bash", "-c", script], { cwd: work, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([
     new Response(proc.stdout).text(),
@@ -105,7 +110,13 @@ describe("README code blocks", () => {
     });
   }
 
-  for (const b of blocks.filter((b) => b.lang === "sh")) {
+  for (const b of blocks.filter((b) => b.lang === "sh" && b.body.includes(README_REDIS))) {
+    test.skipIf(!HAVE_REDIS)(`line ${b.line}: a sweep over Redis, workers and all`, () =>
+      queueBlock(b.body),
+    );
+  }
+
+  for (const b of blocks.filter((b) => b.lang === "sh" && !b.body.includes(README_REDIS))) {
     for (const line of b.body.split("\n").filter((l) => l.trim() !== "")) {
       for (const command of commands(line)) {
         if (command in NOT_RUN) continue;
@@ -132,6 +143,46 @@ describe("README code blocks", () => {
     });
   }
 });
+
+/**
+ * A block of the distributed-sweep example: Redis is a private redis-server on a free port (for
+ * `redis-host:6379`), lines ending in `&` are workers (started, then waited for), the rest run.
+ */
+async function queueBlock(body: string) {
+  const redis = new TestRedis();
+  const workers: Bun.Subprocess<"ignore", "ignore", "pipe">[] = [];
+  try {
+    for (const line of body.split("\n").filter((l) => l.trim() !== "")) {
+      const command = commands(line)[0]!.replaceAll(README_REDIS, redis.url);
+      if (command.startsWith("redis-server ")) await redis.start();
+      else if (command.endsWith("&")) {
+        const script = `exec ${command.slice(0, -1).replaceAll("bun run scenario", `bun ${MAIN}`)}`;
+        const w = Bun.spawn(["bash", "-c", script], {
+          cwd: work,
+          stdout: "ignore",
+          stderr: "pipe",
+        });
+        workers.push(w);
+        const reader = w.stderr.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        while (!seen.includes("taking points")) {
+          const { done, value } = await reader.read();
+          if (done) throw new Error(`worker did not start: ${seen}`);
+          seen += value;
+        }
+        reader.releaseLock();
+      } else {
+        const r = await sh(command);
+        expect({ command, code: r.code, err: r.err }).toEqual({ command, code: 0, err: "" });
+      }
+    }
+    expect(workers.length).toBeGreaterThan(1);
+  } finally {
+    for (const w of workers) w.kill("SIGTERM");
+    await Promise.all(workers.map((w) => w.exited));
+    await redis.close();
+  }
+}
 
 /** A --serve command serves until a signal: it must print its URL and answer there; then SIGTERM. */
 async function serve(command: string) {

@@ -7,6 +7,7 @@
 import { resolve } from "node:path";
 import { type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import { REPO_ROOT } from "../harness/plugin/loader.ts";
+import { SweepError } from "../harness/queue/submit.ts";
 import { RunFailedError } from "../harness/scenario/run-scenario.ts";
 import { describeThrown, InputError, PluginError } from "../input/errors.ts";
 import { type CliArgsDef, forStream, parseStrict } from "./args.ts";
@@ -14,6 +15,7 @@ import { CHECK_POLICY_ARGS, checkPolicyCommand } from "./check-policy.ts";
 import { listCommand, pluginsCommand } from "./info.ts";
 import type { CliIo } from "./io.ts";
 import { pluginsWithFlags, runArgs, runCommand } from "./run.ts";
+import { runWorker, WORKER_ARGS } from "./worker.ts";
 
 export type { CliIo } from "./io.ts";
 
@@ -52,6 +54,15 @@ const checkPolicy = defineCommand({
   run: (ctx) => checkPolicyCommand(ctx.rawArgs, ctx.data as CliIo),
 });
 
+const worker = defineCommand({
+  meta: {
+    name: "worker",
+    description: "run sweep points from a Redis queue (`run --queue` submits them)",
+  },
+  args: WORKER_ARGS,
+  run: (ctx) => runWorker(ctx.rawArgs, ctx.data as CliIo),
+});
+
 const HELP_ARGS = {
   command: { type: "positional", required: false, description: "the command to explain" },
 } as const satisfies CliArgsDef;
@@ -72,6 +83,7 @@ const SUBCOMMANDS: Record<string, CommandDef<any>> = {
   list,
   plugins,
   "check-policy": checkPolicy,
+  worker,
   help,
 };
 
@@ -130,6 +142,10 @@ function failure(e: unknown, io: CliIo): number {
   if (e instanceof InputError) {
     io.err.write(`error: ${e.message}\n`);
     return 2;
+  }
+  if (e instanceof SweepError) {
+    io.err.write(`${e.cancelled ? "cancelled" : "sweep failed"}: ${e.message}\n`);
+    return e.cancelled ? 130 : 1;
   }
   const cause = e instanceof RunFailedError ? e.cause : e;
   if (e instanceof PluginError || cause instanceof PluginError || !(cause instanceof Error)) {

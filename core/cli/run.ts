@@ -5,6 +5,7 @@ import type { AnyPlugin } from "../harness/plugin/define.ts";
 import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
 import { PluginHost } from "../harness/plugin/host.ts";
 import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
+import { checkQueueFlags, runQueuedCommand } from "../harness/queue/cli.ts";
 import { htmlReport } from "../harness/report/html-report.ts";
 import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
 import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
@@ -72,6 +73,15 @@ export const RUN_ARGS = {
       "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
   },
   quiet: { type: "boolean", description: "no table and no progress" },
+  queue: {
+    type: "string",
+    description:
+      "redis://host:port[/db]: run the sweep's points as BullMQ jobs on `worker`s (the report is the same)",
+  },
+  provenance: {
+    type: "string",
+    description: "--queue: write which worker ran each point, and for how long, to this file",
+  },
   "tolerate-plugin-errors": {
     type: "boolean",
     description: `exit 0 even if plugins erred (still reported; otherwise exit ${EXIT_PLUGIN_ERRORS})`,
@@ -139,9 +149,15 @@ export async function runCommand(
   // Everything the user typed is checked before any run starts.
   const seed = seedFlag(args.seed);
   const duration = durationFlag("duration", args.duration);
-  for (const flag of ["out", "trace", "report"] as const) checkOutputPath(flag, args[flag], cwd);
+  for (const flag of ["out", "trace", "report", "provenance"] as const)
+    checkOutputPath(flag, args[flag], cwd);
+  checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
+  if (args.queue !== undefined && enabled.length > 0)
+    throw new InputError(
+      `--queue: ${enabled.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
+    );
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);
   if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
@@ -167,7 +183,15 @@ export async function runCommand(
     );
   const pace = enabled.find((e) => e.pace !== undefined)?.pace;
   let report: Report;
-  if (parallel) {
+  if (args.queue !== undefined) {
+    const cancel = new AbortController();
+    untilSignal().then(() => cancel.abort());
+    const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
+    report = await runQueuedCommand(spec, args, io, {
+      progress: progress ? (p) => progress.update(p) : undefined,
+      signal: cancel.signal,
+    });
+  } else if (parallel) {
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
     report = await runScenarioParallel(spec, {
       workers,
@@ -267,7 +291,7 @@ async function startObservers(enabled: readonly Enabled[], seed: number): Promis
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */
-function untilSignal(): Promise<void> {
+export function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
     const on = () => {
       process.off("SIGINT", on);

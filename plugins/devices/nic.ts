@@ -9,6 +9,7 @@ import {
   type DeviceModel,
   definePlugin,
   type IoRequest,
+  PAGE_SIZE,
   type Proc,
   Resource,
   Type,
@@ -92,13 +93,13 @@ class Nic implements DeviceModel {
     }
     let f = yield* this.port.dma(desc, DESC, false, 0);
     if (f !== 0) return f;
-    const pages = Math.ceil(req.bytes / 8192) + 1;
+    const pages = Math.ceil(req.bytes / PAGE_SIZE) + 1;
     const out = tx ? (this.check.length >= pages ? this.check : new Uint32Array(pages)) : undefined;
     f = yield* this.port.dma(dvma, req.bytes, !tx, tag, out);
     if (f !== 0) return f;
     if (tx) {
       // The frame on the wire must be the data the driver wrote.
-      const n = Math.floor(((dvma % 8192) + req.bytes - 1) / 8192) + 1;
+      const n = Math.floor(((dvma % PAGE_SIZE) + req.bytes - 1) / PAGE_SIZE) + 1;
       for (let k = 0; k < n; k++) {
         if (out![k] !== (tag + k) >>> 0) {
           this.stats.corrupt++;

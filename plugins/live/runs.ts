@@ -333,12 +333,35 @@ function refuse(status: RunRefusal["status"], error: string, path: string): RunR
   return { status, error, path };
 }
 
+/** Option keys that name something on disk (a trace to replay, an output directory). */
+const FILE_KEY = /file|path|dir|trace/i;
+/** Values that would resolve to a path: a separator, a leading `.` or `~`, a URL scheme. */
+const PATH_LIKE = /[/\\]|^[.~]|^[a-z][a-z0-9+.-]*:/i;
+
+/**
+ * Plugin options over HTTP never name a file: a key that names one, or a value that would
+ * resolve to a path, is refused (a plugin may read what its options name, e.g. replay's trace).
+ * @throws InputError naming the field
+ */
+function checkNoFiles(field: string, v: unknown, key = ""): void {
+  if (typeof v === "string") {
+    if (FILE_KEY.test(key) || PATH_LIKE.test(v))
+      throw new InputError(
+        `${field}: ${JSON.stringify(v)}: plugin options in a run over HTTP may not name files`,
+      );
+  } else if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) checkNoFiles(`${field}.${i}`, x, key);
+  } else if (typeof v === "object" && v !== null)
+    for (const [k, x] of Object.entries(v)) checkNoFiles(`${field}.${k}`, x, k);
+}
+
 /** A plugin's options, checked as the plugin host will check them. @throws InputError */
 function checkPluginOptions(
   plugin: { name: string; options?: unknown },
   field: string,
   options: unknown,
 ): void {
+  checkNoFiles(field, options);
   if (plugin.options === undefined) {
     if (options !== undefined && Object.keys(options as object).length > 0)
       throw new InputError(`${field}: plugin "${plugin.name}" takes no options`);

@@ -64,6 +64,8 @@ export class DirectIo implements GuestIo {
       return { ok: false, bytes: 0, latencyNs: sim.now - t0, error: m.error };
     }
     const fault = yield* this.device.execute(req, m.dvma, tag);
+    // The completion interrupt runs on the submitting vCPU before the driver unmaps.
+    yield* this.env.guest.cpu.run(cpu, this.env.cost.irqCpuNs);
     yield* this.dma.unmapSingle(m, cpu);
     let error = fault === 0 ? "" : fault < 0 ? "data-corrupt" : DMA_FAULT_NAMES[fault]!;
     if (error === "" && into && !holdsData(hv, this.guest, ra, req.bytes, tag))

@@ -7,6 +7,7 @@
  */
 
 import {
+  ANY_VCPU,
   type DeviceModel,
   DMA_FAULT_NAMES,
   definePlugin,
@@ -156,7 +157,7 @@ class ServiceIo implements GuestIo {
     return true;
   }
 
-  *submit(req: IoRequest, _cpu: number): Proc<IoResult> {
+  *submit(req: IoRequest, cpu: number): Proc<IoResult> {
     const { platform, guest, cost } = this.env;
     const { sim, hv } = platform;
     const t0 = sim.now;
@@ -193,13 +194,10 @@ class ServiceIo implements GuestIo {
       yield cost.ldcLatencyNs;
       st = this.channel.send(guest.id, pkt);
     }
-    const sendCost = cost.vioClientCpuNs + cost.ldcSendCpuNs;
-    guest.cpu.charge(sendCost);
-    yield sendCost;
+    yield* guest.cpu.run(cpu, cost.vioClientCpuNs + cost.ldcSendCpuNs);
     const answer: Uint8Array | null = st === HV.EOK ? yield reply : null;
     this.pending.delete(id);
-    guest.cpu.charge(cost.ldcRecvCpuNs);
-    yield cost.ldcRecvCpuNs;
+    yield* guest.cpu.run(cpu, cost.ldcRecvCpuNs);
     hv.ldcUnbind(guest.id, this.channel.id, cookie);
     let error = answer === null ? "channel-reset" : (REPLY_ERRORS[answer[1]!] ?? "backend-error");
     if (answer !== null && answer[1] === 0) error = "";
@@ -216,32 +214,33 @@ class ServiceIo implements GuestIo {
     const control = hv.control.id;
     const cpu = platform.controlCpu;
     const dma = this.backendDma!;
-    const v = new DataView(pkt.buffer);
+    const view = new DataView(pkt.buffer);
     const op = OPS[pkt[0]! - 0x40];
-    const id = v.getUint32(4);
-    const cookie = safeNumber(v.getBigUint64(8));
-    const bytes = v.getUint32(16);
-    const tag = v.getUint32(20);
-    const readyAt = safeNumber(v.getBigUint64(24));
+    const id = view.getUint32(4);
+    const cookie = safeNumber(view.getBigUint64(8));
+    const bytes = view.getUint32(16);
+    const tag = view.getUint32(20);
+    const readyAt = safeNumber(view.getBigUint64(24));
     // A packet that does not decode (unknown op, a number that would be rounded) is refused, not guessed at.
     if (op === undefined || cookie < 0 || readyAt < 0) {
       const bad = REPLY_ERRORS.indexOf("bad-request");
       this.channel.send(control, vioPacket(0x50, bad, id, 0, 0, 0));
       return;
     }
-    // The port's service thread runs on a control-domain strand: receive, copy in, map. The device
-    // then works on its own; completion (unmap, copy out, reply) takes a strand again.
+    // The port's service thread runs on a control-domain strand: receive, copy in, map (the DMA
+    // API takes its own strand). The device then works on its own; completion (unmap, copy out,
+    // reply) takes a strand again.
     yield this.workers.request();
-    yield cpu.acquire();
-    yield* this.spend(cost.ldcRecvCpuNs + cost.backendRequestCpuNs);
+    let v = yield* cpu.take(ANY_VCPU);
+    yield cost.ldcRecvCpuNs + cost.backendRequestCpuNs;
     const buf = this.backendPool.take();
     let status = 0;
     if (!intoMemory(op)) status = yield* this.copy(COPY_IN, cookie, buf, bytes);
+    cpu.free(v);
     const m =
       status === 0
-        ? yield* dma.mapSingle(buf, bytes, intoMemory(op) ? "from-device" : "to-device")
+        ? yield* dma.mapSingle(buf, bytes, intoMemory(op) ? "from-device" : "to-device", ANY_VCPU)
         : undefined;
-    cpu.release();
     this.workers.release();
     // A failed copy or mapping is answered like any other: the strand is taken again for the reply.
     if (m !== undefined && isDmaFailure(m)) {
@@ -250,28 +249,24 @@ class ServiceIo implements GuestIo {
     if (m !== undefined && !isDmaFailure(m)) {
       const req: IoRequest = readyAt > 0 ? { op, bytes, readyAt } : { op, bytes };
       const fault = yield* this.device.execute(req, m.dvma, tag);
-      yield cpu.acquire();
-      yield* dma.unmapSingle(m);
+      yield* dma.unmapSingle(m, ANY_VCPU);
       if (fault !== 0) status = fault < 0 ? REPLY_ERRORS.indexOf("data-corrupt") : fault;
-      else if (intoMemory(op)) status = yield* this.copy(COPY_OUT, cookie, buf, bytes);
-    } else yield cpu.acquire();
+      else if (intoMemory(op)) {
+        v = yield* cpu.take(ANY_VCPU);
+        status = yield* this.copy(COPY_OUT, cookie, buf, bytes);
+        cpu.free(v);
+      }
+    }
     this.backendPool.give(buf);
-    yield* this.spend(cost.ldcSendCpuNs);
-    cpu.release();
+    yield* cpu.run(ANY_VCPU, cost.ldcSendCpuNs);
     this.channel.send(control, vioPacket(0x50, status, id, cookie, bytes, tag));
   }
 
-  /** CPU time of the backend thread, on the strand it holds. */
-  private *spend(ns: number): Proc<void> {
-    this.env.platform.controlCpu.charge(ns);
-    yield ns;
-  }
-
-  /** LDC_COPY between the guest's exported buffer and the backend's; returns a reply status. */
+  /** LDC_COPY between the guest's exported buffer and the backend's, on the strand the caller holds; returns a reply status. */
   private *copy(dir: number, cookie: number, buf: number, bytes: number): Proc<number> {
     const { hv } = this.env.platform;
     const st = hv.ldcCopy(hv.control.id, this.channel.id, dir, cookie, buf, bytes);
-    yield* this.spend(hv.lastCostNs);
+    yield hv.lastCostNs;
     return st === HV.EOK ? 0 : REPLY_ERRORS.indexOf("copy-failed");
   }
 

@@ -170,9 +170,11 @@ class Attacker {
 
   /** One trap through the raw ABI; the attacker's CPU spends its cost. */
   private *hc(fn: number, a0: bigint, a1: bigint, a2 = 0n, a3 = 0n, a4 = 0n): Proc<number> {
+    const cpu = this.env.guest.cpu;
+    const v = yield* cpu.take(this.env.cpu);
     const { status } = hypercall(this.hv, this.me, BigInt(fn), a0, a1, a2, a3, a4);
-    this.env.guest.cpu.charge(this.hv.lastCostNs);
     yield this.hv.lastCostNs;
+    cpu.free(v);
     return status;
   }
 

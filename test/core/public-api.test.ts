@@ -10,6 +10,7 @@ const ROOT = resolve(import.meta.dir, "../..");
 
 /** Every name core/index.ts exports (types included), sorted. */
 const PUBLIC_API = [
+  "ANY_VCPU",
   "CoreHooks",
   "DMA_FAULT_NAMES",
   "DeviceEnv",

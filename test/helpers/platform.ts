@@ -3,7 +3,6 @@ import { PluginHost } from "../../core/harness/plugin/host.ts";
 import type { GuestDmaOptions } from "../../core/model/domains/guest-dma-types.ts";
 import { Platform } from "../../core/model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../core/model/domains/policy.ts";
-import { MeterLog } from "../../core/model/domains/policy-meter.ts";
 import { EventBus } from "../../core/model/events/bus.ts";
 import { parseCostModel } from "../../core/model/machine/parse.ts";
 import type { Proc } from "../../core/model/sim/kernel.ts";
@@ -31,9 +30,8 @@ export function bootSmall(
     md: smallMachine(opts),
     cost: parseCostModel(opts.cost ?? {}),
     seed: opts.seed ?? 1,
-    globalPolicy: (_d, windowPages, guests) =>
-      global({ windowPages, guests, meter: new MeterLog() }),
-    localPolicy: (_g, _d, windowPages, cpus) => local({ windowPages, cpus, meter: new MeterLog() }),
+    globalPolicy: (_d, windowPages, guests, meter) => global({ windowPages, guests, meter }),
+    localPolicy: (_g, _d, windowPages, cpus, meter) => local({ windowPages, cpus, meter }),
     guestDma: opts.guestDma,
     ldc: { lossRate: opts.lossRate ?? 0 },
     bus,

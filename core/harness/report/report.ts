@@ -10,6 +10,8 @@ export interface PathMetrics {
   iops: number;
   latencyUs: { p50: number; p99: number; p999: number };
   cpu: Record<string, number>;
+  /** Utilisation of each vCPU, per domain (`cpu` holds their mean). */
+  vcpus?: Record<string, number[]>;
   perIo: { hypercalls: number; ldcMessages: number; iotlbFlushes: number };
   dvma: { usedPages: number; fragmentation: number };
   faults: number;

@@ -3,7 +3,7 @@ import { describeThrown, InputError } from "../../input/errors.ts";
 import { closest, parseWithSchema } from "../../input/validate.ts";
 import { parseMachine } from "../../model/machine/parse.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
-import { loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
+import { isPluginPath, loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
 import { type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
 import { refName, refOptions } from "./runner.ts";
 
@@ -122,11 +122,15 @@ export function parseScenario(raw: unknown): Scenario {
   return scn;
 }
 
-/** Every plugin a scenario names, loaded once; `--plugin` files first so their names resolve to them. */
+/**
+ * Every plugin a scenario names, loaded once; `--plugin` files first so their names resolve to
+ * them. With `namesOnly`, a plugin named by a path that is not one of `extraFiles` is refused.
+ */
 export async function loadScenarioPlugins(
   scn: Scenario,
   cwd: string,
   extraFiles: readonly string[] = [],
+  namesOnly = false,
 ): Promise<Map<string, AnyPlugin>> {
   const table = new Map<string, AnyPlugin>();
   for (const f of extraFiles) {
@@ -135,7 +139,12 @@ export async function loadScenarioPlugins(
     table.set(f, p);
   }
   for (const use of pluginUses(scn)) {
-    if (!table.has(use.name)) table.set(use.name, await loadPlugin(use.name, { cwd }));
+    if (table.has(use.name)) continue;
+    if (namesOnly && isPluginPath(use.name))
+      throw new InputError(
+        `plugin ${JSON.stringify(use.name)} is named by path; name it by its registered name`,
+      );
+    table.set(use.name, await loadPlugin(use.name, { cwd }));
   }
   return table;
 }

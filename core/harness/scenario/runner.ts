@@ -9,7 +9,6 @@ import type {
 } from "../../model/domains/io.ts";
 import { Platform } from "../../model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
-import { MeterLog } from "../../model/domains/policy-meter.ts";
 import { EventBus } from "../../model/events/bus.ts";
 import { runLengths } from "../../model/iommu/owner-runs.ts";
 import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
@@ -20,6 +19,7 @@ import type { AnyPlugin } from "../plugin/define.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
 import { type PathMetrics, round } from "../report/report.ts";
+import { cpuFigures, lockFigures } from "./cpu-figures.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import { IoErrorTally, PluginErrorLog } from "./failures.ts";
 import type { RunInfo, RunObserver } from "./observer.ts";
@@ -139,10 +139,8 @@ export function startPath(
     md: plan.md,
     cost,
     seed: scn.seed,
-    globalPolicy: (_dh, windowPages, guests) =>
-      globalPolicy({ windowPages, guests, meter: new MeterLog() }),
-    localPolicy: (_g, _dh, windowPages, cpus) =>
-      localPolicy({ windowPages, cpus, meter: new MeterLog() }),
+    globalPolicy: (_dh, windowPages, guests, meter) => globalPolicy({ windowPages, guests, meter }),
+    localPolicy: (_g, _dh, windowPages, cpus, meter) => localPolicy({ windowPages, cpus, meter }),
     guestDma: plan.guestDma,
     ldc: scn.ldc,
     bus,
@@ -306,8 +304,7 @@ export function startPath(
   };
   const collect = (): PathMetrics => {
     const seconds = untilNs / 1e9;
-    const cpu: Record<string, number> = {};
-    for (const d of hv.domains) cpu[d.name] = round(platform.cpus[d.id]!.utilisation(untilNs));
+    const { cpu, vcpus } = cpuFigures(platform, untilNs);
     const hcalls = hv.hcalls.reduce((a, b) => a + b, 0);
     const ldc = hv.channels.reduce((a, c) => a + c.sent, 0);
     let used = 0;
@@ -343,6 +340,7 @@ export function startPath(
         p999: round(lat.percentile(99.9) / 1e3, 3),
       },
       cpu,
+      vcpus,
       perIo: {
         hypercalls: plan.native ? 0 : per(hcalls),
         ldcMessages: per(ldc),
@@ -385,6 +383,7 @@ function machineHealth(platform: Platform): Record<string, number> {
   );
   const localFragmentation = frags.length > 0 ? frags.reduce((a, b) => a + b, 0) / frags.length : 0;
   return {
+    ...lockFigures(platform),
     "iotlb.hitRate": round(lookups > 0 ? hits / lookups : 0),
     "dvma.localFragmentation": round(localFragmentation),
     invariantViolations: invariantViolations(

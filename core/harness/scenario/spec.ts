@@ -15,6 +15,8 @@ export interface ScenarioSpec {
   sets: string[];
   /** `--plugin` files. */
   plugins: string[];
+  /** Refuse plugins named by path (a spec built from queue data never imports a path from it). */
+  namesOnly?: boolean;
 }
 
 export interface LoadedScenario {
@@ -27,5 +29,9 @@ export interface LoadedScenario {
 export async function loadSpec(spec: ScenarioSpec): Promise<LoadedScenario> {
   const raw = applySets(await loadScenarioFile(spec.target, spec.cwd), spec.sets);
   const scn = parseScenario(raw);
-  return { raw, scn, table: await loadScenarioPlugins(scn, spec.cwd, spec.plugins) };
+  return {
+    raw,
+    scn,
+    table: await loadScenarioPlugins(scn, spec.cwd, spec.plugins, spec.namesOnly),
+  };
 }

@@ -18,9 +18,10 @@ export interface BrokerLink {
   handshake(): Proc<boolean>;
   /**
    * Sends a request and returns its reply, or null when none came. `persistent` (releases: DVMA
-   * given back must reach the broker, or it leaks) keeps resending, backing off, while alive.
+   * given back must reach the broker, or it leaks) keeps resending, backing off, while alive. The
+   * asking thread runs on vCPU `cpu` while it sends and receives and holds no vCPU while it waits.
    */
-  ask(m: Message, persistent?: boolean): Proc<Message | null>;
+  ask(m: Message, persistent?: boolean, cpu?: number): Proc<Message | null>;
 }
 
 /** Grants remembered as taken (id -> base); only recent ids can still see duplicates. */
@@ -59,7 +60,7 @@ export class BrokerClient implements BrokerLink {
   }
 
   /** Sends `m` with a fresh id and waits for its reply (null after every retry timed out). */
-  *ask(m: Message, persistent = false): Proc<Message | null> {
+  *ask(m: Message, persistent = false, vcpu = 0): Proc<Message | null> {
     const { sim, cost, channel, domain, cpu } = this;
     // Ids are 32 bits on the wire: they wrap (skipping 0) rather than overflow the field.
     m.id = this.nextId = this.nextId === 0xffff_ffff ? 1 : this.nextId + 1;
@@ -75,8 +76,7 @@ export class BrokerClient implements BrokerLink {
       }
       if (st !== HV.EOK) break;
       this.stats.sent++;
-      cpu.charge(cost.ldcSendCpuNs);
-      yield cost.ldcSendCpuNs;
+      yield* cpu.run(vcpu, cost.ldcSendCpuNs);
       // Past the usual retries (persistent only), the wait doubles up to 64 timeouts.
       const backoff = 2 ** Math.min(6, Math.max(0, attempt - cost.ldcRetries));
       const timer = sim.schedule(cost.ldcTimeoutNs * backoff, () => {
@@ -86,7 +86,9 @@ export class BrokerClient implements BrokerLink {
       sim.cancel(timer);
       if (reply !== null) {
         this.pending.delete(m.id);
+        // Taken at once, so a duplicate arriving while the reply is processed is not a stray.
         if (reply.kind === Msg.DVMA_GRANT) this.remember(m.id, reply.base);
+        yield* cpu.run(vcpu, cost.ldcRecvCpuNs); // the interrupt and dequeue of the reply
         return reply;
       }
       this.stats.timeouts++;
@@ -110,13 +112,13 @@ export class BrokerClient implements BrokerLink {
 
   private receive(pkt: Uint8Array): void {
     this.stats.received++;
-    this.cpu.charge(this.cost.ldcRecvCpuNs);
     const m = decode(pkt);
     if (m === null) return;
     this.chasing.delete(m.id);
     const sig = this.pending.get(m.id);
-    if (sig !== undefined && !sig.triggered) {
-      sig.trigger(m);
+    // While its asker waits, a request's first reply is taken and any duplicate is dropped.
+    if (sig !== undefined) {
+      if (!sig.triggered) sig.trigger(m);
       return;
     }
     // A grant nobody waits for goes straight back; a duplicate of one already taken is ignored.

@@ -1,10 +1,9 @@
-import { PluginError } from "../../input/errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Hypervisor } from "../hv/hypervisor.ts";
 import type { LdcChannel } from "../hv/ldc.ts";
 import { HV } from "../hv/status.ts";
 import type { CostModel } from "../machine/cost-model.ts";
-import type { DomainCpu } from "../machine/cpu.ts";
+import { ANY_VCPU, type DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import { type GlobalPolicy, isRefusal } from "./policy.ts";
@@ -19,6 +18,7 @@ import {
 } from "./protocol.ts";
 import { RangeSet } from "./ranges.ts";
 import { ReplyCache } from "./reply-cache.ts";
+import { type GlobalPolicyMaker, WindowPolicies } from "./window-policies.ts";
 
 /** Replies remembered per guest so a resent request gets the same answer (idempotence). */
 const REPLY_CACHE = 256;
@@ -40,7 +40,7 @@ export interface BrokerEnv {
   cost: CostModel;
   bus?: EventBus;
   /** Makes the global policy of one root complex's window (already wrapped by the host's checks). */
-  policy: (devhandle: number, windowPages: number, guests: readonly number[]) => GlobalPolicy;
+  policy: GlobalPolicyMaker;
 }
 
 /**
@@ -52,10 +52,13 @@ export interface BrokerEnv {
 export class DvmaBroker {
   readonly id: number;
   private readonly sessions = new Map<number, Session>();
-  private policies = new Map<number, GlobalPolicy>();
+  /** The global policy of each window, and the record of its calls. */
+  readonly policies: WindowPolicies;
   private up = true;
   /** The request being served: its CPU time so far and the replies it will send. */
   private work: { ns: number; out: [Session, Uint8Array][] } | undefined;
+  /** CPU time spent outside a served request, not yet run on a strand. */
+  private loose = 0;
   readonly stats = {
     requests: 0,
     grants: 0,
@@ -76,7 +79,8 @@ export class DvmaBroker {
       replies: new ReplyCache(0, env.hv, new Map()),
       ledger: new Map(),
     });
-    this.makePolicies();
+    this.policies = new WindowPolicies(env, () => this.stats.policyErrors++);
+    this.policies.make();
     env.hv.onDeath((guest) => this.reclaim(guest));
   }
 
@@ -96,9 +100,8 @@ export class DvmaBroker {
   grantSelf(devhandle: number, npages: number, align: number): number {
     const s = this.sessions.get(this.id)!;
     const io = this.env.hv.iommus.get(devhandle);
-    const policy = this.policies.get(devhandle);
-    if (!this.up || io === undefined || policy === undefined) return -1;
-    const got = this.callPolicy("grant", () => policy.grant(this.id, npages, align));
+    if (!this.up || io === undefined) return -1;
+    const got = this.policies.call(devhandle, "grant", (p) => p.grant(this.id, npages, align));
     if (got === undefined || isRefusal(got)) return -1;
     if (
       this.env.hv.dvmaGrant(
@@ -109,7 +112,7 @@ export class DvmaBroker {
         npages,
       ) !== HV.EOK
     ) {
-      this.callPolicy("revoke", () => policy.revoke(this.id, got, npages));
+      this.policies.call(devhandle, "revoke", (p) => p.revoke(this.id, got, npages));
       return -1;
     }
     this.rangesOf(s, devhandle).add(got, npages);
@@ -130,6 +133,25 @@ export class DvmaBroker {
     return this.policies.get(devhandle)!;
   }
 
+  /** On held control-domain vCPU `v`: the work done outside requests, then the policy calls. */
+  *settle(v: number): Proc<number> {
+    const ns = this.loose;
+    this.loose = 0;
+    if (ns > 0) yield ns;
+    return yield* this.policies.replay(this.env.cpu, v);
+  }
+
+  /** Work done outside a served request (reclaim, rebuild) runs as a thread of its own. */
+  private settleLater(): void {
+    if (this.loose === 0 && !this.policies.pending) return;
+    this.env.sim.spawn(this.settleThread(), "broker-settle");
+  }
+
+  private *settleThread(): Proc<void> {
+    const v = yield* this.env.cpu.take(ANY_VCPU);
+    this.env.cpu.free(yield* this.settle(v));
+  }
+
   get isUp(): boolean {
     return this.up;
   }
@@ -147,7 +169,7 @@ export class DvmaBroker {
   /** Restarts the broker and rebuilds ledger and policies from the hypervisor (dvma_info over each window). */
   restart(): void {
     this.stats.restarts++;
-    this.makePolicies();
+    this.policies.make();
     const { hv } = this.env;
     for (const io of hv.iommus.values()) {
       let index = 0;
@@ -159,7 +181,7 @@ export class DvmaBroker {
         const s = this.sessions.get(owner);
         if (owner >= 0 && s !== undefined) {
           this.rangesOf(s, io.devhandle).add(index, run);
-          this.policies.get(io.devhandle)!.restore(owner, index, run);
+          this.policies.call(io.devhandle, "restore", (p) => p.restore(owner, index, run));
         }
         index += run;
       }
@@ -168,6 +190,7 @@ export class DvmaBroker {
     this.up = true;
     // A guest that died while the broker was down still holds ranges in the hypervisor.
     for (const d of hv.domains) if (!d.alive) this.reclaim(d.id);
+    this.settleLater();
   }
 
   /** Takes back every range `guest` holds (it died): revoke in the hypervisor, then free in the policy. */
@@ -178,17 +201,11 @@ export class DvmaBroker {
     for (const [devhandle, set] of s.ledger) {
       for (const r of [...set.ranges]) this.revoke(guest, devhandle, r.base, r.npages, "death");
     }
-    for (const p of this.policies.values()) this.callPolicy("reclaim", () => p.reclaim(guest));
+    for (const dh of this.policies.devhandles())
+      this.policies.call(dh, "reclaim", (p) => p.reclaim(guest));
     s.replies.clear();
     s.versioned = false;
-  }
-
-  private makePolicies(): void {
-    const guests = this.env.hv.domains.filter((d) => d.role === "guest").map((d) => d.id);
-    this.policies = new Map();
-    for (const io of this.env.hv.iommus.values()) {
-      this.policies.set(io.devhandle, this.env.policy(io.devhandle, io.windowPages, guests));
-    }
+    this.settleLater();
   }
 
   private rangesOf(s: Session, devhandle: number): RangeSet {
@@ -208,7 +225,7 @@ export class DvmaBroker {
    */
   private *serve(guest: number, pkt: Uint8Array): Proc<void> {
     const { cpu, cost } = this.env;
-    yield cpu.acquire();
+    let v = yield* cpu.take(ANY_VCPU);
     const work = {
       ns: cost.ldcRecvCpuNs + cost.brokerRequestCpuNs,
       out: [] as [Session, Uint8Array][],
@@ -221,9 +238,9 @@ export class DvmaBroker {
       else this.handle(guest, s, m);
       this.work = undefined;
     }
-    cpu.charge(work.ns);
     yield work.ns;
-    cpu.release();
+    v = yield* this.settle(v);
+    cpu.free(v);
     if (this.up) for (const [s, p] of work.out) this.transmit(s, p);
   }
 
@@ -266,7 +283,9 @@ export class DvmaBroker {
     else if (!(m.npages >= 1 && m.npages <= io.windowPages)) reason = "bad-npages";
     else if (!(m.align >= 1 && (m.align & (m.align - 1)) === 0)) reason = "bad-align";
     if (reason === "" && io !== undefined && policy !== undefined) {
-      const got = this.callPolicy("grant", () => policy.grant(guest, m.npages, m.align));
+      const got = this.policies.call(m.devhandle, "grant", (p) =>
+        p.grant(guest, m.npages, m.align),
+      );
       if (got === undefined) reason = "policy-error";
       else if (isRefusal(got)) reason = got.refused;
       else {
@@ -274,7 +293,7 @@ export class DvmaBroker {
         const st = this.env.hv.dvmaGrant(this.id, guest, m.devhandle, base, m.npages);
         this.spend(this.env.hv.lastCostNs);
         if (st !== HV.EOK) {
-          this.callPolicy("revoke", () => policy.revoke(guest, got, m.npages));
+          this.policies.call(m.devhandle, "revoke", (p) => p.revoke(guest, got, m.npages));
           reason = "hv-refused";
         } else {
           this.rangesOf(s, m.devhandle).add(got, m.npages);
@@ -347,26 +366,7 @@ export class DvmaBroker {
       );
     const s = this.sessions.get(guest)!;
     this.rangesOf(s, devhandle).remove(index, npages);
-    const policy = this.policies.get(devhandle);
-    if (policy !== undefined) this.callPolicy("revoke", () => policy.revoke(guest, index, npages));
-  }
-
-  /** Runs a policy call; a broken policy is reported by name and its answer treated as no answer. */
-  private callPolicy<T>(hook: string, fn: () => T): T | undefined {
-    try {
-      return fn();
-    } catch (e) {
-      const err = e instanceof PluginError ? e : PluginError.wrap("global-policy", hook, e);
-      this.stats.policyErrors++;
-      if (this.env.bus?.wants("plugin.error")) {
-        this.env.bus.emit("plugin.error", {
-          plugin: err.plugin,
-          hook: err.hook,
-          message: err.message,
-        });
-      }
-      return undefined;
-    }
+    this.policies.call(devhandle, "revoke", (p) => p.revoke(guest, index, npages));
   }
 
   private reply(s: Session, id: number, m: Message): void {
@@ -390,9 +390,9 @@ export class DvmaBroker {
       this.env.sim.schedule(this.env.cost.ldcLatencyNs, () => this.transmit(s, pkt));
   }
 
-  /** Control-domain CPU time: added to the request being served, or charged directly. */
+  /** Control-domain CPU time: added to the request being served, or to the next settle(). */
   private spend(ns: number): void {
     if (this.work !== undefined) this.work.ns += ns;
-    else this.env.cpu.charge(ns);
+    else this.loose += ns;
   }
 }

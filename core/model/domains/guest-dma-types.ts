@@ -8,6 +8,7 @@ import type { Simulator } from "../sim/kernel.ts";
 import type { BrokerLink } from "./broker-client.ts";
 import type { GuestMemory } from "./guest-memory.ts";
 import type { LocalPolicy } from "./policy.ts";
+import type { PolicyReplay } from "./policy-replay.ts";
 
 /** What a guest's DMA API (guest-dma.ts) hands out, how it is configured, and its small helpers. */
 
@@ -65,31 +66,13 @@ export interface GuestDmaEnv {
   memory: GuestMemory;
   /** The local policy (already wrapped by the host's checks). */
   policy: LocalPolicy;
+  /** Its calls, replayed on the calling vCPU. */
+  replay: PolicyReplay;
   bus?: EventBus;
-}
-
-export interface Lease {
-  base: number;
-  npages: number;
-  live: number;
-  idleTimer: number;
 }
 
 /** Pages per hypervisor map call: one 8 KiB page of 8-byte RAs (Linux PGLIST_NENTS). */
 export const PGLIST_NENTS = WORDS_PER_PAGE;
-
-/** Position of the first lease (sorted by base) that ends after `index`: no allocation on the hot path. */
-export function firstLeaseEndingAfter(leases: readonly Lease[], index: number): number {
-  let lo = 0;
-  let hi = leases.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    const l = leases[mid]!;
-    if (l.base + l.npages <= index) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
 
 /** Linux sets READ always and WRITE unless the device only reads memory. */
 export function attrsOf(dir: DmaDirection): number {

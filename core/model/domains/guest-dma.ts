@@ -2,19 +2,19 @@ import { SYNC_FOR_CPU, SYNC_FOR_DEVICE } from "../hv/functions.ts";
 import { HV } from "../hv/status.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { Proc } from "../sim/kernel.ts";
+import { Lock } from "../sim/lock.ts";
 import {
   attrsOf,
   DEFAULT_GUEST_DMA,
   type DmaDirection,
   type DmaFailure,
   type DmaMapping,
-  firstLeaseEndingAfter,
   type GuestDmaEnv,
   type GuestDmaOptions,
   isDmaFailure,
-  type Lease,
   PGLIST_NENTS,
 } from "./guest-dma-types.ts";
+import { type Lease, LeaseTable } from "./leases.ts";
 import type { PolicyStats } from "./policy.ts";
 import { Msg, message } from "./protocol.ts";
 
@@ -22,17 +22,20 @@ import { Msg, message } from "./protocol.ts";
  * A guest OS's DMA API, modelled on Linux's: mapSingle / mapSg / unmapSingle / allocCoherent /
  * sync. It gets DVMA from the control domain over LDC, maps it itself through the hypervisor's
  * IOMMU calls in batches of up to 1024 TTEs (looping on partial completion), and gives it back.
- * Methods are generator functions: `const m = yield* dma.mapSingle(ra, len, "from-device")`; each
- * yields the guest CPU time it spent, so latency includes it.
+ * Methods are generator functions: `const m = yield* dma.mapSingle(ra, len, "from-device", cpu)`;
+ * each runs on guest vCPU `cpu` for the time its work takes (bookkeeping, hypercalls, the local
+ * policy's replayed calls) and frees it while it waits for the broker.
  */
 export class GuestDmaApi {
   readonly opts: GuestDmaOptions;
   private readonly listRa: number;
   private readonly list: Float64Array;
   private readonly windowBase: number;
-  private readonly leases: Lease[] = [];
+  private readonly leases: LeaseTable;
   private deferred: number[] = []; // flat (index, npages) pairs
   private deferredTimer = -1;
+  /** Deferred flushes are serialised, as Linux serialises its flush queue. */
+  readonly flushLock: Lock;
   /** Entries of per-map grants, by first index, so unmap knows to release them. */
   private readonly perMapGrants = new Map<number, number>();
   readonly stats = {
@@ -59,9 +62,14 @@ export class GuestDmaApi {
     const io = env.hv.iommus.get(env.devhandle);
     if (io === undefined) throw new RangeError(`no root complex with devhandle ${env.devhandle}`);
     this.windowBase = io.windowBase;
+    this.flushLock = new Lock(env.sim, `${env.hv.domains[env.domain]!.name}:dma-flush`, "spin");
     // The per-CPU page list lives in one page of the guest's own memory, as in Linux.
     this.listRa = env.memory.alloc(1);
     const pa = env.hv.domains[env.domain]!.mem.paPageOf(this.listRa);
+    this.leases = new LeaseTable(env.sim, this.opts.leaseIdleNs, (l) => {
+      this.dropLease(l);
+      env.sim.spawn(this.release(l.base, l.npages), "lease-release");
+    });
     this.list = env.hv.memory.words(pa);
   }
 
@@ -100,23 +108,24 @@ export class GuestDmaApi {
   *unmapSingle(m: DmaMapping, cpu = 0): Proc<void> {
     const { cpu: dcpu, cost } = this.env;
     this.stats.unmaps++;
-    let spent = cost.dmaApiCpuNs;
+    let v = yield* dcpu.take(cpu);
     if (this.opts.unmap === "strict") {
-      spent += this.demap(m.index, m.npages);
-      this.giveBack(m.index, m.npages, cpu);
+      yield cost.dmaApiCpuNs + this.demap(m.index, m.npages);
+      this.giveBack(m.index, m.npages, v);
+      v = yield* this.env.replay.replay(dcpu, v, cpu);
     } else {
+      yield cost.dmaApiCpuNs;
       this.deferred.push(m.index, m.npages);
       if (this.deferred.length / 2 >= this.opts.deferredMaxEntries)
-        spent += this.flushDeferred(cpu);
+        v = yield* this.flushDeferred(v, cpu);
       else if (this.deferredTimer < 0) {
         this.deferredTimer = this.env.sim.schedule(this.opts.deferredMaxNs, () => {
           this.deferredTimer = -1;
-          this.env.cpu.charge(this.flushDeferred(0));
+          this.env.sim.spawn(this.flush(0), "dma-flush-timer");
         });
       }
     }
-    dcpu.charge(spent);
-    yield spent;
+    dcpu.free(v);
   }
 
   /** Allocates zeroed guest pages and maps them for both directions. */
@@ -137,24 +146,21 @@ export class GuestDmaApi {
     this.env.memory.free(c.ra, Math.ceil(c.mapping.len / PAGE_SIZE));
   }
 
-  /** pci_dma_sync for a mapping's buffer; returns the hypervisor status. */
-  sync(ra: number, len: number, toDevice: boolean): number {
-    const st = this.env.hv.dmaSync(
-      this.env.domain,
-      this.env.devhandle,
-      ra,
-      len,
-      toDevice ? SYNC_FOR_DEVICE : SYNC_FOR_CPU,
-    );
-    this.env.cpu.charge(this.env.hv.lastCostNs);
+  /** pci_dma_sync for a mapping's buffer, on vCPU `cpu`; returns the hypervisor status. */
+  *sync(ra: number, len: number, toDevice: boolean, cpu = 0): Proc<number> {
+    const { cpu: dcpu, hv, domain, devhandle } = this.env;
+    const v = yield* dcpu.take(cpu);
+    const st = hv.dmaSync(domain, devhandle, ra, len, toDevice ? SYNC_FOR_DEVICE : SYNC_FOR_CPU);
+    yield hv.lastCostNs;
+    dcpu.free(v);
     return st;
   }
 
   /** Demaps everything a deferred unmap still holds (e.g. before releasing leases). */
   *flush(cpu = 0): Proc<void> {
-    const spent = this.flushDeferred(cpu);
-    this.env.cpu.charge(spent);
-    if (spent > 0) yield spent;
+    if (this.deferred.length === 0) return;
+    const v = yield* this.env.cpu.take(cpu);
+    this.env.cpu.free(yield* this.flushDeferred(v, cpu));
   }
 
   /** The local policy's own figures (allocated, free, fragmentation, ...). */
@@ -164,17 +170,17 @@ export class GuestDmaApi {
 
   /** Ranges of the window this guest holds as leases: [base, npages] in entry indices. */
   get heldLeases(): readonly { base: number; npages: number; live: number }[] {
-    return this.leases;
+    return this.leases.all;
   }
 
-  /** What the invariant checker reads besides leases: who, where, the policy, per-map grants, deferred unmaps. */
+  /** What checks and reports read besides leases: who, where, the policy, per-map grants, deferred unmaps, locks. */
   get accounting() {
     const { domain, devhandle, policy } = this.env;
     const perMap: ReadonlyMap<number, number> = this.perMapGrants;
-    return { domain, devhandle, policy, perMap, deferred: this.deferred as readonly number[] };
+    const deferred: readonly number[] = this.deferred;
+    const locks: readonly Lock[] = [...this.env.replay.allLocks(), this.flushLock];
+    return { domain, devhandle, policy, perMap, deferred, locks };
   }
-
-  // ---- mapping ----
 
   private *mapPages(
     npages: number,
@@ -188,14 +194,15 @@ export class GuestDmaApi {
   ): Proc<DmaMapping | DmaFailure> {
     if (!this.alive) return this.fail("domain-dead");
     const { cost, cpu: dcpu } = this.env;
-    let spent = cost.dmaApiCpuNs;
-    const got = yield* this.acquire(npages, cpu, limitPages);
+    const held = { v: yield* dcpu.take(cpu) };
+    yield cost.dmaApiCpuNs;
+    const got = yield* this.acquire(npages, cpu, held, limitPages);
     if (typeof got === "string") {
-      dcpu.charge(spent);
-      yield spent;
+      dcpu.free(held.v);
       return this.fail(got);
     }
     const index = got;
+    let spent = 0;
     let done = 0;
     while (done < npages) {
       const batch = Math.min(PGLIST_NENTS, npages - done);
@@ -218,9 +225,9 @@ export class GuestDmaApi {
         if (st !== HV.EOK) {
           // Unlike Linux ("XXX demap?"), undo what was mapped before giving the DVMA back.
           if (done + off > 0) spent += this.demap(index, done + off);
-          this.giveBack(index, npages, cpu);
-          dcpu.charge(spent);
           yield spent;
+          this.giveBack(index, npages, held.v);
+          dcpu.free(yield* this.env.replay.replay(dcpu, held.v, cpu));
           return this.fail(`map-status-${st}`);
         }
         off += this.env.hv.ret1;
@@ -228,54 +235,64 @@ export class GuestDmaApi {
       done += batch;
     }
     this.stats.maps++;
-    dcpu.charge(spent);
     yield spent;
+    dcpu.free(held.v);
     return { dvma: this.windowBase + index * PAGE_SIZE + offset, len, index, npages, attrs };
   }
 
-  /** First entry of `npages` DVMA entries this guest may map, or the reason there are none. */
-  private *acquire(npages: number, cpu: number, limit?: number): Proc<number | string> {
+  /** First entry of `npages` mappable entries (below `lim`), or why none; frees `held.v` to ask the broker. */
+  private *acquire(
+    npages: number,
+    cpu: number,
+    held: { v: number },
+    lim?: number,
+  ): Proc<number | string> {
+    const dcpu = this.env.cpu;
     if (this.opts.acquire === "per-map") {
-      const g = yield* this.negotiate(npages);
+      dcpu.free(held.v);
+      const g = yield* this.negotiate(npages, cpu);
+      held.v = yield* dcpu.take(cpu);
       if (typeof g === "string") return g;
       this.perMapGrants.set(g, npages);
       return g;
     }
-    let idx = this.env.policy.alloc(npages, 1, cpu, limit);
+    let idx = yield* this.alloc(npages, cpu, held, lim);
     if (idx < 0) {
-      const g = yield* this.negotiate(Math.max(this.opts.leasePages, npages));
+      dcpu.free(held.v);
+      const g = yield* this.negotiate(Math.max(this.opts.leasePages, npages), cpu);
+      held.v = yield* dcpu.take(cpu);
       if (typeof g === "string") return g;
-      idx = this.env.policy.alloc(npages, 1, cpu, limit);
+      idx = yield* this.alloc(npages, cpu, held, lim);
       if (idx < 0) return "local-policy-refused";
     }
-    // A policy may merge adjacent leases, so an allocation can span several: count it in each.
-    for (
-      let i = firstLeaseEndingAfter(this.leases, idx);
-      i < this.leases.length && this.leases[i]!.base < idx + npages;
-      i++
-    ) {
-      const lease = this.leases[i]!;
-      lease.live++;
-      if (lease.idleTimer >= 0) {
-        this.env.sim.cancel(lease.idleTimer);
-        lease.idleTimer = -1;
-      }
-    }
+    this.leases.use(idx, npages);
+    return idx;
+  }
+
+  /** The local policy's alloc, charged on the held vCPU. */
+  private *alloc(npages: number, cpu: number, held: { v: number }, limit?: number): Proc<number> {
+    const idx = this.env.policy.alloc(npages, 1, held.v, limit);
+    this.env.replay.endCall();
+    held.v = yield* this.env.replay.replay(this.env.cpu, held.v, cpu);
     return idx;
   }
 
   /** Asks the broker for `npages`; a lease is recorded and given to the local policy. */
-  private *negotiate(npages: number): Proc<number | string> {
+  private *negotiate(npages: number, cpu: number): Proc<number | string> {
     this.stats.negotiations++;
     const reply = yield* this.env.link.ask(
       message(Msg.DVMA_REQ, { devhandle: this.env.devhandle, npages, align: 1 }),
+      false,
+      cpu,
     );
     if (reply === null) return "negotiation-timeout";
     if (reply.kind !== Msg.DVMA_GRANT) return `nack:${reply.reason || "refused"}`;
     const base = (reply.base - this.windowBase) / PAGE_SIZE;
     if (this.opts.acquire === "lease") {
-      this.insertLease({ base, npages: reply.npages, live: 0, idleTimer: -1 });
+      this.leases.insert(base, reply.npages);
+      this.stats.leasesHeld = this.leases.all.length;
       this.env.policy.addRange(base, reply.npages);
+      this.env.replay.endCall();
     }
     return base;
   }
@@ -300,7 +317,7 @@ export class GuestDmaApi {
     return spent;
   }
 
-  /** DVMA whose TTEs are cleared goes back: to the local policy (lease) or to the broker (per-map). */
+  /** DVMA whose TTEs are cleared goes back: to the local policy (lease, on vCPU `cpu`) or to the broker (per-map). */
   private giveBack(index: number, npages: number, cpu: number): void {
     const granted = this.perMapGrants.get(index);
     if (granted !== undefined) {
@@ -309,25 +326,13 @@ export class GuestDmaApi {
       return;
     }
     this.env.policy.free(index, npages, cpu);
-    for (
-      let i = firstLeaseEndingAfter(this.leases, index);
-      i < this.leases.length && this.leases[i]!.base < index + npages;
-      i++
-    ) {
-      const lease = this.leases[i]!;
-      if (--lease.live > 0 || this.opts.leaseIdleNs <= 0) continue;
-      lease.idleTimer = this.env.sim.schedule(this.opts.leaseIdleNs, () => {
-        lease.idleTimer = -1;
-        if (lease.live === 0 && this.leases.includes(lease)) {
-          this.dropLease(lease);
-          this.env.sim.spawn(this.release(lease.base, lease.npages), "lease-release");
-        }
-      });
-    }
+    this.env.replay.endCall();
+    this.leases.unuse(index, npages);
   }
 
-  private flushDeferred(cpu: number): number {
-    if (this.deferred.length === 0) return 0;
+  /** On held vCPU `v`: demaps every deferred unmap under the flush lock, gives the DVMA back. */
+  private *flushDeferred(v: number, cpu: number): Proc<number> {
+    if (this.deferred.length === 0) return v;
     if (this.deferredTimer >= 0) {
       this.env.sim.cancel(this.deferredTimer);
       this.deferredTimer = -1;
@@ -340,42 +345,31 @@ export class GuestDmaApi {
     for (let i = 0; i < pairs.length; i += 2) order.push(i);
     order.sort((a, b) => pairs[a]! - pairs[b]!);
     let spent = 0;
-    let runStart = -1;
-    let runEnd = -1;
-    for (const i of order) {
-      const idx = pairs[i]!;
-      const n = pairs[i + 1]!;
-      if (idx === runEnd) runEnd += n;
-      else {
-        if (runStart >= 0) spent += this.demap(runStart, runEnd - runStart);
-        runStart = idx;
-        runEnd = idx + n;
-      }
+    for (let k = 0; k < order.length; ) {
+      const start = pairs[order[k]!]!;
+      let end = start;
+      for (; k < order.length && pairs[order[k]!] === end; k++) end += pairs[order[k]! + 1]!;
+      spent += this.demap(start, end - start);
     }
-    if (runStart >= 0) spent += this.demap(runStart, runEnd - runStart);
-    for (const i of order) this.giveBack(pairs[i]!, pairs[i + 1]!, cpu);
-    return spent;
-  }
-
-  // ---- leases ----
-
-  private insertLease(l: Lease): void {
-    let i = 0;
-    while (i < this.leases.length && this.leases[i]!.base < l.base) i++;
-    this.leases.splice(i, 0, l);
-    this.stats.leasesHeld = this.leases.length;
+    const dcpu = this.env.cpu;
+    v = yield* dcpu.lock(this.flushLock, v, cpu, false);
+    yield spent;
+    this.flushLock.release();
+    for (const i of order) this.giveBack(pairs[i]!, pairs[i + 1]!, v);
+    return yield* this.env.replay.replay(dcpu, v, cpu);
   }
 
   private dropLease(l: Lease): void {
-    this.leases.splice(this.leases.indexOf(l), 1);
+    this.leases.drop(l);
     this.env.policy.removeRange(l.base, l.npages);
-    this.stats.leasesHeld = this.leases.length;
+    this.env.replay.endCall();
+    this.stats.leasesHeld = this.leases.all.length;
   }
 
   /** Gives every idle lease back to the broker (after flushing deferred unmaps). */
   *releaseIdleLeases(): Proc<number> {
     yield* this.flush();
-    const idle = this.leases.filter((l) => l.live === 0);
+    const idle = this.leases.all.filter((l) => l.live === 0);
     for (const l of idle) {
       this.dropLease(l);
       yield* this.release(l.base, l.npages);
@@ -383,8 +377,13 @@ export class GuestDmaApi {
     return idle.length;
   }
 
+  /** Gives a range back to the broker, after charging the policy calls that let go of it. */
   private *release(index: number, npages: number): Proc<void> {
     const base = this.windowBase + index * PAGE_SIZE;
+    if (this.env.replay.meter.length > 0) {
+      const { cpu, replay } = this.env;
+      cpu.free(yield* replay.replay(cpu, yield* cpu.take(0), 0));
+    }
     yield* this.env.link.ask(
       message(Msg.DVMA_RELEASE, { devhandle: this.env.devhandle, base, npages }),
       true,

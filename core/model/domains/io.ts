@@ -55,7 +55,8 @@ export interface DeviceModel {
   /**
    * Carries out one request on the data buffer the driver mapped at `dvma`: descriptor fetch,
    * data DMA, completion write, with the device's own timing. Writes into memory carry content
-   * `tag + k` on the k-th page. Returns 0, or the DMA fault code that aborted it.
+   * `tag + k` on the k-th page. Returns 0, the DMA fault code that aborted it, or -1 when data
+   * the device read is not what the driver wrote (a path reports it as `data-corrupt`).
    */
   execute(req: IoRequest, dvma: number, tag: number): Proc<number>;
 }

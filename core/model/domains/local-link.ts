@@ -1,5 +1,5 @@
 import type { CostModel } from "../machine/cost-model.ts";
-import type { DomainCpu } from "../machine/cpu.ts";
+import { ANY_VCPU, type DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { Proc } from "../sim/kernel.ts";
 import type { DvmaBroker } from "./broker.ts";
@@ -24,9 +24,16 @@ export class LocalBrokerLink implements BrokerLink {
     return true;
   }
 
+  /** The broker's work runs on a control-domain strand, like any of its requests. */
   *ask(m: Message): Proc<Message | null> {
-    this.cpu.charge(this.cost.brokerRequestCpuNs);
+    const v = yield* this.cpu.take(ANY_VCPU);
     yield this.cost.brokerRequestCpuNs;
+    const reply = this.serve(m);
+    this.cpu.free(yield* this.broker.settle(v));
+    return reply;
+  }
+
+  private serve(m: Message): Message | null {
     const base = this.windowBase(m.devhandle);
     if (m.kind === Msg.DVMA_REQ) {
       const index = this.broker.grantSelf(m.devhandle, m.npages, m.align);

@@ -15,18 +15,36 @@ import type { GuestDmaOptions } from "./guest-dma-types.ts";
 import { GuestMemory } from "./guest-memory.ts";
 import { LocalBrokerLink } from "./local-link.ts";
 import type { GlobalPolicy, LocalPolicy } from "./policy.ts";
+import { MeterLog } from "./policy-meter.ts";
+import { PolicyReplay } from "./policy-replay.ts";
 import { labelPacket } from "./protocol.ts";
 
 export interface PlatformConfig {
   md: MachineDescription;
   cost: CostModel;
   seed: number;
-  /** The control domain's policy for one root complex's window. */
-  globalPolicy: (devhandle: number, windowPages: number, guests: readonly number[]) => GlobalPolicy;
-  /** A guest's local policy for one root complex's window. */
-  localPolicy: (guest: number, devhandle: number, windowPages: number, cpus: number) => LocalPolicy;
+  /** The control domain's policy for one root complex's window, reporting to `meter`. */
+  globalPolicy: (
+    devhandle: number,
+    windowPages: number,
+    guests: readonly number[],
+    meter: MeterLog,
+  ) => GlobalPolicy;
+  /** A guest's local policy for one root complex's window, reporting to `meter`. */
+  localPolicy: (
+    guest: number,
+    devhandle: number,
+    windowPages: number,
+    cpus: number,
+    meter: MeterLog,
+  ) => LocalPolicy;
   guestDma?: Partial<GuestDmaOptions>;
-  ldc?: { queueEntries?: number; lossRate?: number };
+  ldc?: {
+    queueEntries?: number;
+    lossRate?: number;
+    /** Decides each packet's fate on guest `channel` (see LdcOptions.fate). */
+    fate?: (channel: number, pkt: Uint8Array, from: number) => 0 | 1 | 2 | 3;
+  };
   bus?: EventBus;
   sim?: Simulator;
 }
@@ -85,6 +103,9 @@ export class Platform {
           queueEntries: cfg.ldc?.queueEntries ?? 128,
           latencyNs: cost.ldcLatencyNs,
           lossRate: cfg.ldc?.lossRate ?? 0,
+          fate: cfg.ldc?.fate && ((pkt, from) => cfg.ldc!.fate!(d.id, pkt, from)),
+          // "Late" means after the sender has given up waiting.
+          lateNs: cost.ldcTimeoutNs + cost.ldcLatencyNs,
           label: labelPacket,
           hcalls: this.hv.hcalls,
         },
@@ -145,7 +166,9 @@ export class Platform {
     for (const devhandle of handles) {
       const windowPages = this.hv.iommus.get(devhandle)!.windowPages;
       const strands = this.hv.domains[domain]!.strands;
-      const policy = this.cfg.localPolicy(domain, devhandle, windowPages, strands);
+      const meter = new MeterLog();
+      const policy = this.cfg.localPolicy(domain, devhandle, windowPages, strands, meter);
+      const name = `${this.hv.domains[domain]!.name}/local@0x${devhandle.toString(16)}`;
       const env = {
         sim: this.sim,
         hv: this.hv,
@@ -156,6 +179,7 @@ export class Platform {
         link,
         memory,
         policy,
+        replay: new PolicyReplay(this.sim, meter, cost, name),
         bus,
       };
       dma.set(devhandle, new GuestDmaApi(env, this.cfg.guestDma));

@@ -8,7 +8,9 @@
  * "call" work under one implicit lock.
  */
 
-export type LockKind = "spin" | "sleep";
+import type { LockKind } from "../sim/lock.ts";
+
+export type { LockKind };
 
 export interface PolicyMeter {
   /** Declares a lock (at creation); returns its id. Waiters on a "spin" lock burn their CPU. */
@@ -27,6 +29,9 @@ export interface PolicyMeter {
 export const METER_ACQUIRE = 1;
 export const METER_RELEASE = 2;
 export const METER_WORK = 3;
+/** The lock and unit ids of the section charged for a call that reported nothing. */
+export const IMPLICIT_LOCK = -1;
+export const CALL_UNIT = -1;
 
 /**
  * The recording meter: declarations are kept by name, calls append records to a flat array
@@ -68,9 +73,25 @@ export class MeterLog implements PolicyMeter {
     this.push(METER_WORK, unit, count);
   }
 
-  /** Forgets the records of the last call (declarations and totals stay). */
+  private mark = 0;
+
+  /**
+   * The caller marks the end of each policy call: a call that recorded nothing gets one "call"
+   * unit under the implicit lock, so no call is free.
+   */
+  closeCall(): void {
+    if (this.length === this.mark) {
+      this.push(METER_ACQUIRE, IMPLICIT_LOCK, 0);
+      this.push(METER_WORK, CALL_UNIT, 1);
+      this.push(METER_RELEASE, IMPLICIT_LOCK, 0);
+    }
+    this.mark = this.length;
+  }
+
+  /** Forgets the records so far (declarations and totals stay). */
   clear(): void {
     this.length = 0;
+    this.mark = 0;
   }
 
   private push(op: number, id: number, count: number): void {

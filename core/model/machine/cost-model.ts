@@ -53,6 +53,27 @@ export const CostModelSchema = Type.Object(
       "guest virtual-device client (vnet/vdisk) work per request besides LDC. Assumed",
     ),
     dmaApiCpuNs: ns(150, "guest DMA-API bookkeeping per map or unmap, besides hypercalls. Assumed"),
+    irqCpuNs: ns(
+      500,
+      "guest CPU per completion interrupt taken (entry, handler, completion processing). Assumed",
+    ),
+    policyCallNs: ns(
+      100,
+      "one policy call that reports no work of its own (its 'call' unit). Assumed: a bitmap or list operation on a warm cache",
+    ),
+    policyUnitNs: ns(
+      5,
+      "one unit of work a policy reports under a name without a price of its own (below). Assumed: one cached memory access",
+    ),
+    policyNodeNs: ns(
+      20,
+      "one tree or list node a policy visits (unit 'node'). Assumed: a dependent load that may miss L1",
+    ),
+    policyWordNs: ns(2, "one bitmap word a policy scans (unit 'word'). Assumed: a streaming load"),
+    policyMagazineNs: ns(
+      10,
+      "one per-CPU magazine push or pop (unit 'magazine'). Assumed: a cached array access",
+    ),
     memcpyBytesPerNs: rate(
       16,
       "single-thread memory copy, GB/s (measured here, shared/reference/performance.md)",

@@ -1,62 +1,142 @@
 import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
-import { Resource } from "../sim/resource.ts";
+import type { Lock } from "../sim/lock.ts";
+
+/** Pass as the vCPU to take whichever strand is free first (control-domain service threads). */
+export const ANY_VCPU = -1;
 
 /**
- * A domain's virtual CPUs. Work that competes for strands (the broker, a service-domain backend)
- * goes through `exec`, which queues FIFO when every strand is busy; work done inline by a process
- * that already runs on a strand is only `charge`d. Utilisation = busy time / (strands x elapsed).
+ * A domain's virtual CPUs, each a resource one piece of work holds at a time. Work on a given
+ * vCPU (a lane's, a queue's) waits for that vCPU; work on ANY_VCPU takes the first strand free.
+ * A process holds a vCPU for exactly as long as its work takes and frees it while it waits for
+ * anything else (a device, a message, a sleeping lock), so busy time is time held and
+ * utilisation cannot exceed 100%. A free vCPU goes to its own waiters first, then to ANY waiters.
+ * An uncontended take is tryTake(): no signal, no event.
  */
 export class DomainCpu {
   readonly strands: number;
-  private readonly pool: Resource;
-  busyNs = 0;
+  /** Start of the current hold per vCPU, or -1 when free. */
+  private readonly since: Float64Array;
+  private readonly busy: Float64Array;
+  private readonly pinned: Signal<number>[][];
+  private readonly any: Signal<number>[] = [];
+  private waiting = 0;
 
   constructor(
     private readonly sim: Simulator,
     strands: number,
   ) {
+    if (!(Number.isSafeInteger(strands) && strands >= 1))
+      throw new RangeError(`a domain needs at least one strand, got ${strands}`);
     this.strands = strands;
-    this.pool = new Resource(sim, strands);
+    this.since = new Float64Array(strands).fill(-1);
+    this.busy = new Float64Array(strands);
+    this.pinned = Array.from({ length: strands }, () => []);
   }
 
-  charge(ns: number): void {
-    this.busyNs += ns;
+  /**
+   * Takes vCPU `cpu` (or any, for ANY_VCPU) if it is free now: returns the vCPU, else -1. CPU
+   * numbers wrap onto the domain's strands.
+   */
+  tryTake(cpu: number): number {
+    const since = this.since;
+    if (cpu < 0) {
+      for (let v = 0; v < this.strands; v++) {
+        if (since[v]! < 0) {
+          since[v] = this.sim.now;
+          return v;
+        }
+      }
+      return -1;
+    }
+    const v = cpu % this.strands;
+    if (since[v]! >= 0) return -1;
+    since[v] = this.sim.now;
+    return v;
   }
 
-  /** Runs `fn` after a strand has spent `ns` on it (after waiting for a free strand). */
-  exec(ns: number, fn: () => void): void {
-    this.pool.request().onTrigger(() => {
-      this.sim.schedule(ns, () => {
-        this.busyNs += ns;
-        this.pool.release();
-        fn();
-      });
-    });
+  /** Queues for vCPU `cpu` (after tryTake failed); triggers with the vCPU handed over. */
+  wait(cpu: number): Signal<number> {
+    const sig = this.sim.signal<number>();
+    if (cpu < 0) this.any.push(sig);
+    else this.pinned[cpu % this.strands]!.push(sig);
+    this.waiting++;
+    return sig;
   }
 
-  /** From a process: waits for a strand, holds it for `ns`, releases it. */
-  *work(ns: number): Proc<void> {
-    yield this.pool.request();
-    yield ns;
-    this.busyNs += ns;
-    this.pool.release();
+  /** From a process: waits for vCPU `cpu` (or any) and returns the vCPU it holds. */
+  *take(cpu: number): Proc<number> {
+    const v = this.tryTake(cpu);
+    if (v >= 0) return v;
+    return yield this.wait(cpu);
   }
 
-  /** A strand for a thread that does several steps (each charging its own time); release() after. */
-  acquire(): Signal<void> {
-    return this.pool.request();
+  /** Frees vCPU `v`: to its own oldest waiter, else the oldest ANY waiter, else idle. */
+  free(v: number): void {
+    const since = this.since[v]!;
+    if (since < 0) throw new Error(`vCPU ${v} freed while not held`);
+    const q = this.pinned[v]!;
+    const next = q.length > 0 ? q.shift() : this.any.shift();
+    if (next !== undefined) {
+      this.waiting--;
+      next.trigger(v); // the vCPU passes over: still busy
+      return;
+    }
+    this.busy[v]! += this.sim.now - since;
+    this.since[v] = -1;
   }
 
-  release(): void {
-    this.pool.release();
+  /** From a process: takes vCPU `cpu`, holds it for `ns`, frees it. */
+  *run(cpu: number, ns: number): Proc<void> {
+    const v = yield* this.take(cpu);
+    if (ns > 0) yield ns;
+    this.free(v);
   }
 
-  /** Jobs waiting for a strand. */
+  /**
+   * From a process holding vCPU `v`: takes `lock`. A spinner keeps the vCPU busy while it waits;
+   * a sleeper (only when `maySleep`: not while it holds a spinlock) frees it and takes a vCPU
+   * again once it has the lock. Returns the vCPU held afterwards (ANY holders may get another).
+   */
+  *lock(lock: Lock, v: number, cpu: number, maySleep: boolean): Proc<number> {
+    if (lock.tryAcquire()) return v;
+    const sig = lock.wait();
+    if (lock.kind === "spin" || !maySleep) {
+      yield sig;
+      return v;
+    }
+    this.free(v);
+    yield sig;
+    return yield* this.take(cpu);
+  }
+
+  /** Work waiting for a vCPU. */
   get backlog(): number {
-    return this.pool.queued;
+    return this.waiting;
   }
 
+  /** Busy time of vCPU `v` so far, ns, counting a hold still running. */
+  vcpuBusyNs(v: number): number {
+    const since = this.since[v]!;
+    return this.busy[v]! + (since >= 0 ? this.sim.now - since : 0);
+  }
+
+  /** Busy time of all vCPUs so far, ns. */
+  get busyNs(): number {
+    let n = 0;
+    for (let v = 0; v < this.strands; v++) n += this.vcpuBusyNs(v);
+    return n;
+  }
+
+  /** Mean utilisation over the domain's strands since time 0. */
   utilisation(elapsedNs: number): number {
     return elapsedNs > 0 ? this.busyNs / (this.strands * elapsedNs) : 0;
+  }
+
+  /** Utilisation of each vCPU since time 0. */
+  vcpuUtilisation(elapsedNs: number): number[] {
+    const out: number[] = [];
+    for (let v = 0; v < this.strands; v++)
+      out.push(elapsedNs > 0 ? this.vcpuBusyNs(v) / elapsedNs : 0);
+    return out;
   }
 }

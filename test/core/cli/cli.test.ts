@@ -75,7 +75,7 @@ describe("commands, help and flags", () => {
   test("each subcommand has its own help; help is never a scenario name", async () => {
     const root = await cli("help");
     expect(root.code).toBe(0);
-    expect(root.out).toContain("USAGE scenario run|list|plugins|check-policy|help");
+    expect(root.out).toContain("USAGE scenario run|list|plugins|check-policy|worker|help");
     const run = await cli("run", "--help");
     expect(run.out).toContain("USAGE scenario run [OPTIONS] [TARGET]");
     expect(run.out).toContain("--serve"); // the live plugin's flag, merged

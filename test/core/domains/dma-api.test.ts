@@ -115,8 +115,8 @@ describe("guest DMA API over the broker", () => {
     const c = runProc(b, dma.allocCoherent(3 * 8192));
     if (isDmaFailure(c)) throw new Error(c.error);
     expect(c.mapping.attrs).toBe(3);
-    expect(dma.sync(c.ra, 100, true)).toBe(0);
-    expect(dma.sync(0x10, 100, true)).toBe(2); // ENORADDR
+    expect(runProc(b, dma.sync(c.ra, 100, true))).toBe(0);
+    expect(runProc(b, dma.sync(0x10, 100, true))).toBe(2); // ENORADDR
     runProc(b, dma.freeCoherent(c));
   });
 });

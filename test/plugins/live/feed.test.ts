@@ -174,7 +174,9 @@ describe("RunSeries", () => {
     const s = new RunSeries();
     s.attach(cpu);
     s.record(5_000, 1250, 2_000); // bucket 0 (10 µs)
-    cpu.charge(10_000);
+    const v = cpu.tryTake(0); // one strand busy for 10 µs
+    sim.run(10_000);
+    cpu.free(v);
     s.record(15_000, 1250, 4_000); // bucket 1: bucket 0 closes with 10 µs busy
     const p = s.points(20_000);
     expect(p).toHaveLength(2);

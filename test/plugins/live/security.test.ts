@@ -90,6 +90,13 @@ describe("live security: nothing from the network names a file to import", () =>
     }
     const named = await post({ scenario: "default", set: [`policies.global=${FIXTURE}`] });
     expect(named.body.error).toContain("policies.global");
+    // Nor do plugin options: replay reads the trace its options name.
+    for (const file of [FIXTURE, "trace.csv", "../x", "file:///etc/hostname"]) {
+      const w = `workloads=[{"plugin":["replay",{"file":${JSON.stringify(file)}}]}]`;
+      const r = await post({ scenario: "default", set: [w] });
+      expect({ file, status: r.status }).toEqual({ file, status: 400 });
+      expect(r.body.error).toContain("may not name files");
+    }
     expect(named.body.path).toBe("/set");
     expect(existsSync(MARKER)).toBe(false);
     expect(imports()).toBe(0);

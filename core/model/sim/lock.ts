@@ -1,0 +1,90 @@
+import type { Signal, Simulator } from "./kernel.ts";
+
+/**
+ * How a waiter spends the time it waits: a "spin" waiter keeps its CPU and burns it (Linux
+ * spinlocks, the iommu-common pool locks); a "sleep" waiter gives its CPU up (a mutex).
+ */
+export type LockKind = "spin" | "sleep";
+
+/**
+ * A mutual-exclusion lock in simulated time with a strict FIFO wait queue: release() hands the
+ * lock straight to the oldest waiter, so nobody barges in. The lock itself knows nothing of
+ * CPUs: what a waiter does with its CPU while it waits is the caller's business (see
+ * DomainCpu.lock). An uncontended acquire is tryAcquire(): no signal, no event.
+ */
+export class Lock {
+  private held = false;
+  private since = 0;
+  // Waiters live in waitQ[head..] with the time each arrived; the consumed prefix is dropped when large.
+  private waitQ: Signal<void>[] = [];
+  private arrived: number[] = [];
+  private head = 0;
+  readonly stats = {
+    acquisitions: 0,
+    /** Acquisitions that had to wait. */
+    contended: 0,
+    /** Total time the lock was held, ns (a hold still running is not counted yet). */
+    holdNs: 0,
+    /** Total time waiters spent waiting for it, ns. */
+    waitNs: 0,
+    /** Longest single wait, ns. */
+    maxWaitNs: 0,
+  };
+
+  constructor(
+    private readonly sim: Simulator,
+    readonly name: string,
+    readonly kind: LockKind = "spin",
+  ) {}
+
+  get locked(): boolean {
+    return this.held;
+  }
+
+  get queued(): number {
+    return this.waitQ.length - this.head;
+  }
+
+  /** Takes the lock now if it is free (nobody holds it, nobody waits). */
+  tryAcquire(): boolean {
+    if (this.held) return false;
+    this.held = true;
+    this.since = this.sim.now;
+    this.stats.acquisitions++;
+    return true;
+  }
+
+  /** Joins the queue; the signal triggers when the lock is handed to the caller. Only after tryAcquire() failed. */
+  wait(): Signal<void> {
+    const sig = this.sim.signal<void>();
+    this.waitQ.push(sig);
+    this.arrived.push(this.sim.now);
+    return sig;
+  }
+
+  /** Releases the lock: to the oldest waiter if any (its wait ends now), else free. */
+  release(): void {
+    if (!this.held) throw new Error(`Lock "${this.name}" released while not held`);
+    const now = this.sim.now;
+    this.stats.holdNs += now - this.since;
+    if (this.head === this.waitQ.length) {
+      this.held = false;
+      return;
+    }
+    const next = this.waitQ[this.head]!;
+    const waited = now - this.arrived[this.head]!;
+    this.waitQ[this.head] = undefined as unknown as Signal<void>;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.waitQ.length) {
+      this.waitQ = this.waitQ.slice(this.head);
+      this.arrived = this.arrived.slice(this.head);
+      this.head = 0;
+    }
+    this.since = now;
+    this.stats.acquisitions++;
+    this.stats.contended++;
+    this.stats.waitNs += waited;
+    if (waited > this.stats.maxWaitNs) this.stats.maxWaitNs = waited;
+    next.trigger(); // the lock passes over: still held
+  }
+}
