@@ -62,7 +62,9 @@ for (const dir of ["core", "scenarios"]) symlinkSync(resolve(REPO, dir), join(wo
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 async function sh(command: string) {
-  const script = command.replaceAll("bun run scenario", `bun ${MAIN}`);
+  const script = command
+    .replaceAll("bun run scenario", `bun ${MAIN}`)
+    .replaceAll("bun run explore", `bun ${resolve(REPO, "tools/explore.ts")}`);
   const proc = Bun.spawn(["bash", "-c", script], { cwd: work, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([
     new Response(proc.stdout).text(),

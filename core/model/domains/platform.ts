@@ -39,7 +39,12 @@ export interface PlatformConfig {
     meter: MeterLog,
   ) => LocalPolicy;
   guestDma?: Partial<GuestDmaOptions>;
-  ldc?: { queueEntries?: number; lossRate?: number };
+  ldc?: {
+    queueEntries?: number;
+    lossRate?: number;
+    /** Decides each packet's fate on guest `channel` (see LdcOptions.fate). */
+    fate?: (channel: number, pkt: Uint8Array, from: number) => 0 | 1 | 2 | 3;
+  };
   bus?: EventBus;
   sim?: Simulator;
 }
@@ -98,6 +103,9 @@ export class Platform {
           queueEntries: cfg.ldc?.queueEntries ?? 128,
           latencyNs: cost.ldcLatencyNs,
           lossRate: cfg.ldc?.lossRate ?? 0,
+          fate: cfg.ldc?.fate && ((pkt, from) => cfg.ldc!.fate!(d.id, pkt, from)),
+          // "Late" means after the sender has given up waiting.
+          lateNs: cost.ldcTimeoutNs + cost.ldcLatencyNs,
           label: labelPacket,
           hcalls: this.hv.hcalls,
         },

@@ -12,6 +12,12 @@ export interface LdcOptions {
   latencyNs: number;
   /** Probability a packet is lost (fault injection; real LDC does not lose packets). */
   lossRate: number;
+  /**
+   * Decides each sent packet's fate instead of `lossRate`: 0 = lost, 1 = delivered, 2 =
+   * duplicated, 3 = delivered `lateNs` late (fault injection for exhaustive exploration).
+   */
+  fate?: (pkt: Uint8Array, from: number) => 0 | 1 | 2 | 3;
+  lateNs?: number;
   /** Names a packet for events (message kind and id); the channel itself never reads payloads. */
   label?: (pkt: Uint8Array) => { msg: string; id: number };
   /** Per-domain hypercall counters: one LDC_TX per send, one LDC_RX per delivery. */
@@ -83,14 +89,27 @@ export class LdcChannel {
     if (this.opts.hcalls) this.opts.hcalls[from]!++;
     const copy = pkt.slice();
     if (this.bus?.wants("ldc.send")) this.emit("ldc.send", from, copy);
-    if (this.opts.lossRate > 0 && this.rng.chance(this.opts.lossRate)) {
+    const copies = this.opts.fate
+      ? this.opts.fate(copy, from)
+      : this.opts.lossRate > 0 && this.rng.chance(this.opts.lossRate)
+        ? 0
+        : 1;
+    if (copies === 0) {
       this.dropped++;
       if (this.bus?.wants("ldc.drop")) this.emit("ldc.drop", from, copy, "lost");
       return HV.EOK;
     }
+    this.enqueue(from, to, copy, copies === 3 ? (this.opts.lateNs ?? 0) : 0);
+    // A duplicate takes a queue slot of its own; with none left it is not made.
+    if (copies === 2 && this.inFlight[to]! < this.opts.queueEntries)
+      this.enqueue(from, to, copy, 0);
+    return HV.EOK;
+  }
+
+  private enqueue(from: number, to: number, copy: Uint8Array, lateNs: number): void {
     this.inFlight[to]!++;
     // In order: a packet never overtakes the one before it.
-    const arrival = Math.max(this.sim.now + this.opts.latencyNs, this.lastArrival[to]!);
+    const arrival = Math.max(this.sim.now + this.opts.latencyNs + lateNs, this.lastArrival[to]!);
     this.lastArrival[to] = arrival;
     const epoch = this.epoch;
     this.sim.at(arrival, () => {
@@ -101,7 +120,6 @@ export class LdcChannel {
       if (this.bus?.wants("ldc.deliver")) this.emit("ldc.deliver", from, copy);
       this.receivers[to]?.(copy);
     });
-    return HV.EOK;
   }
 
   /** Drops everything in flight and tells both ends; a dead end keeps the channel down. */

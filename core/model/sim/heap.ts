@@ -96,6 +96,11 @@ export class EventHeap {
     return top;
   }
 
+  /** Calls `fn` for every entry, in heap (not time) order. */
+  forEach(fn: (time: number, id: number) => void): void {
+    for (let i = 0; i < this.n; i++) fn(this.times[i]!, this.ids[i]!);
+  }
+
   /** Keeps only entries whose id passes `keep`, then re-heapifies in O(n); order is preserved. */
   retain(keep: (id: number) => boolean): void {
     const times = this.times;

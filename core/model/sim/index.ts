@@ -1,5 +1,12 @@
 export { EventHeap } from "./heap.ts";
-export { type Proc, Process, Signal, Simulator, type Yieldable } from "./kernel.ts";
+export {
+  type EventChooser,
+  type Proc,
+  Process,
+  Signal,
+  Simulator,
+  type Yieldable,
+} from "./kernel.ts";
 export { Lock, type LockKind } from "./lock.ts";
 export { Resource } from "./resource.ts";
 export { fnv1a32, Rng, RngStreams } from "./rng.ts";

@@ -7,6 +7,13 @@ export type Yieldable = number | Signal<any>;
 // biome-ignore lint/suspicious/noExplicitAny: `const v: T = yield sig` must type-check for any T
 export type Proc<T = void> = Generator<Yieldable, T, any>;
 
+/**
+ * Picks which of `n` events due at one instant runs next (0 = FIFO); `candidate(i)` is the process
+ * event i resumes, or null for a callback. Asked before every event (n = 1 too, so a checker sees
+ * every state): every ordering of simultaneous events is reachable and, recorded, replayable.
+ */
+export type EventChooser = (n: number, candidate: (i: number) => Process<unknown> | null) => number;
+
 // Heap ids: a callback event uses a slot id (>= 0) in the slot table, which supports cancel();
 // a process event uses ~pid (< 0): a process has at most one pending event, so its resumption
 // needs no slot, no closure and no allocation.
@@ -116,6 +123,9 @@ export class Simulator {
   private stopped = false;
   private running = false;
   private spawned = 0;
+  /** Orders simultaneous events when set (exploration); null keeps FIFO order and the fast loop. */
+  chooser: EventChooser | null = null;
+  private readonly ready: number[] = [];
   private readonly heap = new EventHeap(1024);
   // Live processes by pid; finished pids are reused so per-request processes do not leak.
   private procs: (Process<unknown> | null)[] = [];
@@ -201,6 +211,11 @@ export class Simulator {
     this.running = true;
     const heap = this.heap;
     try {
+      // Checked once per run(), not per event: without a chooser the loop below is unchanged.
+      if (this.chooser !== null) {
+        this.runChosen(untilNs, this.chooser);
+        return;
+      }
       while (heap.size > 0) {
         const t = heap.peekTime();
         if (t > untilNs) break;
@@ -227,6 +242,53 @@ export class Simulator {
     } finally {
       this.running = false;
     }
+  }
+
+  /** run() with a chooser: takes every live event due at the earliest time, runs the chosen one. */
+  private runChosen(untilNs: number, choose: EventChooser): void {
+    const heap = this.heap;
+    const ready = this.ready;
+    const candidate = (i: number) => {
+      const id = ready[i]!;
+      return id < 0 ? this.procs[~id]! : null;
+    };
+    while (heap.size > 0) {
+      const t = heap.peekTime();
+      if (t > untilNs) break;
+      ready.length = 0;
+      while (heap.size > 0 && heap.peekTime() === t) {
+        const id = heap.pop();
+        if (id >= 0 && this.slotKind[id] === CANCELLED) {
+          this.release(id);
+          this.tombstones--;
+        } else ready.push(id);
+      }
+      if (ready.length === 0) continue;
+      const k = choose(ready.length, candidate);
+      if (!(Number.isInteger(k) && k >= 0 && k < ready.length))
+        throw new RangeError(`chooser picked ${k} of ${ready.length} events`);
+      const id = ready[k]!;
+      // The others go back in their order; all events due at t were taken, so FIFO is kept.
+      for (let i = 0; i < ready.length; i++) if (i !== k) heap.push(t, ready[i]!);
+      this._now = t;
+      this.processed++;
+      if (id < 0) this.step(this.procs[~id]!);
+      else {
+        const fn = this.slotObj[id] as () => void;
+        this.release(id);
+        fn();
+      }
+      if (this.stopped) return;
+    }
+    if (untilNs !== Number.POSITIVE_INFINITY) this._now = untilNs;
+  }
+
+  /** Every pending event (time, and the process it resumes or null), in no set order. */
+  forEachPending(fn: (timeNs: number, p: Process<unknown> | null) => void): void {
+    this.heap.forEach((t, id) => {
+      if (id < 0) fn(t, this.procs[~id]!);
+      else if (this.slotKind[id] === CALLBACK) fn(t, null);
+    });
   }
 
   /** Makes run() return after the current event. */

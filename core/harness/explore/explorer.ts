@@ -1,0 +1,188 @@
+/**
+ * Exhaustive exploration of the DVMA protocol (stateless, replaying): every run boots a fresh
+ * world and replays a schedule prefix from the initial state, then takes the first option at each
+ * later choice point; depth-first backtracking turns the last choice with an untried option into
+ * the next prefix. A choice point is, before each event, which of the events due at that instant
+ * runs or which fault strikes first, or an LDC packet's fate. The model's processes are generators, which cannot be copied,
+ * so replay (as CHESS and other stateless explorers do) rather than snapshots is what gets back to
+ * a state. Repeated states are pruned by a 64-bit hash of what the future depends on
+ * (ExploreWorld.stateKey): a state already seen has had (or is having) its subtree explored.
+ */
+import type { EventChooser, Process } from "../../model/sim/kernel.ts";
+import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
+
+/** A schedule that does not fit the model (a user's --replay), not a finding. */
+export class ScheduleError extends RangeError {}
+
+export interface ExploreOptions {
+  bounds: ExploreBounds;
+  policies: PolicyMaker;
+  /** Prune states whose hash was seen (off: every schedule is run to its end). */
+  prune: boolean;
+  /** Stop (incomplete) after this many distinct states. */
+  maxStates: number;
+}
+
+interface Point {
+  n: number;
+  k: number;
+  what: string;
+}
+
+export interface RunOutcome {
+  /** Choice points with more than one option, in order, with the option taken. */
+  trail: Point[];
+  violations: string[];
+  pruned: boolean;
+  events: number;
+}
+
+export interface ExploreResult {
+  /** Distinct states seen (by hash) at the points where the kernel picks the next event. */
+  states: number;
+  /** Schedules run (each from the initial state). */
+  schedules: number;
+  /** Schedules cut short at a state already seen. */
+  pruned: number;
+  /** Events executed over all schedules. */
+  events: number;
+  /** Longest schedule, in choice points. */
+  maxDepth: number;
+  /** Distinct end states (quiescent), by hash. */
+  endStates: number;
+  complete: boolean;
+  counterexample?: { schedule: number[]; violations: string[] };
+}
+
+/** Runs one schedule: `prefix` first, then option 0 everywhere; `seen` prunes when given. */
+export function runSchedule(
+  bounds: ExploreBounds,
+  policies: PolicyMaker,
+  prefix: readonly number[],
+  seen: Set<bigint> | null,
+  onStep?: (what: string, k: number, n: number) => void,
+): RunOutcome & { endKey: bigint | null } {
+  const trail: Point[] = [];
+  let pruned = false;
+  const violations: string[] = [];
+  const choose = (n: number, what: string): number => {
+    if (n <= 1 || pruned) return 0;
+    const pos = trail.length;
+    const k = pos < prefix.length ? prefix[pos]! : 0;
+    if (!(k >= 0 && k < n))
+      throw new ScheduleError(`schedule step ${pos} picks ${k}, but that point has ${n} options`);
+    const point = { n, k, what };
+    trail.push(point);
+    // A kernel choice point is named (and reported) by the chooser once it knows the choice.
+    if (what !== "") onStep?.(what, k, n);
+    return k;
+  };
+  const world = new ExploreWorld(bounds, policies, choose);
+  const { sim } = world.platform;
+  const labels: string[] = [];
+  // Steps each process has taken: with its name, where a generator (which cannot be read) stands.
+  const steps = new WeakMap<Process<unknown>, number>();
+  // Asked before every event (also when only one is due), so the invariants hold in every state;
+  // a fault the budget allows is one more option, after which the choice is made again.
+  const chooser: EventChooser = (n, candidate) => {
+    for (;;) {
+      const bad = world.violations();
+      if (bad.length > 0 || pruned) {
+        violations.push(...bad);
+        sim.stop();
+        return 0;
+      }
+      const faults = world.faultOptions();
+      const total = n + faults.length;
+      let k = 0;
+      if (total > 1) {
+        labels.length = 0;
+        for (let i = 0; i < n; i++) {
+          const p = candidate(i);
+          labels.push(p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`);
+        }
+        if (seen !== null && trail.length >= prefix.length) {
+          const later = [...labels];
+          sim.forEachPending((t, p) => {
+            later.push(
+              `${t - sim.now}:${p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`}`,
+            );
+          });
+          const h = Bun.hash.wyhash(world.stateKey(later));
+          if (seen.has(h)) {
+            pruned = true;
+            continue;
+          }
+          seen.add(h);
+        }
+        k = choose(total, "");
+        const at = trail[trail.length - 1]!;
+        at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
+        if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
+        onStep?.(at.what, k, total);
+        if (k >= n) {
+          faults[k - n]!.run();
+          continue;
+        }
+      }
+      const p = candidate(k);
+      if (p !== null) steps.set(p, (steps.get(p) ?? 0) + 1);
+      return k;
+    }
+  };
+  sim.chooser = chooser;
+  try {
+    do sim.run();
+    while (violations.length === 0 && !pruned && world.settle());
+  } catch (e) {
+    const cause = e instanceof Error && e.cause instanceof ScheduleError ? e.cause : e;
+    if (cause instanceof ScheduleError) throw cause;
+    violations.push(`crash: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  let endKey: bigint | null = null;
+  if (violations.length === 0 && !pruned) {
+    endKey = Bun.hash.wyhash(world.stateKey([]));
+    violations.push(...world.quiescentViolations());
+  }
+  return { trail, violations, pruned, events: sim.eventsProcessed, endKey };
+}
+
+/** Depth-first over every schedule within `bounds`; stops at the first violation. */
+export function explore(opts: ExploreOptions): ExploreResult {
+  const seen = new Set<bigint>();
+  const ends = new Set<bigint>();
+  const r: ExploreResult = {
+    states: 0,
+    schedules: 0,
+    pruned: 0,
+    events: 0,
+    maxDepth: 0,
+    endStates: 0,
+    complete: true,
+  };
+  let prefix: number[] = [];
+  for (;;) {
+    const out = runSchedule(opts.bounds, opts.policies, prefix, opts.prune ? seen : null);
+    r.schedules++;
+    r.events += out.events;
+    if (out.pruned) r.pruned++;
+    if (out.endKey !== null) ends.add(out.endKey);
+    r.maxDepth = Math.max(r.maxDepth, out.trail.length);
+    if (out.violations.length > 0) {
+      r.counterexample = { schedule: out.trail.map((p) => p.k), violations: out.violations };
+      break;
+    }
+    let i = out.trail.length - 1;
+    while (i >= 0 && out.trail[i]!.k + 1 >= out.trail[i]!.n) i--;
+    if (i < 0) break;
+    if (seen.size >= opts.maxStates) {
+      r.complete = false;
+      break;
+    }
+    prefix = out.trail.slice(0, i).map((p) => p.k);
+    prefix.push(out.trail[i]!.k + 1);
+  }
+  r.states = seen.size;
+  r.endStates = ends.size;
+  return r;
+}

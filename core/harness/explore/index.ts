@@ -1,0 +1,8 @@
+export {
+  type ExploreOptions,
+  type ExploreResult,
+  explore,
+  runSchedule,
+  ScheduleError,
+} from "./explorer.ts";
+export { DEFAULT_BOUNDS, type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";

@@ -1,0 +1,296 @@
+import { isDmaFailure } from "../../model/domains/guest-dma-types.ts";
+import { invariantViolations } from "../../model/domains/invariants.ts";
+import { type GuestOs, Platform, type PlatformConfig } from "../../model/domains/platform.ts";
+import { labelPacket } from "../../model/domains/protocol.ts";
+import { EventBus } from "../../model/events/bus.ts";
+import { quiescentViolations } from "../../model/hv/invariants.ts";
+import type { MachineDescription } from "../../model/machine/description.ts";
+import { PAGE_SIZE } from "../../model/machine/memory.ts";
+import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
+import type { Proc } from "../../model/sim/kernel.ts";
+
+/** How much of each nondeterministic thing one schedule may contain. */
+export interface ExploreBounds {
+  /** DVMA window entries (the broker's global window). */
+  windowPages: number;
+  /** Mappings each guest makes (map, then unmap), before it gives its leases back. */
+  maps: number;
+  /** Pages a guest leases at a time. */
+  leasePages: number;
+  /** LDC packets the schedule may lose. */
+  losses: number;
+  /** LDC packets the schedule may duplicate. */
+  duplicates: number;
+  /** LDC packets the schedule may deliver late (after their sender's timeout). */
+  delays: number;
+  /** Guest deaths. */
+  deaths: number;
+  /** Broker crash-and-restart cycles. */
+  restarts: number;
+  /** Resends after a timeout (the cost model's ldcRetries). */
+  retries: number;
+}
+
+export const DEFAULT_BOUNDS: ExploreBounds = {
+  windowPages: 32,
+  maps: 1,
+  leasePages: 4,
+  losses: 1,
+  duplicates: 1,
+  delays: 1,
+  deaths: 1,
+  restarts: 1,
+  retries: 1,
+};
+
+/** The policies a world boots with: fresh per boot, already wrapped by the host's checks. */
+export type PolicyMaker = () => Pick<PlatformConfig, "globalPolicy" | "localPolicy">;
+
+/** Draws one choice among `n` options (0 = the default, FIFO one); `what` names the choice point. */
+export type Choose = (n: number, what: string) => number;
+
+const GUESTS = ["g1", "g2"];
+
+/**
+ * Private fields the future depends on (reply caches, pending ids, channel epochs), read for the
+ * state hash only: a Map or Set by its keys, a Signal by whether it fired, arrival times relative.
+ */
+function hidden(o: object, names: string[]): string {
+  const r = o as unknown as Record<string, unknown>;
+  return JSON.stringify(
+    names.map((n) => r[n]),
+    (_k, v: unknown) => {
+      if (v instanceof Map) return [...v.entries()];
+      if (v instanceof Set) return [...v];
+      if (v instanceof Uint8Array) return Bun.hash.wyhash(v).toString();
+      if (v === null || typeof v !== "object") return v;
+      if ("triggered" in v) return (v as { triggered: boolean }).triggered;
+      // The machine itself is hashed apart; a reference to it is only a name here.
+      const kind = (v as object).constructor?.name;
+      if (kind === "LdcChannel" || kind === "Hypervisor" || kind === "Simulator") return kind;
+      return v;
+    },
+  );
+}
+
+/** The explored machine: control domain and two guests, one device each on one root complex. */
+const machines = new Map<number, MachineDescription>();
+function machineFor(windowPages: number): MachineDescription {
+  let md = machines.get(windowPages);
+  if (md === undefined) {
+    md = parseMachine({
+      rootComplexes: [
+        {
+          devhandle: 0x200,
+          virtualDma: { base: 0x8000_0000, size: windowPages * PAGE_SIZE },
+          iotlb: { sets: 2, ways: 2 },
+        },
+      ],
+      domains: [
+        { name: "primary", role: "control", memoryMiB: 8, strands: 1 },
+        ...GUESTS.map((name) => ({ name, memoryMiB: 8, strands: 1 })),
+      ],
+      devices: GUESTS.map((domain, i) => ({
+        name: `dev${i + 1}`,
+        devhandle: 0x200,
+        requesterId: 0x100 + i * 8,
+        domain,
+      })),
+    });
+    machines.set(windowPages, md);
+  }
+  return md;
+}
+
+/**
+ * One booted machine under exploration: 2 guests on one root complex, each running a short
+ * map/unmap sequence with the default timings. `choose` steers an LDC fate hook (loss,
+ * duplication, late delivery); the explorer offers the faults (guest death, broker crash and
+ * restart) before every event.
+ */
+export class ExploreWorld {
+  readonly platform: Platform;
+  private readonly progress: string[] = GUESTS.map(() => "start");
+  private readonly inFlight = new Map<number, string[]>();
+  private losses: number;
+  private duplicates: number;
+  private delays: number;
+  private deaths: number;
+  private restarts: number;
+  private readonly workloads: { finished: boolean }[] = [];
+
+  constructor(
+    readonly bounds: ExploreBounds,
+    policies: PolicyMaker,
+    private readonly choose: Choose,
+  ) {
+    this.losses = bounds.losses;
+    this.duplicates = bounds.duplicates;
+    this.delays = bounds.delays;
+    this.deaths = bounds.deaths;
+    this.restarts = bounds.restarts;
+    const md = machineFor(bounds.windowPages);
+    const bus = new EventBus(() => 0);
+    this.platform = new Platform({
+      md,
+      cost: parseCostModel({ ldcRetries: bounds.retries }),
+      seed: 1,
+      ...policies(),
+      guestDma: { acquire: "lease", leasePages: bounds.leasePages, unmap: "strict" },
+      ldc: { fate: (channel, pkt, from) => this.fate(channel, pkt, from) },
+      bus,
+    });
+    this.trackPackets(bus);
+    const { sim } = this.platform;
+    for (const [i, g] of this.platform.guests.entries()) {
+      this.workloads.push(sim.spawn(this.workload(i, g), `guest-${g.name}`));
+    }
+  }
+
+  /** Packets in flight per channel, oldest first, named by direction, kind and id. */
+  private trackPackets(bus: EventBus): void {
+    for (const g of this.platform.guests) {
+      this.inFlight.set(g.channel.id, []);
+    }
+    bus.on("ldc.deliver", (e) => {
+      const q = this.inFlight.get(e.channel)!;
+      const at = q.indexOf(`${e.from}:${e.msg}:${e.id}`);
+      if (at >= 0) q.splice(at, 1);
+    });
+    bus.on("ldc.reset", (e) => this.inFlight.set(e.channel, []));
+  }
+
+  /** The LDC fate hook: deliver, or (within budget) lose, duplicate or deliver late. */
+  fate(channel: number, pkt: Uint8Array, from: number): 0 | 1 | 2 | 3 {
+    const options: (0 | 1 | 2 | 3)[] = [1];
+    if (this.losses > 0) options.push(0);
+    if (this.duplicates > 0) options.push(2);
+    if (this.delays > 0) options.push(3);
+    const { msg, id } = labelPacket(pkt);
+    const c = options[options.length === 1 ? 0 : this.choose(options.length, `fate ${msg}#${id}`)]!;
+    if (c === 0) this.losses--;
+    if (c === 2) this.duplicates--;
+    if (c === 3) this.delays--;
+    const q = this.inFlight.get(channel)!;
+    for (let k = c === 2 ? 2 : c === 0 ? 0 : 1; k > 0; k--) q.push(`${from}:${msg}:${id}`);
+    return c;
+  }
+
+  private *workload(i: number, g: GuestOs): Proc<void> {
+    const dma = [...g.dma.values()][0]!;
+    this.progress[i] = "handshake";
+    if (!(yield* g.link.handshake())) {
+      this.progress[i] = "no-version";
+      return;
+    }
+    for (let k = 0; k < this.bounds.maps; k++) {
+      const ra = g.memory.alloc(1);
+      this.progress[i] = `map${k}`;
+      const m = yield* dma.mapSingle(ra, PAGE_SIZE, k % 2 === 0 ? "from-device" : "to-device");
+      if (isDmaFailure(m)) {
+        this.progress[i] = `map${k}:${m.error}`;
+        continue;
+      }
+      this.progress[i] = `unmap${k}`;
+      yield* dma.unmapSingle(m);
+    }
+    this.progress[i] = "release";
+    yield* dma.releaseIdleLeases();
+    this.progress[i] = "done";
+  }
+
+  /** The faults the budget still allows now: each a name and what it does. */
+  faultOptions(): { name: string; run: () => void }[] {
+    const { hv, broker } = this.platform;
+    const out: { name: string; run: () => void }[] = [];
+    if (this.deaths > 0)
+      for (const g of this.platform.guests)
+        if (hv.domains[g.id]!.alive)
+          out.push({
+            name: `kill ${g.name}`,
+            run: () => {
+              this.deaths--;
+              hv.killDomain(g.id, "explored death");
+            },
+          });
+    if (broker.isUp && this.restarts > 0)
+      out.push({
+        name: "crash broker",
+        run: () => {
+          this.restarts--;
+          broker.crash();
+        },
+      });
+    if (!broker.isUp) out.push({ name: "restart broker", run: () => broker.restart() });
+    return out;
+  }
+
+  /** At the end of a schedule a crashed broker comes back (the quiescent checks need its ledger). */
+  settle(): boolean {
+    if (this.platform.broker.isUp) return false;
+    this.platform.broker.restart();
+    return true;
+  }
+
+  /** Safety invariants that must hold in every state. */
+  violations(): string[] {
+    return invariantViolations(this.platform.hv, this.platform.broker);
+  }
+
+  /**
+   * Once nothing is pending: every workload finished, no live guest's grants exceed what its
+   * leases account for, and after every guest exits all DVMA is free, no TTE is left and the
+   * ledger equals the ownership table.
+   */
+  quiescentViolations(): string[] {
+    const { hv, broker, guests } = this.platform;
+    const out: string[] = [];
+    for (const [i, w] of this.workloads.entries())
+      if (!w.finished) out.push(`guest ${GUESTS[i]} is stuck at ${this.progress[i]}`);
+    for (const g of guests) {
+      if (!hv.domains[g.id]!.alive) continue;
+      const dh = [...g.dma.keys()][0]!;
+      const leased = [...g.dma.values()][0]!.heldLeases.reduce((n, l) => n + l.npages, 0);
+      const granted = broker.grantsOf(g.id, dh).reduce((n, r) => n + r.npages, 0);
+      if (granted !== leased)
+        out.push(`${g.name}: broker grants ${granted} pages, its leases hold ${leased}`);
+    }
+    out.push(...invariantViolations(hv, broker));
+    for (const g of guests) if (hv.domains[g.id]!.alive) hv.killDomain(g.id, "exit");
+    out.push(...quiescentViolations(hv));
+    out.push(...invariantViolations(hv, broker));
+    return out;
+  }
+
+  /** Everything the future of this world depends on that can be read from outside. */
+  stateKey(pending: readonly string[]): string {
+    const { hv, broker, guests } = this.platform;
+    const parts: string[] = [
+      String(this.platform.sim.now),
+      pending.slice().sort().join(","),
+      this.progress.join(","),
+      `${this.losses}${this.duplicates}${this.delays}${this.deaths}${this.restarts}${broker.isUp ? 1 : 0}`,
+      JSON.stringify(broker.stats),
+    ];
+    for (const io of hv.iommus.values()) {
+      parts.push(io.entryOwner.join(","));
+      const ttes: number[] = [];
+      for (let i = 0; i < io.windowPages; i++)
+        if (io.iotsb.isValid(i)) ttes.push(i, io.iotsb.pa[i]!);
+      parts.push(ttes.join(","), io.iotlb.cachedIndices().join(","));
+    }
+    for (const g of guests) {
+      parts.push(hv.domains[g.id]!.alive ? "up" : "dead");
+      for (const [dh, dma] of g.dma) {
+        parts.push(JSON.stringify(broker.grantsOf(g.id, dh)), JSON.stringify(dma.heldLeases));
+        parts.push(JSON.stringify(dma.stats), JSON.stringify(dma.policyStats()));
+      }
+      parts.push(JSON.stringify(g.link.stats), this.inFlight.get(g.channel.id)!.join(","));
+      parts.push(`${g.channel.sent},${g.channel.delivered},${g.channel.dropped}`);
+      parts.push(hidden(g.link, ["pending", "accepted", "nextId"]));
+      parts.push(hidden(g.channel, ["inFlight", "lastArrival", "epoch", "down"]));
+    }
+    parts.push(hidden(broker, ["sessions"]), String(this.platform.controlCpu.backlog));
+    return parts.join("|");
+  }
+}

@@ -1,0 +1,45 @@
+// Mutation testing (`bun run mutate [area]`): StrykerJS with its command runner, one area at a
+// time, each running only the `bun test` subsets that cover it. Not in CI (too slow).
+const areas = {
+  iommu: {
+    mutate: ["core/model/iommu/**/*.ts"],
+    tests: "test/core/iommu test/core/hv test/core/domains",
+  },
+  hv: {
+    mutate: ["core/model/hv/**/*.ts"],
+    tests: "test/core/hv test/core/domains",
+  },
+  domains: {
+    mutate: ["core/model/domains/**/*.ts", "!core/model/domains/checked-*.ts"],
+    tests: "test/core/domains test/core/hv test/explore",
+  },
+  "checked-policy": {
+    mutate: ["core/model/domains/checked-*.ts"],
+    tests: "test/core/plugin test/conformance",
+  },
+};
+const area = process.env.MUTATE_AREA ?? "iommu";
+const a = areas[area];
+if (a === undefined)
+  throw new Error(`unknown MUTATE_AREA "${area}" (${Object.keys(areas).join(", ")})`);
+
+// MUTATE_FILES (comma-separated globs) narrows an area to some of its files.
+const files = process.env.MUTATE_FILES?.split(",") ?? a.mutate;
+
+export default {
+  testRunner: "command",
+  // --bail: a killed mutant stops at its first failing test.
+  commandRunner: { command: `bun test --bail --timeout 120000 ${a.tests}` },
+  mutate: files,
+  coverageAnalysis: "off",
+  // No tsconfig rewrite: it needs the TypeScript JS API, which TypeScript 7 does not ship; Bun
+  // runs the sources as they are.
+  tsconfigFile: "no-tsconfig-rewrite.json",
+  concurrency: 1,
+  timeoutMS: 10000,
+  reporters: ["clear-text", "progress-append-only", "json"],
+  jsonReporter: { fileName: `out/mutation/${area}.json` },
+  tempDirName: `.stryker-tmp/${area}`,
+  ignorePatterns: ["out", ".stryker-tmp", "*.trace.json"],
+  cleanTempDir: true,
+};
