@@ -60,8 +60,8 @@ export interface RegisteredPlugin<K extends PluginKind = PluginKind> {
 }
 
 const POLICY_METHODS = {
-  "policy.global": ["grant", "revoke", "reclaim", "restore", "stats"],
-  "policy.local": ["addRange", "removeRange", "alloc", "free", "stats"],
+  "policy.global": ["grant", "revoke", "reclaim", "restore"],
+  "policy.local": ["addRange", "removeRange", "alloc", "free"],
 } as const;
 
 const MAX_MESSAGES = 1000;

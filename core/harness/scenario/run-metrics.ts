@@ -28,7 +28,7 @@ export function runMetrics(
   for (const io of hv.iommus.values()) {
     for (const o of io.entryOwner) if (o >= 0) used++;
     faults += io.faults.reduce((a, b) => a + b, 0);
-    frag = Math.max(frag, platform.broker.policyOf(io.devhandle)?.stats().fragmentation ?? 0);
+    frag = Math.max(frag, platform.broker.policyOf(io.devhandle)?.stats?.().fragmentation ?? 0);
   }
   const per = (n: number) => round(ios > 0 ? n / ios : 0);
   const extraOut: Record<string, number> = { policyErrors: pluginErrors.total };
