@@ -263,11 +263,11 @@ export {
   pluginUses,
 } from "./harness/scenario/load.ts";
 export type {
+  /** The run a plugin is set up in (`ctx.run`): its RunInfo, simulator and end time. */
+  RunContext,
   /** Identifies one run (scenario, point, path, domains, position). */
   RunInfo,
-  /** Watches runs: what an `observer` plugin provides. */
-  RunObserver,
-} from "./harness/scenario/observer.ts";
+} from "./harness/scenario/run-info.ts";
 export {
   /** Every (matrix point, path) run of a scenario, in report order. */
   planRuns,

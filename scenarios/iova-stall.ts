@@ -6,7 +6,8 @@ import { defineScenario } from "../core/index.ts";
  * 16384 long-lived mappings) through each guest allocator. The guest holds the whole 2 GiB
  * window as one lease, so every mapping is the local allocator's. Reported per point: nodes
  * visited per alloc (alloc.workP50/P99/Max: tree nodes; iommu-common: bitmap words), the map latency
- * ("map"), the longest map, and the allocator's map at its worst call (alloc.worst*).
+ * ("map"), the longest map, maps over the stall threshold (50 µs), the
+ * time vCPUs waited for the allocator's locks (ldg1.lockWaitUs), and the allocator's map at its worst call (alloc.worst*).
  */
 export default defineScenario({
   name: "iova-stall",
@@ -36,6 +37,8 @@ export default defineScenario({
     "extra/alloc.workMax",
     "extra/map.p99Us",
     "extra/alloc.maxMapUs",
+    "extra/alloc.stalls",
+    "extra/ldg1.lockWaitUs",
     "extra/alloc.worstFreeGaps",
     "extra/alloc.failures",
   ],

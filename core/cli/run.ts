@@ -1,7 +1,7 @@
 /** `bun run scenario [run] [name|path]`: run a scenario, print the table, write reports. */
 
 import type { ArgsDef } from "citty";
-import type { AnyPlugin } from "../harness/plugin/define.ts";
+import type { AnyPlugin, ObserverService } from "../harness/plugin/define.ts";
 import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
 import { PluginHost } from "../harness/plugin/host.ts";
 import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
@@ -21,9 +21,9 @@ import {
   loadScenarioPlugins,
   parseScenario,
 } from "../harness/scenario/load.ts";
-import type { RunObserver } from "../harness/scenario/observer.ts";
 import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
+import type { ObserverRef } from "../harness/scenario/runner.ts";
 import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
 import { InputError, PluginError } from "../input/errors.ts";
@@ -125,8 +125,8 @@ export function runArgs(plugins: readonly AnyPlugin[]): CliArgsDef {
   return all;
 }
 
-/** What an observer plugin may return that outlives the runs (a server). */
-interface Lasting extends RunObserver {
+/** What an observer plugin may return that outlives the runs (a server): the observer each run registers, and more. */
+interface Lasting extends ObserverService {
   readonly url?: string;
   stop?(): Promise<void>;
   /** Back-pressure from clients that lose nothing: `drain` between slices, `end` after the run. */
@@ -168,15 +168,16 @@ export async function runCommand(
   const trace = args.trace ? new TraceCollector() : undefined;
   const series = args.report ? new SeriesCollector() : undefined;
   const progress = !args.quiet && io.err.isTTY === true ? new Progress(io.err) : undefined;
-  const observers = await startObservers(enabled, scn.seed);
-  const lasting = observers.filter((o) => typeof o.stop === "function");
+  const started = await startObservers(enabled, scn.seed);
+  const observers = started.map((o) => o.perRun);
+  const lasting = started.flatMap((o) => (o.service?.stop ? [o.service] : []));
   // The trace and observers watch runs in this process.
   const inProcess = trace || series || observers.length > 0;
   const parallel = workers > 1 && plan.runs.length > 1 && !inProcess;
   const stop = new AbortController();
   const signalled = lasting.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
-  for (const [k, o] of observers.entries())
-    if (o.url) io.err.write(`${enabled[k]!.plugin.name}: serving on ${o.url} (Ctrl-C to stop)\n`);
+  for (const { name, service } of started)
+    if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
   if ((trace || series) && args.workers !== undefined && workers > 1 && !args.quiet)
     io.err.write(
       `note: ${trace ? "--trace" : "--report"} records in this process, so the runs go serially\n`,
@@ -200,7 +201,11 @@ export async function runCommand(
   } else {
     const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
     const opts = {
-      observers: [...(trace ? [trace] : []), ...(series ? [series] : []), ...observers],
+      observers: [
+        ...(trace ? [trace.plugin] : []),
+        ...(series ? [series.plugin] : []),
+        ...observers,
+      ],
       progress: progress
         ? (done: number, _: number, run: { events: number }) =>
             progress.update(tally(done, run.events))
@@ -234,11 +239,9 @@ export async function runCommand(
   io.err.write(failureSummary(report));
   if (lasting.length > 0) {
     if (!stop.signal.aborted)
-      for (const [k, o] of observers.entries())
-        if (o.url)
-          io.err.write(
-            `${enabled[k]!.plugin.name}: runs done; still serving on ${o.url} until Ctrl-C\n`,
-          );
+      for (const { name, service } of started)
+        if (service?.url)
+          io.err.write(`${name}: runs done; still serving on ${service.url} until Ctrl-C\n`);
     await signalled;
     for (const o of lasting) await o.stop!();
   }
@@ -269,9 +272,20 @@ function enabledPlugins(
 const pick = (o: Record<string, unknown>, keys: readonly string[]) =>
   Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 
-/** Starts each enabled observer in its own host. @throws InputError for bad options or a refused bind */
-async function startObservers(enabled: readonly Enabled[], seed: number): Promise<Lasting[]> {
-  const out: Lasting[] = [];
+/** An observer turned on by its flags: what each run registers, and its service if it outlives the runs. */
+interface Started {
+  name: string;
+  perRun: ObserverRef;
+  service?: Lasting;
+}
+
+/**
+ * Sets up each enabled observer once, outside any run (no `ctx.run`): one that outlives the
+ * runs (a server) starts there and provides the observer each run registers in its own host;
+ * any other is registered in each run with its options. @throws InputError for bad options or a refused bind
+ */
+async function startObservers(enabled: readonly Enabled[], seed: number): Promise<Started[]> {
+  const out: Started[] = [];
   for (const { plugin, options } of enabled) {
     const rng = new RngStreams(seed);
     const host = new PluginHost({
@@ -280,7 +294,9 @@ async function startObservers(enabled: readonly Enabled[], seed: number): Promis
       rng: (s) => rng.stream(s),
     });
     try {
-      out.push((host.use(plugin as never, options) ?? {}) as Lasting);
+      const service = host.use(plugin as never, options) as Lasting | undefined;
+      const perRun: ObserverRef = service?.observer ?? [plugin, options];
+      out.push({ name: plugin.name, perRun, ...(service ? { service } : {}) });
     } catch (e) {
       // The host wraps what setup throws; a refused bind is still the user's input.
       if (e instanceof PluginError && e.cause instanceof InputError) throw e.cause;

@@ -7,7 +7,7 @@
  *   bun run scenario default --serve --pace 0.001   (then open http://127.0.0.1:8787/)
  */
 
-import { definePlugin, durationNs, InputError, type RunObserver } from "../../core/index.ts";
+import { definePlugin, durationNs, InputError, type Plugin } from "../../core/index.ts";
 import { createApp, type LiveApp } from "./app.ts";
 import { Catalogue } from "./catalogue.ts";
 import { liveCli } from "./cli.ts";
@@ -19,7 +19,9 @@ import { type RunHold, RunRegistry } from "./runs.ts";
 
 const STOP_GRACE_MS = 50;
 
-export interface LiveServer extends RunObserver {
+export interface LiveServer {
+  /** The observer each run registers (`observers: [server.observer]`). */
+  readonly observer: Plugin<"observer">;
   /** Where it listens, e.g. http://127.0.0.1:8787/ */
   readonly url: string;
   /** The Elysia app (tests call `app.handle(new Request(...))`). */
@@ -103,9 +105,7 @@ export default definePlugin({
       app,
       runs,
       hold,
-      onRun: (bus, info, sim) => observer.onRun(bus, info, sim),
-      onBoot: (platform, info) => observer.onBoot(platform, info),
-      onResult: (info, metrics) => observer.onResult(info, metrics),
+      observer: observer.runObserver(),
       stop: () =>
         (stopped ??= (async () => {
           await runs.stopAll();

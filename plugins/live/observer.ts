@@ -1,16 +1,18 @@
 /**
- * The live plugin's RunObserver: puts every event of every run on the feed, keeps the booted
- * platform of the latest run for /state, and each run's chart series and final metrics.
+ * The live plugin's observer: puts every event of every run on the feed, keeps the booted
+ * platform of the latest run for /state, and each run's chart series and final metrics. Each
+ * run registers `runObserver()` in its own host.
  */
 
 import type {
   EventBus,
   PathMetrics,
   Platform,
+  Plugin,
   RunInfo,
-  RunObserver,
   Simulator,
 } from "../../core/index.ts";
+import { definePlugin } from "../../core/index.ts";
 import { FeedNotice } from "./feed-item.ts";
 import type { FeedHub } from "./hub.ts";
 import { RunSeries, type SeriesPoint } from "./series.ts";
@@ -39,7 +41,7 @@ export interface RunSummary {
   done: boolean;
 }
 
-export class LiveObserver implements RunObserver {
+export class LiveObserver {
   private nextRun = 1;
   private readonly active = new Map<RunInfo, LiveRun>();
   private readonly finished: LiveRun[] = [];
@@ -47,6 +49,29 @@ export class LiveObserver implements RunObserver {
   latest: LiveRun | undefined;
 
   constructor(private readonly hub: FeedHub) {}
+
+  /**
+   * The observer plugin a run registers: the run's bus, machine and figures go to the feed.
+   * It charts the sampler's metric events, so it requires the sampler. `started` is told each
+   * run's info once the run is on the feed.
+   */
+  runObserver(started?: (info: RunInfo) => void): Plugin<"observer"> {
+    return definePlugin({
+      name: "live-feed",
+      kind: "observer",
+      version: "1.0.0",
+      description: "every event, the machine and the figures of the run, onto the live feed",
+      requires: ["sampler"],
+      setup: (ctx) => {
+        const run = ctx.run;
+        if (run === undefined) return;
+        this.onRun(ctx.bus, run.info, run.sim);
+        started?.(run.info);
+        ctx.hooks.hook("boot", (platform) => this.onBoot(platform, run.info));
+        ctx.hooks.hook("result", (metrics) => this.onResult(run.info, metrics));
+      },
+    });
+  }
 
   onRun(bus: EventBus, info: RunInfo, sim: Simulator): void {
     const r: LiveRun = { run: this.nextRun++, info, sim, series: new RunSeries() };

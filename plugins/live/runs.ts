@@ -17,7 +17,6 @@ import {
   pluginUses,
   type Report,
   type RunInfo,
-  type RunObserver,
   runScenarioAsync,
   type Scenario,
   type Static,
@@ -223,18 +222,13 @@ export class RunRegistry {
     const abort = new AbortController();
     const infos: RunInfo[] = [];
     const live = this.observer;
-    const tap: RunObserver = {
-      onRun: (bus, info, sim) => {
-        infos.push(info);
-        live.onRun(bus, info, sim);
-        rec.runs.push(live.latest!.run);
-      },
-      onBoot: (p, info) => live.onBoot(p, info),
-      onResult: (info, m) => live.onResult(info, m),
-    };
+    const tap = live.runObserver((info) => {
+      infos.push(info);
+      rec.runs.push(live.latest!.run);
+    });
     const hold = this.hold(req.pace !== undefined);
     const done = runScenarioAsync(raw, scn, table, {
-      observers: rec.trace ? [tap, rec.trace] : [tap],
+      observers: rec.trace ? [tap, rec.trace.plugin] : [tap],
       pace: req.pace,
       signal: abort.signal,
       drain: hold.drain,

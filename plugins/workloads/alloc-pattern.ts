@@ -95,7 +95,7 @@ export default definePlugin({
   options,
   setup(ctx, o): Workload {
     const ends: (() => void)[] = [];
-    ctx.hooks.hook("run:end", () => {
+    ctx.hooks.hook("end", () => {
       for (const end of ends) end();
     });
     return {

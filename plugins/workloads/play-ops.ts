@@ -92,9 +92,9 @@ export function playOps(
   } else failures = ops.filter((o) => o.op === "map").length;
 
   return () => {
-    const s: PolicyStats = dma.policyStats();
+    const s: Partial<PolicyStats> = dma.policyStats();
     for (const [k, v] of Object.entries(s))
-      if (REPORTED.test(k)) env.figure(`alloc.${rename(k)}`, v);
+      if (REPORTED.test(k) && v !== undefined) env.figure(`alloc.${rename(k)}`, v);
     env.figure("alloc.maps", maps);
     env.figure("alloc.failures", failures);
     env.figure("alloc.liveMappings", live.size);

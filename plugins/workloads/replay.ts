@@ -60,7 +60,7 @@ export default definePlugin({
     }
     const ops = trace.ops.map((op) => ({ ...op, atNs: Math.round(op.atNs * o.timeScale) }));
     const ends: (() => void)[] = [];
-    ctx.hooks.hook("run:end", () => {
+    ctx.hooks.hook("end", () => {
       for (const end of ends) end();
     });
     return {

@@ -73,7 +73,7 @@ function benchOne(plugin: (typeof PLUGINS)[number], n: number, quick: boolean): 
   }
   const rng = new Rng(42, fnv1a32(`${plugin.name}:${n}`));
   const seconds = quick ? 0.05 : 0.3;
-  const stats = () => p.stats() as Stats;
+  const stats = () => p.stats!() as Stats;
 
   let k = 0;
   let w0 = totalWork(stats());

@@ -108,7 +108,7 @@ function benchLocal(plugin: AnyPlugin, window: number, quick: boolean): void {
     );
     const target = occupancy === 0.5 ? TARGETS[plugin.name] : undefined;
     row(`${plugin.name} @ ${occupancy * 100}%`, pairs / seconds, "pairs/s", target);
-    if (policy.stats().allocatedPages !== liveCount)
+    if (policy.stats!().allocatedPages !== liveCount)
       throw new Error(`${plugin.name}: accounting drifted`);
   }
 }
@@ -144,7 +144,7 @@ function benchGlobal(plugin: AnyPlugin, window: number, quick: boolean): void {
   };
   const pairs = calibrate(run, quick ? 0.02 : 0.25);
   const seconds = measure(plugin.name, () => run(pairs), { repeat: quick ? 3 : 5, warmup: 1 });
-  const s = policy.stats();
+  const s = policy.stats!();
   row(
     `${plugin.name} (${Math.round((100 * s.allocatedPages) / window)}% granted)`,
     pairs / seconds,

@@ -1,5 +1,6 @@
 import { type PathRun, runPath } from "../../core/harness/scenario/runner.ts";
 import { type EventBus, loadScenarioPlugins, parseScenario } from "../../core/index.ts";
+import { tap } from "./tap.ts";
 
 export interface OneGuestRun {
   /** The guest's one device. */
@@ -34,5 +35,5 @@ export async function runOneGuest(o: OneGuestRun): Promise<PathRun> {
     workloads: [{ plugin: o.workload }],
   });
   const table = await loadScenarioPlugins(scn, process.cwd());
-  return runPath(scn, path, table, {}, { observers: o.tap ? [{ onRun: o.tap }] : [] });
+  return runPath(scn, path, table, {}, { observers: o.tap ? [tap(o.tap)] : [] });
 }

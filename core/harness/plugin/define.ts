@@ -31,7 +31,7 @@ import type { DeviceFactory, IoPath, Workload } from "../../model/domains/io.ts"
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
 import type { EventBus } from "../../model/events/bus.ts";
 import type { Rng } from "../../model/sim/rng.ts";
-import type { RunObserver } from "../scenario/observer.ts";
+import type { RunContext } from "../scenario/run-info.ts";
 import type { CoreHooks, Hooks } from "./hooks.ts";
 
 export const PLUGIN_KINDS = [
@@ -47,16 +47,24 @@ export type PluginKind = (typeof PLUGIN_KINDS)[number];
 /** Names: lower-case words with dashes, optionally one `scope/` prefix: `first-fit`, `acme/nic-x`. */
 export const PLUGIN_NAME_PATTERN = /^[a-z][a-z0-9-]*(\/[a-z0-9-]+)?$/;
 
-/** What `setup` returns, per kind (contracts: core/model/domains/policy.ts and io.ts, core/harness/scenario/observer.ts). */
+/** What `setup` returns, per kind (contracts: core/model/domains/policy.ts and io.ts; observers tap hooks.ts). */
 export interface PluginProvides {
   "policy.global": GlobalPolicyFactory;
   "policy.local": LocalPolicyFactory;
   device: DeviceFactory;
   workload: Workload;
   path: IoPath;
-  /** Observers watch runs; one that only taps hooks may return nothing. */
+  /**
+   * Observers watch a run through `ctx.hooks` and `ctx.bus` and provide nothing; one that
+   * outlives runs (a server) provides the observer to register in each run instead.
+   */
   // biome-ignore lint/suspicious/noConfusingVoidType: lets `setup() { ... }` return nothing.
-  observer: RunObserver | void;
+  observer: ObserverService | void;
+}
+
+/** What an observer that outlives runs provides: the observer plugin each run registers. */
+export interface ObserverService {
+  readonly observer: AnyPlugin;
 }
 
 /** A seeded random stream handed to plugins by `ctx.rng(name)`. */
@@ -67,6 +75,8 @@ export interface PluginContext {
   readonly name: string;
   readonly hooks: Hooks<CoreHooks>;
   readonly bus: EventBus;
+  /** The run this plugin is set up in; absent outside a run (the policy kit, tools). */
+  readonly run?: RunContext;
   /** This plugin's own random stream `stream` (independent of every other plugin's streams). */
   rng(stream: string): PluginRng;
   log(message: string): void;

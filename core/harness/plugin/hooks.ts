@@ -5,11 +5,13 @@
  * which stops the remaining hooks of that call).
  *
  *   const hooks = new Hooks<CoreHooks>();
- *   const off = hooks.hook("domain:death", (d) => ..., { plugin: "my-observer" });
- *   hooks.callSync("domain:death", 3);
+ *   const off = hooks.hook("death", (d, reason) => ..., { plugin: "my-observer" });
+ *   hooks.callSync("death", 3, "scenario fault");
  */
 
 import { PluginError } from "../../input/errors.ts";
+import type { Platform } from "../../model/domains/platform.ts";
+import type { PathMetrics } from "../report/report.ts";
 
 // biome-ignore lint/suspicious/noExplicitAny: hook maps are arbitrary function signatures.
 export type HookFn = (...args: any[]) => any;
@@ -23,20 +25,26 @@ export interface HookOptions {
 }
 
 /**
- * The core's hooks. Plugins tap them through `ctx.hooks`. Extend with declaration merging:
+ * The run's hooks: one map for everything a plugin may watch in a run, in the order they fire.
+ * Plugins tap them through `ctx.hooks` in `setup` (observers are plugins on this map). Extend
+ * with declaration merging:
  * `declare module ".../core/harness/plugin/hooks.ts" { interface CoreHooks { "x:y": (...) => void } }`.
  */
 export interface CoreHooks {
-  /** The run starts (virtual time 0, every plugin set up). */
-  "run:start": () => void;
-  /** The run ended (duration reached or stopped); last chance to emit metrics. */
-  "run:end": () => void;
-  /** A domain died; its grants are being revoked. */
-  "domain:death": (domain: number) => void;
-  /** The broker granted pages [base, base + npages) of the window to `domain`. */
-  "dvma:grant": (domain: number, devhandle: number, base: number, npages: number) => void;
-  /** Pages [base, base + npages) granted to `domain` came back (released or revoked). */
-  "dvma:release": (domain: number, devhandle: number, base: number, npages: number) => void;
+  /** The machine booted (the clock has not moved). */
+  boot: (platform: Platform) => void;
+  /** Every plugin is set up and every process scheduled: the clock starts. */
+  start: () => void;
+  /** The control domain granted `npages` DVMA pages at address `dvma` of `devhandle`'s window to `domain`. */
+  grant: (domain: number, devhandle: number, dvma: number, npages: number) => void;
+  /** Granted pages came back from `domain` (released by the guest or revoked). */
+  release: (domain: number, devhandle: number, dvma: number, npages: number) => void;
+  /** A guest domain died; `reason` says why. */
+  death: (domain: number, reason: string) => void;
+  /** The clock reached the run's end: last chance to emit events. */
+  end: () => void;
+  /** The run's figures, as the report will show them. */
+  result: (metrics: PathMetrics) => void;
 }
 
 interface Registered {

@@ -22,6 +22,7 @@ import type {
   LocalPolicyFactory,
 } from "../../model/domains/policy.ts";
 import type { EventBus } from "../../model/events/bus.ts";
+import type { RunContext } from "../scenario/run-info.ts";
 import {
   type AnyPlugin,
   isPlugin,
@@ -59,8 +60,8 @@ export interface RegisteredPlugin<K extends PluginKind = PluginKind> {
 }
 
 const POLICY_METHODS = {
-  "policy.global": ["grant", "revoke", "reclaim", "restore", "stats"],
-  "policy.local": ["addRange", "removeRange", "alloc", "free", "stats"],
+  "policy.global": ["grant", "revoke", "reclaim", "restore"],
+  "policy.local": ["addRange", "removeRange", "alloc", "free"],
 } as const;
 
 const MAX_MESSAGES = 1000;
@@ -71,7 +72,18 @@ export class PluginHost {
   /** `ctx.log` messages, when no `log` function was given (the first 1000). */
   readonly messages: { plugin: string; message: string }[] = [];
 
+  /** The run plugins registered from now on are set up in (`ctx.run`); see enterRun. */
+  private run: RunContext | undefined;
+
   constructor(private readonly options: PluginHostOptions) {}
+
+  /**
+   * Plugins registered from now on are set up in `run` (`ctx.run`). A run identifies itself
+   * once its path has planned the machine, so policies and the path are registered before.
+   */
+  enterRun(run: RunContext): void {
+    this.run = run;
+  }
 
   /**
    * Registers `plugin` with `rawOptions` (validated against its schema, defaults applied),
@@ -176,10 +188,12 @@ export class PluginHost {
 
   private context(name: string): PluginContext {
     const { hooks, bus, rng, log } = this.options;
+    const run = this.run;
     return Object.freeze({
       name,
       hooks: hooks.scoped(name),
       bus: bus.scoped(name),
+      ...(run === undefined ? {} : { run }),
       rng: (stream: string) => {
         const key = `plugin:${name}:${stream}`;
         let r = this.streams.get(key);

@@ -1,6 +1,7 @@
 import { type Static, Type } from "@sinclair/typebox";
 import { CostModelSchema } from "../../model/machine/cost-model.ts";
-import { MachineSchema } from "../../model/machine/description.ts";
+import { type MachineDescription, MachineSchema } from "../../model/machine/description.ts";
+import { parseMachine } from "../../model/machine/parse.ts";
 
 /**
  * A scenario: a machine, the plugins that run on it, the I/O paths to compare, and optionally a
@@ -155,4 +156,27 @@ const UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 
 export function durationNs(d: string): number {
   const m = /^([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s)$/.exec(d)!;
   return Math.round(Number(m[1]) * UNIT_NS[m[2]!]!);
+}
+
+const machines = new WeakMap<Scenario, MachineDescription>();
+
+/**
+ * The scenario's machine, validated and expanded once per scenario object (each matrix point is
+ * one) and frozen, so every run of the point shares it. @throws InputError
+ */
+export function machineOf(scn: Scenario): MachineDescription {
+  let md = machines.get(scn);
+  if (md === undefined) {
+    md = deepFreeze(parseMachine(scn.machine, "scenario /machine"));
+    machines.set(scn, md);
+  }
+  return md;
+}
+
+function deepFreeze<T>(x: T): T {
+  if (typeof x === "object" && x !== null && !Object.isFrozen(x)) {
+    Object.freeze(x);
+    for (const v of Object.values(x)) deepFreeze(v);
+  }
+  return x;
 }

@@ -1,10 +1,9 @@
 import { resolve } from "node:path";
 import { describeThrown, InputError } from "../../input/errors.ts";
 import { closest, parseWithSchema } from "../../input/validate.ts";
-import { parseMachine } from "../../model/machine/parse.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { isPluginPath, loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
-import { type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
+import { machineOf, type PluginRef, type Scenario, ScenarioSchema } from "./define.ts";
 import { refName, refOptions } from "./runner.ts";
 
 export const SCENARIO_DIR = resolve(REPO_ROOT, "scenarios");
@@ -118,7 +117,7 @@ export function applySets(raw: unknown, sets: readonly string[]): unknown {
 /** Validates a raw scenario: schema (defaults applied), then the machine's own rules. @throws InputError */
 export function parseScenario(raw: unknown): Scenario {
   const scn = parseWithSchema(ScenarioSchema, raw, "scenario ");
-  parseMachine(scn.machine, "scenario /machine");
+  machineOf(scn);
   return scn;
 }
 
@@ -164,7 +163,7 @@ export function pluginUses(scn: Scenario): PluginUse[] {
 
 /** The plugins one (matrix-free) scenario uses. */
 function pointUses(scn: Scenario): PluginUse[] {
-  const md = parseMachine(scn.machine, "scenario /machine");
+  const md = machineOf(scn);
   const use = (field: string, ref: PluginRef): PluginUse => ({
     field,
     name: refName(ref),

@@ -3,11 +3,11 @@ import { parseCostModel } from "../../model/machine/parse.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs, type PluginRef, type Scenario } from "./define.ts";
 import { expandMatrix, type MatrixPoint } from "./load.ts";
-import type { RunObserver } from "./observer.ts";
-import { type PathRun, type PluginTable, refName, startPath } from "./runner.ts";
+import { type ObserverRef, type PathRun, type PluginTable, refName, startPath } from "./runner.ts";
 
 export interface ScenarioRunOptions {
-  observers?: readonly RunObserver[];
+  /** Observer plugins registered in every run (see RunOptions.observers). */
+  observers?: readonly ObserverRef[];
   /** After each (point, path) run: for progress display. */
   progress?: (done: number, total: number, run: PathRun) => void;
 }

@@ -1,5 +1,4 @@
 import { InputError } from "../../input/errors.ts";
-import { invariantViolations } from "../../model/domains/invariants.ts";
 import type {
   DeviceFactory,
   DeviceModel,
@@ -10,20 +9,22 @@ import type {
 import { Platform } from "../../model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
 import { EventBus } from "../../model/events/bus.ts";
-import { runLengths } from "../../model/iommu/owner-runs.ts";
-import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
+import { parseCostModel } from "../../model/machine/parse.ts";
 import { Simulator } from "../../model/sim/kernel.ts";
 import { RngStreams } from "../../model/sim/rng.ts";
-import { Histogram } from "../../model/sim/stats.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
 import { PluginHost } from "../plugin/host.ts";
-import { type PathMetrics, round } from "../report/report.ts";
-import { cpuFigures, lockFigures } from "./cpu-figures.ts";
-import { durationNs, type PluginRef, type Scenario } from "./define.ts";
-import { IoErrorTally, PluginErrorLog } from "./failures.ts";
-import type { RunInfo, RunObserver } from "./observer.ts";
-import { startSampler } from "./sampler.ts";
+import type { PathMetrics } from "../report/report.ts";
+import { durationNs, machineOf, type PluginRef, type Scenario } from "./define.ts";
+import { PluginErrorLog } from "./failures.ts";
+import type { RunInfo } from "./run-info.ts";
+import { IoMeter } from "./run-meter.ts";
+import { runMetrics } from "./run-metrics.ts";
+import { samplerPlugin } from "./sampler.ts";
+
+/** An observer plugin to register in a run, alone or with its options. */
+export type ObserverRef = AnyPlugin | readonly [AnyPlugin, unknown];
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
 export type PluginTable = ReadonlyMap<string, AnyPlugin>;
@@ -33,8 +34,11 @@ export const refOptions = (ref: PluginRef): unknown =>
   typeof ref === "string" ? undefined : ref[1];
 
 export interface RunOptions {
-  /** Watchers of this run (trace, live feed, tests). */
-  observers?: readonly RunObserver[];
+  /**
+   * Observer plugins (trace, live feed, tests), each alone or with its options, registered in
+   * this run's own host after the built-in sampler: they watch through `ctx.hooks` and `ctx.bus`.
+   */
+  observers?: readonly ObserverRef[];
   /** Where this run sits among the scenario's runs. */
   index?: number;
   total?: number;
@@ -62,6 +66,8 @@ export interface PathRunState {
   sim: Simulator;
   platform: Platform;
   untilNs: number;
+  /** The run's hook map (observers tap it in their setup). */
+  hooks: Hooks<CoreHooks>;
   /** Ends the run (hooks, metrics). Call once, after the clock reached untilNs. */
   finish(): PathRun;
 }
@@ -82,7 +88,12 @@ export function runPath(
   return state.finish();
 }
 
-/** Boots the machine and schedules everything for one (point, path) run; the clock has not moved. */
+/**
+ * Composes one (point, path) run: its own simulator, bus, hook map and plugin host; the
+ * policies, the path, the observers, the booted machine, the devices, the workloads and the
+ * faults. The clock has not moved; `finish` ends the run. Hooks fire in this order: boot,
+ * start, then grant / release / death as they happen, end, result.
+ */
 export function startPath(
   scn: Scenario,
   pathRef: PluginRef,
@@ -94,18 +105,19 @@ export function startPath(
   const bus = new EventBus(() => sim.now);
   const hooks = new Hooks<CoreHooks>();
   const rng = new RngStreams(scn.seed);
+  const untilNs = durationNs(scn.duration);
   const pluginErrors = new PluginErrorLog(() => sim.now, scn.seed);
-  const host = new PluginHost({
+  const hostOptions = {
     hooks,
     bus,
-    rng: (s) => rng.stream(s),
-    onPolicyError: (e) => {
+    rng: (s: string) => rng.stream(s),
+    onPolicyError: (e: Parameters<PluginErrorLog["record"]>[0]) => {
       pluginErrors.record(e);
       if (bus.wants("plugin.error"))
         bus.emit("plugin.error", { plugin: e.plugin, hook: e.hook, message: e.message });
     },
-  });
-  const untilNs = durationNs(scn.duration);
+  };
+  const host = new PluginHost(hostOptions);
   const globalPolicy = host.use(
     plugin(table, scn.policies.global, "policy.global") as never,
     refOptions(scn.policies.global),
@@ -116,7 +128,7 @@ export function startPath(
   ) as LocalPolicyFactory;
   const path = host.use(plugin(table, pathRef, "path") as never, refOptions(pathRef)) as IoPath;
 
-  const md = parseMachine(scn.machine, "scenario /machine");
+  const md = machineOf(scn);
   const baseCost = parseCostModel(scn.cost, "scenario /cost");
   const plan = path.plan?.({ md, cost: baseCost, guestDma: scn.guestDma }) ?? {
     md,
@@ -132,8 +144,14 @@ export function startPath(
     index: opts.index ?? 0,
     total: opts.total ?? 1,
   };
-  const observers = opts.observers ?? [];
-  for (const o of observers) o.onRun?.(bus, info, sim);
+  // From here on plugins know their run (ctx.run); observers subscribe to the bus before boot.
+  host.enterRun({ info, sim, untilNs });
+  for (const ref of [samplerPlugin, ...(opts.observers ?? [])]) {
+    const [o, options] = Array.isArray(ref) ? ref : [ref as AnyPlugin, undefined];
+    if (o.kind !== "observer")
+      throw new InputError(`plugin "${o.name}" is a ${o.kind} plugin; an observer is needed here`);
+    host.use(o as never, options);
+  }
 
   const platform = new Platform({
     md: plan.md,
@@ -166,53 +184,8 @@ export function startPath(
     );
   }
 
-  // Metering: every I/O a workload completes is counted here.
-  const lat = new Histogram();
-  let ios = 0;
-  let bytes = 0;
-  const failed = new IoErrorTally();
-  let attacks = 0;
-  let blocked = 0;
-  const extra = new Map<string, Histogram>();
-  const figures = new Map<string, number>();
-  bus.on("attack", (e) => {
-    attacks++;
-    if (e.blocked) blocked++;
-  });
-  // Per device kind too, so a NIC's and a disk's figures are not only seen mixed.
-  const byKind = new Map<string, { ios: number; bytes: number; lat: Histogram }>();
-  const meter = (io: GuestIo): GuestIo => {
-    let kind = byKind.get(io.device.kind);
-    if (kind === undefined)
-      byKind.set(io.device.kind, (kind = { ios: 0, bytes: 0, lat: new Histogram() }));
-    const k = kind;
-    return {
-      guest: io.guest,
-      device: io.device,
-      setup: () => io.setup(),
-      *submit(req, cpu) {
-        const r = yield* io.submit(req, cpu);
-        if (r.ok) {
-          ios++;
-          bytes += r.bytes;
-          lat.record(r.latencyNs);
-          k.ios++;
-          k.bytes += r.bytes;
-          k.lat.record(r.latencyNs);
-        } else failed.record(r.error || "unknown");
-        if (bus.wants("io.done")) {
-          bus.emit("io.done", {
-            domain: io.guest,
-            path: path.name,
-            op: req.op,
-            bytes: r.ok ? r.bytes : 0,
-            latencyNs: r.latencyNs,
-          });
-        }
-        return r;
-      },
-    };
-  };
+  // Every I/O a workload completes is counted by the meter.
+  const meter = new IoMeter(bus, path.name);
 
   // Endpoints: each guest's devices as the scenario's machine assigns them (before the path's plan).
   const endpoints = new Map<number, Map<string, GuestIo>>();
@@ -220,18 +193,10 @@ export function startPath(
     const mine = new Map<string, GuestIo>();
     for (const d of md.devices.filter((x) => x.domain === g.name)) {
       const device = models.get(d.name)!;
+      const env = { platform, guest: g, device, cost, bus };
       mine.set(
         d.kind,
-        meter(
-          path.connect({
-            platform,
-            guest: g,
-            device,
-            cost,
-            rng: rng.stream(`path:${g.name}:${d.name}`),
-            bus,
-          }),
-        ),
+        meter.wrap(path.connect({ ...env, rng: rng.stream(`path:${g.name}:${d.name}`) })),
       );
     }
     endpoints.set(g.id, mine);
@@ -250,6 +215,7 @@ export function startPath(
   }));
 
   // Boot: each guest shakes hands with the broker, sets up its endpoints, then starts its workloads.
+  const { failed } = meter;
   for (const g of platform.guests) {
     sim.spawn(
       (function* () {
@@ -269,12 +235,8 @@ export function startPath(
             untilNs,
             cpu: 0,
             bus,
-            observe: (name, value) => {
-              let h = extra.get(name);
-              if (h === undefined) extra.set(name, (h = new Histogram()));
-              h.record(value);
-            },
-            figure: (name, value) => figures.set(name, value),
+            observe: (name, value) => meter.observe(name, value),
+            figure: (name, value) => meter.figure(name, value),
           });
         }
       })(),
@@ -293,107 +255,30 @@ export function startPath(
     }
   }
 
-  for (const o of observers) o.onBoot?.(platform, info);
-  if (bus.wants("metric")) startSampler(platform, bus, untilNs);
-  hooks.callSync("run:start");
+  hooks.callSync("boot", platform);
+  fireModelHooks(hooks, bus, platform);
+  hooks.callSync("start");
   const finish = (): PathRun => {
-    hooks.callSync("run:end");
-    const metrics = collect();
-    for (const o of observers) o.onResult?.(info, metrics);
+    hooks.callSync("end");
+    const metrics = runMetrics(platform, meter, pluginErrors, untilNs, plan.native);
+    hooks.callSync("result", metrics);
     return { metrics, platform, info, events: sim.eventsProcessed };
   };
-  const collect = (): PathMetrics => {
-    const seconds = untilNs / 1e9;
-    const { cpu, vcpus } = cpuFigures(platform, untilNs);
-    const hcalls = hv.hcalls.reduce((a, b) => a + b, 0);
-    const ldc = hv.channels.reduce((a, c) => a + c.sent, 0);
-    let used = 0;
-    let frag = 0;
-    let faults = 0;
-    for (const io of hv.iommus.values()) {
-      for (const o of io.entryOwner) if (o >= 0) used++;
-      faults += io.faults.reduce((a, b) => a + b, 0);
-      frag = Math.max(frag, platform.broker.policyOf(io.devhandle)?.stats().fragmentation ?? 0);
-    }
-    const per = (n: number) => round(ios > 0 ? n / ios : 0);
-    const extraOut: Record<string, number> = { policyErrors: pluginErrors.total };
-    Object.assign(extraOut, machineHealth(platform), failed.figures());
-    for (const [kind, k] of [...byKind.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      extraOut[`${kind}.gbps`] = round((k.bytes * 8) / untilNs);
-      extraOut[`${kind}.iops`] = round(k.ios / seconds, 1);
-      extraOut[`${kind}.p50Us`] = round(k.lat.percentile(50) / 1e3, 3);
-      extraOut[`${kind}.p99Us`] = round(k.lat.percentile(99) / 1e3, 3);
-    }
-    for (const [name, h] of [...extra.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      extraOut[`${name}.p50Us`] = round(h.percentile(50) / 1e3, 3);
-      extraOut[`${name}.p99Us`] = round(h.percentile(99) / 1e3, 3);
-      extraOut[`${name}.count`] = h.count;
-    }
-    for (const [name, v] of [...figures.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
-      extraOut[name] = v;
-    return {
-      throughputGbps: round((bytes * 8) / untilNs),
-      iops: round(ios / seconds, 1),
-      latencyUs: {
-        p50: round(lat.percentile(50) / 1e3, 3),
-        p99: round(lat.percentile(99) / 1e3, 3),
-        p999: round(lat.percentile(99.9) / 1e3, 3),
-      },
-      cpu,
-      vcpus,
-      perIo: {
-        hypercalls: plan.native ? 0 : per(hcalls),
-        ldcMessages: per(ldc),
-        iotlbFlushes: per(hv.flushOps),
-      },
-      dvma: { usedPages: used, fragmentation: round(frag) },
-      faults,
-      blocked,
-      ios,
-      errors: failed.total,
-      attacks,
-      extra: extraOut,
-      dvmaMap: [...hv.iommus.values()]
-        .sort((a, b) => a.devhandle - b.devhandle)
-        .map((io) => ({
-          devhandle: io.devhandle,
-          windowPages: io.windowPages,
-          runs: runLengths(io.entryOwner),
-        })),
-      ...(pluginErrors.total > 0 ? { pluginErrors: pluginErrors.list() } : {}),
-    };
-  };
-  return { sim, platform, untilNs, finish };
+  return { sim, platform, untilNs, hooks, finish };
 }
 
 /**
- * Figures about the machine's state at run end: IOTLB hit rate, the guests' local-policy
- * fragmentation, and how many safety invariants are violated (always 0 unless something is wrong).
+ * Fires grant, release and death from what the model reports, for the hooks someone tapped
+ * (an untapped hook costs nothing: its event kinds stay unobserved).
  */
-function machineHealth(platform: Platform): Record<string, number> {
-  const { hv, broker } = platform;
-  let hits = 0;
-  let lookups = 0;
-  for (const io of hv.iommus.values()) {
-    hits += io.iotlb.hits;
-    lookups += io.iotlb.hits + io.iotlb.misses;
+function fireModelHooks(hooks: Hooks<CoreHooks>, bus: EventBus, platform: Platform): void {
+  const { hv } = platform;
+  if (hooks.has("grant"))
+    bus.on("dvma.grant", (e) => hooks.callSync("grant", e.domain, e.devhandle, e.base, e.npages));
+  if (hooks.has("release")) {
+    bus.on("dvma.release", (e) =>
+      hooks.callSync("release", e.domain, e.devhandle, e.base, e.npages),
+    );
   }
-  const frags = platform.guests.flatMap((g) =>
-    [...g.dma.values()].map((d) => d.policyStats().fragmentation ?? 0),
-  );
-  const localFragmentation = frags.length > 0 ? frags.reduce((a, b) => a + b, 0) / frags.length : 0;
-  return {
-    ...lockFigures(platform),
-    "iotlb.hitRate": round(lookups > 0 ? hits / lookups : 0),
-    "dvma.localFragmentation": round(localFragmentation),
-    invariantViolations: invariantViolations(
-      hv,
-      broker.isUp ? broker : undefined,
-      platform.dmaApisInUse,
-    ).length,
-    "dvma.deadOwnedPages": [...hv.iommus.values()].reduce(
-      (n, io) => n + io.entryOwner.filter((o) => o >= 0 && !hv.domains[o]!.alive).length,
-      0,
-    ),
-  };
+  if (hooks.has("death")) hv.onDeath((domain, reason) => hooks.callSync("death", domain, reason));
 }

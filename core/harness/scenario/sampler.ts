@@ -1,5 +1,6 @@
 import type { Platform } from "../../model/domains/platform.ts";
 import type { EventBus } from "../../model/events/bus.ts";
+import { definePlugin } from "../plugin/define.ts";
 
 /** Samples per run (the interval is the run's duration divided by this). */
 const SAMPLES = 200;
@@ -10,7 +11,7 @@ const SAMPLES = 200;
  * valid TTEs and the IOTLB hit rate over the interval. Started only when someone listens; it
  * reads state and changes nothing, so results are the same with or without it.
  */
-export function startSampler(platform: Platform, bus: EventBus, untilNs: number): void {
+function startSampler(platform: Platform, bus: EventBus, untilNs: number): void {
   const { sim, hv, cpus } = platform;
   const interval = Math.max(1000, Math.floor(untilNs / SAMPLES));
   const busy = cpus.map((c) => c.busyNs);
@@ -40,3 +41,27 @@ export function startSampler(platform: Platform, bus: EventBus, untilNs: number)
   };
   sim.schedule(interval, tick);
 }
+
+/**
+ * The sampler as the observer every run registers first (so an observer that charts metrics
+ * can declare `requires: ["sampler"]`): it starts with the clock when `metric` has listeners.
+ */
+export const samplerPlugin = definePlugin({
+  name: "sampler",
+  kind: "observer",
+  version: "1.0.0",
+  description:
+    "metric events at 200 points of each run (CPU per domain, DVMA owned, TTEs, IOTLB hit rate)",
+  setup(ctx) {
+    const run = ctx.run;
+    if (run === undefined) return;
+    let platform: Platform | undefined;
+    ctx.hooks.hook("boot", (p) => {
+      platform = p;
+    });
+    ctx.hooks.hook("start", () => {
+      if (platform !== undefined && ctx.bus.wants("metric"))
+        startSampler(platform, ctx.bus, run.untilNs);
+    });
+  },
+});

@@ -1,5 +1,6 @@
 import type { EventBus } from "../../model/events/bus.ts";
-import type { RunInfo, RunObserver } from "./observer.ts";
+import { type AnyPlugin, definePlugin } from "../plugin/define.ts";
+import type { RunInfo } from "./run-info.ts";
 
 /** One run's figures over simulated time, one value per sampler interval. */
 export interface RunSeries {
@@ -25,12 +26,23 @@ interface Raw {
 /**
  * Collects throughput, latency and CPU per domain over simulated time for the HTML report, from
  * `io.done` and the sampler's `metric` events (sampler.ts). It only observes, so a run's figures
- * are the same with or without it.
+ * are the same with or without it. Its `plugin` is the observer to register in each run.
  */
-export class SeriesCollector implements RunObserver {
+export class SeriesCollector {
   private readonly raw: Raw[] = [];
 
-  onRun(bus: EventBus, info: RunInfo): void {
+  /** The observer that records the run it is set up in. */
+  readonly plugin: AnyPlugin = definePlugin({
+    name: "series",
+    kind: "observer",
+    version: "1.0.0",
+    description: "throughput, latency and CPU per domain over simulated time, for the HTML report",
+    setup: (ctx) => {
+      if (ctx.run !== undefined) this.record(ctx.bus, ctx.run.info);
+    },
+  });
+
+  private record(bus: EventBus, info: RunInfo): void {
     const r: Raw = { info, sampleNs: [], cpu: {}, io: [] };
     this.raw.push(r);
     bus.on("metric", (e) => {

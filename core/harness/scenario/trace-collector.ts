@@ -1,6 +1,7 @@
 import type { EventBus } from "../../model/events/bus.ts";
 import { type ChromeTrace, type TraceEvent, TraceRecorder } from "../../model/events/trace.ts";
-import type { RunInfo, RunObserver } from "./observer.ts";
+import { type AnyPlugin, definePlugin } from "../plugin/define.ts";
+import type { RunInfo } from "./run-info.ts";
 
 /** Process and thread ids of run k are shifted by k times these, so runs never share a track. */
 const PID_STRIDE = 1000;
@@ -8,12 +9,24 @@ const TID_STRIDE = 1_000_000;
 
 /**
  * Records every run of a scenario (each matrix point and path) into one Chrome trace; each run's
- * processes are named "<path> <params> / <domain>" so Perfetto shows them side by side.
+ * processes are named "<path> <params> / <domain>" so Perfetto shows them side by side. Its
+ * `plugin` is the observer to register in each run (`observers: [trace.plugin]`).
  */
-export class TraceCollector implements RunObserver {
+export class TraceCollector {
   private readonly runs: { rec: TraceRecorder; label: string }[] = [];
 
-  onRun(bus: EventBus, info: RunInfo): void {
+  /** The observer that records the run it is set up in. */
+  readonly plugin: AnyPlugin = definePlugin({
+    name: "trace",
+    kind: "observer",
+    version: "1.0.0",
+    description: "records every event of the run into a Chrome trace",
+    setup: (ctx) => {
+      if (ctx.run !== undefined) this.record(ctx.bus, ctx.run.info);
+    },
+  });
+
+  private record(bus: EventBus, info: RunInfo): void {
     const label = [
       info.path,
       ...Object.entries(info.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`),

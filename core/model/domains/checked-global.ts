@@ -8,6 +8,8 @@ export const MAX_LEDGER_DOMAIN = 0xfffe;
 
 /** A global policy behind checks, with its ledger exposed read-only. */
 export interface CheckedGlobalPolicy extends GlobalPolicy {
+  /** The policy's figures, or the ledger's when the policy has no stats(). */
+  stats(): PolicyStats;
   readonly plugin: string;
   readonly windowPages: number;
   /** The unchecked policy. */
@@ -133,7 +135,9 @@ class CheckedGlobal extends Checked implements CheckedGlobalPolicy {
   }
 
   stats(): PolicyStats {
-    return this.checkedStats(() => this.inner.stats());
+    const inner = this.inner;
+    if (inner.stats === undefined) return this.fallbackStats();
+    return this.checkedStats(() => inner.stats!());
   }
 
   protected fallbackStats(): PolicyStats {

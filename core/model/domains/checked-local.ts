@@ -11,6 +11,8 @@ const STATE_NAMES: readonly LocalPageState[] = ["none", "free", "allocated"];
 
 /** A local policy behind checks, with its ledger exposed read-only. */
 export interface CheckedLocalPolicy extends LocalPolicy {
+  /** The policy's figures, or the ledger's when the policy has no stats(). */
+  stats(): PolicyStats;
   readonly plugin: string;
   readonly windowPages: number;
   readonly inner: LocalPolicy;
@@ -124,7 +126,9 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
   }
 
   stats(): PolicyStats {
-    return this.checkedStats(() => this.inner.stats());
+    const inner = this.inner;
+    if (inner.stats === undefined) return this.fallbackStats();
+    return this.checkedStats(() => inner.stats!());
   }
 
   protected fallbackStats(): PolicyStats {

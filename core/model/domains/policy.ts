@@ -32,7 +32,11 @@ export interface LocalPolicy {
    */
   alloc(npages: number, align: number, cpu: number, limit?: number): number;
   free(page: number, npages: number, cpu: number): void;
-  stats(): PolicyStats;
+  /**
+   * Optional: the policy's own figures (fragmentation, cache hits, ...). Without it the checked
+   * wrapper's ledger answers: pages handed out and free, allocations and failures.
+   */
+  stats?(): PolicyStats;
   /**
    * How the guest should acquire DVMA for this policy; per-map = one negotiation per mapping,
    * the grant is the mapping. Absent: the guest's own setting applies.
@@ -55,7 +59,11 @@ export interface GlobalPolicy {
   reclaim(domain: number): void;
   /** Ledger rebuild after a broker restart: mark a range as granted to `domain`. */
   restore(domain: number, base: number, npages: number): void;
-  stats(): PolicyStats;
+  /**
+   * Optional: the policy's own figures (fragmentation, cache hits, ...). Without it the checked
+   * wrapper's ledger answers: pages handed out and free, allocations and failures.
+   */
+  stats?(): PolicyStats;
 }
 
 export interface GlobalPolicyContext {

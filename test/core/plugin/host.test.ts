@@ -64,8 +64,8 @@ describe("PluginHost", () => {
     expect(host.list().map((r) => r.name)).toEqual(["first-fit", "fixture-observer"]);
     expect(host.all("observer")).toEqual([undefined]);
     expect(host.getByName("fixture-observer")?.options).toEqual({ label: "grants" });
-    hooks.callSync("dvma:grant", 1, 0, 0, 4);
-    hooks.callSync("run:end");
+    hooks.callSync("grant", 1, 0, 0, 4);
+    hooks.callSync("end");
     expect(host.messages).toEqual([{ plugin: "fixture-observer", message: "grants: 1" }]);
     expect(hooks.registered().map((r) => r.plugin)).toEqual([
       "fixture-observer",
@@ -243,7 +243,7 @@ describe("PluginHost", () => {
           ctx.bus.on("metric", () => {
             throw new Error("listener bug");
           });
-          ctx.hooks.hook("domain:death", () => {
+          ctx.hooks.hook("death", () => {
             throw new Error("hook bug");
           });
         },
@@ -255,8 +255,8 @@ describe("PluginHost", () => {
     expect(errors).toEqual([
       { type: "plugin.error", t: 0, plugin: "clumsy", hook: "on metric", message: "listener bug" },
     ]);
-    const e = thrown(() => hooks.callSync("domain:death", 1)) as PluginError;
-    expect(e.message).toBe("[plugin clumsy] domain:death: hook bug");
+    const e = thrown(() => hooks.callSync("death", 1, "test")) as PluginError;
+    expect(e.message).toBe("[plugin clumsy] death: hook bug");
   });
 
   test("a custom log function receives ctx.log", () => {

@@ -21,7 +21,7 @@ async function prepared(seed: number) {
 async function traceOf(seed: number) {
   const { raw, scn, table } = await prepared(seed);
   const trace = new TraceCollector();
-  const report = runScenario(raw, scn, table, { observers: [trace] });
+  const report = runScenario(raw, scn, table, { observers: [trace.plugin] });
   return { trace: trace.serialize(), report: reportJson(report), events: trace.recorded[0]! };
 }
 
@@ -39,7 +39,7 @@ test("running in slices (as under a live server) gives the same trace and report
   const a = await traceOf(3);
   const { raw, scn, table } = await prepared(3);
   const trace = new TraceCollector();
-  const report = await runScenarioAsync(raw, scn, table, { observers: [trace] });
+  const report = await runScenarioAsync(raw, scn, table, { observers: [trace.plugin] });
   expect(reportJson(report)).toBe(a.report);
   expect(trace.serialize() === a.trace).toBe(true);
 });

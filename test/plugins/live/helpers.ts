@@ -9,7 +9,6 @@ import {
   loadScenarioPlugins,
   parseScenario,
   type Report,
-  type RunObserver,
   runScenarioAsync,
 } from "../../../core/index.ts";
 import { RngStreams } from "../../../core/model/sim/rng.ts";
@@ -26,9 +25,9 @@ export function startLive(options: Record<string, unknown> = {}): LiveServer {
   return host.use(live, { port: 0, ...options }) as LiveServer;
 }
 
-/** Runs the default scenario (or `name`) for `duration` with `observers`; resolves to its report. */
+/** Runs the default scenario (or `name`) for `duration`, observed by `servers`; resolves to its report. */
 export async function runShort(
-  observers: RunObserver[],
+  servers: LiveServer[],
   opts: {
     duration?: string;
     pace?: number;
@@ -45,6 +44,7 @@ export async function runShort(
   ]);
   const scn = parseScenario(raw);
   const table = await loadScenarioPlugins(scn, cwd);
+  const observers = servers.map((s) => s.observer);
   return runScenarioAsync(raw, scn, table, { observers, pace: opts.pace, drain: opts.drain });
 }
 

@@ -118,7 +118,7 @@ describe("bitmap-next-fit", () => {
           }
           const free = model.filter((s) => s === FREE).length;
           const largest = largestRun(model);
-          expect(policy.stats()).toEqual({
+          expect(policy.stats!()).toEqual({
             allocatedPages: model.filter((s) => s === USED).length,
             freePages: free,
             allocations,
@@ -170,7 +170,7 @@ describe("bitmap-next-fit", () => {
       if (live[slot] < 0) throw new Error("alloc failed");
     }
     // Speed is measured in `bun run bench`, not here.
-    expect(p.stats()).toMatchObject({ allocatedPages: 1024, freePages: pages - 1024 });
+    expect(p.stats!()).toMatchObject({ allocatedPages: 1024, freePages: pages - 1024 });
   });
 
   test("options: perCpuHint defaults to false and is type-checked", () => {

@@ -135,7 +135,7 @@ describe("first-fit", () => {
             const free = model.filter((o) => o === -1).length;
             const runs = freeRuns(model);
             const largest = Math.max(0, ...runs);
-            expect(policy.stats()).toEqual({
+            expect(policy.stats!()).toEqual({
               allocatedPages: W - free,
               freePages: free,
               allocations,

@@ -174,7 +174,7 @@ export function runLocal(
       if (m.allocs.length === 0) continue;
       freeAlloc(c.pick % m.allocs.length, c.cpu);
     }
-    const stats = policy.stats();
+    const stats = policy.stats!();
     for (const v of Object.values(stats)) expect(Number.isFinite(v)).toBe(true);
     expect(stats.allocatedPages).toBe(m.count(USED));
     expect(stats.freePages).toBe(m.count(FREE));
@@ -308,7 +308,7 @@ export function runGlobal(
       m.grants = m.grants.filter((x) => x.domain !== c.domain);
       policy.reclaim(c.domain);
     }
-    const stats = policy.stats();
+    const stats = policy.stats!();
     for (const v of Object.values(stats)) expect(Number.isFinite(v)).toBe(true);
     expect(stats.allocatedPages).toBe(windowPages - m.free());
     expectations.stats?.(m, stats);

@@ -3,6 +3,7 @@ import { runPath } from "../../../core/harness/scenario/runner.ts";
 import { loadScenarioPlugins, parseScenario } from "../../../core/index.ts";
 import { invariantViolations } from "../../../core/model/domains/invariants.ts";
 import { ATTACKS } from "../../../plugins/workloads/adversary.ts";
+import { tap } from "../../helpers/tap.ts";
 
 const HYPERCALL_ATTACKS = [
   "map-foreign-dvma",
@@ -64,17 +65,16 @@ async function attack(
     {},
     {
       observers: [
-        {
-          onRun: (bus) =>
-            bus.on("attack", (e) => {
-              const t = tally.get(e.attack) ?? { tried: 0, blocked: 0, details: [] };
-              t.tried++;
-              if (e.blocked) t.blocked++;
-              t.details.push(e.detail);
-              tally.set(e.attack, t);
-              attackers.add(e.domain);
-            }),
-        },
+        tap((bus) =>
+          bus.on("attack", (e) => {
+            const t = tally.get(e.attack) ?? { tried: 0, blocked: 0, details: [] };
+            t.tried++;
+            if (e.blocked) t.blocked++;
+            t.details.push(e.detail);
+            tally.set(e.attack, t);
+            attackers.add(e.domain);
+          }),
+        ),
       ],
     },
   );

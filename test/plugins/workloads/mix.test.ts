@@ -1,6 +1,7 @@
 import { expect, test } from "bun:test";
 import { runPath } from "../../../core/harness/scenario/runner.ts";
 import { loadScenarioPlugins, parseScenario } from "../../../core/index.ts";
+import { tap } from "../../helpers/tap.ts";
 
 /** Three guests with a NIC each, all running `mix` for 2 ms; ops and sizes per guest name. */
 async function run(profiles: unknown, guests: "all" | string[] = "all") {
@@ -33,10 +34,9 @@ async function run(profiles: unknown, guests: "all" | string[] = "all") {
     {},
     {
       observers: [
-        {
-          onRun: (bus) =>
-            bus.on("io.done", (e) => seen.get(names[e.domain - 1]!)!.add(`${e.op}:${e.bytes}`)),
-        },
+        tap((bus) =>
+          bus.on("io.done", (e) => seen.get(names[e.domain - 1]!)!.add(`${e.op}:${e.bytes}`)),
+        ),
       ],
     },
   );
