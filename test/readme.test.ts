@@ -22,6 +22,7 @@ const NOT_RUN: Record<string, string> = {
   "npm i -g bun": "installs Bun, which runs this test",
   "bun install": "installs the dependencies this test already uses",
   "bun test": "runs the suite this test is part of",
+  "bun run test": "runs the suite this test is part of",
 };
 
 interface Block {
