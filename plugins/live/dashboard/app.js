@@ -261,10 +261,10 @@ function connect() {
   const types = on.length === boxes.length ? "" : `?types=${on.join(",")}`;
   const es = new EventSource(api(`/events${types}`));
   source = es;
-  lastData = performance.now();
+  lastData = performance.now(); // host clock: the watchdog
   // Only data counts as life: an open connection that sends nothing is still stalled.
   const alive = () => {
-    lastData = performance.now();
+    lastData = performance.now(); // host clock
     setConn(true, "live");
     if (server.stalled) {
       server.stalled = false;
@@ -307,7 +307,7 @@ function connect() {
   });
   // No data for two heartbeats: the stream is stalled (a proxy, a sleeping laptop); reopen it.
   watchdog = setInterval(() => {
-    if (source !== es || performance.now() - lastData <= 2 * heartbeatMs) return;
+    if (source !== es || performance.now() - lastData <= 2 * heartbeatMs) return; // host clock
     server.stalled = true;
     setConn(false, "stalled");
     showStatus();
