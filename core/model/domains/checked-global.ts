@@ -134,12 +134,6 @@ class CheckedGlobal extends Checked implements CheckedGlobalPolicy {
     this.tell("restore", () => this.inner.restore(domain, base, npages));
   }
 
-  stats(): PolicyStats {
-    const inner = this.inner;
-    if (inner.stats === undefined) return this.fallbackStats();
-    return this.checkedStats(() => inner.stats!());
-  }
-
   protected fallbackStats(): PolicyStats {
     return {
       allocatedPages: this.live,

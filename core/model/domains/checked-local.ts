@@ -125,12 +125,6 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
     this.tell("free", () => this.inner.free(page, npages, cpu));
   }
 
-  stats(): PolicyStats {
-    const inner = this.inner;
-    if (inner.stats === undefined) return this.fallbackStats();
-    return this.checkedStats(() => inner.stats!());
-  }
-
   protected fallbackStats(): PolicyStats {
     return {
       allocatedPages: this.allocated,

@@ -65,11 +65,19 @@ export abstract class Checked {
     }
   }
 
-  /** The policy's stats, or the ledger's own figures when it throws or answers nonsense. */
-  protected checkedStats(read: () => unknown): PolicyStats {
+  /** The policy (global or local) whose answers this wrapper checks. */
+  abstract readonly inner: { stats?(): PolicyStats };
+
+  /**
+   * The policy's stats, or the ledger's own figures when it has no `stats()`, throws or
+   * answers nonsense.
+   */
+  stats(): PolicyStats {
+    const inner = this.inner;
+    if (inner.stats === undefined) return this.fallbackStats();
     let s: unknown;
     try {
-      s = read();
+      s = inner.stats();
     } catch (e) {
       this.report(PluginError.wrap(this.plugin, "stats", e));
       return this.fallbackStats();
