@@ -63,14 +63,14 @@ class RunThread {
     index: number,
     progress: (p: PointProgress) => void,
   ): Promise<{ metrics: PathMetrics; events: number }> {
-    const key = JSON.stringify([spec, runs]);
+    const key = JSON.stringify(spec);
     if (key !== this.loaded) {
-      this.w.postMessage({ type: "load", spec, runs } satisfies ToWorker);
+      this.w.postMessage({ type: "load", spec } satisfies ToWorker);
       this.loaded = key;
     }
     return new Promise((resolve, reject) => {
       this.pending = { index, resolve, reject, progress };
-      this.w.postMessage({ type: "run", index } satisfies ToWorker);
+      this.w.postMessage({ type: "run", index, total: runs } satisfies ToWorker);
     });
   }
 

@@ -159,15 +159,25 @@ export function durationNs(d: string): number {
 }
 
 const machines = new WeakMap<Scenario, MachineDescription>();
+/** Parsed machines by their description's JSON: a sweep's points mostly share one machine. */
+const machinesByText = new Map<string, MachineDescription>();
+const MACHINES_KEPT = 64;
 
 /**
- * The scenario's machine, validated and expanded once per scenario object (each matrix point is
- * one) and frozen, so every run of the point shares it. @throws InputError
+ * The scenario's machine, validated and expanded once per distinct description (matrix points
+ * over anything else share it) and frozen, so every run shares it. @throws InputError
  */
 export function machineOf(scn: Scenario): MachineDescription {
   let md = machines.get(scn);
   if (md === undefined) {
-    md = deepFreeze(parseMachine(scn.machine, "scenario /machine"));
+    const text = JSON.stringify(scn.machine);
+    md = machinesByText.get(text);
+    if (md === undefined) {
+      md = deepFreeze(parseMachine(scn.machine, "scenario /machine"));
+      if (machinesByText.size >= MACHINES_KEPT)
+        machinesByText.delete(machinesByText.keys().next().value!);
+      machinesByText.set(text, md);
+    }
     machines.set(scn, md);
   }
   return md;

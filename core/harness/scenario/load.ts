@@ -191,15 +191,18 @@ export function expandMatrix(raw: unknown, scn: Scenario): MatrixPoint[] {
   let combos: Record<string, unknown>[] = [{}];
   for (const k of keys)
     combos = combos.flatMap((c) => scn.matrix[k]!.map((v) => ({ ...c, [k]: v })));
-  return combos.map((params) => {
-    let r = raw;
-    for (const [k, v] of Object.entries(params)) r = setPath(r, k, v);
-    try {
-      return { params, scenario: parseScenario(r) };
-    } catch (e) {
-      if (e instanceof InputError)
-        throw new InputError(`matrix point ${JSON.stringify(params)}:\n${e.message}`, e.problems);
-      throw e;
-    }
-  });
+  return combos.map((params) => ({ params, scenario: pointScenario(raw, params) }));
+}
+
+/** The scenario of one matrix point: `raw` with the point's values set, parsed. @throws InputError */
+export function pointScenario(raw: unknown, params: Record<string, unknown>): Scenario {
+  let r = raw;
+  for (const [k, v] of Object.entries(params)) r = setPath(r, k, v);
+  try {
+    return parseScenario(r);
+  } catch (e) {
+    if (e instanceof InputError)
+      throw new InputError(`matrix point ${JSON.stringify(params)}:\n${e.message}`, e.problems);
+    throw e;
+  }
 }

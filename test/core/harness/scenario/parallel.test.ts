@@ -4,6 +4,7 @@ import { main } from "../../../../core/cli/main.ts";
 import { Progress } from "../../../../core/cli/progress.ts";
 import { reportJson } from "../../../../core/harness/report/report.ts";
 import {
+  keptWorkers,
   runScenarioParallel,
   type SweepProgress,
 } from "../../../../core/harness/scenario/parallel.ts";
@@ -55,6 +56,14 @@ describe("parallel sweeps", () => {
     ]);
     // More workers than runs, too.
     expect(reportJson(await runScenarioParallel(SWEEP, { workers: 8 }))).toBe(reportJson(one));
+  });
+
+  test("a second sweep in the process runs on the kept workers, with the same report", async () => {
+    const first = reportJson(await runScenarioParallel(SWEEP, { workers: 3 }));
+    const kept = keptWorkers();
+    expect(kept).toBeGreaterThanOrEqual(2); // this thread is the third runner
+    expect(reportJson(await runScenarioParallel(SWEEP, { workers: 3 }))).toBe(first);
+    expect(keptWorkers()).toBe(kept);
   });
 
   test("the CLI prints the same JSON with --workers 1 and --workers 2", async () => {
