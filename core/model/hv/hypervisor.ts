@@ -54,6 +54,8 @@ export class Hypervisor {
   flushOps = 0;
   /** Hypercalls made, by caller domain. */
   readonly hcalls: number[];
+  /** Entries a domain mapped over a valid TTE (no demap first): a guest error, by domain. */
+  readonly remaps: number[];
   private readonly deathListeners: DeathListener[] = [];
   readonly channels: LdcChannel[] = [];
   /** Shared-memory map tables per channel: [exported by ends[0], exported by ends[1]]. */
@@ -76,6 +78,7 @@ export class Hypervisor {
       this.domains.push({ id, name: d.name, role: d.role, strands: d.strands, mem, alive: true });
     });
     this.hcalls = md.domains.map(() => 0);
+    this.remaps = md.domains.map(() => 0);
     for (const rc of md.rootComplexes) {
       const { base, size } = rc.virtualDma;
       const timing = { iotlbHitNs: cost.iotlbHitNs, iotlbMissNs: cost.iotlbMissNs };
