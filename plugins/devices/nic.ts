@@ -117,8 +117,7 @@ class Nic implements DeviceModel {
     this.pairs = new QueuePairs(env, o.queues, o);
     const ringBytes = o.ringEntries * DESC;
     this.ringBytes = 2 * ringBytes * this.pairs.count;
-    const dma = (dvma: number, bytes: number, write: boolean) =>
-      port.dma(dvma, bytes, write, 0);
+    const dma = (dvma: number, bytes: number, write: boolean) => port.dma(dvma, bytes, write, 0);
     const ring = (write: boolean) =>
       new RingBatcher(sim, dma, 0, o.ringEntries, DESC, write, o.batch);
     this.queues = Array.from({ length: this.pairs.count }, () => ({

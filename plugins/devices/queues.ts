@@ -117,7 +117,11 @@ export class RingBatcher {
       let f = 0;
       for (let left = n; left > 0 && f === 0; ) {
         const k = Math.min(left, this.entries - this.pos);
-        f = yield* this.dma(this.base + this.pos * this.entryBytes, k * this.entryBytes, this.write);
+        f = yield* this.dma(
+          this.base + this.pos * this.entryBytes,
+          k * this.entryBytes,
+          this.write,
+        );
         this.pos = (this.pos + k) % this.entries;
         left -= k;
       }

@@ -19,7 +19,9 @@ export default definePlugin({
       name: "bare-metal",
       plan(p: PathPlan): PathPlan {
         const guests = Math.max(1, p.md.domains.filter((d) => d.role === "guest").length);
-        const windowPages = Math.min(...p.md.rootComplexes.map((rc) => rc.virtualDma.size / PAGE_SIZE));
+        const windowPages = Math.min(
+          ...p.md.rootComplexes.map((rc) => rc.virtualDma.size / PAGE_SIZE),
+        );
         return {
           md: p.md,
           // No hypervisor: its costs vanish; the one-off boot-time share of the window is not data-path work.

@@ -67,7 +67,8 @@ export class DirectIo implements GuestIo {
     // The device completes it through its queue's interrupt on vCPU `cpu`; then the driver unmaps.
     const fault = yield* this.device.execute(req, m.dvma, tag, cpu);
     yield* this.dma.unmapSingle(m, cpu);
-    let error = fault === 0 ? "" : fault === DATA_CORRUPT ? "data-corrupt" : DMA_FAULT_NAMES[fault]!;
+    let error =
+      fault === 0 ? "" : fault === DATA_CORRUPT ? "data-corrupt" : DMA_FAULT_NAMES[fault]!;
     if (error === "" && into && !holdsData(hv, this.guest, ra, req.bytes, tag))
       error = "data-corrupt";
     this.pool.give(ra);

@@ -11,7 +11,10 @@ import { Resource } from "../sim/resource.ts";
  */
 export type DuplexLink = readonly [Resource, Resource];
 
-export const duplexLink = (sim: Simulator): DuplexLink => [new Resource(sim, 1), new Resource(sim, 1)];
+export const duplexLink = (sim: Simulator): DuplexLink => [
+  new Resource(sim, 1),
+  new Resource(sim, 1),
+];
 
 /**
  * What a device model drives: its DMA engine on the root complex. A transfer pays setup and
