@@ -25,7 +25,7 @@ export default defineScenario({
     },
   },
   paths: ["direct", "service-domain"],
-  workloads: [{ plugin: ["stream", { op: "tx", bytes: 1500, inflight: 8 }] }],
+  workloads: [{ plugin: ["stream", { op: "tx", inflight: 8 }] }],
   matrix: { "machine.guestPool.count": [1, 2, 4, 8, 16, 32, 64, 127] },
   columns: ["extra/iotlb.hitRate", "extra/dvma.starvedGuests"],
 });
