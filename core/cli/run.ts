@@ -70,7 +70,7 @@ export const RUN_ARGS = {
   workers: {
     type: "string",
     description:
-      "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
+      "runs at once in a sweep: this process's thread and N - 1 worker threads (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
   },
   quiet: { type: "boolean", description: "no table and no progress" },
   queue: {
