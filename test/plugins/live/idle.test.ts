@@ -124,8 +124,8 @@ describe("live: zero cost when unobserved", () => {
     await report;
     expect(p.seen[0]!.start).toBe(OWN);
     expect(p.seen[0]!.wild).toBe(1);
-    const lastId = ((await (await call(srv, "/state")).json()) as { feed: { lastId: number } })
-      .feed.lastId;
+    const lastId = ((await (await call(srv, "/state")).json()) as { feed: { lastId: number } }).feed
+      .lastId;
     const frames = await readSse(res!, (f) => f.some((x) => x.id === lastId));
     const events = eventsOf(frames);
     expect(events.length).toBeGreaterThan(100);

@@ -3,14 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { validateEvent } from "../../../core/model/events/schemas.ts";
 import type { LiveServer } from "../../../plugins/live/index.ts";
-import {
-  eventsOf,
-  readSse,
-  runShort,
-  type SseFrame,
-  startLive,
-  whileWatched,
-} from "./helpers.ts";
+import { eventsOf, readSse, runShort, type SseFrame, startLive, whileWatched } from "./helpers.ts";
 
 type WsMessage = {
   id?: number;
