@@ -270,6 +270,10 @@ export {
   /** Every plugin a scenario names at every matrix point, with the field that names it. */
   pluginUses,
 } from "./harness/scenario/load.ts";
+export {
+  /** The usual machine literal: root complex 0x200, control domain `primary`, guests with the same devices. */
+  guestMachine,
+} from "./harness/scenario/machine-literal.ts";
 export type {
   /** The run a plugin is set up in (`ctx.run`): its RunInfo, simulator and end time. */
   RunContext,

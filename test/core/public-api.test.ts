@@ -81,6 +81,7 @@ const PUBLIC_API = [
   "durationNs",
   "encode",
   "formatConformance",
+  "guestMachine",
   "htmlReport",
   "hypercall",
   "intoMemory",
