@@ -11,7 +11,7 @@ import { loadPlugin, runConformance } from "../../../../core/index.ts";
 import { cli } from "../../../helpers/cli.ts";
 
 const REPO = resolve(import.meta.dir, "../../../..");
-const SCAN = "test/fixtures/plugins/window-scan.ts";
+const SCAN = "test/fixtures/window-scan-policy.ts";
 
 describe("policy kit: speed on the real window", () => {
   test("the window is the default root complex's: 2 GiB of 8 KiB pages", () => {
