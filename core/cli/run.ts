@@ -188,7 +188,7 @@ export async function runCommand(
     if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
   if ((trace || series || args.timing) && args.workers !== undefined && workers > 1 && !args.quiet)
     io.err.write(
-      `note: ${trace ? "--trace" : series ? "--report" : "--timing"} works in this process, so the runs go serially\n`,
+      `note: ${trace ? "--trace records" : series ? "--report records" : "--timing times runs"} in this process, so the runs go serially\n`,
     );
   const pace = enabled.find((e) => e.pace !== undefined)?.pace;
   let report: Report;

@@ -66,14 +66,15 @@ export function measure(name: string, fn: () => unknown, opts: MeasureOptions = 
   return median(samples(name, fn, opts));
 }
 
-/** Compact number: 12.3M, 4.56k, 7.89. */
+/** Compact number: 12.3M, 4.56k, 7.89, 0.0123 (three significant digits below 1). */
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   if (a >= 1e9) return `${(v / 1e9).toFixed(2)}G`;
   if (a >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
   if (a >= 1e4) return `${(v / 1e3).toFixed(2)}k`;
-  return v.toFixed(2);
+  if (a >= 1 || a === 0) return v.toFixed(2);
+  return v.toPrecision(3);
 }
 
 export function meets(value: number, target: Target): boolean {

@@ -1,5 +1,6 @@
 import { badDelay, describe } from "./describe.ts";
 import { EventHeap } from "./heap.ts";
+import { keepable } from "./ready.ts";
 
 /** What a process may yield: a delay in integer ns (>= 0), or a Signal to wait for. */
 // biome-ignore lint/suspicious/noExplicitAny: a process may wait on a signal of any value type
@@ -47,7 +48,6 @@ export class Signal<T = void> {
   get triggered(): boolean {
     return this._triggered;
   }
-
   get value(): T | undefined {
     return this._value;
   }
@@ -131,7 +131,6 @@ export class Simulator {
   get now(): number {
     return this._now;
   }
-
   get eventsProcessed(): number {
     return this.processed;
   }
@@ -176,6 +175,7 @@ export class Simulator {
     if (gen === null || typeof gen !== "object" || typeof gen.next !== "function") {
       throw new TypeError("spawn: expected a generator object (call the generator function)");
     }
+    gen = keepable(gen); // a ready() value is shared: the process keeps its own
     this.spawned++;
     const pid = this.freePids.length > 0 ? this.freePids.pop()! : this.procs.length;
     const p = new Process<T>(this, gen, name ?? `process-${this.spawned}`, pid);
