@@ -10,6 +10,7 @@
 
 import {
   type GuestDmaApi,
+  Histogram,
   isDmaFailure,
   type PolicyStats,
   type WorkloadEnv,
@@ -100,5 +101,33 @@ export function playOps(
     env.figure("alloc.liveMappings", live.size);
     env.figure("alloc.maxMapUs", Math.round(worstMapNs) / 1e3);
     env.figure("alloc.stalls", stalls);
+    for (const [k, v] of Object.entries(lockDistributions(dma))) env.figure(`alloc.${k}`, v);
+  };
+}
+
+/**
+ * The allocator's locks (the policy's, merged): hold and wait p50, p99 and max, µs; and the
+ * longest a vCPU spun on any of the guest's DMA locks (the flush lock too), µs.
+ */
+function lockDistributions(dma: GuestDmaApi): Record<string, number> {
+  const hold = new Histogram();
+  const wait = new Histogram();
+  let spin = 0;
+  for (const l of dma.accounting.locks) {
+    spin = Math.max(spin, l.stats.maxSpinNs);
+    if (l === dma.flushLock) continue;
+    hold.merge(l.holds);
+    wait.merge(l.waits);
+  }
+  const us = (ns: number) => Math.round(ns) / 1e3;
+  return {
+    lockHoldP50Us: us(hold.percentile(50)),
+    lockHoldP99Us: us(hold.percentile(99)),
+    lockHoldMaxUs: us(hold.max),
+    lockWaitP50Us: us(wait.percentile(50)),
+    lockWaitP99Us: us(wait.percentile(99)),
+    lockWaitMaxUs: us(wait.max),
+    lockWaits: wait.count,
+    longestSpinUs: us(spin),
   };
 }

@@ -99,8 +99,9 @@ export class DomainCpu {
    */
   *lock(lock: Lock, v: number, cpu: number, maySleep: boolean): Proc<number> {
     if (lock.tryAcquire()) return v;
-    const sig = lock.wait();
-    if (lock.kind === "spin" || !maySleep) {
+    const spins = lock.kind === "spin" || !maySleep;
+    const sig = lock.wait(spins);
+    if (spins) {
       yield sig;
       return v;
     }
