@@ -4,8 +4,10 @@
  * unmaps. An unmap whose map is still under way on another vCPU waits for it. Each map's
  * latency (DMA API, allocator, hypercalls) is observed as "map", and one over the stall
  * threshold counts as a stall; at run end the allocator's
- * per-call work (policy stats nodes* or words*, as alloc.work*) and its map at the worst
- * moment (worst*) are recorded as figures "alloc.*". Not a plugin.
+ * per-call work (policy stats nodes* or words*, as alloc.work*), its map at the worst
+ * moment (worst*) and its locks' hold and wait distributions are recorded as figures
+ * "alloc.*", and the window as it was just after the slowest map is kept for the report
+ * ("alloc.slowestMap"). Not a plugin.
  */
 
 import {
@@ -53,6 +55,9 @@ export function playOps(
   let maps = 0;
   let worstMapNs = 0;
   let stalls = 0;
+  /** The mappings live just after the slowest map: [index, npages] pairs, and when it was. */
+  let worstLive: number[] = [];
+  let worstNote = "";
   const byCpu: TimedOp[][] = Array.from({ length: strands }, () => []);
   for (const o of ops) byCpu[o.cpu % strands]!.push(o);
 
@@ -72,9 +77,13 @@ export function playOps(
         maps++;
         const took = env.sim.now - t0;
         env.observe("map", took);
-        if (took > worstMapNs) worstMapNs = took;
         if (took > stallNs) stalls++;
         live.set(o.id, m);
+        if (took > worstMapNs) {
+          worstMapNs = took;
+          worstLive = liveRanges(live);
+          worstNote = `slowest map (${Math.round(took) / 1e3} µs, ${o.npages} page${o.npages === 1 ? "" : "s"}, vCPU ${cpu}, ending at ${env.sim.now / 1e6} ms)`;
+        }
       } else {
         let m = live.get(o.id);
         while (m === "pending" && env.sim.now < env.untilNs) {
@@ -102,7 +111,17 @@ export function playOps(
     env.figure("alloc.maxMapUs", Math.round(worstMapNs) / 1e3);
     env.figure("alloc.stalls", stalls);
     for (const [k, v] of Object.entries(lockDistributions(dma))) env.figure(`alloc.${k}`, v);
+    const windowPages = env.platform.hv.iommus.get(dma.accounting.devhandle)?.windowPages;
+    if (worstNote !== "" && windowPages !== undefined)
+      env.moment("alloc.slowestMap", { note: worstNote, windowPages, ranges: worstLive });
   };
+}
+
+/** Live mappings as [index, npages] pairs (a map still under way is not one yet). */
+function liveRanges(live: ReadonlyMap<number, Mapping | "pending">): number[] {
+  const out: number[] = [];
+  for (const m of live.values()) if (m !== "pending") out.push(m.index, m.npages);
+  return out;
 }
 
 /**
