@@ -9,7 +9,7 @@ import { checkQueueFlags, runQueuedCommand } from "../harness/queue/cli.ts";
 import { htmlReport } from "../harness/report/html-report.ts";
 import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
 import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
-import { durationNs } from "../harness/scenario/define.ts";
+import { durationNs, machineOf } from "../harness/scenario/define.ts";
 import {
   EXIT_PLUGIN_ERRORS,
   failureSummary,
@@ -22,8 +22,9 @@ import {
   parseScenario,
 } from "../harness/scenario/load.ts";
 import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
+import type { RunInfo } from "../harness/scenario/run-info.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
-import type { ObserverRef } from "../harness/scenario/runner.ts";
+import { type ObserverRef, refName } from "../harness/scenario/runner.ts";
 import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
 import { InputError, PluginError } from "../input/errors.ts";
@@ -154,10 +155,19 @@ export async function runCommand(
   checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
-  if (args.queue !== undefined && enabled.length > 0)
-    throw new InputError(
-      `--queue: ${enabled.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
-    );
+  if (args.queue !== undefined) {
+    // Only a plugin whose service can follow a sweep through the submitter (live) goes along.
+    const blind = enabled.filter((e) => e.plugin.cli?.followsQueue !== true);
+    if (blind.length > 0)
+      throw new InputError(
+        `--queue: ${blind.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
+      );
+    const paced = enabled.find((e) => e.pace !== undefined);
+    if (paced !== undefined)
+      throw new InputError(
+        `--queue: ${paced.plugin.name} can pace runs in this process only; the workers run as fast as they can`,
+      );
+  }
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);
   if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
@@ -188,9 +198,18 @@ export async function runCommand(
     const cancel = new AbortController();
     untilSignal().then(() => cancel.abort());
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
+    const infos: RunInfo[] = plan.runs.map((r, index) => ({
+      scenario: scn.name,
+      path: refName(r.path),
+      params: r.params,
+      domainNames: machineOf(r.scenario).domains.map((d) => d.name),
+      index,
+      total: plan.runs.length,
+    }));
     report = await runQueuedCommand(spec, args, io, {
       progress: progress ? (p) => progress.update(p) : undefined,
       signal: cancel.signal,
+      followers: started.flatMap((o) => (o.service?.follow ? [o.service.follow(infos)] : [])),
     });
   } else if (parallel) {
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };

@@ -7,7 +7,13 @@
  *   bun run scenario default --serve --pace 0.001   (then open http://127.0.0.1:8787/)
  */
 
-import { definePlugin, durationNs, InputError, type Plugin } from "../../core/index.ts";
+import {
+  definePlugin,
+  durationNs,
+  InputError,
+  type Plugin,
+  type RunInfo,
+} from "../../core/index.ts";
 import { createApp, type LiveApp } from "./app.ts";
 import { Catalogue } from "./catalogue.ts";
 import { liveCli } from "./cli.ts";
@@ -15,7 +21,7 @@ import { allowedHosts } from "./http.ts";
 import { FeedHub } from "./hub.ts";
 import { LiveObserver } from "./observer.ts";
 import { checkBind, isLoopback, LiveOptionsSchema } from "./options.ts";
-import { type RunHold, RunRegistry } from "./runs.ts";
+import { followQueued, type RunHold, RunRegistry } from "./runs.ts";
 
 const STOP_GRACE_MS = 50;
 
@@ -30,6 +36,8 @@ export interface LiveServer {
   readonly runs: RunRegistry;
   /** Back-pressure for a run observed by this server (the CLI's own run): pass `drain` to it, call `end` after. */
   hold(paced: boolean): RunHold;
+  /** Puts a sweep run by a queue's workers on the feed, as the submitter hears of it. */
+  follow(runs: readonly RunInfo[]): ReturnType<typeof followQueued>;
   /** Stops runs started over HTTP, ends every client stream and closes the server. */
   stop(): Promise<void>;
 }
@@ -105,6 +113,7 @@ export default definePlugin({
       app,
       runs,
       hold,
+      follow: (infos) => followQueued(observer, infos),
       observer: observer.runObserver(),
       stop: () =>
         (stopped ??= (async () => {

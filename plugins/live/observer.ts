@@ -24,7 +24,8 @@ export interface LiveRun {
   /** Run number on this server (1, 2, ...). */
   readonly run: number;
   readonly info: RunInfo;
-  readonly sim: Simulator;
+  /** The run's clock: its simulator, or for a run on a queue's worker the time it last posted. */
+  readonly sim: Pick<Simulator, "now">;
   readonly series: RunSeries;
   platform?: Platform;
   metrics?: PathMetrics;
@@ -73,7 +74,7 @@ export class LiveObserver {
     });
   }
 
-  onRun(bus: EventBus, info: RunInfo, sim: Simulator): void {
+  onRun(bus: EventBus, info: RunInfo, sim: Pick<Simulator, "now">): void {
     const r: LiveRun = { run: this.nextRun++, info, sim, series: new RunSeries() };
     this.active.set(info, r);
     this.latest = r;

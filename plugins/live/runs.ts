@@ -10,7 +10,9 @@ import {
   applySets,
   describeThrown,
   durationNs,
+  EventBus,
   InputError,
+  type PathMetrics,
   parseScenario,
   parseWithSchema,
   planRuns,
@@ -388,4 +390,40 @@ function fieldOf(e: InputError, req: RunRequest): string {
   if (req.seed !== undefined && p.startsWith("/seed")) return "/seed";
   if (req.duration !== undefined && p.startsWith("/duration")) return "/duration";
   return req.set !== undefined && req.set.length > 0 ? "/set" : "/scenario";
+}
+
+/**
+ * Follows a sweep whose runs go to a queue's workers (`--serve --queue`): each run appears on
+ * the feed (a `run` notice, /state's `running`) when its worker first posts progress, its
+ * simulated time follows the worker's posts, and its result comes as a `result` notice and in
+ * /state's `results`, as for a run in this process. The runs' own events stay on the workers.
+ */
+export function followQueued(
+  observer: LiveObserver,
+  runs: readonly RunInfo[],
+): {
+  progress(index: number, simulatedNs: number): void;
+  result(index: number, metrics: PathMetrics): void;
+} {
+  const clocks = new Map<number, { now: number }>();
+  const clockOf = (index: number) => {
+    let c = clocks.get(index);
+    if (c === undefined) {
+      c = { now: 0 };
+      clocks.set(index, c);
+      const clock = c;
+      observer.onRun(new EventBus(() => clock.now), runs[index]!, clock);
+    }
+    return c;
+  };
+  return {
+    progress(index, simulatedNs) {
+      const c = clockOf(index);
+      c.now = Math.max(c.now, simulatedNs);
+    },
+    result(index, metrics) {
+      clockOf(index);
+      observer.onResult(runs[index]!, metrics);
+    },
+  };
 }

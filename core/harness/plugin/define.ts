@@ -31,7 +31,8 @@ import type { DeviceFactory, IoPath, Workload } from "../../model/domains/io.ts"
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
 import type { EventBus } from "../../model/events/bus.ts";
 import type { Rng } from "../../model/sim/rng.ts";
-import type { RunContext } from "../scenario/run-info.ts";
+import type { PathMetrics } from "../report/report.ts";
+import type { RunContext, RunInfo } from "../scenario/run-info.ts";
 import type { CoreHooks, Hooks } from "./hooks.ts";
 
 export const PLUGIN_KINDS = [
@@ -65,6 +66,17 @@ export interface PluginProvides {
 /** What an observer that outlives runs provides: the observer plugin each run registers. */
 export interface ObserverService {
   readonly observer: AnyPlugin;
+  /**
+   * Follows a sweep whose runs go to a queue's workers (`--queue`): `runs` are its runs in plan
+   * order; the submitter reports each run's simulated time as workers post it, and its result.
+   */
+  follow?(runs: readonly RunInfo[]): RunFollower;
+}
+
+/** What a service following a queued sweep is told, by run index. */
+export interface RunFollower {
+  progress(index: number, simulatedNs: number): void;
+  result(index: number, metrics: PathMetrics): void;
 }
 
 /** A seeded random stream handed to plugins by `ctx.rng(name)`. */
@@ -121,6 +133,8 @@ export interface PluginCli<A extends ArgsDef, Opts> {
   options(flags: ParsedArgs<A>, command: PluginCliContext): Opts | undefined;
   /** Simulated time per wall time to keep while the plugin is on (a live view); default: as fast as possible. */
   pace?(flags: ParsedArgs<A>): number | undefined;
+  /** Its service can follow a sweep run by a queue's workers (ObserverService.follow). */
+  followsQueue?: true;
 }
 
 /** What the command line holds besides a plugin's own flags. */

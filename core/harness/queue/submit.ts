@@ -34,6 +34,8 @@ export interface QueuedRunOptions {
   log?: (line: string) => void;
   /** Each point's result as it arrives (any order), e.g. for a live feed. */
   onPoint?: (index: number, metrics: PathMetrics) => void;
+  /** A running point's progress as its worker posts it. */
+  onPointProgress?: (index: number, p: PointProgress) => void;
 }
 
 /** Who ran a point and for how long: what `--provenance` writes, apart from the report. */
@@ -185,7 +187,9 @@ export async function runScenarioQueued(
         const p = data as Partial<PointProgress>;
         if (i === undefined || metrics[i] !== undefined) return;
         if (typeof p.simulatedNs !== "number" || typeof p.events !== "number") return;
-        inFlight.set(i, { simulatedNs: Math.min(p.simulatedNs, runNs[i]!), events: p.events });
+        const now = { simulatedNs: Math.min(p.simulatedNs, runNs[i]!), events: p.events };
+        inFlight.set(i, now);
+        opts.onPointProgress?.(i, now);
         progress();
       });
       events.on("stalled", ({ jobId: id }) => {
