@@ -37,6 +37,7 @@ describe("built-in scenarios", () => {
       "negotiation",
       "policies",
       "scale",
+      "small-frames",
     ]);
     for (const n of names) parseScenario(await loadScenarioFile(n, process.cwd()));
   });
