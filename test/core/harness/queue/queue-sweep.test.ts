@@ -73,15 +73,10 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
   let b: WorkerProcess;
   let local: string;
 
-  const files = mkdtempSync(join(tmpdir(), "sun4v-files-"));
-  const mine = fileScenario(join(files, "submitter"), 5);
-
   beforeAll(async () => {
     await redis.start();
-    fileScenario(join(files, "workers"), 5);
-    const own = ["--plugin", FAIL_PLUGIN, "--scenario-dir", join(files, "workers")];
-    a = new WorkerProcess(redis.url, own);
-    b = new WorkerProcess(redis.url, own);
+    a = new WorkerProcess(redis.url, ["--plugin", FAIL_PLUGIN]);
+    b = new WorkerProcess(redis.url, ["--plugin", FAIL_PLUGIN]);
     const ready = /taking points from/;
     [local] = await Promise.all([
       cli(...SWEEP, "--json", "--workers", "1").then((r) => r.out),
@@ -93,34 +88,7 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
   afterAll(async () => {
     await Promise.all([a.stop(), b.stop()]);
     await redis.close();
-    rmSync(files, { recursive: true, force: true });
   }, LONG);
-
-  test(
-    "a scenario file runs on workers that have the same file (name and hash, helper included)",
-    async () => {
-      const here = await cli(mine, "--json", "--workers", "1");
-      expect(here.code).toBe(0);
-      const r = await cli(mine, "--json", "--queue", redis.url);
-      expect(r.err).toBe("");
-      expect(r.out).toBe(here.out);
-      // The same scenario with another helper: the workers' copy is another version, and the
-      // sweep says so (another directory: this process has the first one's modules loaded).
-      const changed = await cli(fileScenario(join(files, "changed"), 6), "--queue", redis.url);
-      expect(changed.code).toBe(1);
-      expect(changed.err).toMatch(
-        /^run failed: run [12]\/2 \(path direct, seed=[67]\): worker \S+ has a different scenario "fixture-file-sweep" \(hash [0-9a-f]{16}, the sweep's [0-9a-f]{16}\): run the same version everywhere\n$/,
-      );
-      // A scenario no worker has by that name.
-      const other = fileScenario(join(files, "other"), 5, "fixture-nowhere");
-      const missing = await cli(other, "--json", "--queue", redis.url);
-      expect(missing.code).toBe(1);
-      expect(missing.err).toMatch(
-        /worker \S+ has no scenario "fixture-nowhere" \(built-in, or in a --scenario-dir it was started with\)\n$/,
-      );
-    },
-    LONG,
-  );
 
   test(
     "two workers give the local report byte for byte; provenance names them",
@@ -358,6 +326,56 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
         new RegExp(
           `^Redis at ${redis.url} lost the sweep \\(restarted without persistence\\?\\) with [1-5] of 6 runs done; run it again$`,
         ),
+      );
+    },
+    LONG,
+  );
+});
+
+describe.skipIf(!HAVE_REDIS)("scenario files over a Redis queue", () => {
+  // Its own Redis and workers: the workers are started with a --scenario-dir.
+  const redis = new TestRedis();
+  const files = mkdtempSync(join(tmpdir(), "sun4v-files-"));
+  const mine = fileScenario(join(files, "submitter"), 5);
+  let a: WorkerProcess;
+  let b: WorkerProcess;
+
+  beforeAll(async () => {
+    await redis.start();
+    fileScenario(join(files, "workers"), 5);
+    const own = ["--scenario-dir", join(files, "workers")];
+    a = new WorkerProcess(redis.url, own);
+    b = new WorkerProcess(redis.url, own);
+    await Promise.all([a.waitFor(/taking points from/), b.waitFor(/taking points from/)]);
+  }, LONG);
+
+  afterAll(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await redis.close();
+    rmSync(files, { recursive: true, force: true });
+  }, LONG);
+
+  test(
+    "a scenario file runs on workers that have the same file (name and hash, helper included)",
+    async () => {
+      const here = await cli(mine, "--json", "--workers", "1");
+      expect(here.code).toBe(0);
+      const r = await cli(mine, "--json", "--queue", redis.url);
+      expect(r.err).toBe("");
+      expect(r.out).toBe(here.out);
+      // The same scenario with another helper: the workers' copy is another version, and the
+      // sweep says so (another directory: this process has the first one's modules loaded).
+      const changed = await cli(fileScenario(join(files, "changed"), 6), "--queue", redis.url);
+      expect(changed.code).toBe(1);
+      expect(changed.err).toMatch(
+        /^run failed: run [12]\/2 \(path direct, seed=[67]\): worker \S+ has a different scenario "fixture-file-sweep" \(hash [0-9a-f]{16}, the sweep's [0-9a-f]{16}\): run the same version everywhere\n$/,
+      );
+      // A scenario no worker has by that name.
+      const other = fileScenario(join(files, "other"), 5, "fixture-nowhere");
+      const missing = await cli(other, "--json", "--queue", redis.url);
+      expect(missing.code).toBe(1);
+      expect(missing.err).toMatch(
+        /worker \S+ has no scenario "fixture-nowhere" \(built-in, or in a --scenario-dir it was started with\)\n$/,
       );
     },
     LONG,
