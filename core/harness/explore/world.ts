@@ -289,8 +289,11 @@ export class ExploreWorld {
   /** Everything the future of this world depends on that can be read from outside. */
   stateKey(pending: readonly string[]): string {
     const { hv, broker, guests } = this.platform;
+    const now = this.platform.sim.now;
     const parts: string[] = [
-      String(this.platform.sim.now),
+      // Not the time itself: the future depends on times relative to now (pending events,
+      // arrivals, the broker's restart deadline), so one state reached at two times is one state.
+      this.downSince < 0 ? "up" : String(this.downSince + this.downMaxNs - now),
       pending.slice().sort().join(","),
       this.progress.join(","),
       `${this.losses}${this.duplicates}${this.delays}${this.deaths}${this.restarts}${broker.isUp ? 1 : 0}`,
@@ -312,7 +315,9 @@ export class ExploreWorld {
       parts.push(JSON.stringify(g.link.stats), this.inFlight.get(g.channel.id)!.join(","));
       parts.push(`${g.channel.sent},${g.channel.delivered},${g.channel.dropped}`);
       parts.push(hidden(g.link, ["pending", "accepted", "nextId"]));
-      parts.push(hidden(g.channel, ["inFlight", "lastArrival", "epoch", "down"]));
+      parts.push(hidden(g.channel, ["inFlight", "epoch", "down"]));
+      const arrivals = (g.channel as unknown as { lastArrival: number[] }).lastArrival;
+      parts.push(arrivals.map((t) => Math.max(0, t - now)).join(","));
     }
     parts.push(hidden(broker, ["sessions"]), String(this.platform.controlCpu.backlog));
     return parts.join("|");
