@@ -72,9 +72,9 @@ export class PluginBlame {
       const model: DeviceModel = this.call(plugin, "device", () => factory(env));
       const execute = model.execute.bind(model);
       const setRing = model.setRing.bind(model);
-      model.execute = (req, dvma, tag) =>
+      model.execute = (req, dvma, tag, cpu) =>
         this.steps(
-          this.call(plugin, "execute", () => execute(req, dvma, tag)),
+          this.call(plugin, "execute", () => execute(req, dvma, tag, cpu)),
           { plugin, hook: "execute" },
         );
       model.setRing = (dvma) => this.call(plugin, "setRing", () => setRing(dvma));

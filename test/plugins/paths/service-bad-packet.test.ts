@@ -60,6 +60,7 @@ function endpoint() {
     desc: m.hv.devices[0]!.desc,
     cost,
     rng: rng.stream("device"),
+    cpu: platform.cpus[m.hv.devices[0]!.domain]!,
   });
   const guest = platform.guests[0]!;
   const io = path.connect({ platform, guest, device, cost, rng: rng.stream("path"), bus });
