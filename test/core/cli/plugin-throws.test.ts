@@ -15,7 +15,7 @@ const run = (file: string, ...set: string[]) =>
   cli(
     "default",
     "--plugin",
-    `test/fixtures/plugins/${file}.ts`,
+    `test/fixtures/throwing/${file}.ts`,
     ...set.flatMap((s) => ["--set", s]),
     "--duration",
     "1ms",
