@@ -24,8 +24,11 @@ import { IoMeter } from "./run-meter.ts";
 import { runMetrics } from "./run-metrics.ts";
 import { samplerPlugin } from "./sampler.ts";
 
-/** An observer plugin to register in a run, alone or with its options. */
-export type ObserverRef = AnyPlugin | readonly [AnyPlugin, unknown];
+/** An observer plugin to register in a run: alone, with its options, or also with its started service. */
+export type ObserverRef =
+  | AnyPlugin
+  | readonly [AnyPlugin, unknown]
+  | readonly [AnyPlugin, unknown, unknown];
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
 export type PluginTable = ReadonlyMap<string, AnyPlugin>;
@@ -152,10 +155,10 @@ export function startPath(
   // From here on plugins know their run (ctx.run); observers subscribe to the bus before boot.
   host.enterRun({ info, sim, untilNs });
   for (const ref of [samplerPlugin, ...(opts.observers ?? [])]) {
-    const [o, options] = Array.isArray(ref) ? ref : [ref as AnyPlugin, undefined];
+    const [o, options, service] = Array.isArray(ref) ? ref : [ref as AnyPlugin];
     if (o.kind !== "observer")
       throw new InputError(`plugin "${o.name}" is a ${o.kind} plugin; an observer is needed here`);
-    host.use(o as never, options);
+    host.use(o as never, options, undefined, service);
   }
 
   const platform = new Platform({

@@ -269,14 +269,18 @@ export class DvmaBroker {
     }
   }
 
+  /** A resent request is answered from the reply cache, as the first time. */
+  private replayed(s: Session, id: number): boolean {
+    const cached = s.replies.get(id);
+    if (cached === undefined) return false;
+    this.stats.replays++;
+    this.sendRaw(s, cached);
+    return true;
+  }
+
   private request(guest: number, s: Session, m: Message): void {
     this.stats.requests++;
-    const cached = s.replies.get(m.id);
-    if (cached !== undefined) {
-      this.stats.replays++;
-      this.sendRaw(s, cached);
-      return;
-    }
+    if (this.replayed(s, m.id)) return;
     const io = this.env.hv.iommus.get(m.devhandle);
     const policy = this.policies.get(m.devhandle);
     let reason = "";
@@ -320,12 +324,7 @@ export class DvmaBroker {
   }
 
   private release(guest: number, s: Session, m: Message): void {
-    const cached = s.replies.get(m.id);
-    if (cached !== undefined) {
-      this.stats.replays++;
-      this.sendRaw(s, cached);
-      return;
-    }
+    if (this.replayed(s, m.id)) return;
     const io = this.env.hv.iommus.get(m.devhandle);
     let reason = "";
     if (io === undefined) reason = "bad-devhandle";
