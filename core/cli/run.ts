@@ -1,15 +1,14 @@
 /** `bun run scenario [run] [name|path]`: run a scenario, print the table, write reports. */
 
 import type { ArgsDef } from "citty";
-import type { AnyPlugin, ObserverService } from "../harness/plugin/define.ts";
-import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
-import { PluginHost } from "../harness/plugin/host.ts";
+import type { AnyPlugin, PluginService } from "../harness/plugin/define.ts";
 import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
+import { startService } from "../harness/plugin/service.ts";
 import { checkQueueFlags, runQueuedCommand } from "../harness/queue/cli.ts";
 import { htmlReport } from "../harness/report/html-report.ts";
 import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
 import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
-import { durationNs, machineOf } from "../harness/scenario/define.ts";
+import { durationNs } from "../harness/scenario/define.ts";
 import {
   EXIT_PLUGIN_ERRORS,
   failureSummary,
@@ -22,19 +21,17 @@ import {
   parseScenario,
 } from "../harness/scenario/load.ts";
 import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
-import type { RunInfo } from "../harness/scenario/run-info.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
-import { type ObserverRef, refName } from "../harness/scenario/runner.ts";
+import type { ObserverRef, PathRun } from "../harness/scenario/runner.ts";
 import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
-import { InputError, PluginError } from "../input/errors.ts";
-import { EventBus } from "../model/events/bus.ts";
-import { RngStreams } from "../model/sim/rng.ts";
+import { InputError } from "../input/errors.ts";
 import { type CliArgsDef, flagDefs, parseStrict, type StrictArgs } from "./args.ts";
 import type { CliIo } from "./io.ts";
 import { checkOutputPath, writeAtomic } from "./output.ts";
 import { Progress, serialTally } from "./progress.ts";
 import { resultsTable } from "./table.ts";
+import { timingLine } from "./timing.ts";
 import { durationFlag, seedFlag } from "./values.ts";
 
 /** The run command's own flags (plugins add theirs: see `pluginFlags`). */
@@ -74,6 +71,11 @@ export const RUN_ARGS = {
       "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
   },
   quiet: { type: "boolean", description: "no table and no progress" },
+  timing: {
+    type: "boolean",
+    description:
+      "per run on stderr: wall time, simulated time, kernel events, simulated time and I/Os per wall second; the runs go serially in this process",
+  },
   queue: {
     type: "string",
     description:
@@ -126,14 +128,6 @@ export function runArgs(plugins: readonly AnyPlugin[]): CliArgsDef {
   return all;
 }
 
-/** What an observer plugin may return that outlives the runs (a server): the observer each run registers, and more. */
-interface Lasting extends ObserverService {
-  readonly url?: string;
-  stop?(): Promise<void>;
-  /** Back-pressure from clients that lose nothing: `drain` between slices, `end` after the run. */
-  hold?(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
-}
-
 interface Enabled {
   plugin: AnyPlugin;
   options: Record<string, unknown>;
@@ -155,19 +149,12 @@ export async function runCommand(
   checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
-  if (args.queue !== undefined) {
-    // Only a plugin whose service can follow a sweep through the submitter (live) goes along.
-    const blind = enabled.filter((e) => e.plugin.cli?.followsQueue !== true);
-    if (blind.length > 0)
-      throw new InputError(
-        `--queue: ${blind.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
-      );
-    const paced = enabled.find((e) => e.pace !== undefined);
-    if (paced !== undefined)
-      throw new InputError(
-        `--queue: ${paced.plugin.name} can pace runs in this process only; the workers run as fast as they can`,
-      );
-  }
+  if (args.queue !== undefined && args.timing)
+    throw new InputError("--timing times runs in this process; a queued sweep runs elsewhere");
+  if (args.queue !== undefined && enabled.length > 0)
+    throw new InputError(
+      `--queue: ${enabled.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
+    );
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);
   if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
@@ -178,19 +165,21 @@ export async function runCommand(
   const trace = args.trace ? new TraceCollector() : undefined;
   const series = args.report ? new SeriesCollector() : undefined;
   const progress = !args.quiet && io.err.isTTY === true ? new Progress(io.err) : undefined;
-  const started = await startObservers(enabled, scn.seed);
+  const started = startObservers(enabled);
   const observers = started.map((o) => o.perRun);
-  const lasting = started.flatMap((o) => (o.service?.stop ? [o.service] : []));
+  const lasting = started.flatMap((o) => (o.service ? [o.service] : []));
+  // A service that serves (has a URL) keeps the process up after the runs, until Ctrl-C.
+  const serving = lasting.filter((s) => s.url !== undefined);
   // The trace and observers watch runs in this process.
-  const inProcess = trace || series || observers.length > 0;
+  const inProcess = trace || series || observers.length > 0 || args.timing;
   const parallel = workers > 1 && plan.runs.length > 1 && !inProcess;
   const stop = new AbortController();
-  const signalled = lasting.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
+  const signalled = serving.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
   for (const { name, service } of started)
     if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
-  if ((trace || series) && args.workers !== undefined && workers > 1 && !args.quiet)
+  if ((trace || series || args.timing) && args.workers !== undefined && workers > 1 && !args.quiet)
     io.err.write(
-      `note: ${trace ? "--trace" : "--report"} records in this process, so the runs go serially\n`,
+      `note: ${trace ? "--trace records" : series ? "--report records" : "--timing times runs"} in this process, so the runs go serially\n`,
     );
   const pace = enabled.find((e) => e.pace !== undefined)?.pace;
   let report: Report;
@@ -198,18 +187,9 @@ export async function runCommand(
     const cancel = new AbortController();
     untilSignal().then(() => cancel.abort());
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
-    const infos: RunInfo[] = plan.runs.map((r, index) => ({
-      scenario: scn.name,
-      path: refName(r.path),
-      params: r.params,
-      domainNames: machineOf(r.scenario).domains.map((d) => d.name),
-      index,
-      total: plan.runs.length,
-    }));
     report = await runQueuedCommand(spec, args, io, {
       progress: progress ? (p) => progress.update(p) : undefined,
       signal: cancel.signal,
-      followers: started.flatMap((o) => (o.service?.follow ? [o.service.follow(infos)] : [])),
     });
   } else if (parallel) {
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
@@ -218,19 +198,29 @@ export async function runCommand(
       progress: progress ? (p) => progress.update(p) : undefined,
     });
   } else {
-    const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
+    const runNs = plan.runs.map((r) => durationNs(r.scenario.duration));
+    const tally = serialTally(runNs);
+    let wall0 = performance.now(); // host clock: --timing only, never in the report
+    const timing = (done: number, run: PathRun) => {
+      const now = performance.now(); // host clock
+      io.err.write(timingLine(run, runNs[done - 1]!, (now - wall0) * 1e6));
+      wall0 = now;
+    };
     const opts = {
       observers: [
         ...(trace ? [trace.plugin] : []),
         ...(series ? [series.plugin] : []),
         ...observers,
       ],
-      progress: progress
-        ? (done: number, _: number, run: { events: number }) =>
-            progress.update(tally(done, run.events))
-        : undefined,
+      progress:
+        progress || args.timing
+          ? (done: number, _: number, run: PathRun) => {
+              if (args.timing) timing(done, run);
+              progress?.update(tally(done, run.events));
+            }
+          : undefined,
     };
-    if (lasting.length > 0) {
+    if (serving.length > 0) {
       const hold = lasting.find((o) => o.hold)?.hold?.(pace !== undefined);
       report = await runScenarioAsync(raw, scn, table, {
         ...opts,
@@ -256,14 +246,12 @@ export async function runCommand(
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
   }
   io.err.write(failureSummary(report));
-  if (lasting.length > 0) {
-    if (!stop.signal.aborted)
-      for (const { name, service } of started)
-        if (service?.url)
-          io.err.write(`${name}: runs done; still serving on ${service.url} until Ctrl-C\n`);
-    await signalled;
-    for (const o of lasting) await o.stop!();
-  }
+  if (serving.length > 0 && !stop.signal.aborted)
+    for (const { name, service } of started)
+      if (service?.url)
+        io.err.write(`${name}: runs done; still serving on ${service.url} until Ctrl-C\n`);
+  await signalled;
+  for (const o of lasting) await o.stop();
   return pluginErrorsOf(report).length > 0 && !args["tolerate-plugin-errors"]
     ? EXIT_PLUGIN_ERRORS
     : 0;
@@ -291,38 +279,24 @@ function enabledPlugins(
 const pick = (o: Record<string, unknown>, keys: readonly string[]) =>
   Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 
-/** An observer turned on by its flags: what each run registers, and its service if it outlives the runs. */
+/** An observer turned on by its flags: what each run registers, and its service if it has one. */
 interface Started {
   name: string;
   perRun: ObserverRef;
-  service?: Lasting;
+  service?: PluginService;
 }
 
 /**
- * Sets up each enabled observer once, outside any run (no `ctx.run`): one that outlives the
- * runs (a server) starts there and provides the observer each run registers in its own host;
- * any other is registered in each run with its options. @throws InputError for bad options or a refused bind
+ * Starts each enabled observer's service (a server) once, outside any run; every run then
+ * registers the plugin in its own host (with its service, if it has one, and its options).
+ * @throws InputError for bad options or a refused bind
  */
-async function startObservers(enabled: readonly Enabled[], seed: number): Promise<Started[]> {
-  const out: Started[] = [];
-  for (const { plugin, options } of enabled) {
-    const rng = new RngStreams(seed);
-    const host = new PluginHost({
-      hooks: new Hooks<CoreHooks>(),
-      bus: new EventBus(() => 0),
-      rng: (s) => rng.stream(s),
-    });
-    try {
-      const service = host.use(plugin as never, options) as Lasting | undefined;
-      const perRun: ObserverRef = service?.observer ?? [plugin, options];
-      out.push({ name: plugin.name, perRun, ...(service ? { service } : {}) });
-    } catch (e) {
-      // The host wraps what setup throws; a refused bind is still the user's input.
-      if (e instanceof PluginError && e.cause instanceof InputError) throw e.cause;
-      throw e;
-    }
-  }
-  return out;
+function startObservers(enabled: readonly Enabled[]): Started[] {
+  return enabled.map(({ plugin, options }) => {
+    if (plugin.service === undefined) return { name: plugin.name, perRun: [plugin, options] };
+    const { service, perRun } = startService(plugin, options);
+    return { name: plugin.name, perRun, service };
+  });
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

@@ -4,8 +4,6 @@ import { definePluginCli, InputError } from "../../core/index.ts";
 import type { LiveOptions } from "./options.ts";
 
 export const liveCli = definePluginCli({
-  // With --queue the submitter reports the workers' progress and results to the feed.
-  followsQueue: true,
   args: {
     serve: {
       type: "boolean",

@@ -8,11 +8,11 @@
 
 import {
   applySets,
+  definePlugin,
   describeThrown,
   durationNs,
-  EventBus,
   InputError,
-  type PathMetrics,
+  type ObserverRef,
   parseScenario,
   parseWithSchema,
   planRuns,
@@ -109,6 +109,8 @@ export class RunRegistry {
 
   constructor(
     private readonly observer: LiveObserver,
+    /** What each run registers: the live plugin with this server. */
+    private readonly perRun: () => ObserverRef,
     private readonly catalogue: Promise<Catalogue>,
     private readonly budgets: Budgets,
     private readonly hold: (paced: boolean) => RunHold,
@@ -224,13 +226,23 @@ export class RunRegistry {
     const abort = new AbortController();
     const infos: RunInfo[] = [];
     const live = this.observer;
-    const tap = live.runObserver((info) => {
-      infos.push(info);
-      rec.runs.push(live.latest!.run);
+    // Registered after the live plugin in each run: notes which live run is this request's.
+    const mark = definePlugin({
+      name: "live-request",
+      kind: "observer",
+      version: "1.0.0",
+      requires: ["live"],
+      setup(ctx) {
+        const info = ctx.run?.info;
+        const run = info && live.runOf(info);
+        if (info === undefined || run === undefined) return;
+        infos.push(info);
+        rec.runs.push(run.run);
+      },
     });
     const hold = this.hold(req.pace !== undefined);
     const done = runScenarioAsync(raw, scn, table, {
-      observers: rec.trace ? [tap, rec.trace.plugin] : [tap],
+      observers: [this.perRun(), mark, ...(rec.trace ? [rec.trace.plugin] : [])],
       pace: req.pace,
       signal: abort.signal,
       drain: hold.drain,
@@ -390,40 +402,4 @@ function fieldOf(e: InputError, req: RunRequest): string {
   if (req.seed !== undefined && p.startsWith("/seed")) return "/seed";
   if (req.duration !== undefined && p.startsWith("/duration")) return "/duration";
   return req.set !== undefined && req.set.length > 0 ? "/set" : "/scenario";
-}
-
-/**
- * Follows a sweep whose runs go to a queue's workers (`--serve --queue`): each run appears on
- * the feed (a `run` notice, /state's `running`) when its worker first posts progress, its
- * simulated time follows the worker's posts, and its result comes as a `result` notice and in
- * /state's `results`, as for a run in this process. The runs' own events stay on the workers.
- */
-export function followQueued(
-  observer: LiveObserver,
-  runs: readonly RunInfo[],
-): {
-  progress(index: number, simulatedNs: number): void;
-  result(index: number, metrics: PathMetrics): void;
-} {
-  const clocks = new Map<number, { now: number }>();
-  const clockOf = (index: number) => {
-    let c = clocks.get(index);
-    if (c === undefined) {
-      c = { now: 0 };
-      clocks.set(index, c);
-      const clock = c;
-      observer.onRun(new EventBus(() => clock.now), runs[index]!, clock);
-    }
-    return c;
-  };
-  return {
-    progress(index, simulatedNs) {
-      const c = clockOf(index);
-      c.now = Math.max(c.now, simulatedNs);
-    },
-    result(index, metrics) {
-      clockOf(index);
-      observer.onResult(runs[index]!, metrics);
-    },
-  };
 }

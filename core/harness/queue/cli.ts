@@ -1,6 +1,5 @@
 import { InputError } from "../../input/errors.ts";
-import type { RunFollower } from "../plugin/define.ts";
-import type { PathMetrics, Report } from "../report/report.ts";
+import type { Report } from "../report/report.ts";
 import { defaultWorkers, type SweepProgress } from "../scenario/parallel.ts";
 import type { ScenarioSpec } from "../scenario/spec.ts";
 import { parseQueueUrl } from "./redis-url.ts";
@@ -40,28 +39,13 @@ export async function runQueuedCommand(
   spec: ScenarioSpec,
   args: QueueFlags,
   io: Io,
-  opts: {
-    progress?: (p: SweepProgress) => void;
-    signal: AbortSignal;
-    followers?: readonly RunFollower[];
-  },
+  opts: { progress?: (p: SweepProgress) => void; signal: AbortSignal },
 ): Promise<Report> {
   const queue = parseQueueUrl(args.queue!);
-  const followers = opts.followers ?? [];
   const { report, provenance } = await runScenarioQueued(spec, {
     queue,
     progress: opts.progress,
     signal: opts.signal,
-    ...(followers.length > 0
-      ? {
-          onPointProgress: (i: number, p: { simulatedNs: number }) => {
-            for (const f of followers) f.progress(i, p.simulatedNs);
-          },
-          onPoint: (i: number, m: PathMetrics) => {
-            for (const f of followers) f.result(i, m);
-          },
-        }
-      : {}),
     log: (line) => io.err.write(`${line}\n`),
   });
   if (args.provenance) await Bun.write(args.provenance, `${JSON.stringify(provenance, null, 2)}\n`);

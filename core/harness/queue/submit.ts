@@ -34,8 +34,6 @@ export interface QueuedRunOptions {
   log?: (line: string) => void;
   /** Each point's result as it arrives (any order), e.g. for a live feed. */
   onPoint?: (index: number, metrics: PathMetrics) => void;
-  /** A running point's progress as its worker posts it. */
-  onPointProgress?: (index: number, p: PointProgress) => void;
 }
 
 /** Who ran a point and for how long: what `--provenance` writes, apart from the report. */
@@ -187,9 +185,7 @@ export async function runScenarioQueued(
         const p = data as Partial<PointProgress>;
         if (i === undefined || metrics[i] !== undefined) return;
         if (typeof p.simulatedNs !== "number" || typeof p.events !== "number") return;
-        const now = { simulatedNs: Math.min(p.simulatedNs, runNs[i]!), events: p.events };
-        inFlight.set(i, now);
-        opts.onPointProgress?.(i, now);
+        inFlight.set(i, { simulatedNs: Math.min(p.simulatedNs, runNs[i]!), events: p.events });
         progress();
       });
       events.on("stalled", ({ jobId: id }) => {

@@ -10,7 +10,7 @@ import {
   runScenarioQueued,
   SweepError,
 } from "../../../../core/harness/queue/submit.ts";
-import { type Report, reportJson } from "../../../../core/harness/report/report.ts";
+import { reportJson } from "../../../../core/harness/report/report.ts";
 import { HAVE_REDIS, REDIS_SKIP_LINE, TestRedis, WorkerProcess } from "../../../helpers/redis.ts";
 
 /**
@@ -110,80 +110,6 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
   );
 
   test(
-    "--serve follows the queued sweep: each run and its result on the feed, as the workers send them",
-    async () => {
-      const proc = Bun.spawn(
-        [
-          "bun",
-          "core/cli/main.ts",
-          ...SWEEP,
-          "--json",
-          "--queue",
-          redis.url,
-          "--serve",
-          "--port",
-          "0",
-        ],
-        { cwd: REPO, stdout: "pipe", stderr: "pipe" },
-      );
-      try {
-        const err = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
-        let seen = "";
-        const until = async (re: RegExp) => {
-          for (let m = seen.match(re); ; m = seen.match(re)) {
-            if (m) return m;
-            const { done, value } = await err.read();
-            if (done) throw new Error(`stderr ended before ${re}: ${seen}`);
-            seen += value;
-          }
-        };
-        const [, url] = await until(/live: serving on (http:\/\/127\.0\.0\.1:\d+\/)/);
-        const feed = await fetch(`${url}events`);
-        const reader = feed.body!.pipeThrough(new TextDecoderStream()).getReader();
-        let events = "";
-        const results = (async () => {
-          while ((events.match(/^event: result$/gm) ?? []).length < 6) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            events += value;
-          }
-        })();
-        await until(/runs done; still serving/);
-        await Promise.race([results, Bun.sleep(5000)]); // they came before the sweep ended
-        reader.cancel().catch(() => {});
-        const state = (await (await fetch(`${url}state`)).json()) as {
-          running: unknown[];
-          results: {
-            index: number;
-            path: string;
-            total: number;
-            done: boolean;
-            metrics: unknown;
-          }[];
-        };
-        proc.kill("SIGTERM");
-        expect(await proc.exited).toBe(0);
-        expect(await new Response(proc.stdout).text()).toBe(local);
-        // The six runs, each with the metrics the report has for it.
-        const want = (JSON.parse(local) as Report).points.flatMap((p) =>
-          Object.entries(p.paths).map(([path, metrics]) => ({ path, metrics })),
-        );
-        expect(state.running).toEqual([]);
-        expect(state.results.map((r) => r.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
-        for (const r of state.results) {
-          expect({ path: r.path, metrics: r.metrics }).toEqual(want[r.index]!);
-          expect([r.total, r.done]).toEqual([6, true]);
-        }
-        expect((events.match(/^event: run$/gm) ?? []).length).toBe(6);
-        expect((events.match(/^event: result$/gm) ?? []).length).toBe(6);
-      } finally {
-        proc.kill();
-      }
-    },
-    LONG,
-  );
-
-  test(
     "a point that fails every time ends the sweep with its reason after 3 attempts",
     async () => {
       const here = await cli(...POISONED, "--workers", "2");
@@ -191,10 +117,10 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
       expect(r.code).toBe(1);
       expect(r.err).toBe(here.err);
       expect(r.err).toBe(
-        "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): fixture failure at 100 us\n",
+        "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): [plugin fixture-fail] start: fixture failure at 100 us\n",
       );
       const tries = [...a.lines, ...b.lines].filter((l) =>
-        /point 2\/3 .*: failed: fixture failure/.test(l),
+        /point 2\/3 .*: failed: .*fixture failure/.test(l),
       );
       expect(tries).toHaveLength(3);
     },
@@ -409,8 +335,8 @@ describe("queue flags are checked before any work", () => {
           /^error: --workers runs a sweep on this machine/,
         ],
         [
-          ["--queue", "redis://127.0.0.1:1", "--serve", "--pace", "1"],
-          /^error: --queue: live can pace runs in this process only; the workers run as fast as they can$/,
+          ["--queue", "redis://127.0.0.1:1", "--serve"],
+          /^error: --queue: live watches runs in this process, and a queued sweep runs elsewhere/,
         ],
         [["worker"], /^error: worker needs --queue/],
         [
