@@ -156,11 +156,6 @@ class Nic implements DeviceModel {
     return (Math.max(bytes, MIN_FRAME) + this.o.wireOverheadBytes) * this.nsPerByte;
   }
 
-  /** Queue interrupts raised so far. */
-  get interrupts(): number {
-    return this.pairs.interrupts;
-  }
-
   *execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number> {
     const qi = this.pairs.of(cpu);
     const q = this.queues[qi]!;

@@ -129,7 +129,6 @@ export class QueueInterrupt {
   private count = 0;
   private running = false;
   private early: Signal<void> | undefined;
-  readonly stats = { interrupts: 0 };
 
   constructor(
     private readonly sim: Simulator,
@@ -176,7 +175,6 @@ export class QueueInterrupt {
       const v = yield* this.cpu.take(this.vcpu);
       if (this.irqCpuNs > 0) yield this.irqCpuNs;
       this.cpu.free(v);
-      this.stats.interrupts++;
       const done = this.pending;
       this.pending = null;
       done.trigger();
@@ -201,12 +199,6 @@ export class QueuePairs {
   /** The queue a request from vCPU `cpu` uses (ANY_VCPU and other negatives: queue 0). */
   of(cpu: number): number {
     return cpu < 0 ? 0 : cpu % this.count;
-  }
-
-  get interrupts(): number {
-    let n = 0;
-    for (const q of this.irqs) n += q.stats.interrupts;
-    return n;
   }
 }
 

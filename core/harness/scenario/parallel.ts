@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { describeThrown, InputError } from "../../input/errors.ts";
+import { describeThrown, InputError, PluginError, pluginErrorIn } from "../../input/errors.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs, type Scenario } from "./define.ts";
 import {
@@ -100,12 +100,14 @@ export async function runScenarioParallel(
     await new Promise<void>((resolve, reject) => {
       let next = 0;
       let settled = false;
-      const fail = (index: number, why: string, input = false) => {
+      const fail = (index: number, why: string, input = false, plugin?: [string, string]) => {
         if (settled || index < 0) return; // an idle worker's end loses no run
         settled = true;
         // Bad input found while booting a run (e.g. plugin options) is reported as in a serial run.
-        if (input) reject(new InputError(why));
-        else reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`));
+        if (input) return reject(new InputError(why));
+        // A plugin's error keeps its class (the CLI's exit status for plugin errors).
+        const cause = plugin && new PluginError(plugin[0], plugin[1], why);
+        reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`, { cause }));
       };
       const finished = (index: number, m: PathMetrics, events: number) => {
         metrics[index] = m;
@@ -141,7 +143,8 @@ export async function runScenarioParallel(
             const run = state.finish();
             finished(index, run.metrics, run.events);
           } catch (e) {
-            return fail(index, describeThrown(e), e instanceof InputError);
+            const p = pluginErrorIn(e);
+            return fail(index, describeThrown(e), e instanceof InputError, p && [p.plugin, p.hook]);
           }
         }
       };
@@ -157,7 +160,7 @@ export async function runScenarioParallel(
         const busy = { index: -1 };
         w.onmessage = (e: MessageEvent<FromWorker>) => {
           const m = e.data;
-          if (m.type === "error") return fail(m.index, m.message, m.input);
+          if (m.type === "error") return fail(m.index, m.message, m.input, m.plugin);
           if (m.type === "progress") {
             inFlight.set(m.index, { simulatedNs: m.simulatedNs, events: m.events });
             return report();

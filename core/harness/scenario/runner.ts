@@ -18,6 +18,7 @@ import { PluginHost } from "../plugin/host.ts";
 import type { PathMetrics } from "../report/report.ts";
 import { durationNs, machineOf, type PluginRef, type Scenario } from "./define.ts";
 import { PluginErrorLog } from "./failures.ts";
+import { PluginBlame } from "./plugin-blame.ts";
 import type { RunInfo } from "./run-info.ts";
 import { IoMeter } from "./run-meter.ts";
 import { runMetrics } from "./run-metrics.ts";
@@ -105,6 +106,7 @@ export function startPath(
   opts: RunOptions = {},
 ): PathRunState {
   const sim = new Simulator();
+  const blame = new PluginBlame(sim);
   const bus = new EventBus(() => sim.now);
   const hooks = new Hooks<CoreHooks>();
   const rng = new RngStreams(scn.seed);
@@ -129,7 +131,10 @@ export function startPath(
     plugin(table, scn.policies.local, "policy.local") as never,
     refOptions(scn.policies.local),
   ) as LocalPolicyFactory;
-  const path = host.use(plugin(table, pathRef, "path") as never, refOptions(pathRef)) as IoPath;
+  const path = blame.path(
+    refName(pathRef),
+    host.use(plugin(table, pathRef, "path") as never, refOptions(pathRef)) as IoPath,
+  );
 
   const md = machineOf(scn);
   const baseCost = parseCostModel(scn.cost, "scenario /cost");
@@ -177,7 +182,10 @@ export function startPath(
     let factory = factories.get(kind);
     if (factory === undefined) {
       const ref = scn.devices[kind] ?? kind;
-      factory = host.use(plugin(table, ref, "device") as never, refOptions(ref)) as DeviceFactory;
+      factory = blame.device(
+        refName(ref),
+        host.use(plugin(table, ref, "device") as never, refOptions(ref)) as DeviceFactory,
+      );
       factories.set(kind, factory);
     }
     const port = platform.devicePort(dev.id);
@@ -220,13 +228,16 @@ export function startPath(
   // The same workload plugin may appear several times with other options: one instance each.
   const workloads = scn.workloads.map((w, i) => ({
     spec: w,
-    impl: host.use(
-      plugin(table, w.plugin, "workload") as never,
-      refOptions(w.plugin),
-      scn.workloads.findIndex((x) => refName(x.plugin) === refName(w.plugin)) === i
-        ? undefined
-        : `${refName(w.plugin)}#${i}`,
-    ) as Workload,
+    impl: blame.workload(
+      refName(w.plugin),
+      host.use(
+        plugin(table, w.plugin, "workload") as never,
+        refOptions(w.plugin),
+        scn.workloads.findIndex((x) => refName(x.plugin) === refName(w.plugin)) === i
+          ? undefined
+          : `${refName(w.plugin)}#${i}`,
+      ) as Workload,
+    ),
   }));
 
   // Boot: each guest shakes hands with the broker, sets up its endpoints, then starts its workloads.
@@ -252,6 +263,7 @@ export function startPath(
             bus,
             observe: (name, value) => meter.observe(name, value),
             figure: (name, value) => meter.figure(name, value),
+            moment: (name, m) => meter.moments.set(name, m),
           });
         }
       })(),

@@ -6,7 +6,7 @@
  * share a machine share its parsed description (machineOf).
  */
 
-import { describeThrown, InputError } from "../../input/errors.ts";
+import { describeThrown, InputError, pluginErrorIn } from "../../input/errors.ts";
 import type { PathMetrics } from "../report/report.ts";
 import type { Scenario } from "./define.ts";
 import { pointScenario } from "./load.ts";
@@ -33,7 +33,7 @@ export type FromWorker =
   | { type: "progress"; index: number; simulatedNs: number; events: number }
   | { type: "result"; index: number; metrics: PathMetrics; events: number }
   /** `input`: bad user input (an InputError), which the CLI reports as such (exit 2). */
-  | { type: "error"; index: number; message: string; input: boolean };
+  | { type: "error"; index: number; message: string; input: boolean; plugin?: [string, string] };
 
 /** Least wall time between two progress messages of one run. */
 const PROGRESS_EVERY_MS = 100;
@@ -75,7 +75,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     run(await loaded!, msg);
   } catch (err) {
     const input = err instanceof InputError;
-    post({ type: "error", index: msg.index, message: describeThrown(err), input });
+    const p = pluginErrorIn(err);
+    const plugin: [string, string] | undefined = p && [p.plugin, p.hook];
+    post({ type: "error", index: msg.index, message: describeThrown(err), input, plugin });
   }
 };
 
