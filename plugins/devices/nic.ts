@@ -8,6 +8,7 @@ import {
   type DeviceEnv,
   type DeviceModel,
   definePlugin,
+  type IoOp,
   type IoRequest,
   PAGE_SIZE,
   type Proc,
@@ -72,6 +73,10 @@ class Nic implements DeviceModel {
 
   setRing(dvma: number): void {
     this.ring = dvma;
+  }
+
+  wireNs(_op: IoOp, bytes: number): number {
+    return this.frameNs(bytes);
   }
 
   private frameNs(bytes: number): number {

@@ -2,8 +2,15 @@ import type { EventBus } from "../events/bus.ts";
 import type { Hypervisor } from "../hv/hypervisor.ts";
 import type { DmaFaultCode } from "../iommu/iommu.ts";
 import type { CostModel } from "../machine/cost-model.ts";
-import type { Proc, Simulator } from "../sim/kernel.ts";
+import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
 import { Resource } from "../sim/resource.ts";
+
+/** What serves a port's transfers one at a time: its own engine, or one it shares. */
+export interface DmaEngine {
+  request(): Signal<void>;
+  release(): void;
+  readonly queued: number;
+}
 
 /**
  * What a device model drives: its DMA engine on the root complex. Transfers are serialised on the
@@ -15,7 +22,7 @@ export class DevicePort {
   readonly name: string;
   readonly domain: number;
   readonly devhandle: number;
-  private readonly engine: Resource;
+  private engine: DmaEngine;
   readonly stats = { dmas: 0, bytes: 0, faults: 0, busyNs: 0 };
 
   constructor(
@@ -33,6 +40,16 @@ export class DevicePort {
     this.domain = dev.domain;
     this.devhandle = dev.iommu.devhandle;
     this.engine = new Resource(sim, 1);
+  }
+
+  /**
+   * SR-IOV: this port is a virtual function whose transfers run on its physical function's
+   * engine (shared with the other functions), still under its own requester ID. Before any DMA.
+   */
+  useEngine(engine: DmaEngine): void {
+    if (this.stats.dmas > 0 || this.engine.queued > 0)
+      throw new Error(`${this.name}: engine changed after DMA started`);
+    this.engine = engine;
   }
 
   /**

@@ -59,6 +59,12 @@ export interface DeviceModel {
    * the device read is not what the driver wrote (a path reports it as `data-corrupt`).
    */
   execute(req: IoRequest, dvma: number, tag: number): Proc<number>;
+  /**
+   * Time one request of `bytes` holds the device's physical medium in its direction (a NIC's
+   * frame on the wire); absent when the device has no medium of its own. A port shared by
+   * SR-IOV virtual functions paces them with it.
+   */
+  wireNs?(op: IoOp, bytes: number): number;
 }
 
 export type DeviceFactory = (env: DeviceEnv) => DeviceModel;
