@@ -3,19 +3,20 @@
 const areas = {
   iommu: {
     mutate: ["core/model/iommu/**/*.ts"],
-    tests: "test/core/iommu test/core/hv test/core/domains",
+    tests: "test/core/model/iommu test/core/model/hv test/core/model/domains",
   },
   hv: {
     mutate: ["core/model/hv/**/*.ts"],
-    tests: "test/core/hv test/core/domains",
+    tests: "test/core/model/hv test/core/model/domains",
   },
   domains: {
     mutate: ["core/model/domains/**/*.ts", "!core/model/domains/checked-*.ts"],
-    tests: "test/core/domains test/core/hv test/explore",
+    tests: "test/core/model/domains test/core/model/hv test/core/harness/explore",
   },
   "checked-policy": {
     mutate: ["core/model/domains/checked-*.ts"],
-    tests: "test/core/plugin test/conformance",
+    tests:
+      "test/core/harness/plugin test/core/model/domains/checked-policy.test.ts test/core/model/domains/stats-optional.test.ts test/core/input test/conformance",
   },
 };
 const area = process.env.MUTATE_AREA ?? "iommu";

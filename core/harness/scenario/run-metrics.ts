@@ -1,5 +1,6 @@
 import { invariantViolations } from "../../model/domains/invariants.ts";
 import type { Platform } from "../../model/domains/platform.ts";
+import { ownedRuns } from "../../model/hv/invariants.ts";
 import { runLengths } from "../../model/iommu/owner-runs.ts";
 import { type PathMetrics, round } from "../report/report.ts";
 import { cpuFigures, lockFigures } from "./cpu-figures.ts";
@@ -26,7 +27,7 @@ export function runMetrics(
   let frag = 0;
   let faults = 0;
   for (const io of hv.iommus.values()) {
-    for (const o of io.entryOwner) if (o >= 0) used++;
+    used += io.ownedEntries;
     faults += io.faults.reduce((a, b) => a + b, 0);
     frag = Math.max(frag, platform.broker.policyOf(io.devhandle)?.stats?.().fragmentation ?? 0);
   }
@@ -103,9 +104,17 @@ function machineHealth(platform: Platform): Record<string, number> {
       broker.isUp ? broker : undefined,
       platform.dmaApisInUse,
     ).length,
-    "dvma.deadOwnedPages": [...hv.iommus.values()].reduce(
-      (n, io) => n + io.entryOwner.filter((o) => o >= 0 && !hv.domains[o]!.alive).length,
-      0,
-    ),
+    "dvma.deadOwnedPages": deadOwnedPages(platform),
   };
+}
+
+/** Window entries still owned by a dead domain, counted over the owned runs. */
+function deadOwnedPages(platform: Platform): number {
+  let n = 0;
+  for (const io of platform.hv.iommus.values()) {
+    const runs = ownedRuns(io);
+    for (let r = 0; r < runs.length; r += 3)
+      if (!platform.hv.domains[runs[r + 2]!]!.alive) n += runs[r + 1]!;
+  }
+  return n;
 }

@@ -189,9 +189,14 @@ export function startPath(
 
   // Endpoints: each guest's devices as the scenario's machine assigns them (before the path's plan).
   const endpoints = new Map<number, Map<string, GuestIo>>();
+  const devicesOf = new Map<string, (typeof md.devices)[number][]>();
+  for (const d of md.devices) {
+    if (!devicesOf.has(d.domain)) devicesOf.set(d.domain, []);
+    devicesOf.get(d.domain)!.push(d);
+  }
   for (const g of platform.guests) {
     const mine = new Map<string, GuestIo>();
-    for (const d of md.devices.filter((x) => x.domain === g.name)) {
+    for (const d of devicesOf.get(g.name) ?? []) {
       const device = models.get(d.name)!;
       const env = { platform, guest: g, device, cost, bus };
       mine.set(

@@ -1,6 +1,7 @@
 import { PluginError } from "../../input/errors.ts";
 import { formatValue } from "../../input/validate.ts";
 import { Checked, type CheckOptions, isCount, isPow2, range } from "./checked-policy.ts";
+import { PageStates } from "./page-states.ts";
 import type { LocalPolicy, PolicyStats } from "./policy.ts";
 
 export type LocalPageState = "none" | "free" | "allocated";
@@ -26,7 +27,8 @@ export interface CheckedLocalPolicy extends LocalPolicy {
 
 class CheckedLocal extends Checked implements CheckedLocalPolicy {
   declare readonly acquire?: "per-map" | "lease";
-  private readonly state: Uint8Array;
+  /** The ledger: a state per page, stored only for blocks the guest holds pages in. */
+  private readonly state: PageStates;
   private held = 0;
   private allocated = 0;
   private allocations = 0;
@@ -39,13 +41,13 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
     onError: ((e: PluginError) => void) | undefined,
   ) {
     super(plugin, windowPages, onError);
-    this.state = new Uint8Array(windowPages);
+    this.state = new PageStates(windowPages);
     // The guest reads how to acquire DVMA off the policy it was handed: pass it through.
     if (inner.acquire !== undefined) this.acquire = inner.acquire;
   }
 
   stateOf(page: number): LocalPageState {
-    return STATE_NAMES[this.state[page] ?? 0];
+    return STATE_NAMES[this.state.get(page)] ?? "none";
   }
 
   get heldPages(): number {
@@ -147,10 +149,8 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
     want: number,
     otherwise: string,
   ): void {
-    for (let p = base; p < base + npages; p++) {
-      if (this.state[p] !== want)
-        this.misuse(call, `page ${p} is ${otherwise} (${STATE_NAMES[this.state[p]]})`);
-    }
+    const p = this.state.firstNot(want, base, base + npages);
+    if (p >= 0) this.misuse(call, `page ${p} is ${otherwise} (${STATE_NAMES[this.state.get(p)]})`);
   }
 
   private problem(page: unknown, npages: number, align: number): string | undefined {
@@ -160,10 +160,9 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
       return `range ${range(page, npages)} is outside the window [0, ${this.windowPages})`;
     }
     if (page % align !== 0) return `not aligned to ${align} pages`;
-    for (let p = page; p < page + npages; p++) {
-      if (this.state[p] === NONE) return `page ${p} is not in a range the guest holds`;
-      if (this.state[p] === ALLOCATED) return `page ${p} is already allocated`;
-    }
+    const p = this.state.firstNot(FREE, page, page + npages);
+    if (p >= 0 && this.state.get(p) === NONE) return `page ${p} is not in a range the guest holds`;
+    if (p >= 0) return `page ${p} is already allocated`;
     return undefined;
   }
 }

@@ -56,6 +56,11 @@ export class Hypervisor {
   readonly hcalls: number[];
   private readonly deathListeners: DeathListener[] = [];
   readonly channels: LdcChannel[] = [];
+  /** The channels by id: every LDC operation looks its channel up, so this is a map, not a scan. */
+  private readonly channelById = new Map<number, LdcChannel>();
+  private maxChannelId = 0;
+  private readonly idByName = new Map<string, number>();
+  private readonly controlDomain: HvDomain;
   /** Shared-memory map tables per channel: [exported by ends[0], exported by ends[1]]. */
   readonly mapTables = new Map<number, [LdcMapTable, LdcMapTable]>();
 
@@ -68,13 +73,15 @@ export class Hypervisor {
     const pagesOf = (mib: number) => (mib * 1024 * 1024) / PAGE_SIZE;
     const total = HV_PAGES + md.domains.reduce((n, d) => n + pagesOf(d.memoryMiB), 0);
     this.memory = new PhysMemory(total);
-    this.memory.owner.fill(OWNER_HV, 0, HV_PAGES);
+    this.memory.allocate(OWNER_HV, HV_PAGES);
     md.domains.forEach((d, id) => {
       const n = pagesOf(d.memoryMiB);
       const pa = this.memory.allocate(id, n);
       const mem = new AddressSpace([{ raBase: RA_BASE, paPage: pa, npages: n }]);
       this.domains.push({ id, name: d.name, role: d.role, strands: d.strands, mem, alive: true });
+      if (!this.idByName.has(d.name)) this.idByName.set(d.name, id);
     });
+    this.controlDomain = this.domains.find((d) => d.role === "control")!;
     this.hcalls = md.domains.map(() => 0);
     for (const rc of md.rootComplexes) {
       const { base, size } = rc.virtualDma;
@@ -99,27 +106,34 @@ export class Hypervisor {
     });
   }
 
+  /** The control domain (the service path asks on every request: kept, not searched for). */
   get control(): HvDomain {
-    return this.domains.find((d) => d.role === "control")!;
+    return this.controlDomain;
   }
 
   domainId(name: string): number {
-    const d = this.domains.find((x) => x.name === name);
-    if (!d) throw new RangeError(`no domain named "${name}"`);
-    return d.id;
+    const id = this.idByName.get(name);
+    if (id === undefined) throw new RangeError(`no domain named "${name}"`);
+    return id;
   }
 
   /** Registers a channel so a domain's death resets it; ids are unique. */
   addChannel(ch: LdcChannel): void {
-    if (this.channels.some((c) => c.id === ch.id))
-      throw new RangeError(`LDC channel id ${ch.id} is taken`);
+    if (this.channelById.has(ch.id)) throw new RangeError(`LDC channel id ${ch.id} is taken`);
     this.channels.push(ch);
+    this.channelById.set(ch.id, ch);
+    this.maxChannelId = Math.max(this.maxChannelId, ch.id);
     this.mapTables.set(ch.id, [new LdcMapTable(), new LdcMapTable()]);
   }
 
   /** A channel id no registered channel uses. */
   freeChannelId(): number {
-    return this.channels.reduce((m, c) => Math.max(m, c.id), 0) + 1;
+    return this.maxChannelId + 1;
+  }
+
+  /** The registered channel `id`, if any. */
+  channel(id: number): LdcChannel | undefined {
+    return this.channelById.get(id);
   }
 
   // ---- Services, each in its own module ----

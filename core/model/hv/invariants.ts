@@ -2,6 +2,29 @@ import type { Iommu } from "../iommu/iommu.ts";
 import type { Hypervisor } from "./hypervisor.ts";
 
 /**
+ * The owned stretches of a window, flat [first, length, owner, ...] in entry order: the one pass
+ * over the owner table that the checks below share, so the rest of their work follows what is
+ * owned (and mapped), not the window's size.
+ */
+export function ownedRuns(io: Iommu): number[] {
+  const out: number[] = [];
+  const o = io.entryOwner;
+  const n = o.length;
+  for (let i = 0; i < n; ) {
+    const w = o[i]!;
+    if (w < 0) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && o[j] === w) j++;
+    out.push(i, j - i, w);
+    i = j;
+  }
+  return out;
+}
+
+/**
  * The safety invariants of DESIGN section 1 that the hypervisor's own state shows at any
  * instant. Returns one line per violation (empty = all hold). Reads state only. The invariant
  * that compares the broker's ledger with this table belongs to domains (domains/invariants.ts).
@@ -12,34 +35,54 @@ export function hypervisorViolations(hv: Hypervisor): string[] {
   return out;
 }
 
-/** The hypervisor's invariants for one root complex's IOMMU. */
-export function iommuViolations(hv: Hypervisor, io: Iommu): string[] {
+/**
+ * The hypervisor's invariants for one root complex's IOMMU. Entries are visited only where
+ * owned; a valid TTE outside them shows as a count that does not add up, and only then is the
+ * whole window searched to name it.
+ */
+export function iommuViolations(hv: Hypervisor, io: Iommu, runs = ownedRuns(io)): string[] {
   const out: string[] = [];
   const owner = hv.memory.owner;
+  const tsb = io.iotsb;
   const tag = `rc ${io.devhandle}`;
-  const cached = new Set(io.iotlb.cachedIndices());
-  const owned = io.entryOwner.reduce((n, o) => n + (o >= 0 ? 1 : 0), 0);
-  if (owned !== io.ownedEntries)
-    out.push(`${tag}: ${owned} entries owned, but the count says ${io.ownedEntries}`);
-  for (let i = 0; i < io.windowPages; i++) {
-    const entryOwner = io.entryOwner[i]!;
-    if (io.iotsb.isValid(i)) {
+  let owned = 0;
+  let valid = 0;
+  for (let r = 0; r < runs.length; r += 3) {
+    const first = runs[r]!;
+    const end = first + runs[r + 1]!;
+    const entryOwner = runs[r + 2]!;
+    const alive = hv.domains[entryOwner]?.alive === true;
+    owned += end - first;
+    for (let i = first; i < end; i++) {
+      if (!tsb.isValid(i)) continue;
+      valid++;
       // 1. A valid TTE points at a page owned by the domain that owns its DVMA entry.
-      const pa = io.iotsb.pa[i]!;
-      if (entryOwner < 0) out.push(`${tag} entry ${i}: valid TTE in an unowned entry`);
-      else if (owner[pa] !== entryOwner) {
+      const pa = tsb.pa[i]!;
+      if (owner[pa] !== entryOwner) {
         out.push(
           `${tag} entry ${i}: TTE -> page ${pa} owned by ${owner[pa]}, entry owned by ${entryOwner}`,
         );
       }
       // 4. Nothing of a dead domain stays mapped.
-      if (entryOwner >= 0 && !hv.domains[entryOwner]?.alive)
-        out.push(`${tag} entry ${i}: TTE of dead domain ${entryOwner}`);
-    } else if (cached.has(i)) {
-      // 4. No IOTLB entry survives its TTE.
-      out.push(`${tag} entry ${i}: IOTLB holds an entry whose TTE is invalid`);
+      if (!alive) out.push(`${tag} entry ${i}: TTE of dead domain ${entryOwner}`);
     }
   }
+  if (owned !== io.ownedEntries)
+    out.push(`${tag}: ${owned} entries owned, but the count says ${io.ownedEntries}`);
+  if (valid !== tsb.valid) {
+    let named = 0;
+    for (let i = 0; i < io.windowPages; i++) {
+      if (io.entryOwner[i]! < 0 && tsb.isValid(i)) {
+        out.push(`${tag} entry ${i}: valid TTE in an unowned entry`);
+        named++;
+      }
+    }
+    if (valid + named !== tsb.valid)
+      out.push(`${tag}: ${valid + named} valid TTEs, but the count says ${tsb.valid}`);
+  }
+  // 4. No IOTLB entry survives its TTE.
+  for (const i of io.iotlb.cachedIndices())
+    if (!tsb.isValid(i)) out.push(`${tag} entry ${i}: IOTLB holds an entry whose TTE is invalid`);
   return out;
 }
 
@@ -48,7 +91,9 @@ export function quiescentViolations(hv: Hypervisor): string[] {
   const out: string[] = [];
   for (const io of hv.iommus.values()) {
     if (io.iotsb.valid !== 0) out.push(`rc ${io.devhandle}: ${io.iotsb.valid} valid TTEs remain`);
-    const held = io.entryOwner.reduce((n, o) => n + (o >= 0 ? 1 : 0), 0);
+    const runs = ownedRuns(io);
+    let held = 0;
+    for (let r = 1; r < runs.length; r += 3) held += runs[r]!;
     if (held !== 0) out.push(`rc ${io.devhandle}: ${held} entries still owned`);
   }
   return out;

@@ -53,7 +53,7 @@ export function ldcCopy(
   localRa: number,
   len: number,
 ): number {
-  const ch = hv.channels.find((c) => c.id === channelId);
+  const ch = hv.channel(channelId);
   let status: number = HV.EOK;
   let copied = 0;
   if (!hv.domains[caller]?.alive) status = HV.ENOACCESS;
@@ -93,7 +93,7 @@ export function ldcCopy(
 }
 
 function exportTable(hv: Hypervisor, domain: number, channelId: number): LdcMapTable | undefined {
-  const ch = hv.channels.find((c) => c.id === channelId);
+  const ch = hv.channel(channelId);
   if (ch === undefined) return undefined;
   const side = ch.ends.indexOf(domain);
   return side < 0 ? undefined : hv.mapTables.get(channelId)![side];

@@ -1,0 +1,94 @@
+import { describe, expect, test } from "bun:test";
+import { resolve } from "node:path";
+import { catalogue, fileHash, mismatch } from "../../../../core/harness/queue/identity.ts";
+import { decodeJob, decodeResult, type PointJob } from "../../../../core/harness/queue/job.ts";
+import { applySets } from "../../../../core/harness/scenario/load.ts";
+import { loadSpec } from "../../../../core/harness/scenario/spec.ts";
+
+/** What a worker accepts from the queue: names and hashes only, never a path or a prototype key. */
+
+const REPO = resolve(import.meta.dir, "../../../..");
+const FAIL_PLUGIN = "test/fixtures/scenarios/fail-workload.ts";
+
+const job = (over: Partial<PointJob> = {}): PointJob => ({
+  sweep: "ab12-cd34",
+  index: 0,
+  runs: 3,
+  scenario: { name: "default", hash: "0" },
+  sets: [],
+  plugins: [],
+  ...over,
+});
+
+describe("queue data", () => {
+  test("a job is decoded only when every field has its shape", () => {
+    expect(decodeJob(job())).toEqual(job());
+    expect(decodeJob(null)).toBe("job data is not an object");
+    expect(decodeJob(job({ index: 3 }))).toBe("job index out of range");
+    expect(decodeJob(job({ sweep: "../x" }))).toBe("job has no valid sweep id");
+    expect(decodeJob({ ...job(), sets: [1] })).toBe("job sets are not strings");
+    expect(decodeJob({ ...job(), plugins: [{ name: "x", hash: "../y" }] })).toBe(
+      "job plugins are not named",
+    );
+  });
+
+  test("--set never reaches a prototype, from the queue or the command line", () => {
+    expect(() => applySets({}, ["__proto__.polluted=1"])).toThrow(
+      '--set __proto__.polluted: "__proto__" is not allowed as a key (it would reach a prototype)',
+    );
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  test("a result is plain data with metrics, an event count and a worker", () => {
+    const metrics = { ios: 3, cpu: { primary: 0.5 }, latencyUs: { p50: 1 } };
+    const ok = { metrics, events: 10, worker: "h:1", wallMs: 5 };
+    expect(decodeResult(ok)).toEqual(ok as never);
+    expect(decodeResult({ ...ok, events: -1 })).toBe("result has no event count");
+    expect(decodeResult({ ...ok, metrics: { cpu: {} } })).toBe("result has no metrics");
+    expect(
+      decodeResult(
+        JSON.parse(
+          '{"metrics":{"ios":1,"cpu":{},"__proto__":{"x":1}},"events":1,"worker":"w","wallMs":1}',
+        ),
+      ),
+    ).toBe("result is not plain data");
+  });
+
+  test("a spec built from queue data refuses plugins named by path", async () => {
+    const spec = {
+      target: "default",
+      cwd: REPO,
+      sets: [`workloads.0.plugin=["${FAIL_PLUGIN}",{}]`],
+      plugins: [],
+    };
+    expect((await loadSpec(spec)).table.has(FAIL_PLUGIN)).toBe(true); // the command line may
+    await expect(loadSpec({ ...spec, namesOnly: true })).rejects.toThrow(
+      `plugin "${FAIL_PLUGIN}" is named by path; name it by its registered name`,
+    );
+  });
+});
+
+describe("a worker runs only what it has, in the same version", () => {
+  test("missing or different scenario or plugin: the reason names it", async () => {
+    const bare = await catalogue(REPO, []);
+    const withFail = await catalogue(REPO, [FAIL_PLUGIN]);
+    const scenario = { name: "default", hash: await fileHash(bare.scenarios.get("default")!) };
+    const plugin = { name: "fixture-fail", hash: await fileHash(resolve(REPO, FAIL_PLUGIN)) };
+    const ok = job({ scenario, plugins: [plugin] });
+    expect(await mismatch(ok, withFail, "h:1")).toBeUndefined();
+    expect(await mismatch(ok, bare, "h:1")).toBe(
+      'worker h:1 has no plugin "fixture-fail": start it with --plugin <file> defining it',
+    );
+    expect(
+      await mismatch(job({ scenario, plugins: [{ ...plugin, hash: "00" }] }), withFail, "h:1"),
+    ).toBe(
+      `worker h:1 has a different plugin "fixture-fail" (hash ${plugin.hash}, the sweep's 00): run the same version everywhere`,
+    );
+    expect(await mismatch(job({ scenario: { name: "mine", hash: "0" } }), bare, "h:1")).toBe(
+      'worker h:1 has no built-in scenario "mine" (workers run built-in scenarios only)',
+    );
+    expect(await mismatch(job({ scenario: { name: "default", hash: "0" } }), bare, "h:1")).toMatch(
+      /^worker h:1 has a different scenario "default" \(hash [0-9a-f]{16}, the sweep's 0\)/,
+    );
+  });
+});

@@ -1,0 +1,122 @@
+import { describe, expect, test } from "bun:test";
+import { resolve } from "node:path";
+import { main } from "../../../../core/cli/main.ts";
+import { Progress } from "../../../../core/cli/progress.ts";
+import { reportJson } from "../../../../core/harness/report/report.ts";
+import {
+  runScenarioParallel,
+  type SweepProgress,
+} from "../../../../core/harness/scenario/parallel.ts";
+import { RunFailedError, runScenario } from "../../../../core/harness/scenario/run-scenario.ts";
+import { loadSpec, type ScenarioSpec } from "../../../../core/harness/scenario/spec.ts";
+
+const REPO = resolve(import.meta.dir, "../../../..");
+/** 3 x 2 matrix points, one path. */
+const SWEEP: ScenarioSpec = {
+  target: "test/fixtures/scenarios/sweep.ts",
+  cwd: REPO,
+  sets: ["seed=11", 'duration="300us"'],
+  plugins: [],
+};
+const FAILING: ScenarioSpec = {
+  target: "test/fixtures/scenarios/failing.ts",
+  cwd: REPO,
+  sets: [],
+  plugins: ["test/fixtures/scenarios/fail-workload.ts"],
+};
+
+async function serial(spec: ScenarioSpec) {
+  const { raw, scn, table } = await loadSpec(spec);
+  return runScenario(raw, scn, table);
+}
+
+async function cli(...argv: string[]) {
+  let out = "";
+  let err = "";
+  const code = await main(argv, {
+    out: { write: (s: string) => (out += s) },
+    err: { write: (s: string) => (err += s) },
+  });
+  return { code, out, err };
+}
+
+describe("parallel sweeps", () => {
+  test("2 workers give the serial report byte for byte, points in plan order", async () => {
+    const one = await serial(SWEEP);
+    const two = await runScenarioParallel(SWEEP, { workers: 2 });
+    expect(reportJson(two)).toBe(reportJson(one));
+    expect(two.points.map((p) => Object.values(p.params))).toEqual([
+      [1, "strict"],
+      [1, "deferred"],
+      [4, "strict"],
+      [4, "deferred"],
+      [16, "strict"],
+      [16, "deferred"],
+    ]);
+    // More workers than runs, too.
+    expect(reportJson(await runScenarioParallel(SWEEP, { workers: 8 }))).toBe(reportJson(one));
+  });
+
+  test("the CLI prints the same JSON with --workers 1 and --workers 2", async () => {
+    const args = [SWEEP.target, "--seed", "5", "--duration", "200us", "--json"];
+    const a = await cli(...args, "--workers", "1");
+    const b = await cli(...args, "--workers", "2");
+    expect(a.code).toBe(0);
+    expect(b.err).toBe("");
+    expect(b.out).toBe(a.out);
+    expect(JSON.parse(b.out).points).toHaveLength(6);
+  });
+
+  test("progress counts every run and ends at the total simulated time", async () => {
+    const seen: SweepProgress[] = [];
+    await runScenarioParallel(SWEEP, { workers: 2, progress: (p) => seen.push({ ...p }) });
+    const last = seen[seen.length - 1]!;
+    expect(last).toMatchObject({ done: 6, total: 6, simulatedNs: 6 * 300_000 });
+    expect(last.totalNs).toBe(6 * 300_000);
+    expect(last.events).toBeGreaterThan(0);
+    for (let i = 1; i < seen.length; i++)
+      expect(seen[i]!.done).toBeGreaterThanOrEqual(seen[i - 1]!.done);
+
+    let line = "";
+    const bar = new Progress({ write: (s: string) => (line += s) });
+    for (const p of seen) bar.update(p);
+    bar.done();
+    expect(line).toContain("6/6 runs, 1.8/1.8 ms simulated");
+    expect(line.endsWith("\n")).toBe(true);
+  });
+
+  test("a run that throws in a worker fails the sweep, naming the run", async () => {
+    const err = await runScenarioParallel(FAILING, { workers: 2 }).catch((e) => e);
+    expect(err).toBeInstanceOf(RunFailedError);
+    expect(err.index).toBe(1);
+    expect(err.message).toBe(
+      "run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): fixture failure at 100 us",
+    );
+
+    const r = await cli(FAILING.target, "--plugin", FAILING.plugins[0]!, "--workers", "2");
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`run failed: ${err.message}\n`);
+  });
+
+  test("bad input found in a worker exits 2 with the serial run's message", async () => {
+    const bad = ["--set", 'workloads.0.plugin=["stream",{"op":"fly"}]', "--duration", "50us"];
+    const one = await cli(SWEEP.target, ...bad, "--workers", "1");
+    const two = await cli(SWEEP.target, ...bad, "--workers", "2");
+    expect(one.code).toBe(2);
+    expect(one.err).toMatch(/plugin "stream" option \/op: /);
+    expect(two).toEqual(one);
+  });
+
+  test("--workers takes a whole number; --trace runs serially and says so", async () => {
+    for (const w of ["0", "1.5", "many"]) {
+      const r = await cli("--workers", w);
+      expect(r.code).toBe(2);
+      expect(r.err).toContain("--workers");
+    }
+    const file = resolve(REPO, "out/parallel-test.trace.json");
+    const r = await cli(SWEEP.target, "--duration", "200us", "--trace", file, "--workers", "2");
+    expect(r.code).toBe(0);
+    expect(r.err).toBe("note: --trace records in this process, so the runs go serially\n");
+    expect(JSON.parse(await Bun.file(file).text()).otherData.runs).toBe(6);
+  });
+});

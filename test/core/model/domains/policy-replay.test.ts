@@ -1,0 +1,142 @@
+import { describe, expect, test } from "bun:test";
+import { DomainCpu, type Proc, Simulator } from "../../../../core/index.ts";
+import { MeterLog } from "../../../../core/model/domains/policy-meter.ts";
+import { PolicyReplay } from "../../../../core/model/domains/policy-replay.ts";
+import { parseCostModel } from "../../../../core/model/machine/parse.ts";
+
+const cost = parseCostModel({ policyCallNs: 100, policyNodeNs: 20 });
+
+function setup(strands = 2) {
+  const sim = new Simulator();
+  const cpu = new DomainCpu(sim, strands);
+  const meter = new MeterLog();
+  const replay = new PolicyReplay(sim, meter, cost, "g/local");
+  return { sim, cpu, meter, replay };
+}
+
+/** On vCPU `c`: make a call (`call` records into the meter), then replay it; returns when done. */
+function* caller(
+  s: ReturnType<typeof setup>,
+  c: number,
+  call: () => void,
+  done: number[],
+): Proc<void> {
+  const v = yield* s.cpu.take(c);
+  call();
+  s.replay.endCall();
+  s.cpu.free(yield* s.replay.replay(s.cpu, v, c));
+  done.push(s.sim.now);
+}
+
+describe("PolicyReplay", () => {
+  test("a call that reports nothing costs one 'call' unit under the implicit lock", () => {
+    const s = setup();
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, () => {}, done));
+    s.sim.run();
+    expect(done).toEqual([100]);
+    expect(s.cpu.vcpuBusyNs(0)).toBe(100);
+    const [implicit] = s.replay.allLocks();
+    expect(implicit!.stats).toMatchObject({ acquisitions: 1, holdNs: 100 });
+    expect(s.meter.length).toBe(0);
+  });
+
+  test("reported work is priced per unit and held on the vCPU inside its lock", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool", "spin");
+    const node = s.meter.unit("node");
+    const other = s.meter.unit("bucket"); // no price of its own: policyUnitNs
+    const done: number[] = [];
+    s.sim.spawn(
+      caller(
+        s,
+        1,
+        () => {
+          s.meter.work(other, 4); // outside the lock
+          s.meter.acquire(lock);
+          s.meter.work(node, 10);
+          s.meter.release(lock);
+        },
+        done,
+      ),
+    );
+    s.sim.run();
+    const outside = 4 * cost.policyUnitNs;
+    expect(done).toEqual([outside + 200]);
+    expect(s.cpu.vcpuBusyNs(1)).toBe(outside + 200);
+    expect(s.replay.allLocks()[0]!.stats.holdNs).toBe(200);
+  });
+
+  test("two vCPUs on one spinlock: the second spins, burning its vCPU, and finishes later", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool", "spin");
+    const node = s.meter.unit("node");
+    const call = () => {
+      s.meter.acquire(lock);
+      s.meter.work(node, 50); // 1000 ns
+      s.meter.release(lock);
+    };
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, call, done));
+    s.sim.spawn(caller(s, 1, call, done));
+    s.sim.run();
+    expect(done).toEqual([1000, 2000]);
+    expect(s.cpu.vcpuBusyNs(1)).toBe(2000); // 1000 spinning + 1000 working
+    expect(s.replay.allLocks()[0]!.stats).toMatchObject({ contended: 1, waitNs: 1000 });
+  });
+
+  test("with one vCPU and a sleeping lock, callers run one after the other at full utilisation", () => {
+    const s = setup(1);
+    const lock = s.meter.lock("mutex", "sleep");
+    const node = s.meter.unit("node");
+    const call = () => {
+      s.meter.acquire(lock);
+      s.meter.work(node, 50);
+      s.meter.release(lock);
+    };
+    const done: number[] = [];
+    // One vCPU: the second caller cannot even start until the first frees it, so no wait shows.
+    s.sim.spawn(caller(s, 0, call, done));
+    s.sim.spawn(caller(s, 0, call, done));
+    s.sim.run();
+    expect(done).toEqual([1000, 2000]);
+    expect(s.cpu.utilisation(2000)).toBe(1);
+  });
+
+  test("a call that returns holding its lock has it released; a stray release is ignored", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool");
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, () => s.meter.acquire(lock), done));
+    s.sim.spawn(caller(s, 1, () => s.meter.release(lock), done));
+    s.sim.run();
+    expect(s.replay.allLocks()[0]!.locked).toBe(false);
+    expect(done).toEqual([0, 0]);
+  });
+
+  test("calls made while another replay waits are replayed by their own caller", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool", "spin");
+    const node = s.meter.unit("node");
+    const done: number[] = [];
+    s.sim.spawn(
+      caller(
+        s,
+        0,
+        () => {
+          s.meter.work(node, 10);
+          s.meter.acquire(lock);
+          s.meter.work(node, 10);
+          s.meter.release(lock);
+        },
+        done,
+      ),
+    );
+    // At 100 (mid-replay of the first) a second call records 5 units and replays them itself.
+    s.sim.at(100, () => s.sim.spawn(caller(s, 1, () => s.meter.work(node, 5), done)));
+    s.sim.run();
+    expect(done).toEqual([200, 400]);
+    expect(s.cpu.vcpuBusyNs(0)).toBe(400);
+    expect(s.cpu.vcpuBusyNs(1)).toBe(100);
+  });
+});

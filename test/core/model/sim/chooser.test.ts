@@ -1,0 +1,111 @@
+import { describe, expect, test } from "bun:test";
+import { type Proc, type Process, Simulator } from "../../../../core/model/sim/index.ts";
+
+/** Three processes and two callbacks, all due at t=0 and t=5; returns the order they ran in. */
+function world(sim: Simulator): string[] {
+  const log: string[] = [];
+  function* p(name: string): Proc {
+    log.push(`${name}@${sim.now}`);
+    yield 5;
+    log.push(`${name}@${sim.now}`);
+  }
+  for (const n of ["a", "b", "c"]) sim.spawn(p(n), n);
+  sim.schedule(0, () => log.push(`cb1@${sim.now}`));
+  sim.schedule(5, () => log.push(`cb2@${sim.now}`));
+  return log;
+}
+
+describe("event chooser", () => {
+  test("without one, simultaneous events run FIFO", () => {
+    const sim = new Simulator();
+    const log = world(sim);
+    sim.run();
+    expect(log).toEqual(["a@0", "b@0", "c@0", "cb1@0", "cb2@5", "a@5", "b@5", "c@5"]);
+  });
+
+  test("choosing 0 everywhere is the FIFO order; it is asked before every event", () => {
+    const sim = new Simulator();
+    const log = world(sim);
+    const asked: number[] = [];
+    sim.chooser = (n) => {
+      asked.push(n);
+      return 0;
+    };
+    sim.run();
+    expect(log).toEqual(["a@0", "b@0", "c@0", "cb1@0", "cb2@5", "a@5", "b@5", "c@5"]);
+    expect(asked).toEqual([4, 3, 2, 1, 4, 3, 2, 1]);
+  });
+
+  test("the last candidate every time reverses the queue at each instant; none is lost or run twice", () => {
+    const sim = new Simulator();
+    const log = world(sim);
+    sim.chooser = (n) => n - 1;
+    sim.run();
+    expect(log).toEqual(["cb1@0", "c@0", "b@0", "a@0", "a@5", "b@5", "c@5", "cb2@5"]);
+    expect(sim.eventsProcessed).toBe(8);
+  });
+
+  test("candidates name their process, or null for a callback", () => {
+    const sim = new Simulator();
+    world(sim);
+    const seen: string[] = [];
+    sim.chooser = (n, candidate) => {
+      if (seen.length === 0)
+        for (let i = 0; i < n; i++) seen.push(candidate(i)?.name ?? "callback");
+      return 0;
+    };
+    sim.run();
+    expect(seen).toEqual(["a", "b", "c", "callback"]);
+  });
+
+  test("a recorded schedule replays to the same order", () => {
+    const picks: number[] = [];
+    const sim1 = new Simulator();
+    const log1 = world(sim1);
+    let x = 7;
+    sim1.chooser = (n) => {
+      x = (x * 31 + 3) % 101;
+      picks.push(x % n);
+      return x % n;
+    };
+    sim1.run();
+    const sim2 = new Simulator();
+    const log2 = world(sim2);
+    let i = 0;
+    sim2.chooser = () => picks[i++]!;
+    sim2.run();
+    expect(log2).toEqual(log1);
+    expect(i).toBe(picks.length);
+  });
+
+  test("a cancelled event is never offered", () => {
+    const sim = new Simulator();
+    const ran: string[] = [];
+    const t = sim.schedule(0, () => ran.push("cancelled"));
+    sim.schedule(0, () => ran.push("kept"));
+    sim.cancel(t);
+    const offered: number[] = [];
+    sim.chooser = (n) => {
+      offered.push(n);
+      return 0;
+    };
+    sim.run();
+    expect(ran).toEqual(["kept"]);
+    expect(offered).toEqual([1]);
+  });
+
+  test("a choice out of range is refused", () => {
+    const sim = new Simulator();
+    world(sim);
+    sim.chooser = (n) => n;
+    expect(() => sim.run()).toThrow(/chooser picked 4 of 4 events/);
+  });
+
+  test("forEachPending lists what is scheduled, processes by name", () => {
+    const sim = new Simulator();
+    world(sim);
+    const pending: string[] = [];
+    sim.forEachPending((t, p: Process<unknown> | null) => pending.push(`${t}:${p?.name ?? "cb"}`));
+    expect(pending.sort()).toEqual(["0:a", "0:b", "0:c", "0:cb", "5:cb"]);
+  });
+});
