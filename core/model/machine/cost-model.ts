@@ -3,9 +3,9 @@ import { type Static, Type } from "@sinclair/typebox";
 /**
  * Every timing constant of the simulation, in integer nanoseconds (or bytes per ns). Each says
  * where its default comes from and whether it is fitted (to a published figure) or assumed; the
- * README's cost-model table lists them all (test/core/machine/cost-model-table.test.ts). No per-hypercall latency for sun4v is published
- * (shared/reference/performance.md), so hypervisor costs are assumptions stated as such and meant
- * to be swept or overridden by scenarios.
+ * README's cost-model table lists them all (test/core/model/machine/cost-model-table.test.ts).
+ * No per-hypercall latency for sun4v is published (shared/reference/performance.md), so
+ * hypervisor costs are assumptions stated as such and meant to be swept or overridden.
  */
 
 const ns = (def: number, description: string) =>
