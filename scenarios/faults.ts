@@ -32,7 +32,7 @@ export default defineScenario({
   cost: { ldcTimeoutNs: 200_000 },
   ldc: { lossRate: 0.02 },
   workloads: [{ plugin: ["stream", { op: "rx", bytes: 1500, inflight: 4 }] }],
-  columns: ["extra/dvma.deadOwnedPages", "extra/invariantViolations"],
+  columns: ["extra/dvma.deadOwnedPages", "extra/invariantViolations", "extra/guestErrors"],
   faults: [
     { kind: "kill", at: "1500us", domain: "ldg2" },
     { kind: "broker-restart", at: "3ms", downFor: "400us" },

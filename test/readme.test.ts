@@ -251,6 +251,8 @@ describe("figures the README quotes are figures the program prints", () => {
   test("faults: no dead guest owns DVMA and no invariant is violated", async () => {
     const m = (await reportOf("faults")).points[0]!.paths.direct!;
     expect([m.extra["dvma.deadOwnedPages"], m.extra.invariantViolations]).toEqual([0, 0]);
+    expect(m.extra.guestErrors).toBe(0);
+    expect(README).toContain("(`guestErrors` 0)");
     expect(README).toContain("no dead guest owns DVMA");
     expect(README).toContain("no invariant is violated");
   });

@@ -1,11 +1,12 @@
 import { invariantViolations } from "../../model/domains/invariants.ts";
 import type { Platform } from "../../model/domains/platform.ts";
-import { ownedRuns } from "../../model/hv/invariants.ts";
+import { ownedRuns, staleTranslations } from "../../model/hv/invariants.ts";
 import { runLengths } from "../../model/iommu/owner-runs.ts";
 import { type PathMetrics, round } from "../report/report.ts";
 import { cpuFigures, lockFigures } from "./cpu-figures.ts";
 import type { PluginErrorLog } from "./failures.ts";
 import type { IoMeter } from "./run-meter.ts";
+import { starvationFigures } from "./starvation.ts";
 
 const byName = <T>([a]: [string, T], [b]: [string, T]) => (a < b ? -1 : 1);
 
@@ -97,6 +98,7 @@ function machineHealth(platform: Platform): Record<string, number> {
   const localFragmentation = frags.length > 0 ? frags.reduce((a, b) => a + b, 0) / frags.length : 0;
   return {
     ...lockFigures(platform),
+    ...starvationFigures(platform),
     "iotlb.hitRate": round(lookups > 0 ? hits / lookups : 0),
     "dvma.localFragmentation": round(localFragmentation),
     invariantViolations: invariantViolations(
@@ -104,6 +106,9 @@ function machineHealth(platform: Platform): Record<string, number> {
       broker.isUp ? broker : undefined,
       platform.dmaApisInUse,
     ).length,
+    // MAPs over a valid entry (sun4v v1 keeps the stale translation): the guests' own errors.
+    guestErrors: hv.remaps.reduce((a, b) => a + b, 0),
+    "iotlb.staleEntries": staleTranslations(hv).length,
     "dvma.deadOwnedPages": deadOwnedPages(platform),
   };
 }

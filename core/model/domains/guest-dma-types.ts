@@ -34,7 +34,10 @@ export const isDmaFailure = <T extends object>(r: T | DmaFailure): r is DmaFailu
 export interface GuestDmaOptions {
   /** "lease": ask the broker for chunks and allocate inside them; "per-map": one negotiation per mapping (the method read literally). */
   acquire: "lease" | "per-map";
-  /** Pages asked for per lease (a mapping larger than this gets a lease of its own size). */
+  /**
+   * Pages asked for per lease (a mapping larger than this gets a lease of its own size). A nacked
+   * lease is asked for again at half the size, down to what the mapping needs.
+   */
   leasePages: number;
   /** "strict": demap (and flush) before the DVMA can be reused; "deferred": batch demaps. */
   unmap: "strict" | "deferred";
@@ -44,6 +47,24 @@ export interface GuestDmaOptions {
   deferredMaxNs: number;
   /** A lease with nothing mapped for this long goes back to the broker. 0 = keep leases. */
   leaseIdleNs: number;
+}
+
+/** A DMA API's counters. */
+export function newDmaStats() {
+  return {
+    maps: 0,
+    unmaps: 0,
+    failures: 0,
+    /** Maps that got no DVMA (nacked, timed out, or the local policy found no room in the leases). */
+    refused: 0,
+    mapCalls: 0,
+    demapCalls: 0,
+    negotiations: 0,
+    /** Simulated time spent waiting for the broker's answers, ns. */
+    dvmaWaitNs: 0,
+    leasesHeld: 0,
+    deferredFlushes: 0,
+  };
 }
 
 export const DEFAULT_GUEST_DMA: GuestDmaOptions = {

@@ -12,9 +12,10 @@ import {
   type GuestDmaEnv,
   type GuestDmaOptions,
   isDmaFailure,
+  newDmaStats,
   PGLIST_NENTS,
 } from "./guest-dma-types.ts";
-import { type Lease, LeaseTable } from "./leases.ts";
+import { type Lease, LeaseTable, leaseWithFallback } from "./leases.ts";
 import type { PolicyStats } from "./policy.ts";
 import { Msg, message } from "./protocol.ts";
 
@@ -38,16 +39,7 @@ export class GuestDmaApi {
   readonly flushLock: Lock;
   /** Entries of per-map grants, by first index, so unmap knows to release them. */
   private readonly perMapGrants = new Map<number, number>();
-  readonly stats = {
-    maps: 0,
-    unmaps: 0,
-    failures: 0,
-    mapCalls: 0,
-    demapCalls: 0,
-    negotiations: 0,
-    leasesHeld: 0,
-    deferredFlushes: 0,
-  };
+  readonly stats = newDmaStats();
 
   constructor(
     private readonly env: GuestDmaEnv,
@@ -199,6 +191,7 @@ export class GuestDmaApi {
     const got = yield* this.acquire(npages, cpu, held, limitPages);
     if (typeof got === "string") {
       dcpu.free(held.v);
+      this.stats.refused++;
       return this.fail(got);
     }
     const index = got;
@@ -259,7 +252,9 @@ export class GuestDmaApi {
     let idx = yield* this.alloc(npages, cpu, held, lim);
     if (idx < 0) {
       dcpu.free(held.v);
-      const g = yield* this.negotiate(Math.max(this.opts.leasePages, npages), cpu);
+      const g = yield* leaseWithFallback(this.opts.leasePages, npages, (n) =>
+        this.negotiate(n, cpu),
+      );
       held.v = yield* dcpu.take(cpu);
       if (typeof g === "string") return g;
       idx = yield* this.alloc(npages, cpu, held, lim);
@@ -280,11 +275,13 @@ export class GuestDmaApi {
   /** Asks the broker for `npages`; a lease is recorded and given to the local policy. */
   private *negotiate(npages: number, cpu: number): Proc<number | string> {
     this.stats.negotiations++;
+    const asked = this.env.sim.now;
     const reply = yield* this.env.link.ask(
       message(Msg.DVMA_REQ, { devhandle: this.env.devhandle, npages, align: 1 }),
       false,
       cpu,
     );
+    this.stats.dvmaWaitNs += this.env.sim.now - asked;
     if (reply === null) return "negotiation-timeout";
     if (reply.kind !== Msg.DVMA_GRANT) return `nack:${reply.reason || "refused"}`;
     const base = (reply.base - this.windowBase) / PAGE_SIZE;

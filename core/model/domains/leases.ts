@@ -1,4 +1,4 @@
-import type { Simulator } from "../sim/kernel.ts";
+import type { Proc, Simulator } from "../sim/kernel.ts";
 
 /** A range of the window a guest holds from the broker, and how many live mappings are in it. */
 export interface Lease {
@@ -71,4 +71,24 @@ export class LeaseTable {
     }
     return lo;
   }
+}
+
+/**
+ * Asks for a lease for a mapping of `need` pages: `want` pages (at least `need`) first, and after
+ * each nack half as many, down to `need`, so a window too full for a whole lease still serves the
+ * mapping. A timeout ends it (the broker is away; smaller asks would not help). Returns the
+ * first entry of the lease, or why none came.
+ */
+export function* leaseWithFallback(
+  want: number,
+  need: number,
+  ask: (npages: number) => Proc<number | string>,
+): Proc<number | string> {
+  let size = Math.max(want, need);
+  let got = yield* ask(size);
+  while (typeof got === "string" && got.startsWith("nack:") && size > need) {
+    size = Math.max(need, size >> 1);
+    got = yield* ask(size);
+  }
+  return got;
 }

@@ -54,6 +54,8 @@ export class Hypervisor {
   flushOps = 0;
   /** Hypercalls made, by caller domain. */
   readonly hcalls: number[];
+  /** Entries a domain mapped over a valid TTE (no demap first): a guest error, by domain. */
+  readonly remaps: number[];
   private readonly deathListeners: DeathListener[] = [];
   readonly channels: LdcChannel[] = [];
   /** The channels by id: every LDC operation looks its channel up, so this is a map, not a scan. */
@@ -83,6 +85,7 @@ export class Hypervisor {
     });
     this.controlDomain = this.domains.find((d) => d.role === "control")!;
     this.hcalls = md.domains.map(() => 0);
+    this.remaps = md.domains.map(() => 0);
     for (const rc of md.rootComplexes) {
       const { base, size } = rc.virtualDma;
       const timing = { iotlbHitNs: cost.iotlbHitNs, iotlbMissNs: cost.iotlbMissNs };

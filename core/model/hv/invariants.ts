@@ -80,9 +80,20 @@ export function iommuViolations(hv: Hypervisor, io: Iommu, runs = ownedRuns(io))
     if (valid + named !== tsb.valid)
       out.push(`${tag}: ${valid + named} valid TTEs, but the count says ${tsb.valid}`);
   }
-  // 4. No IOTLB entry survives its TTE.
-  for (const i of io.iotlb.cachedIndices())
-    if (!tsb.isValid(i)) out.push(`${tag} entry ${i}: IOTLB holds an entry whose TTE is invalid`);
+  for (const i of io.iotlb.cachedIndices()) {
+    // 4. No IOTLB entry survives its TTE.
+    if (!tsb.isValid(i)) {
+      out.push(`${tag} entry ${i}: IOTLB holds an entry whose TTE is invalid`);
+      continue;
+    }
+    // 1 for the IOTLB: a translation MAP left cached (no flush) still reaches only the owner's pages.
+    const pa = io.iotlb.paAt(io.iotlb.peek(i));
+    const entryOwner = io.entryOwner[i]!;
+    if (pa !== tsb.pa[i] && owner[pa] !== entryOwner)
+      out.push(
+        `${tag} entry ${i}: IOTLB -> page ${pa} owned by ${owner[pa]}, entry owned by ${entryOwner}`,
+      );
+  }
   return out;
 }
 
@@ -95,6 +106,37 @@ export function quiescentViolations(hv: Hypervisor): string[] {
     let held = 0;
     for (let r = 1; r < runs.length; r += 3) held += runs[r]!;
     if (held !== 0) out.push(`rc ${io.devhandle}: ${held} entries still owned`);
+  }
+  return out;
+}
+
+/**
+ * Guest errors the hypervisor lets happen (they harm only the guest): each domain that mapped
+ * over a valid entry without demapping it first, and each stale translation the IOTLB still
+ * gives a device (sun4v v1 MAP does not flush). One line each; empty = none.
+ */
+export function guestErrors(hv: Hypervisor): string[] {
+  const out: string[] = [];
+  hv.remaps.forEach((n, d) => {
+    if (n > 0) out.push(`${hv.domains[d]!.name}: ${n} MAPs over a valid entry without a demap`);
+  });
+  out.push(...staleTranslations(hv));
+  return out;
+}
+
+/** Each translation the IOTLB gives a device that its valid TTE no longer says (MAP over MAP). */
+export function staleTranslations(hv: Hypervisor): string[] {
+  const out: string[] = [];
+  for (const io of hv.iommus.values()) {
+    const { iotlb, iotsb } = io;
+    for (const i of iotlb.cachedIndices()) {
+      if (!iotsb.isValid(i)) continue; // a hypervisor bug, not the guest's: iommuViolations names it
+      const slot = iotlb.peek(i);
+      if (iotlb.paAt(slot) === iotsb.pa[i] && iotlb.attrAt(slot) === iotsb.attr[i]) continue;
+      out.push(
+        `rc ${io.devhandle} entry ${i}: the IOTLB still translates to page ${iotlb.paAt(slot)}, the TTE to ${iotsb.pa[i]} (remapped without a demap)`,
+      );
+    }
   }
   return out;
 }

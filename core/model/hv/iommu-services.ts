@@ -49,7 +49,7 @@ export function iommuMap(
   );
 }
 
-/** pci_iommu_demap: clears up to `n` entries and flushes them from the IOTLB (ret1 = #demapped). */
+/** pci_iommu_demap: clears up to `n` entries and flushes them from the IOTLB (ret1 = #demapped); MAP never flushes. */
 export function iommuDemap(
   hv: Hypervisor,
   caller: number,
@@ -166,8 +166,9 @@ function writeTtes(
   const mem = hv.domains[caller]!.mem;
   for (let k = 0; k < count; k++) {
     const i = index + k;
-    // sun4v leaves remapping a live entry to the guest; the model keeps the IOTLB coherent anyway.
-    if (io.iotsb.isValid(i)) io.iotlb.invalidate(i);
+    // sun4v v1: MAP does not flush. Mapping over a valid entry is the guest's error: the IOTLB
+    // may keep the old translation until a demap flushes it (the invariant checker names it).
+    if (io.iotsb.isValid(i)) hv.remaps[caller]!++;
     io.iotsb.set(i, mem.paPageOf(readListWord(hv, mem, listRa, k)), attrs);
   }
 }

@@ -1,12 +1,14 @@
 import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
 import type { Lock } from "../sim/lock.ts";
 
-/** Pass as the vCPU to take whichever strand is free first (control-domain service threads). */
+/** Pass as the vCPU to take any free strand (control-domain service threads), round robin. */
 export const ANY_VCPU = -1;
 
 /**
  * A domain's virtual CPUs, each a resource one piece of work holds at a time. Work on a given
- * vCPU (a lane's, a queue's) waits for that vCPU; work on ANY_VCPU takes the first strand free.
+ * vCPU (a lane's, a queue's) waits for that vCPU; work on ANY_VCPU takes the next free strand
+ * after the one ANY work took last, so service threads spread over the strands as a scheduler
+ * spreads them, rather than piling onto the lowest-numbered one.
  * A process holds a vCPU for exactly as long as its work takes and frees it while it waits for
  * anything else (a device, a message, a sleeping lock), so busy time is time held and
  * utilisation cannot exceed 100%. A free vCPU goes to its own waiters first, then to ANY waiters.
@@ -20,6 +22,8 @@ export class DomainCpu {
   private readonly pinned: Signal<number>[][];
   private readonly any: Signal<number>[] = [];
   private waiting = 0;
+  /** Where the next ANY_VCPU take starts looking. */
+  private nextAny = 0;
 
   constructor(
     private readonly sim: Simulator,
@@ -40,9 +44,14 @@ export class DomainCpu {
   tryTake(cpu: number): number {
     const since = this.since;
     if (cpu < 0) {
-      for (let v = 0; v < this.strands; v++) {
+      for (
+        let k = 0, v = this.nextAny;
+        k < this.strands;
+        k++, v = v + 1 === this.strands ? 0 : v + 1
+      ) {
         if (since[v]! < 0) {
           since[v] = this.sim.now;
+          this.nextAny = v + 1 === this.strands ? 0 : v + 1;
           return v;
         }
       }

@@ -30,8 +30,19 @@ export const VirtualDmaSchema = Type.Object(
 
 export const IotlbSchema = Type.Object(
   {
-    sets: Type.Integer({ minimum: 1, maximum: 65536, default: 64, description: "power of two" }),
-    ways: Type.Integer({ minimum: 1, maximum: 64, default: 8 }),
+    sets: Type.Integer({
+      minimum: 1,
+      maximum: 65536,
+      default: 64,
+      description:
+        "IOTLB sets, a power of two; the set index XOR-folds the DVMA page index. Default 64 (x 8 ways = 512 entries): assumed, no published size for the sun4v root complex's IOTLB",
+    }),
+    ways: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 8,
+      description: "entries per IOTLB set (LRU inside a set). Default 8: assumed",
+    }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -36,3 +36,14 @@ test("an empty IOTLB caches nothing; a filled one lists exactly what it holds", 
   tlb.invalidate(5);
   expect(tlb.cachedIndices()).toEqual([]);
 });
+
+test("aligned ranges do not alias: the set index folds the high bits of the page index", () => {
+  const tlb = new Iotlb(256, 8);
+  // Sixteen 512-page leases: with the low 8 bits alone every base would land in set 0.
+  const sets = Array.from({ length: 16 }, (_, k) => tlb.setOf(k * 512));
+  expect(new Set(sets).size).toBe(16);
+  // Pages of one range still fill consecutive sets (no self-conflict within `sets` pages).
+  const inRange = Array.from({ length: 256 }, (_, i) => tlb.setOf(3 * 512 + i));
+  expect(new Set(inRange).size).toBe(256);
+  expect(new Iotlb(1, 4).setOf(12345)).toBe(0);
+});
