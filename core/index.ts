@@ -87,7 +87,9 @@ export type {
 // ── Devices, paths and workloads ───────────────────────────────────────────────────────────
 
 export {
-  /** What a device factory receives (simulator, port, description, cost model, rng). */
+  /** What DeviceModel.execute returns when the data a device read is not what the driver wrote. */
+  DATA_CORRUPT,
+  /** What a device factory receives (simulator, port, description, cost model, rng, owner's vCPUs). */
   type DeviceEnv,
   /** A device model: moves data by DMA through its port. */
   type DeviceModel,

@@ -25,9 +25,11 @@ export default defineScenario({
       { name: "disk2", kind: "nvme", devhandle: 0x200, requesterId: 0x0208, domain: "ldg2" },
     ],
   },
+  // The stream names no frame size: the NIC's MTU sets it (`--set devices.nic.1.mtu=9000`).
+  devices: { nic: ["nic", { mtu: 1500 }] },
   paths: ["direct", "service-domain", "bare-metal"],
   workloads: [
-    { plugin: ["stream", { op: "tx", bytes: 1500, inflight: 16 }], device: "nic" },
+    { plugin: ["stream", { op: "tx", inflight: 16 }], device: "nic" },
     { plugin: ["random-io", { blockSize: 8192, readRatio: 0.7, iodepth: 16 }], device: "nvme" },
   ],
   columns: ["extra/nic.gbps", "extra/nic.p99Us", "extra/nvme.iops", "extra/nvme.p99Us"],

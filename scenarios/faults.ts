@@ -31,7 +31,7 @@ export default defineScenario({
   guestDma: { acquire: "per-map" },
   cost: { ldcTimeoutNs: 200_000 },
   ldc: { lossRate: 0.02 },
-  workloads: [{ plugin: ["stream", { op: "rx", bytes: 1500, inflight: 4 }] }],
+  workloads: [{ plugin: ["stream", { op: "rx", inflight: 4 }] }],
   columns: ["extra/dvma.deadOwnedPages", "extra/invariantViolations", "extra/guestErrors"],
   faults: [
     { kind: "kill", at: "1500us", domain: "ldg2" },

@@ -33,8 +33,8 @@ export default defineScenario({
   },
   paths: ["direct"],
   workloads: [
-    { plugin: ["stream", { op: "tx", bytes: 1500, inflight: 16 }], guests: ["ldg1"] },
-    { plugin: ["stream", { op: "rx", bytes: 1500, inflight: 8 }], guests: ["ldg2"] },
+    { plugin: ["stream", { op: "tx", inflight: 16 }], guests: ["ldg1"] },
+    { plugin: ["stream", { op: "rx", inflight: 8 }], guests: ["ldg2"] },
     { plugin: ["adversary", { rounds: 20, intervalNs: 20_000 }], guests: ["evil"] },
   ],
   matrix: { "machine.rootComplexes.0.isolation": ["shared", "per-device"] },

@@ -26,7 +26,7 @@ export default defineScenario({
   },
   policies: { global: "static-partition" },
   paths: ["direct"],
-  workloads: [{ plugin: ["stream", { op: "tx", bytes: 1500, inflight: 8 }] }],
+  workloads: [{ plugin: ["stream", { op: "tx", inflight: 8 }] }],
   matrix: {
     guestDma: [
       { acquire: "per-map" },

@@ -40,7 +40,7 @@ export default defineScenario({
       "negotiate-per-map",
     ],
     workloads: [
-      nic(["stream", { op: "tx", bytes: 1500, inflight: 16 }]),
+      nic(["stream", { op: "tx", inflight: 16 }]),
       nic(["request-response", { inflight: 4 }]),
       disk(["random-io", { blockSize: 16384, iodepth: 32 }]),
     ],

@@ -23,6 +23,6 @@ export default defineScenario({
     },
   },
   paths: ["direct", "service-domain"],
-  workloads: [{ plugin: ["stream", { op: "tx", bytes: 1500, inflight: 8 }] }],
+  workloads: [{ plugin: ["stream", { op: "tx", inflight: 8 }] }],
   matrix: { "machine.guestPool.count": [1, 2, 4, 8, 16, 32, 64, 127] },
 });

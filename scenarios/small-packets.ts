@@ -1,7 +1,7 @@
 import { defineScenario } from "../core/index.ts";
 
 /**
- * Where does the guest-side cost of the method matter? One guest streams frames of 64 to 9000
+ * Where does the guest-side cost of the method matter? One guest streams frames of 60 to 9000
  * bytes on its 10 GbE NIC (jumbo MTU, so every size is one frame) over every path, with strict or
  * deferred unmap, on 1 or 4 vCPUs. On the direct and sriov paths the guest itself pays for each
  * frame's mapping (DMA-API work, two hypercall traps, an IOTLB flush when strict); on bare metal
@@ -11,7 +11,7 @@ import { defineScenario } from "../core/index.ts";
 export default defineScenario({
   name: "small-packets",
   description:
-    "Frame size 64…9000 B × path × unmap mode × guest vCPUs: where the method's guest-side cost limits a stream",
+    "Frame size 60…9000 B × path × unmap mode × guest vCPUs: where the method's guest-side cost limits a stream",
   seed: 1,
   duration: "2ms",
   machine: {
@@ -24,10 +24,10 @@ export default defineScenario({
   },
   devices: { nic: ["nic", { mtu: 9000 }] },
   paths: ["bare-metal", "direct", "sriov", "service-domain"],
-  workloads: [{ plugin: ["stream", { op: "tx", bytes: 64, inflight: 32 }], guests: ["ldg1"] }],
+  workloads: [{ plugin: ["stream", { op: "tx", bytes: 60, inflight: 32 }], guests: ["ldg1"] }],
   pivot: ["throughputGbps", "iops", "cpu/ldg1"],
   matrix: {
-    "workloads.0.plugin.1.bytes": [64, 256, 1500, 9000],
+    "workloads.0.plugin.1.bytes": [60, 256, 1500, 9000],
     "guestDma.unmap": ["strict", "deferred"],
     "machine.domains.1.strands": [1, 4],
   },

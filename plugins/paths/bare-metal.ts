@@ -5,7 +5,7 @@
  * boot, as a native kernel owns the whole IOMMU.
  */
 
-import { definePlugin, type IoPath, type PathPlan } from "../../core/index.ts";
+import { definePlugin, type IoPath, PAGE_SIZE, type PathPlan } from "../../core/index.ts";
 import { DirectIo } from "./direct.ts";
 
 export default definePlugin({
@@ -19,7 +19,9 @@ export default definePlugin({
       name: "bare-metal",
       plan(p: PathPlan): PathPlan {
         const guests = Math.max(1, p.md.domains.filter((d) => d.role === "guest").length);
-        const windowPages = Math.min(...p.md.rootComplexes.map((rc) => rc.virtualDma.size / 8192));
+        const windowPages = Math.min(
+          ...p.md.rootComplexes.map((rc) => rc.virtualDma.size / PAGE_SIZE),
+        );
         return {
           md: p.md,
           // No hypervisor: its costs vanish; the one-off boot-time share of the window is not data-path work.

@@ -5,6 +5,7 @@
  */
 
 import {
+  DATA_CORRUPT,
   DMA_FAULT_NAMES,
   definePlugin,
   type GuestDmaApi,
@@ -63,11 +64,11 @@ export class DirectIo implements GuestIo {
       this.pool.give(ra);
       return { ok: false, bytes: 0, latencyNs: sim.now - t0, error: m.error };
     }
-    const fault = yield* this.device.execute(req, m.dvma, tag);
-    // The completion interrupt runs on the submitting vCPU before the driver unmaps.
-    yield* this.env.guest.cpu.run(cpu, this.env.cost.irqCpuNs);
+    // The device completes it through its queue's interrupt on vCPU `cpu`; then the driver unmaps.
+    const fault = yield* this.device.execute(req, m.dvma, tag, cpu);
     yield* this.dma.unmapSingle(m, cpu);
-    let error = fault === 0 ? "" : fault < 0 ? "data-corrupt" : DMA_FAULT_NAMES[fault]!;
+    let error =
+      fault === 0 ? "" : fault === DATA_CORRUPT ? "data-corrupt" : DMA_FAULT_NAMES[fault]!;
     if (error === "" && into && !holdsData(hv, this.guest, ra, req.bytes, tag))
       error = "data-corrupt";
     this.pool.give(ra);

@@ -8,6 +8,7 @@
 
 import {
   ANY_VCPU,
+  DATA_CORRUPT,
   type DeviceModel,
   DMA_FAULT_NAMES,
   definePlugin,
@@ -248,9 +249,10 @@ class ServiceIo implements GuestIo {
     }
     if (m !== undefined && !isDmaFailure(m)) {
       const req: IoRequest = readyAt > 0 ? { op, bytes, readyAt } : { op, bytes };
-      const fault = yield* this.device.execute(req, m.dvma, tag);
+      const fault = yield* this.device.execute(req, m.dvma, tag, ANY_VCPU);
       yield* dma.unmapSingle(m, ANY_VCPU);
-      if (fault !== 0) status = fault < 0 ? REPLY_ERRORS.indexOf("data-corrupt") : fault;
+      if (fault !== 0)
+        status = fault === DATA_CORRUPT ? REPLY_ERRORS.indexOf("data-corrupt") : fault;
       else if (intoMemory(op)) {
         v = yield* cpu.take(ANY_VCPU);
         status = yield* this.copy(COPY_OUT, cookie, buf, bytes);

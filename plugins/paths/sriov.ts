@@ -10,10 +10,10 @@
  *
  * In the model every `vfsPerPort` guest devices of one kind under one root complex, in machine
  * order, are the VFs of one physical port. Each keeps its own descriptor rings, requester ID and
- * interrupts (its device model); they take turns (round robin) on the port's DMA engine and on
+ * interrupts (its device model); they take turns (round robin) on the port's PCIe link and on
  * its wire in each direction, so each gets an equal share of what the port can do when all want
  * more (as `bw-percent` 0, "a fair share of bandwidth", in `ldm create-vf`), and together they
- * never exceed the port's line rate or its one engine.
+ * never exceed the port's line rate or its link.
  */
 
 import {
@@ -102,49 +102,62 @@ class TakeTurns {
   }
 }
 
-/** What the VFs of one physical port share: its DMA engine and its wire in each direction. */
+/**
+ * What the VFs of one physical port share: its PCIe link in each direction (the data of every
+ * VF's DMA) and its wire in each direction, both taken in turns.
+ */
 class PhysicalPort {
-  readonly engine: TakeTurns;
-  private readonly wires: Record<"tx" | "rx", TakeTurns>;
-  private readonly freeWire: Record<"tx" | "rx", () => void>;
+  private readonly link: readonly [TakeTurns, TakeTurns];
+  private readonly wires: { tx: Wire; rx: Wire };
 
-  constructor(
-    private readonly sim: Simulator,
-    readonly vfs: number,
-  ) {
-    this.engine = new TakeTurns(sim, vfs);
-    this.wires = { tx: new TakeTurns(sim, vfs), rx: new TakeTurns(sim, vfs) };
-    this.freeWire = { tx: () => this.wires.tx.release(), rx: () => this.wires.rx.release() };
+  constructor(sim: Simulator, vfs: number) {
+    this.link = [new TakeTurns(sim, vfs), new TakeTurns(sim, vfs)];
+    this.wires = { tx: new Wire(sim, vfs), rx: new Wire(sim, vfs) };
   }
 
-  /** The engine as VF `vf`'s DMA port sees it: its requests wait for its turn. */
-  engineOf(vf: number) {
-    const engine = this.engine;
-    return {
-      request: () => engine.request(vf),
-      release: () => engine.release(),
-      get queued() {
-        return engine.queued;
-      },
-    };
+  /** The link as VF `vf`'s DMA port sees it: its transfers wait for its turn. */
+  linkOf(vf: number) {
+    const lane = (t: TakeTurns) => ({ request: () => t.request(vf), release: () => t.release() });
+    return [lane(this.link[0]), lane(this.link[1])] as const;
   }
 
-  /**
-   * VF `vf` waits for its turn on the wire of `op`'s direction, which is then busy for `ns` (the
-   * frame's time at line rate) before the next VF's frame may follow.
-   */
-  *pace(op: IoOp, vf: number, ns: number): Proc<void> {
-    const dir = op === "rx" ? "rx" : "tx";
-    yield this.wires[dir].request(vf);
-    this.sim.schedule(ns, this.freeWire[dir]);
+  /** VF `vf`'s turn on the wire of `op`'s direction for a frame of `ns` (exact) ns. */
+  pace(op: IoOp, vf: number, ns: number): Proc<void> {
+    return this.wires[op === "rx" ? "rx" : "tx"].pass(vf, ns);
   }
 }
 
-/** A VF: its own device model (rings, requester ID, interrupts) paced by its physical port. */
+/**
+ * One direction of the port's wire: VFs take turns; a frame whose turn comes holds it for its
+ * time at line rate (kept exact, so frames chain without rounding drift) before the next VF's.
+ */
+class Wire {
+  private readonly turns: TakeTurns;
+  private end = 0;
+  private readonly free = () => this.turns.release();
+
+  constructor(
+    private readonly sim: Simulator,
+    vfs: number,
+  ) {
+    this.turns = new TakeTurns(sim, vfs);
+  }
+
+  *pass(vf: number, ns: number): Proc<void> {
+    yield this.turns.request(vf);
+    const now = this.sim.now;
+    const start = now < this.end + 1 ? this.end : now;
+    this.end = start + ns;
+    this.sim.at(Math.max(now, Math.ceil(this.end)), this.free);
+  }
+}
+
+/** A VF: its own device model (queues, requester ID, interrupts) paced by its physical port. */
 class VirtualFunction implements DeviceModel {
   readonly kind: string;
   readonly port: DeviceModel["port"];
   readonly maxBytes: number;
+  readonly frameBytes: number;
   readonly ringBytes: number;
 
   constructor(
@@ -155,6 +168,7 @@ class VirtualFunction implements DeviceModel {
     this.kind = fn.kind;
     this.port = fn.port;
     this.maxBytes = fn.maxBytes;
+    this.frameBytes = fn.frameBytes;
     this.ringBytes = fn.ringBytes;
   }
 
@@ -162,10 +176,10 @@ class VirtualFunction implements DeviceModel {
     this.fn.setRing(dvma);
   }
 
-  *execute(req: IoRequest, dvma: number, tag: number): Proc<number> {
-    const ns = this.fn.wireNs?.(req.op, req.bytes);
+  *execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number> {
+    const ns = this.fn.wireNs?.(req.bytes);
     if (ns !== undefined) yield* this.phys.pace(req.op, this.index, ns);
-    return yield* this.fn.execute(req, dvma, tag);
+    return yield* this.fn.execute(req, dvma, tag, cpu);
   }
 }
 
@@ -213,7 +227,7 @@ export default definePlugin({
   kind: "path",
   version: "1.0.0",
   description:
-    "SR-IOV: a virtual function per guest (own queues and requester ID, guest-negotiated DVMA) sharing its physical port's line rate and engine fairly",
+    "SR-IOV: a virtual function per guest (own queues and requester ID, guest-negotiated DVMA) sharing its physical port's line rate and PCIe link fairly",
   options,
   setup(_ctx, o): IoPath {
     let places = new Map<string, VfPlace>();
@@ -244,7 +258,7 @@ export default definePlugin({
         let phys = ports.get(place.port);
         if (phys === undefined)
           ports.set(place.port, (phys = new PhysicalPort(env.platform.sim, place.vfs)));
-        env.device.port.useEngine(phys.engineOf(place.index));
+        env.device.port.useLink(phys.linkOf(place.index));
         return new DirectIo({ ...env, device: new VirtualFunction(env.device, phys, place.index) });
       },
     };

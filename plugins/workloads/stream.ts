@@ -1,6 +1,7 @@
 /**
  * stream: bulk transfer. `inflight` loops per guest each issue back-to-back requests of
- * `bytes` (tx or rx on a NIC, read or write on a disk) until the run ends.
+ * `bytes` (tx or rx on a NIC, read or write on a disk) until the run ends; without `bytes`, of the
+ * device's frame size (a NIC's MTU), so the MTU sets the frame.
  */
 
 import { definePlugin, type Static, Type, type Workload } from "../../core/index.ts";
@@ -12,7 +13,13 @@ const options = Type.Object(
       [Type.Literal("tx"), Type.Literal("rx"), Type.Literal("read"), Type.Literal("write")],
       { default: "tx" },
     ),
-    bytes: Type.Integer({ minimum: 1, maximum: 1 << 20, default: 1500 }),
+    bytes: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 1 << 20,
+        description: "bytes per request; default the device's frame (a NIC's MTU, a disk's block)",
+      }),
+    ),
     inflight: Type.Integer({
       minimum: 1,
       maximum: 4096,
@@ -31,7 +38,7 @@ const options = Type.Object(
 /** The stream workload for validated options (also run by `mix`). */
 export function streamWorkload(o: Static<typeof options>): Workload {
   return laneWorkload("stream", o.inflight, function* (env, cpu) {
-    const r = yield* env.io.submit({ op: o.op, bytes: o.bytes }, cpu);
+    const r = yield* env.io.submit({ op: o.op, bytes: o.bytes ?? env.io.device.frameBytes }, cpu);
     if (!r.ok) yield BACKOFF_NS;
     if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
   });

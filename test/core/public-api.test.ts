@@ -12,6 +12,7 @@ const ROOT = resolve(import.meta.dir, "../..");
 const PUBLIC_API = [
   "ANY_VCPU",
   "CoreHooks",
+  "DATA_CORRUPT",
   "DMA_FAULT_NAMES",
   "DeviceEnv",
   "DeviceModel",

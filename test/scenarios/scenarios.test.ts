@@ -36,6 +36,7 @@ describe("built-in scenarios", () => {
       "negotiation",
       "policies",
       "scale",
+      "small-frames",
       "small-packets",
     ]);
     for (const n of names) parseScenario(await loadScenarioFile(n, process.cwd()));

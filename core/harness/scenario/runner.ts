@@ -180,7 +180,14 @@ export function startPath(
     const port = platform.devicePort(dev.id);
     models.set(
       dev.desc.name,
-      factory({ sim, port, desc: dev.desc, cost, rng: rng.stream(`device:${dev.desc.name}`) }),
+      factory({
+        sim,
+        port,
+        desc: dev.desc,
+        cost,
+        rng: rng.stream(`device:${dev.desc.name}`),
+        cpu: platform.cpus[dev.domain]!,
+      }),
     );
   }
 

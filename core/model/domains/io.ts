@@ -1,5 +1,6 @@
 import type { EventBus } from "../events/bus.ts";
 import type { CostModel } from "../machine/cost-model.ts";
+import type { DomainCpu } from "../machine/cpu.ts";
 import type { DeviceDescription, MachineDescription } from "../machine/description.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import type { Rng } from "../sim/rng.ts";
@@ -40,7 +41,12 @@ export interface DeviceEnv {
   desc: DeviceDescription;
   cost: CostModel;
   rng: Rng;
+  /** The vCPUs of the domain that owns the device: its queues' interrupts run there. */
+  cpu: DomainCpu;
 }
+
+/** What `DeviceModel.execute` returns when data the device read is not what the driver wrote. */
+export const DATA_CORRUPT = -1;
 
 /** A device model (NIC, disk) driving one DevicePort. */
 export interface DeviceModel {
@@ -48,23 +54,26 @@ export interface DeviceModel {
   readonly port: DevicePort;
   /** Largest single request, bytes (a NIC's MTU frame, a disk's maximum transfer). */
   readonly maxBytes: number;
+  /** A request's size when the workload names none (a NIC's MTU frame, a disk's logical block). */
+  readonly frameBytes: number;
   /** Descriptor ring bytes the driver must map for this device (0 = none). */
   readonly ringBytes: number;
   /** The driver mapped the descriptor ring at `dvma`. */
   setRing(dvma: number): void;
   /**
-   * Carries out one request on the data buffer the driver mapped at `dvma`: descriptor fetch,
-   * data DMA, completion write, with the device's own timing. Writes into memory carry content
-   * `tag + k` on the k-th page. Returns 0, the DMA fault code that aborted it, or -1 when data
-   * the device read is not what the driver wrote (a path reports it as `data-corrupt`).
+   * Carries out one request on the data buffer the driver mapped at `dvma`, on the queue of vCPU
+   * `cpu` (ANY_VCPU: the first queue): descriptor fetch, data DMA, completion write and the
+   * completion interrupt (charged on that queue's vCPU of the owning domain), with the device's
+   * own timing. Writes into memory carry content `tag + k` on the k-th page. Returns 0, the DMA
+   * fault code that aborted it, or DATA_CORRUPT (a path reports it as `data-corrupt`).
    */
-  execute(req: IoRequest, dvma: number, tag: number): Proc<number>;
+  execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number>;
   /**
-   * Time one request of `bytes` holds the device's physical medium in its direction (a NIC's
-   * frame on the wire); absent when the device has no medium of its own. A port shared by
+   * Exact (possibly fractional) ns one request of `bytes` holds the device's physical medium in
+   * its direction (a NIC's frame on the wire); absent when the device has none. A port shared by
    * SR-IOV virtual functions paces them with it.
    */
-  wireNs?(op: IoOp, bytes: number): number;
+  wireNs?(bytes: number): number;
 }
 
 export type DeviceFactory = (env: DeviceEnv) => DeviceModel;

@@ -5,11 +5,10 @@ import type { CostModel } from "../machine/cost-model.ts";
 import { DomainCpu } from "../machine/cpu.ts";
 import type { MachineDescription } from "../machine/description.ts";
 import { Simulator } from "../sim/kernel.ts";
-import { Resource } from "../sim/resource.ts";
 import { RngStreams } from "../sim/rng.ts";
 import { DvmaBroker } from "./broker.ts";
 import { BrokerClient, type BrokerLink } from "./broker-client.ts";
-import { DevicePort } from "./device-port.ts";
+import { DevicePort, type DuplexLink, duplexLink } from "./device-port.ts";
 import { GuestDmaApi } from "./guest-dma.ts";
 import type { GuestDmaOptions } from "./guest-dma-types.ts";
 import { GuestMemory } from "./guest-memory.ts";
@@ -73,7 +72,7 @@ export class Platform {
   readonly controlCpu: DomainCpu;
   readonly guests: GuestOs[] = [];
   readonly cpus: DomainCpu[] = [];
-  private readonly links = new Map<number, Resource>();
+  private readonly links = new Map<number, DuplexLink>();
   private controlOs: { memory: GuestMemory; dma: Map<number, GuestDmaApi> } | undefined;
 
   constructor(readonly cfg: PlatformConfig) {
@@ -133,7 +132,7 @@ export class Platform {
   devicePort(id: number): DevicePort {
     const dh = this.hv.devices[id]!.iommu.devhandle;
     let link = this.links.get(dh);
-    if (link === undefined) this.links.set(dh, (link = new Resource(this.sim, 1)));
+    if (link === undefined) this.links.set(dh, (link = duplexLink(this.sim)));
     return new DevicePort(this.sim, this.hv, id, this.cfg.cost, link, this.cfg.bus);
   }
 

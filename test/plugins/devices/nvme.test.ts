@@ -47,8 +47,8 @@ describe("nvme", () => {
     }
   });
 
-  test("queue depth bounds the commands in flight", async () => {
-    const fixed = { latencySigma: 0, channels: 64, readLatencyUs: 80 };
+  test("queue depth bounds the commands in flight on a queue pair", async () => {
+    const fixed = { latencySigma: 0, channels: 64, readLatencyUs: 80, queues: 1 };
     const iops = async (queueDepth: number) =>
       (await runDisk(["random-io", { readRatio: 1, iodepth: 32 }], { ...fixed, queueDepth }))
         .metrics.iops;

@@ -44,9 +44,12 @@ async function defaultWith(sets: string[], observers: ReturnType<typeof definePl
 const nicStreams = (a: object, b: object) =>
   `workloads=[{"plugin":["stream",${JSON.stringify(a)}],"device":"nic","guests":["ldg1"]},{"plugin":["stream",${JSON.stringify(b)}],"device":"nic","guests":["ldg2"]}]`;
 
-/** Wire bits per second of `payload` bytes in frames of `bytes` (10 GbE: 38 bytes of framing per frame). */
+/** A frame's bits on the wire: padded to 60 B, then FCS, preamble and gap (24 B; plugins/devices/nic.ts). */
+const wireBits = (bytes: number) => (Math.max(bytes, 60) + 24) * 8;
+
+/** Wire Gb/s of `payload` bytes sent in frames of `bytes` over `ns`. */
 const wireGbps = (payload: number, bytes: number, ns: number) =>
-  (((payload / bytes) * (bytes + 38) * 8) / ns) as number;
+  ((payload / bytes) * wireBits(bytes)) / ns;
 
 describe("sriov: a virtual function per guest on a shared physical port", () => {
   test("one VF alone on its port behaves as the direct path: same DVMA work, same figures", async () => {
@@ -98,15 +101,34 @@ describe("sriov: a virtual function per guest on a shared physical port", () => 
     expect(sriov!.throughputGbps).toBeCloseTo(direct!.throughputGbps, 2);
   });
 
-  test("64-byte frames: two VFs share the port's one DMA engine, two NICs have one each", async () => {
-    const sets = (guests: string) => [
+  test("60-byte frames: two VFs together stay under the port's 14.88 Mpps, two NICs pass it", async () => {
+    const rep = await defaultWith([
+      'duration="1ms"',
       'paths=["direct","sriov"]',
-      `workloads=[{"plugin":["stream",{"op":"tx","bytes":64,"inflight":16}],"device":"nic","guests":${guests}}]`,
-    ];
-    const one = (await defaultWith(sets('["ldg1"]'))).points[0]!.paths;
-    const two = (await defaultWith(sets('["ldg1","ldg2"]'))).points[0]!.paths;
-    expect(two.sriov!.iops).toBeLessThanOrEqual(one.sriov!.iops * 1.02);
-    expect(two.direct!.iops).toBeGreaterThan(one.direct!.iops * 1.8);
+      "machine.domains.1.strands=16",
+      "machine.domains.2.strands=16",
+      'devices.nic=["nic",{"queues":16}]',
+      'policies.local="iova-rcache"',
+      'workloads=[{"plugin":["stream",{"op":"tx","bytes":60,"inflight":128}],"device":"nic"}]',
+    ]);
+    const { direct, sriov } = rep.points[0]!.paths;
+    const lineRatePps = 10e9 / ((60 + 24) * 8); // 14.88M: 84 B on the wire per minimum frame
+    expect(sriov!.iops).toBeLessThanOrEqual(lineRatePps);
+    expect(direct!.iops).toBeGreaterThan(lineRatePps);
+    expect(sriov!.errors + direct!.errors).toBe(0);
+  });
+
+  test("the port's PCIe link is shared too: at 100 Gb/s two VFs move at most one x8 link's 6.5 GB/s", async () => {
+    const rep = await defaultWith([
+      'duration="1ms"',
+      'paths=["direct","sriov"]',
+      'devices.nic=["nic",{"lineRateGbps":100,"mtu":9000}]',
+      'workloads=[{"plugin":["stream",{"op":"tx","inflight":32}],"device":"nic"}]',
+    ]);
+    const { direct, sriov } = rep.points[0]!.paths;
+    expect(sriov!.extra["nic.gbps"]!).toBeLessThanOrEqual(6.5 * 8);
+    expect(sriov!.extra["nic.gbps"]!).toBeGreaterThan(6.5 * 8 * 0.9);
+    expect(direct!.extra["nic.gbps"]!).toBeGreaterThan(6.5 * 8 * 1.5);
   });
 
   test("property: the VFs of a port never carry more than its line rate together, and none starves", async () => {
@@ -155,10 +177,10 @@ describe("sriov: a virtual function per guest on a shared physical port", () => 
           guests.forEach((g, i) => {
             const b = done.get(i + 1) ?? 0; // domain ids: primary 0, guests from 1
             expect(b).toBeGreaterThan(0);
-            bits += (b / g.bytes) * (g.bytes + 38) * 8;
+            bits += (b / g.bytes) * wireBits(g.bytes);
           });
           // 10 Gb/s is 10 bits per ns; one frame may straddle the end.
-          expect(bits).toBeLessThanOrEqual(10 * rep.durationNs + 9038 * 8);
+          expect(bits).toBeLessThanOrEqual(10 * rep.durationNs + wireBits(9000));
         },
       ),
       { numRuns: 8 },

@@ -1,0 +1,240 @@
+import {
+  type DeviceEnv,
+  type DomainCpu,
+  type Proc,
+  type Signal,
+  type Simulator,
+  Type,
+} from "../../core/index.ts";
+
+/**
+ * What the NIC and the NVMe drive share: queue pairs bound to vCPUs, ring entries moved in
+ * batches, coalesced completion interrupts charged on the queue's vCPU, and buffers for checking
+ * the data a device read. Not a plugin.
+ */
+
+/** Interrupt options both devices take. */
+export const interruptOptions = {
+  interruptNs: Type.Integer({
+    minimum: 0,
+    default: 2000,
+    description: "MSI-X interrupt delivery to the driver. Assumed",
+  }),
+  coalesceNs: Type.Integer({
+    minimum: 0,
+    default: 0,
+    description:
+      "interrupt coalescing: hold a queue's interrupt this long after its first completion (0 = raise at once). Assumed",
+  }),
+  coalesceFrames: Type.Integer({
+    minimum: 1,
+    maximum: 65536,
+    default: 32,
+    description:
+      "with coalesceNs, raise the interrupt early once this many completions wait. Assumed",
+  }),
+};
+
+export interface InterruptConfig {
+  interruptNs: number;
+  coalesceNs: number;
+  coalesceFrames: number;
+}
+
+/** FIFO of waiters without per-item allocation beyond the signal itself. */
+class Waiters<T> {
+  private q: Signal<T>[] = [];
+  private head = 0;
+
+  push(s: Signal<T>): void {
+    this.q.push(s);
+  }
+
+  get size(): number {
+    return this.q.length - this.head;
+  }
+
+  /** Triggers the oldest `n` with `value`. */
+  wake(n: number, value: T): void {
+    for (let i = 0; i < n; i++) {
+      const s = this.q[this.head]!;
+      this.q[this.head++] = undefined as unknown as Signal<T>;
+      s.trigger(value);
+    }
+    if (this.head === this.q.length) {
+      this.q.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.q.length) {
+      this.q = this.q.slice(this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** A port's DMA, as the batcher needs it. */
+type Dma = (dvma: number, bytes: number, write: boolean) => Proc<number>;
+
+/**
+ * A ring the device reads (descriptor prefetch) or writes (completion write-back) with one DMA in
+ * flight: entries whose turn comes while that DMA runs go together in the next, up to `max`
+ * entries (one DMA per contiguous run; a run that wraps round the ring takes two). Under load the
+ * batches grow; an idle queue moves one entry at once.
+ */
+export class RingBatcher {
+  private readonly waiters = new Waiters<number>();
+  private running = false;
+  private pos = 0;
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly dma: Dma,
+    /** DVMA of the ring's first entry (set once the driver mapped it). */
+    private base: number,
+    private readonly entries: number,
+    private readonly entryBytes: number,
+    private readonly write: boolean,
+    private readonly max: number,
+  ) {}
+
+  setBase(dvma: number): void {
+    this.base = dvma;
+  }
+
+  /** Waits until this request's entry has been moved; returns 0 or the DMA's fault code. */
+  *pass(): Proc<number> {
+    const s = this.sim.signal<number>();
+    this.waiters.push(s);
+    if (!this.running) {
+      this.running = true;
+      this.sim.spawn(this.serve(), "ring-dma");
+    }
+    return yield s;
+  }
+
+  private *serve(): Proc<void> {
+    while (this.waiters.size > 0) {
+      const n = Math.min(this.max, this.waiters.size);
+      let f = 0;
+      for (let left = n; left > 0 && f === 0; ) {
+        const k = Math.min(left, this.entries - this.pos);
+        f = yield* this.dma(
+          this.base + this.pos * this.entryBytes,
+          k * this.entryBytes,
+          this.write,
+        );
+        this.pos = (this.pos + k) % this.entries;
+        left -= k;
+      }
+      this.waiters.wake(n, f);
+    }
+    this.running = false;
+  }
+}
+
+/**
+ * A queue's completion interrupt: raised at the first completion (or, coalescing, `coalesceNs`
+ * later or once `coalesceFrames` wait), delivered after `interruptNs`, then its handler holds the
+ * queue's vCPU for `irqCpuNs` and completes every request done by then.
+ */
+export class QueueInterrupt {
+  private readonly waiters = new Waiters<void>();
+  private running = false;
+  private early: Signal<void> | undefined;
+  readonly stats = { interrupts: 0 };
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly cpu: DomainCpu,
+    private readonly vcpu: number,
+    private readonly irqCpuNs: number,
+    private readonly o: InterruptConfig,
+  ) {}
+
+  /** From a request's process once the device finished it: returns when the driver has seen it. */
+  *complete(): Proc<void> {
+    const s = this.sim.signal<void>();
+    this.waiters.push(s);
+    if (!this.running) {
+      this.running = true;
+      this.sim.spawn(this.serve(), "irq");
+    } else if (
+      this.early !== undefined &&
+      !this.early.triggered &&
+      this.waiters.size >= this.o.coalesceFrames
+    )
+      this.early.trigger();
+    yield s;
+  }
+
+  private *serve(): Proc<void> {
+    const { coalesceNs, coalesceFrames, interruptNs } = this.o;
+    while (this.waiters.size > 0) {
+      if (coalesceNs > 0 && this.waiters.size < coalesceFrames) {
+        const early = this.sim.signal<void>();
+        this.early = early;
+        const timer = this.sim.schedule(coalesceNs, () => {
+          if (!early.triggered) early.trigger();
+        });
+        yield early;
+        this.sim.cancel(timer);
+        this.early = undefined;
+      }
+      if (interruptNs > 0) yield interruptNs;
+      const v = yield* this.cpu.take(this.vcpu);
+      if (this.irqCpuNs > 0) yield this.irqCpuNs;
+      this.cpu.free(v);
+      this.stats.interrupts++;
+      this.waiters.wake(this.waiters.size, undefined);
+    }
+    this.running = false;
+  }
+}
+
+/** The queue pairs of a device: queue q serves vCPU q (mod queues) and interrupts vCPU q. */
+export class QueuePairs {
+  readonly count: number;
+  readonly irqs: QueueInterrupt[];
+
+  constructor(env: DeviceEnv, requested: number, o: InterruptConfig) {
+    this.count = Math.max(1, Math.min(requested, env.cpu.strands));
+    this.irqs = Array.from(
+      { length: this.count },
+      (_, q) => new QueueInterrupt(env.sim, env.cpu, q, env.cost.irqCpuNs, o),
+    );
+  }
+
+  /** The queue a request from vCPU `cpu` uses (ANY_VCPU and other negatives: queue 0). */
+  of(cpu: number): number {
+    return cpu < 0 ? 0 : cpu % this.count;
+  }
+
+  get interrupts(): number {
+    let n = 0;
+    for (const q of this.irqs) n += q.stats.interrupts;
+    return n;
+  }
+}
+
+/**
+ * Buffers the device reads data into to check it against the driver's tags: one per transfer in
+ * flight, reused, so a steady stream allocates none.
+ */
+export class CheckBuffers {
+  private readonly free: Uint32Array[] = [];
+
+  constructor(private readonly pages: number) {}
+
+  take(): Uint32Array {
+    return this.free.pop() ?? new Uint32Array(this.pages);
+  }
+
+  give(b: Uint32Array): void {
+    this.free.push(b);
+  }
+}
+
+/** True when the first `pages` entries of `out` are the driver's tags `tag + k`. */
+export function holdsTags(out: Uint32Array, tag: number, pages: number): boolean {
+  for (let k = 0; k < pages; k++) if (out[k] !== (tag + k) >>> 0) return false;
+  return true;
+}
