@@ -36,6 +36,14 @@ describe("bad input stops before any work (exit 2, one line)", () => {
     [["--port", "80"], "error: --port only applies with --serve"],
     [["default", "extra"], 'error: unexpected argument "extra"'],
     [["help", "nope"], 'error: help: no command "nope"'],
+    [
+      ["--set", "machine.rootComplexes.0.iotlb.sets=48"],
+      "scenario /machine/rootComplexes/0/iotlb/sets: must be a power of two (got 48)",
+    ],
+    [
+      ["--set", "machine.rootComplexes.0.iotlb.ways=0"],
+      "scenario /machine/rootComplexes/0/iotlb/ways:",
+    ],
   ];
   for (const [argv, message] of cases) {
     test(argv.join(" "), async () => {

@@ -21,6 +21,19 @@ describe("DomainCpu", () => {
     expect(cpu.utilisation(300)).toBe(0.25);
   });
 
+  test("ANY_VCPU work one after another takes the strands in turn, skipping busy ones", () => {
+    const sim = new Simulator();
+    const cpu = new DomainCpu(sim, 4);
+    expect(cpu.tryTake(2)).toBe(2); // pinned work holds strand 2
+    const got: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      const v = cpu.tryTake(ANY_VCPU);
+      got.push(v);
+      cpu.free(v);
+    }
+    expect(got).toEqual([0, 1, 3, 0, 1, 3]);
+  });
+
   test("ANY_VCPU work spreads over free strands and queues only when all are busy", () => {
     const sim = new Simulator();
     const cpu = new DomainCpu(sim, 2);
