@@ -23,7 +23,7 @@ import {
 } from "../harness/scenario/load.ts";
 import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
-import type { ObserverRef } from "../harness/scenario/runner.ts";
+import type { ObserverRef, PathRun } from "../harness/scenario/runner.ts";
 import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
 import { InputError, PluginError } from "../input/errors.ts";
@@ -34,6 +34,7 @@ import type { CliIo } from "./io.ts";
 import { checkOutputPath, writeAtomic } from "./output.ts";
 import { Progress, serialTally } from "./progress.ts";
 import { pivotTable, resultsTable } from "./table.ts";
+import { timingLine } from "./timing.ts";
 import { durationFlag, seedFlag } from "./values.ts";
 
 /** The run command's own flags (plugins add theirs: see `pluginFlags`). */
@@ -73,6 +74,11 @@ export const RUN_ARGS = {
       "worker threads sharing a sweep's runs (default: one fewer than the CPUs; 1 = serial in this process); the report is the same",
   },
   quiet: { type: "boolean", description: "no table and no progress" },
+  timing: {
+    type: "boolean",
+    description:
+      "per run on stderr: wall time, simulated time, kernel events, simulated time and I/Os per wall second; the runs go serially in this process",
+  },
   queue: {
     type: "string",
     description:
@@ -154,6 +160,8 @@ export async function runCommand(
   checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
+  if (args.queue !== undefined && args.timing)
+    throw new InputError("--timing times runs in this process; a queued sweep runs elsewhere");
   if (args.queue !== undefined && enabled.length > 0)
     throw new InputError(
       `--queue: ${enabled.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
@@ -172,15 +180,15 @@ export async function runCommand(
   const observers = started.map((o) => o.perRun);
   const lasting = started.flatMap((o) => (o.service?.stop ? [o.service] : []));
   // The trace and observers watch runs in this process.
-  const inProcess = trace || series || observers.length > 0;
+  const inProcess = trace || series || observers.length > 0 || args.timing;
   const parallel = workers > 1 && plan.runs.length > 1 && !inProcess;
   const stop = new AbortController();
   const signalled = lasting.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
   for (const { name, service } of started)
     if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
-  if ((trace || series) && args.workers !== undefined && workers > 1 && !args.quiet)
+  if ((trace || series || args.timing) && args.workers !== undefined && workers > 1 && !args.quiet)
     io.err.write(
-      `note: ${trace ? "--trace" : "--report"} records in this process, so the runs go serially\n`,
+      `note: ${trace ? "--trace records" : series ? "--report records" : "--timing times runs"} in this process, so the runs go serially\n`,
     );
   const pace = enabled.find((e) => e.pace !== undefined)?.pace;
   let report: Report;
@@ -199,17 +207,27 @@ export async function runCommand(
       progress: progress ? (p) => progress.update(p) : undefined,
     });
   } else {
-    const tally = serialTally(plan.runs.map((r) => durationNs(r.scenario.duration)));
+    const runNs = plan.runs.map((r) => durationNs(r.scenario.duration));
+    const tally = serialTally(runNs);
+    let wall0 = performance.now(); // host clock: --timing only, never in the report
+    const timing = (done: number, run: PathRun) => {
+      const now = performance.now(); // host clock
+      io.err.write(timingLine(run, runNs[done - 1]!, (now - wall0) * 1e6));
+      wall0 = now;
+    };
     const opts = {
       observers: [
         ...(trace ? [trace.plugin] : []),
         ...(series ? [series.plugin] : []),
         ...observers,
       ],
-      progress: progress
-        ? (done: number, _: number, run: { events: number }) =>
-            progress.update(tally(done, run.events))
-        : undefined,
+      progress:
+        progress || args.timing
+          ? (done: number, _: number, run: PathRun) => {
+              if (args.timing) timing(done, run);
+              progress?.update(tally(done, run.events));
+            }
+          : undefined,
     };
     if (lasting.length > 0) {
       const hold = lasting.find((o) => o.hold)?.hold?.(pace !== undefined);

@@ -1,97 +1,160 @@
 /**
- * Event-kernel throughput: P processes each looping L times on a uniform random integer timeout in
- * [1, 1000] ns (P = L = 1000: 1M events), median of 3, against SimPy 3 and simjs on the same workload.
+ * Event-kernel throughput: P processes each looping L times on a uniform random integer timeout
+ * in [1, 1000] ns (P = L = 1000: 1M timeouts), against SimPy 3 and simjs on the same workload.
+ * Repetitions are interleaved (ours, callbacks, heap floor, simjs, SimPy; then again), so a busy
+ * moment of the machine hits every engine alike, and ratios are taken within each repetition.
+ * Every engine counts the timeouts it completed; a count other than P x L fails the bench.
+ * The floor is a bare loop over the kernel's binary heap (pop, push the next time) with no
+ * processes: what scheduling alone costs.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { type Proc, Rng, Simulator } from "../../core/model/sim/index.ts";
-import { header, measure, note, row } from "./harness.ts";
+import { EventHeap, type Proc, Rng, Simulator } from "../../core/model/sim/index.ts";
+import { header, note, row } from "./harness.ts";
 import { loadSimjs } from "./peers/simjs_bench.ts";
 
 const SEED = 42;
 const SYSTEM_PYTHON = "/usr/bin/python3";
 const SIMPY_HINT =
   "install with `apt-get install -y python3-simpy3` (Debian's python3-simpy is SimPy 2)";
+/** The project's targets (issue 14). */
+const TARGET_EVENTS = 12e6;
+const TARGET_SIMPY = 8;
+const TARGET_SIMJS = 2.2;
 
-function* looper(rng: Rng, loops: number): Proc {
-  for (let i = 0; i < loops; i++) yield rng.int(1, 1001);
+/** One engine's repetition: seconds taken and timeouts completed. */
+interface Rep {
+  seconds: number;
+  timeouts: number;
+}
+
+function timed(fn: () => number): Rep {
+  const t0 = Bun.nanoseconds(); // host clock: a benchmark
+  const timeouts = fn();
+  return { seconds: (Bun.nanoseconds() - t0) / 1e9, timeouts };
 }
 
 function runGenerators(processes: number, loops: number): number {
   const sim = new Simulator();
   const rng = new Rng(SEED);
-  for (let i = 0; i < processes; i++) sim.spawn(looper(rng, loops), "looper");
+  let done = 0;
+  function* looper(): Proc {
+    for (let i = 0; i < loops; i++) yield rng.int(1, 1001);
+    done += loops;
+  }
+  for (let i = 0; i < processes; i++) sim.spawn(looper(), "looper");
   sim.run();
-  return sim.eventsProcessed;
+  // One event starts each process, then one per timeout.
+  if (sim.eventsProcessed !== processes * (loops + 1))
+    throw new Error(`kernel processed ${sim.eventsProcessed} events`);
+  return done;
 }
 
 function runCallbacks(processes: number, loops: number): number {
   const sim = new Simulator();
   const rng = new Rng(SEED);
+  let done = 0;
   for (let i = 0; i < processes; i++) {
     let left = loops;
     const tick = (): void => {
       if (left-- > 0) sim.schedule(rng.int(1, 1001), tick);
+      else done += loops;
     };
     sim.schedule(0, tick);
   }
   sim.run();
-  return sim.eventsProcessed;
+  return done;
 }
 
-type PeerResult = { rate: number; version: string } | { skipped: string };
+/** The floor: the heap alone, P entries, each popped and pushed again L times. */
+function runHeap(processes: number, loops: number): number {
+  const heap = new EventHeap(1024);
+  const rng = new Rng(SEED);
+  const left = new Int32Array(processes).fill(loops);
+  for (let i = 0; i < processes; i++) heap.push(0, i);
+  let done = 0;
+  while (heap.size > 0) {
+    const t = heap.peekTime();
+    const id = heap.pop();
+    if (left[id]! > 0) {
+      left[id]!--;
+      done++;
+      heap.push(t + rng.int(1, 1001), id);
+    }
+  }
+  return done;
+}
 
-function runSimpy(processes: number, loops: number, repeat: number): PeerResult {
+type Simpy = { run: () => Rep; version: string } | { skipped: string };
+
+function simpyPeer(processes: number, loops: number): Simpy {
   if (!existsSync(SYSTEM_PYTHON)) return { skipped: `${SYSTEM_PYTHON} not found; ${SIMPY_HINT}` };
   const probe = Bun.spawnSync([SYSTEM_PYTHON, "-c", "import simpy; simpy.Environment"]);
-  if (probe.exitCode !== 0) {
+  if (probe.exitCode !== 0)
     return { skipped: `simpy not importable by ${SYSTEM_PYTHON}; ${SIMPY_HINT}` };
-  }
   const script = join(import.meta.dir, "peers", "simpy_bench.py");
-  const args = [String(processes), String(loops), String(SEED), String(repeat)];
-  const res = Bun.spawnSync([SYSTEM_PYTHON, script, ...args]);
-  if (res.exitCode !== 0) {
-    return { skipped: `simpy_bench.py failed: ${res.stderr.toString().trim()}` };
-  }
-  const out = JSON.parse(res.stdout.toString()) as {
-    events: number;
-    median_s: number;
-    simpy: string;
+  let version = "?";
+  const run = (): Rep => {
+    const args = [String(processes), String(loops), String(SEED), "1"];
+    const res = Bun.spawnSync([SYSTEM_PYTHON, script, ...args]);
+    if (res.exitCode !== 0) throw new Error(`simpy_bench.py: ${res.stderr.toString().trim()}`);
+    const out = JSON.parse(res.stdout.toString()) as {
+      timeouts: number;
+      seconds: number;
+      simpy: string;
+    };
+    version = out.simpy;
+    return { seconds: out.seconds, timeouts: out.timeouts };
   };
-  return { rate: out.events / out.median_s, version: out.simpy };
+  return {
+    run,
+    get version() {
+      return version;
+    },
+  };
 }
 
 export default async function kernelBench(opts: { quick: boolean }): Promise<void> {
-  // Quick mode keeps the shape (many processes, many loops) at a quarter of the events.
+  // Quick mode keeps the shape (many processes, many loops) at a quarter of the timeouts.
   const processes = opts.quick ? 500 : 1000;
   const loops = opts.quick ? 500 : 1000;
-  const events = processes * loops; // nominal: one timeout per loop, the same count for every engine
-  const repeat = 3;
-  const warmup = opts.quick ? 2 : 1; // short runs need more warm-up before the JIT settles
-  header(`kernel: ${processes} processes x ${loops} uniform timeouts, median of ${repeat}`);
-
-  // Each JS engine gets untimed warm-up runs so the JIT has settled before timing.
-  const genRate =
-    events / measure("generators", () => runGenerators(processes, loops), { repeat, warmup });
-  row("ours, generator processes", genRate, "events/s", 10e6);
-  const cbRate =
-    events / measure("callbacks", () => runCallbacks(processes, loops), { repeat, warmup });
-  row("ours, one callback per process", cbRate, "events/s");
-
-  const simpy = runSimpy(processes, loops, repeat);
-  if ("rate" in simpy) row(`SimPy ${simpy.version} (${SYSTEM_PYTHON})`, simpy.rate, "events/s");
-  else note("SimPy 3", `skipped (${simpy.skipped})`);
-
+  const timeouts = processes * loops;
+  const reps = opts.quick ? 3 : 7;
+  header(
+    `kernel: ${processes} processes x ${loops} uniform timeouts, ${reps} interleaved repetitions`,
+  );
   const simjs = await loadSimjs();
-  let simjsRate: number | undefined;
-  if ("run" in simjs) {
-    simjsRate =
-      events / measure("simjs", () => simjs.run(processes, loops, SEED), { repeat, warmup });
-    row("simjs (npm)", simjsRate, "events/s");
-  } else {
-    note("simjs", `skipped (${simjs.skipped})`);
-  }
+  const simpy = simpyPeer(processes, loops);
+  const engines: [string, () => Rep][] = [
+    ["ours", () => timed(() => runGenerators(processes, loops))],
+    ["callbacks", () => timed(() => runCallbacks(processes, loops))],
+    ["heap", () => timed(() => runHeap(processes, loops))],
+  ];
+  if ("run" in simjs) engines.push(["simjs", () => timed(() => simjs.run(processes, loops, SEED))]);
+  if ("run" in simpy) engines.push(["simpy", simpy.run]);
 
-  if ("rate" in simpy) row("ratio ours(generators) / SimPy 3", genRate / simpy.rate, "x", 7);
-  if (simjsRate !== undefined) row("ratio ours(generators) / simjs", genRate / simjsRate, "x", 2);
+  // Untimed warm-up of the JS engines (the JIT), then the interleaved repetitions.
+  for (const [name, run] of engines) if (name !== "simpy") run();
+  const rates = new Map<string, number[]>(engines.map(([n]) => [n, []]));
+  for (let i = 0; i < reps; i++) {
+    for (const [name, run] of engines) {
+      const r = run();
+      if (r.timeouts !== timeouts)
+        throw new Error(`${name} completed ${r.timeouts} timeouts, not ${timeouts}`);
+      rates.get(name)!.push(timeouts / r.seconds);
+    }
+  }
+  const ours = rates.get("ours")!;
+  const ratio = (peer: string) => ours.map((x, i) => x / rates.get(peer)![i]!);
+  row("ours, generator processes", ours, "events/s", TARGET_EVENTS);
+  row("ours, one callback per process", rates.get("callbacks")!, "events/s");
+  row("floor: bare binary-heap loop, no processes", rates.get("heap")!, "events/s");
+  if ("run" in simjs) row("simjs 2 (npm), entity timers", rates.get("simjs")!, "events/s");
+  else note("simjs", `skipped (${simjs.skipped})`);
+  if ("run" in simpy)
+    row(`SimPy ${simpy.version} (${SYSTEM_PYTHON})`, rates.get("simpy")!, "events/s");
+  else note("SimPy 3", `skipped (${simpy.skipped})`);
+  if ("run" in simpy) row("ours / SimPy 3, per repetition", ratio("simpy"), "x", TARGET_SIMPY);
+  if ("run" in simjs) row("ours / simjs, per repetition", ratio("simjs"), "x", TARGET_SIMJS);
+  row("ours / heap floor, per repetition", ratio("heap"), "x");
 }

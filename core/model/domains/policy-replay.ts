@@ -2,6 +2,7 @@ import type { CostModel } from "../machine/cost-model.ts";
 import type { DomainCpu } from "../machine/cpu.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import { Lock } from "../sim/lock.ts";
+import { ready } from "../sim/ready.ts";
 import {
   IMPLICIT_LOCK,
   METER_ACQUIRE,
@@ -49,10 +50,13 @@ export class PolicyReplay {
    * From a process holding vCPU `v` (taken for `cpu`): replays and clears the recorded calls.
    * Returns the vCPU held afterwards (a sleeper on ANY_VCPU may come back on another).
    */
-  *replay(dcpu: DomainCpu, v: number, cpu: number): Proc<number> {
+  replay(dcpu: DomainCpu, v: number, cpu: number): Proc<number> {
+    return this.meter.length === 0 ? ready(v) : this.replayLog(dcpu, v, cpu);
+  }
+
+  private *replayLog(dcpu: DomainCpu, v: number, cpu: number): Proc<number> {
     const log = this.meter;
     const n = log.length;
-    if (n === 0) return v;
     const ops = this.spare.pop() ?? [];
     for (let i = 0; i < n; i++) ops[i] = log.ops[i]!;
     log.clear();

@@ -1,5 +1,6 @@
 import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
 import type { Lock } from "../sim/lock.ts";
+import { ready } from "../sim/ready.ts";
 
 /** Pass as the vCPU to take any free strand (control-domain service threads), round robin. */
 export const ANY_VCPU = -1;
@@ -73,9 +74,12 @@ export class DomainCpu {
   }
 
   /** From a process: waits for vCPU `cpu` (or any) and returns the vCPU it holds. */
-  *take(cpu: number): Proc<number> {
+  take(cpu: number): Proc<number> {
     const v = this.tryTake(cpu);
-    if (v >= 0) return v;
+    return v >= 0 ? ready(v) : this.waitFor(cpu);
+  }
+
+  private *waitFor(cpu: number): Proc<number> {
     return yield this.wait(cpu);
   }
 
@@ -96,7 +100,8 @@ export class DomainCpu {
 
   /** From a process: takes vCPU `cpu`, holds it for `ns`, frees it. */
   *run(cpu: number, ns: number): Proc<void> {
-    const v = yield* this.take(cpu);
+    let v = this.tryTake(cpu);
+    if (v < 0) v = yield this.wait(cpu);
     if (ns > 0) yield ns;
     this.free(v);
   }
@@ -106,8 +111,11 @@ export class DomainCpu {
    * a sleeper (only when `maySleep`: not while it holds a spinlock) frees it and takes a vCPU
    * again once it has the lock. Returns the vCPU held afterwards (ANY holders may get another).
    */
-  *lock(lock: Lock, v: number, cpu: number, maySleep: boolean): Proc<number> {
-    if (lock.tryAcquire()) return v;
+  lock(lock: Lock, v: number, cpu: number, maySleep: boolean): Proc<number> {
+    return lock.tryAcquire() ? ready(v) : this.lockWait(lock, v, cpu, maySleep);
+  }
+
+  private *lockWait(lock: Lock, v: number, cpu: number, maySleep: boolean): Proc<number> {
     const sig = lock.wait();
     if (lock.kind === "spin" || !maySleep) {
       yield sig;

@@ -1,4 +1,6 @@
+import { badDelay, describe } from "./describe.ts";
 import { EventHeap } from "./heap.ts";
+import { keepable } from "./ready.ts";
 
 /** What a process may yield: a delay in integer ns (>= 0), or a Signal to wait for. */
 // biome-ignore lint/suspicious/noExplicitAny: a process may wait on a signal of any value type
@@ -27,21 +29,10 @@ const SLOT_BITS = 26;
 const SLOT_SPAN = 2 ** SLOT_BITS;
 const GEN_MASK = 2 ** (53 - SLOT_BITS) - 1;
 
-function describe(v: unknown): string {
-  if (typeof v === "number") return String(v);
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === null || v === undefined) return String(v);
-  if (typeof v === "object") return `an object (${v.constructor?.name ?? "Object"})`;
-  return `a ${typeof v}`;
-}
-
-function badDelay(what: string, v: unknown): RangeError {
-  return new RangeError(
-    `${what} must be a non-negative safe integer number of ns, got ${describe(v)}`,
-  );
-}
-
-/** A one-shot event carrying a value; processes wait on it by yielding it. */
+/**
+ * A one-shot event carrying a value; processes wait on it by yielding it. Yielding one that
+ * already fired does not suspend: the process goes on at once, with no event (a free grant).
+ */
 export class Signal<T = void> {
   private readonly sim: Simulator;
   private _triggered = false;
@@ -57,7 +48,6 @@ export class Signal<T = void> {
   get triggered(): boolean {
     return this._triggered;
   }
-
   get value(): T | undefined {
     return this._value;
   }
@@ -79,12 +69,12 @@ export class Signal<T = void> {
     else (this.waiters ??= []).push(fn);
   }
 
-  /** @internal Called by the kernel when a process yields this signal; false if not `sim`'s. */
-  _wait(p: Process<unknown>, sim: Simulator): boolean {
-    if (sim !== this.sim) return false;
-    if (this._triggered) this.wake(p);
-    else (this.waiters ??= []).push(p);
-    return true;
+  /** @internal A process yields this: -1 if not `sim`'s, 1 if fired (go on at once), 0: it waits. */
+  _wait(p: Process<unknown>, sim: Simulator): number {
+    if (sim !== this.sim) return -1;
+    if (this._triggered) return 1;
+    (this.waiters ??= []).push(p);
+    return 0;
   }
 
   private wake(w: Process<unknown> | ((value: never) => void)): void {
@@ -141,7 +131,6 @@ export class Simulator {
   get now(): number {
     return this._now;
   }
-
   get eventsProcessed(): number {
     return this.processed;
   }
@@ -186,6 +175,7 @@ export class Simulator {
     if (gen === null || typeof gen !== "object" || typeof gen.next !== "function") {
       throw new TypeError("spawn: expected a generator object (call the generator function)");
     }
+    gen = keepable(gen); // a ready() value is shared: the process keeps its own
     this.spawned++;
     const pid = this.freePids.length > 0 ? this.freePids.pop()! : this.procs.length;
     const p = new Process<T>(this, gen, name ?? `process-${this.spawned}`, pid);
@@ -302,41 +292,50 @@ export class Simulator {
     this.heap.push(this._now, ~p._pid);
   }
 
+  /**
+   * Resumes `p` until it waits: a delay or an untriggered signal ends the step; a signal that
+   * already fired (a free resource's grant) continues the process at once, without an event.
+   */
   private step(p: Process<unknown>): void {
-    const value = p._resumeValue;
+    let value = p._resumeValue;
     p._resumeValue = undefined;
-    let r: IteratorResult<Yieldable, unknown>;
-    try {
-      r = p._gen.next(value);
-    } catch (err) {
-      this.finish(p);
-      const msg = err instanceof Error ? err.message : String(err);
-      throw new Error(`process "${p.name}" failed at t=${this._now}ns: ${msg}`, { cause: err });
-    }
-    if (r.done === true) {
-      this.finish(p);
-      p.done.trigger(r.value);
-      return;
-    }
-    const v = r.value;
-    if (typeof v === "number") {
-      const t = this._now + v;
-      // One test rejects negative, NaN, infinite, fractional and overflowing delays.
-      if (!(v >= 0 && t <= MAX_TIME && Math.floor(v) === v)) {
+    const gen = p._gen;
+    for (;;) {
+      let r: IteratorResult<Yieldable, unknown>;
+      try {
+        r = gen.next(value);
+      } catch (err) {
         this.finish(p);
-        throw badDelay(`process "${p.name}" yielded a delay that`, v);
+        const msg = err instanceof Error ? err.message : String(err);
+        throw new Error(`process "${p.name}" failed at t=${this._now}ns: ${msg}`, { cause: err });
       }
-      this.heap.push(t, ~p._pid);
-    } else if (v instanceof Signal) {
-      if (!v._wait(p, this)) {
+      if (r.done === true) {
         this.finish(p);
-        throw new Error(`process "${p.name}" yielded a Signal of another Simulator`);
+        p.done.trigger(r.value);
+        return;
       }
-    } else {
-      this.finish(p);
-      throw new TypeError(
-        `process "${p.name}" yielded ${describe(v)}; expected a delay in ns or a Signal`,
-      );
+      const v = r.value;
+      if (typeof v === "number") {
+        const t = this._now + v;
+        // One test rejects negative, NaN, infinite, fractional and overflowing delays.
+        if (!(v >= 0 && t <= MAX_TIME && Math.floor(v) === v)) {
+          this.finish(p);
+          throw badDelay(`process "${p.name}" yielded a delay that`, v);
+        }
+        this.heap.push(t, ~p._pid);
+        return;
+      }
+      const w = v instanceof Signal ? v._wait(p, this) : -2;
+      if (w === 0) return;
+      if (w < 0) {
+        this.finish(p);
+        throw w === -1
+          ? new Error(`process "${p.name}" yielded a Signal of another Simulator`)
+          : new TypeError(
+              `process "${p.name}" yielded ${describe(v)}; expected a delay in ns or a Signal`,
+            );
+      }
+      value = (v as Signal<unknown>).value;
     }
   }
 

@@ -11,6 +11,9 @@ export class Resource {
   // Waiters live in waitQ[head..]; the consumed prefix is dropped when it gets large.
   private waitQ: Signal<void>[] = [];
   private head = 0;
+  // Returned for every grant made at once: a fired signal, so the kernel continues the process
+  // without an event, and no signal is made per request.
+  private readonly granted: Signal<void>;
 
   constructor(sim: Simulator, capacity: number) {
     if (!(Number.isSafeInteger(capacity) && capacity >= 1)) {
@@ -18,6 +21,8 @@ export class Resource {
     }
     this.sim = sim;
     this.capacity = capacity;
+    this.granted = sim.signal<void>();
+    this.granted.trigger();
   }
 
   get inUse(): number {
@@ -28,15 +33,14 @@ export class Resource {
     return this.waitQ.length - this.head;
   }
 
-  /** A signal that triggers when one unit is granted to the caller (already triggered if free now). */
+  /** A signal that triggers when one unit is granted to the caller (already fired if one is free now: a process that yields it goes on without an event). */
   request(): Signal<void> {
-    const sig = this.sim.signal<void>();
     if (this.used < this.capacity) {
       this.used++;
-      sig.trigger();
-    } else {
-      this.waitQ.push(sig);
+      return this.granted;
     }
+    const sig = this.sim.signal<void>();
+    this.waitQ.push(sig);
     return sig;
   }
 

@@ -5,7 +5,8 @@
 import { Rng } from "../../../core/model/sim/index.ts";
 
 export interface SimjsWorkload {
-  run(processes: number, loops: number, seed: number): void;
+  /** Runs the workload; returns the timeouts that completed (counted per finished entity). */
+  run(processes: number, loops: number, seed: number): number;
 }
 
 // The few simjs 2.x members used here.
@@ -46,25 +47,31 @@ export async function loadSimjs(): Promise<SimjsWorkload | { skipped: string }> 
   if (typeof Sim !== "function" || typeof Entity !== "function") {
     return { skipped: "simjs has no Sim/Entity exports (unexpected version)" };
   }
+  let finished = 0;
   class Looper extends Entity {
+    loops = 0;
     left = 0;
     rng = new Rng(0);
     // simjs calls start(...args) from addEntity, and done() callbacks with the entity as `this`.
     start(loops: number, rng: Rng): void {
+      this.loops = loops;
       this.left = loops;
       this.rng = rng;
       this.tick();
     }
     tick(): void {
       if (this.left-- > 0) this.setTimer(this.rng.int(1, 1001)).done(this.tick);
+      else finished += this.loops;
     }
   }
   return {
     run(processes, loops, seed) {
+      finished = 0;
       const sim = new Sim();
       const rng = new Rng(seed);
       for (let i = 0; i < processes; i++) sim.addEntity(Looper, `p${i}`, loops, rng);
       sim.simulate(Number.POSITIVE_INFINITY);
+      return finished;
     },
   };
 }

@@ -1,5 +1,6 @@
 """The kernel workload on SimPy 3: N processes each looping L times on a uniform random
-integer timeout in [1, 1000]. Prints one JSON line: {"events": N*L, "median_s": ..., "simpy": ver}.
+integer timeout in [1, 1000]. Prints one JSON line per repetition:
+{"timeouts": <counted>, "seconds": ..., "simpy": ver}; the caller checks the count is N*L.
 
 Run with Debian's system interpreter (/usr/bin/python3) and `apt-get install python3-simpy3`.
 Usage: simpy_bench.py PROCESSES LOOPS SEED REPEAT
@@ -13,30 +14,33 @@ import time
 import simpy
 
 
-def worker(env, loops, rnd):
+def worker(env, loops, rnd, done):
     timeout = env.timeout
     for _ in range(loops):
         yield timeout(int(rnd() * 1000) + 1)
+    done[0] += loops
 
 
 def once(processes, loops, seed):
     env = simpy.Environment()
     rnd = random.Random(seed).random
+    done = [0]
     for _ in range(processes):
-        env.process(worker(env, loops, rnd))
+        env.process(worker(env, loops, rnd, done))
     t0 = time.perf_counter()
     env.run()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, done[0]
 
 
 def main():
     processes, loops, seed, repeat = (int(a) for a in sys.argv[1:5])
-    samples = sorted(once(processes, loops, seed) for _ in range(repeat))
-    print(json.dumps({
-        "events": processes * loops,
-        "median_s": samples[len(samples) // 2],
-        "simpy": getattr(simpy, "__version__", "?"),
-    }))
+    for _ in range(repeat):
+        seconds, timeouts = once(processes, loops, seed)
+        print(json.dumps({
+            "timeouts": timeouts,
+            "seconds": seconds,
+            "simpy": getattr(simpy, "__version__", "?"),
+        }), flush=True)
 
 
 if __name__ == "__main__":

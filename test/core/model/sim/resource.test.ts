@@ -27,6 +27,30 @@ describe("Resource", () => {
     expect(res.queued).toBe(0);
   });
 
+  test("an uncontended request goes on at once: no event, no new signal; a queued one waits", () => {
+    const sim = new Simulator();
+    const res = new Resource(sim, 1);
+    const order: string[] = [];
+    sim.spawn(
+      (function* (): Proc {
+        for (let i = 0; i < 1000; i++) {
+          yield res.request();
+          res.release();
+        }
+        order.push("1000 grants");
+        yield 5;
+      })(),
+    );
+    sim.schedule(0, () => order.push("callback due at 0"));
+    sim.run();
+    // Spawn, callback, the delay: the 1000 grants cost no event and ran before the callback due.
+    expect(sim.eventsProcessed).toBe(3);
+    expect(order).toEqual(["1000 grants", "callback due at 0"]);
+    const a = new Resource(sim, 2);
+    expect(a.request()).toBe(a.request()); // the same fired signal for every free grant
+    expect(a.request().triggered).toBe(false); // the third waits on a signal of its own
+  });
+
   test("a released unit goes to the oldest waiter, not to a later request at the same time", () => {
     const sim = new Simulator();
     const res = new Resource(sim, 1);
