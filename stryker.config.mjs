@@ -24,13 +24,16 @@ const a = areas[area];
 if (a === undefined)
   throw new Error(`unknown MUTATE_AREA "${area}" (${Object.keys(areas).join(", ")})`);
 
-// MUTATE_FILES (comma-separated globs) narrows an area to some of its files.
+// MUTATE_FILES (comma-separated globs) narrows an area to some of its files, MUTATE_TESTS (space-
+// separated paths) the tests run per mutant, MUTATE_PART names the report of such a narrowed run.
 const files = process.env.MUTATE_FILES?.split(",") ?? a.mutate;
+const tests = process.env.MUTATE_TESTS ?? a.tests;
+const report = process.env.MUTATE_PART ? `${area}-${process.env.MUTATE_PART}` : area;
 
 export default {
   testRunner: "command",
   // --bail: a killed mutant stops at its first failing test.
-  commandRunner: { command: `bun test --bail --timeout 120000 ${a.tests}` },
+  commandRunner: { command: `bun test --bail --timeout 120000 ${tests}` },
   mutate: files,
   coverageAnalysis: "off",
   // No tsconfig rewrite: it needs the TypeScript JS API, which TypeScript 7 does not ship; Bun
@@ -39,8 +42,8 @@ export default {
   concurrency: 1,
   timeoutMS: 10000,
   reporters: ["clear-text", "progress-append-only", "json"],
-  jsonReporter: { fileName: `out/mutation/${area}.json` },
-  tempDirName: `.stryker-tmp/${area}`,
+  jsonReporter: { fileName: `out/mutation/${report}.json` },
+  tempDirName: `.stryker-tmp/${report}`,
   ignorePatterns: ["out", ".stryker-tmp", "*.trace.json"],
   cleanTempDir: true,
 };

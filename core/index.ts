@@ -27,6 +27,8 @@ export {
   type PluginContext,
   /** `policy.global`, `policy.local`, `device`, `workload`, `path` or `observer`. */
   type PluginKind,
+  /** What an observer's `service` starts once and the runs share (a server): `url`, `stop`, `hold`. */
+  type PluginService,
 } from "./harness/plugin/define.ts";
 export type {
   /** The run's hooks a plugin taps through `ctx.hooks`. */
@@ -38,6 +40,12 @@ export {
   /** Loads a plugin by built-in name or file path. */
   loadPlugin,
 } from "./harness/plugin/loader.ts";
+export {
+  /** An observer's started service and what each run registers (`observers: [perRun]`). */
+  type StartedService,
+  /** Starts an observer's service (a server) once, outside any run; each run's host hands it to setup. */
+  startService,
+} from "./harness/plugin/service.ts";
 export {
   /** A short message for any thrown value. */
   describeThrown,
@@ -264,6 +272,10 @@ export {
   /** Every plugin a scenario names at every matrix point, with the field that names it. */
   pluginUses,
 } from "./harness/scenario/load.ts";
+export {
+  /** The usual machine literal: root complex 0x200, control domain `primary`, guests with the same devices. */
+  guestMachine,
+} from "./harness/scenario/machine-literal.ts";
 export type {
   /** The run a plugin is set up in (`ctx.run`): its RunInfo, simulator and end time. */
   RunContext,
@@ -278,6 +290,10 @@ export {
   /** Runs a scenario in slices with the event loop free in between, optionally paced. */
   runScenarioAsync,
 } from "./harness/scenario/run-scenario.ts";
+export type {
+  /** An observer a run registers: the plugin alone, with its options, or also with its started service. */
+  ObserverRef,
+} from "./harness/scenario/runner.ts";
 export {
   /** Records a run's events as a Chrome Trace Event file. */
   TraceCollector,

@@ -1,4 +1,4 @@
-import { defineScenario } from "../core/index.ts";
+import { defineScenario, guestMachine } from "../core/index.ts";
 
 const BLOG =
   'Oracle performance blog, "Virtualized Network Performance: SPARC T7-1" (2015), netperf, 10 GbE, MTU 1500';
@@ -14,18 +14,14 @@ export default defineScenario({
     "Model vs published SPARC T7-1 netperf figures: bare metal, assigned (direct), SR-IOV and service-domain I/O",
   seed: 1,
   duration: "10ms",
-  machine: {
-    rootComplexes: [{ devhandle: 0x200 }],
-    domains: [
-      { name: "primary", role: "control", strands: 16, memoryMiB: 2048 },
-      { name: "ldg1", strands: 16, memoryMiB: 1024 },
-      { name: "ldg2", strands: 16, memoryMiB: 1024 },
+  machine: guestMachine({
+    control: { strands: 16, memoryMiB: 2048 },
+    guests: [
+      { strands: 16, memoryMiB: 1024 },
+      { strands: 16, memoryMiB: 1024 },
     ],
-    devices: [
-      { name: "nic1", kind: "nic", devhandle: 0x200, requesterId: 0x0100, domain: "ldg1" },
-      { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
-    ],
-  },
+    devices: ["nic"],
+  }),
   devices: { nic: ["nic", { wireOverheadBytes: 90 }] },
   // One VF per port: the two netperf tests are separate experiments, as on the two NICs.
   paths: ["bare-metal", "direct", ["sriov", { vfsPerPort: 1 }], "service-domain"],

@@ -1,4 +1,4 @@
-import { defineScenario } from "../core/index.ts";
+import { defineScenario, guestMachine } from "../core/index.ts";
 
 /**
  * The central question: what does each I/O path cost? Two guests, each streaming over its NIC and
@@ -11,20 +11,15 @@ export default defineScenario({
     "Two guests, each with a NIC and an NVMe disk, over direct (the method), service-domain and bare-metal",
   seed: 1,
   duration: "10ms",
-  machine: {
-    rootComplexes: [{ devhandle: 0x200, virtualDma: { base: 0x8000_0000, size: 0x8000_0000 } }],
-    domains: [
-      { name: "primary", role: "control", strands: 8, memoryMiB: 2048 },
-      { name: "ldg1", strands: 8, memoryMiB: 1024 },
-      { name: "ldg2", strands: 8, memoryMiB: 1024 },
+  machine: guestMachine({
+    rootComplex: { virtualDma: { base: 0x8000_0000, size: 0x8000_0000 } },
+    control: { strands: 8, memoryMiB: 2048 },
+    guests: [
+      { strands: 8, memoryMiB: 1024 },
+      { strands: 8, memoryMiB: 1024 },
     ],
-    devices: [
-      { name: "nic1", kind: "nic", devhandle: 0x200, requesterId: 0x0100, domain: "ldg1" },
-      { name: "disk1", kind: "nvme", devhandle: 0x200, requesterId: 0x0108, domain: "ldg1" },
-      { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
-      { name: "disk2", kind: "nvme", devhandle: 0x200, requesterId: 0x0208, domain: "ldg2" },
-    ],
-  },
+    devices: ["nic", "nvme"],
+  }),
   // The stream names no frame size: the NIC's MTU sets it (`--set devices.nic.1.mtu=9000`).
   devices: { nic: ["nic", { mtu: 1500 }] },
   paths: ["direct", "service-domain", "bare-metal"],

@@ -1,4 +1,4 @@
-import { defineScenario } from "../core/index.ts";
+import { defineScenario, guestMachine } from "../core/index.ts";
 
 /**
  * Things going wrong while guests do DMA: ldg2 dies mid-stream, the broker crashes and restarts,
@@ -13,20 +13,11 @@ export default defineScenario({
     "A guest dies mid-DMA, the broker restarts, LDC packets are lost: everything reclaimed, nothing stale",
   seed: 1,
   duration: "6ms",
-  machine: {
-    rootComplexes: [{ devhandle: 0x200 }],
-    domains: [
-      { name: "primary", role: "control", strands: 8, memoryMiB: 2048 },
-      { name: "ldg1", strands: 4, memoryMiB: 512 },
-      { name: "ldg2", strands: 4, memoryMiB: 512 },
-      { name: "ldg3", strands: 4, memoryMiB: 512 },
-    ],
-    devices: [
-      { name: "nic1", kind: "nic", devhandle: 0x200, requesterId: 0x0100, domain: "ldg1" },
-      { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
-      { name: "nic3", kind: "nic", devhandle: 0x200, requesterId: 0x0300, domain: "ldg3" },
-    ],
-  },
+  machine: guestMachine({
+    control: { strands: 8, memoryMiB: 2048 },
+    guests: [1, 2, 3].map(() => ({ strands: 4, memoryMiB: 512 })),
+    devices: ["nic"],
+  }),
   paths: ["direct"],
   guestDma: { acquire: "per-map" },
   cost: { ldcTimeoutNs: 200_000 },

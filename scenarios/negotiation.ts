@@ -1,4 +1,4 @@
-import { defineScenario } from "../core/index.ts";
+import { defineScenario, guestMachine } from "../core/index.ts";
 
 /**
  * How guests get DVMA: one negotiation per mapping (the method read literally), leased chunks,
@@ -12,18 +12,14 @@ export default defineScenario({
     "Per-mapping negotiation vs leased chunks vs static partitions: LDC traffic and latency",
   seed: 1,
   duration: "4ms",
-  machine: {
-    rootComplexes: [{ devhandle: 0x200 }],
-    domains: [
-      { name: "primary", role: "control", strands: 8, memoryMiB: 2048 },
-      { name: "ldg1", strands: 8, memoryMiB: 512 },
-      { name: "ldg2", strands: 8, memoryMiB: 512 },
+  machine: guestMachine({
+    control: { strands: 8, memoryMiB: 2048 },
+    guests: [
+      { strands: 8, memoryMiB: 512 },
+      { strands: 8, memoryMiB: 512 },
     ],
-    devices: [
-      { name: "nic1", kind: "nic", devhandle: 0x200, requesterId: 0x0100, domain: "ldg1" },
-      { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
-    ],
-  },
+    devices: ["nic"],
+  }),
   policies: { global: "static-partition" },
   paths: ["direct"],
   workloads: [{ plugin: ["stream", { op: "tx", inflight: 8 }] }],

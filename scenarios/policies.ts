@@ -1,4 +1,4 @@
-import { defineScenario } from "../core/index.ts";
+import { defineScenario, guestMachine } from "../core/index.ts";
 
 const nic = (plugin: unknown) => [{ plugin, device: "nic" }];
 const disk = (plugin: unknown) => [{ plugin, device: "nvme" }];
@@ -14,20 +14,14 @@ export default defineScenario({
   description: "Every local DVMA policy under stream, request/response and random I/O",
   seed: 1,
   duration: "2ms",
-  machine: {
-    rootComplexes: [{ devhandle: 0x200 }],
-    domains: [
-      { name: "primary", role: "control", strands: 8, memoryMiB: 2048 },
-      { name: "ldg1", strands: 8, memoryMiB: 1024 },
-      { name: "ldg2", strands: 8, memoryMiB: 1024 },
+  machine: guestMachine({
+    control: { strands: 8, memoryMiB: 2048 },
+    guests: [
+      { strands: 8, memoryMiB: 1024 },
+      { strands: 8, memoryMiB: 1024 },
     ],
-    devices: [
-      { name: "nic1", kind: "nic", devhandle: 0x200, requesterId: 0x0100, domain: "ldg1" },
-      { name: "disk1", kind: "nvme", devhandle: 0x200, requesterId: 0x0108, domain: "ldg1" },
-      { name: "nic2", kind: "nic", devhandle: 0x200, requesterId: 0x0200, domain: "ldg2" },
-      { name: "disk2", kind: "nvme", devhandle: 0x200, requesterId: 0x0208, domain: "ldg2" },
-    ],
-  },
+    devices: ["nic", "nvme"],
+  }),
   paths: ["direct"],
   guestDma: { leasePages: 256 },
   columns: ["dvma/fragmentation", "extra/dvma.localFragmentation", "extra/iotlb.hitRate"],

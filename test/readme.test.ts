@@ -93,6 +93,11 @@ describe("README code blocks", () => {
     }
   });
 
+  test("the example policy is at most 30 lines (check-policy below times it on the real window)", () => {
+    const policy = blocks.find((b) => b.body.startsWith("// my-policy.ts\n"))!;
+    expect(policy.body.trimEnd().split("\n").length).toBeLessThanOrEqual(30);
+  });
+
   for (const b of blocks.filter((b) => b.lang === "text")) {
     test(`line ${b.line}: the tree names what exists`, () => {
       const stack: { indent: number; name: string }[] = [];

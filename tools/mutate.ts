@@ -25,7 +25,8 @@ for (const area of areas.length > 0 ? areas : ALL) {
     failed = true;
     continue;
   }
-  const report = JSON.parse(readFileSync(`out/mutation/${area}.json`, "utf8")) as {
+  const name = process.env.MUTATE_PART ? `${area}-${process.env.MUTATE_PART}` : area;
+  const report = JSON.parse(readFileSync(`out/mutation/${name}.json`, "utf8")) as {
     files: Record<string, { mutants: { status: string }[] }>;
   };
   const count: Record<string, number> = {};
@@ -34,6 +35,6 @@ for (const area of areas.length > 0 ? areas : ALL) {
   const killed = (count.Killed ?? 0) + (count.Timeout ?? 0);
   const valid = killed + (count.Survived ?? 0) + (count.NoCoverage ?? 0);
   const score = valid === 0 ? 0 : (100 * killed) / valid;
-  console.log(`mutation ${area}: ${score.toFixed(2)}% (${JSON.stringify(count)})`);
+  console.log(`mutation ${name}: ${score.toFixed(2)}% (${JSON.stringify(count)})`);
 }
 process.exit(failed ? 1 : 0);

@@ -4,6 +4,7 @@
  * 20 simulated us; each epoch ends with all DVMA free and no TTE left. Prints a summary with the
  * memory sampled after every epoch.
  */
+import { heapStats } from "bun:jsc";
 import { parseArgs } from "node:util";
 import { soak } from "../core/harness/explore/soak.ts";
 import { explorePolicies } from "./explore-policies.ts";
@@ -42,12 +43,14 @@ const seed = int("seed", 1, 0);
 
 const rss: number[] = [];
 const heap: number[] = [];
+const objects: number[] = [];
 let done = 0;
 const sample = () => {
   Bun.gc(true);
   const m = process.memoryUsage(); // host memory, sampled only for the summary
   rss.push(m.rss);
   heap.push(m.heapUsed);
+  objects.push(heapStats().objectCount);
 };
 sample();
 const t0 = performance.now(); // host clock: wall time of the soak, printed only
@@ -64,17 +67,24 @@ const s = await soak({
   onEpoch: (e) => {
     sample();
     done += e.events;
-    process.stderr.write(`boot ${e.epoch}: ${done} events so far\n`);
+    process.stderr.write(
+      `boot ${e.epoch}: ${done} events so far, ${objects.at(-1)} live objects\n`,
+    );
   },
 });
 const seconds = (performance.now() - t0) / 1000; // host clock
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 const n = rss.length;
-const q = Math.max(1, Math.floor(n / 10));
+// Medians over the first and last tenth, of at least 3 boots each: one boot's count is noise.
+const q = Math.max(3, Math.floor(n / 10));
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const early = median(rss.slice(1, 1 + q));
-const late = median(rss.slice(n - q));
-const growth = (late - early) / early;
+const tenths = (xs: number[]) => [median(xs.slice(1, 1 + q)), median(xs.slice(n - q))] as const;
+const [early, late] = tenths(rss);
+const [heapEarly, heapLate] = tenths(heap);
+const [objEarly, objLate] = tenths(objects);
+// A leak is what the program keeps: live objects after a full collection. The heap's bytes also
+// count compiled code, and RSS what the allocator has not returned: both printed, not judged.
+const growth = (objLate - objEarly) / objEarly;
 if (stopped) console.log(`soak: stopped by a signal before its target of ${events} events`);
 console.log(`soak: seed ${seed}, ${s.epochs} boots of ${epochMs} ms simulated, 4 guests x 4 lanes`);
 console.log(
@@ -95,11 +105,12 @@ console.log(
   `  RSS (MiB)            start ${mib(rss[0]!)}, first tenth ${mib(early)}, last tenth ${mib(late)}, max ${mib(Math.max(...rss))} (${n} samples)`,
 );
 console.log(
-  `  JS heap (MiB)        first tenth ${mib(median(heap.slice(1, 1 + q)))}, last tenth ${mib(median(heap.slice(n - q)))}`,
+  `  JS heap (MiB)        first tenth ${mib(heapEarly)}, last tenth ${mib(heapLate)} (after a full GC)`,
 );
+console.log(`  live JS objects      first tenth ${objEarly}, last tenth ${objLate}`);
 const flat = n < 3 || growth < 0.1;
 console.log(
-  `  memory               ${flat ? "flat" : "GROWING"} (${(growth * 100).toFixed(1)}% from first to last tenth)`,
+  `  memory               ${flat ? "flat" : "GROWING"} (live objects ${(growth * 100).toFixed(1)}% from first to last tenth; RSS ${(((late - early) / early) * 100).toFixed(1)}%)`,
 );
 for (const v of s.violations) console.log(`  ${v}`);
 process.exit(s.violations.length === 0 && flat && !stopped ? 0 : 1);

@@ -8,8 +8,9 @@ import { resolve } from "node:path";
 import { type CommandDef, defineCommand, renderUsage, runCommand as runCitty } from "citty";
 import { REPO_ROOT } from "../harness/plugin/loader.ts";
 import { SweepError } from "../harness/queue/submit.ts";
+import { EXIT_PLUGIN_ERRORS } from "../harness/scenario/failures.ts";
 import { RunFailedError } from "../harness/scenario/run-scenario.ts";
-import { describeThrown, InputError, PluginError } from "../input/errors.ts";
+import { describeThrown, InputError, pluginErrorIn } from "../input/errors.ts";
 import { type CliArgsDef, forStream, parseStrict } from "./args.ts";
 import { CHECK_POLICY_ARGS, checkPolicyCommand } from "./check-policy.ts";
 import { listCommand, pluginsCommand } from "./info.ts";
@@ -147,8 +148,12 @@ function failure(e: unknown, io: CliIo): number {
     io.err.write(`${e.cancelled ? "cancelled" : "sweep failed"}: ${e.message}\n`);
     return e.cancelled ? 130 : 1;
   }
+  if (pluginErrorIn(e) !== undefined) {
+    io.err.write(`run failed: ${describeThrown(e)}\n`);
+    return EXIT_PLUGIN_ERRORS;
+  }
   const cause = e instanceof RunFailedError ? e.cause : e;
-  if (e instanceof PluginError || cause instanceof PluginError || !(cause instanceof Error)) {
+  if (!(cause instanceof Error)) {
     io.err.write(`run failed: ${describeThrown(e)}\n`);
     return 1;
   }

@@ -1,10 +1,9 @@
 /** `bun run scenario [run] [name|path]`: run a scenario, print the table, write reports. */
 
 import type { ArgsDef } from "citty";
-import type { AnyPlugin, ObserverService } from "../harness/plugin/define.ts";
-import { type CoreHooks, Hooks } from "../harness/plugin/hooks.ts";
-import { PluginHost } from "../harness/plugin/host.ts";
+import type { AnyPlugin, PluginService } from "../harness/plugin/define.ts";
 import { listBuiltinPlugins, loadPlugin } from "../harness/plugin/loader.ts";
+import { startService } from "../harness/plugin/service.ts";
 import { checkQueueFlags, runQueuedCommand } from "../harness/queue/cli.ts";
 import { htmlReport } from "../harness/report/html-report.ts";
 import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
@@ -26,9 +25,7 @@ import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run
 import type { ObserverRef, PathRun } from "../harness/scenario/runner.ts";
 import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
-import { InputError, PluginError } from "../input/errors.ts";
-import { EventBus } from "../model/events/bus.ts";
-import { RngStreams } from "../model/sim/rng.ts";
+import { InputError } from "../input/errors.ts";
 import { type CliArgsDef, flagDefs, parseStrict, type StrictArgs } from "./args.ts";
 import type { CliIo } from "./io.ts";
 import { checkOutputPath, writeAtomic } from "./output.ts";
@@ -131,14 +128,6 @@ export function runArgs(plugins: readonly AnyPlugin[]): CliArgsDef {
   return all;
 }
 
-/** What an observer plugin may return that outlives the runs (a server): the observer each run registers, and more. */
-interface Lasting extends ObserverService {
-  readonly url?: string;
-  stop?(): Promise<void>;
-  /** Back-pressure from clients that lose nothing: `drain` between slices, `end` after the run. */
-  hold?(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
-}
-
 interface Enabled {
   plugin: AnyPlugin;
   options: Record<string, unknown>;
@@ -176,14 +165,16 @@ export async function runCommand(
   const trace = args.trace ? new TraceCollector() : undefined;
   const series = args.report ? new SeriesCollector() : undefined;
   const progress = !args.quiet && io.err.isTTY === true ? new Progress(io.err) : undefined;
-  const started = await startObservers(enabled, scn.seed);
+  const started = startObservers(enabled);
   const observers = started.map((o) => o.perRun);
-  const lasting = started.flatMap((o) => (o.service?.stop ? [o.service] : []));
+  const lasting = started.flatMap((o) => (o.service ? [o.service] : []));
+  // A service that serves (has a URL) keeps the process up after the runs, until Ctrl-C.
+  const serving = lasting.filter((s) => s.url !== undefined);
   // The trace and observers watch runs in this process.
   const inProcess = trace || series || observers.length > 0 || args.timing;
   const parallel = workers > 1 && plan.runs.length > 1 && !inProcess;
   const stop = new AbortController();
-  const signalled = lasting.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
+  const signalled = serving.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
   for (const { name, service } of started)
     if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
   if ((trace || series || args.timing) && args.workers !== undefined && workers > 1 && !args.quiet)
@@ -229,7 +220,7 @@ export async function runCommand(
             }
           : undefined,
     };
-    if (lasting.length > 0) {
+    if (serving.length > 0) {
       const hold = lasting.find((o) => o.hold)?.hold?.(pace !== undefined);
       report = await runScenarioAsync(raw, scn, table, {
         ...opts,
@@ -256,14 +247,12 @@ export async function runCommand(
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
   }
   io.err.write(failureSummary(report));
-  if (lasting.length > 0) {
-    if (!stop.signal.aborted)
-      for (const { name, service } of started)
-        if (service?.url)
-          io.err.write(`${name}: runs done; still serving on ${service.url} until Ctrl-C\n`);
-    await signalled;
-    for (const o of lasting) await o.stop!();
-  }
+  if (serving.length > 0 && !stop.signal.aborted)
+    for (const { name, service } of started)
+      if (service?.url)
+        io.err.write(`${name}: runs done; still serving on ${service.url} until Ctrl-C\n`);
+  await signalled;
+  for (const o of lasting) await o.stop();
   return pluginErrorsOf(report).length > 0 && !args["tolerate-plugin-errors"]
     ? EXIT_PLUGIN_ERRORS
     : 0;
@@ -291,38 +280,24 @@ function enabledPlugins(
 const pick = (o: Record<string, unknown>, keys: readonly string[]) =>
   Object.fromEntries(keys.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
 
-/** An observer turned on by its flags: what each run registers, and its service if it outlives the runs. */
+/** An observer turned on by its flags: what each run registers, and its service if it has one. */
 interface Started {
   name: string;
   perRun: ObserverRef;
-  service?: Lasting;
+  service?: PluginService;
 }
 
 /**
- * Sets up each enabled observer once, outside any run (no `ctx.run`): one that outlives the
- * runs (a server) starts there and provides the observer each run registers in its own host;
- * any other is registered in each run with its options. @throws InputError for bad options or a refused bind
+ * Starts each enabled observer's service (a server) once, outside any run; every run then
+ * registers the plugin in its own host (with its service, if it has one, and its options).
+ * @throws InputError for bad options or a refused bind
  */
-async function startObservers(enabled: readonly Enabled[], seed: number): Promise<Started[]> {
-  const out: Started[] = [];
-  for (const { plugin, options } of enabled) {
-    const rng = new RngStreams(seed);
-    const host = new PluginHost({
-      hooks: new Hooks<CoreHooks>(),
-      bus: new EventBus(() => 0),
-      rng: (s) => rng.stream(s),
-    });
-    try {
-      const service = host.use(plugin as never, options) as Lasting | undefined;
-      const perRun: ObserverRef = service?.observer ?? [plugin, options];
-      out.push({ name: plugin.name, perRun, ...(service ? { service } : {}) });
-    } catch (e) {
-      // The host wraps what setup throws; a refused bind is still the user's input.
-      if (e instanceof PluginError && e.cause instanceof InputError) throw e.cause;
-      throw e;
-    }
-  }
-  return out;
+function startObservers(enabled: readonly Enabled[]): Started[] {
+  return enabled.map(({ plugin, options }) => {
+    if (plugin.service === undefined) return { name: plugin.name, perRun: [plugin, options] };
+    const { service, perRun } = startService(plugin, options);
+    return { name: plugin.name, perRun, service };
+  });
 }
 
 /** Resolves on the first SIGINT or SIGTERM. */

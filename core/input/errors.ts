@@ -65,6 +65,12 @@ export class PluginError extends Error {
   }
 }
 
+/** The PluginError a thrown value is or wraps (a process and a run wrap what a plugin threw). */
+export function pluginErrorIn(thrown: unknown): PluginError | undefined {
+  for (let c = thrown; c instanceof Error; c = c.cause) if (c instanceof PluginError) return c;
+  return undefined;
+}
+
 /** A short message for any thrown value (plugins may throw strings or plain objects). */
 export function describeThrown(thrown: unknown): string {
   const place = sourcePlace(thrown);

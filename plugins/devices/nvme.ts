@@ -155,11 +155,6 @@ class Nvme implements DeviceModel {
     this.prpBase = dvma + this.queues.length * this.queueBytes;
   }
 
-  /** Queue interrupts raised so far. */
-  get interrupts(): number {
-    return this.pairs.interrupts;
-  }
-
   *execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number> {
     const qi = this.pairs.of(cpu);
     const q = this.queues[qi]!;

@@ -41,36 +41,6 @@ export interface InterruptConfig {
   coalesceFrames: number;
 }
 
-/** FIFO of waiters without per-item allocation beyond the signal itself. */
-class Waiters<T> {
-  private q: Signal<T>[] = [];
-  private head = 0;
-
-  push(s: Signal<T>): void {
-    this.q.push(s);
-  }
-
-  get size(): number {
-    return this.q.length - this.head;
-  }
-
-  /** Triggers the oldest `n` with `value`. */
-  wake(n: number, value: T): void {
-    for (let i = 0; i < n; i++) {
-      const s = this.q[this.head]!;
-      this.q[this.head++] = undefined as unknown as Signal<T>;
-      s.trigger(value);
-    }
-    if (this.head === this.q.length) {
-      this.q.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.q.length) {
-      this.q = this.q.slice(this.head);
-      this.head = 0;
-    }
-  }
-}
-
 /** A port's DMA, as the batcher needs it. */
 type Dma = (dvma: number, bytes: number, write: boolean) => Proc<number>;
 
@@ -81,7 +51,10 @@ type Dma = (dvma: number, bytes: number, write: boolean) => Proc<number>;
  * batches grow; an idle queue moves one entry at once.
  */
 export class RingBatcher {
-  private readonly waiters = new Waiters<number>();
+  /** Batches not yet carried, oldest first: the requests of one share its signal. */
+  private sigs: Signal<number>[] = [];
+  private counts: number[] = [];
+  private head = 0;
   private running = false;
   private pos = 0;
 
@@ -102,8 +75,14 @@ export class RingBatcher {
 
   /** Waits until this request's entry has been moved; returns 0 or the DMA's fault code. */
   *pass(): Proc<number> {
+    const last = this.sigs.length - 1;
+    if (last >= this.head && this.counts[last]! < this.max) {
+      this.counts[last]!++;
+      return yield this.sigs[last]!;
+    }
     const s = this.sim.signal<number>();
-    this.waiters.push(s);
+    this.sigs.push(s);
+    this.counts.push(1);
     if (!this.running) {
       this.running = true;
       this.sim.spawn(this.serve(), "ring-dma");
@@ -112,8 +91,16 @@ export class RingBatcher {
   }
 
   private *serve(): Proc<void> {
-    while (this.waiters.size > 0) {
-      const n = Math.min(this.max, this.waiters.size);
+    while (this.head < this.sigs.length) {
+      // The batch is closed once its DMA starts: later requests gather in the next.
+      const s = this.sigs[this.head]!;
+      const n = this.counts[this.head]!;
+      this.head++;
+      if (this.head === this.sigs.length) {
+        this.sigs.length = 0;
+        this.counts.length = 0;
+        this.head = 0;
+      }
       let f = 0;
       for (let left = n; left > 0 && f === 0; ) {
         const k = Math.min(left, this.entries - this.pos);
@@ -125,7 +112,7 @@ export class RingBatcher {
         this.pos = (this.pos + k) % this.entries;
         left -= k;
       }
-      this.waiters.wake(n, f);
+      s.trigger(f);
     }
     this.running = false;
   }
@@ -137,10 +124,11 @@ export class RingBatcher {
  * queue's vCPU for `irqCpuNs` and completes every request done by then.
  */
 export class QueueInterrupt {
-  private readonly waiters = new Waiters<void>();
+  /** The completions the next handler run will see share this signal. */
+  private pending: Signal<void> | null = null;
+  private count = 0;
   private running = false;
   private early: Signal<void> | undefined;
-  readonly stats = { interrupts: 0 };
 
   constructor(
     private readonly sim: Simulator,
@@ -152,15 +140,19 @@ export class QueueInterrupt {
 
   /** From a request's process once the device finished it: returns when the driver has seen it. */
   *complete(): Proc<void> {
-    const s = this.sim.signal<void>();
-    this.waiters.push(s);
+    if (this.pending === null) {
+      this.pending = this.sim.signal<void>();
+      this.count = 0;
+    }
+    const s = this.pending;
+    this.count++;
     if (!this.running) {
       this.running = true;
       this.sim.spawn(this.serve(), "irq");
     } else if (
       this.early !== undefined &&
       !this.early.triggered &&
-      this.waiters.size >= this.o.coalesceFrames
+      this.count >= this.o.coalesceFrames
     )
       this.early.trigger();
     yield s;
@@ -168,8 +160,8 @@ export class QueueInterrupt {
 
   private *serve(): Proc<void> {
     const { coalesceNs, coalesceFrames, interruptNs } = this.o;
-    while (this.waiters.size > 0) {
-      if (coalesceNs > 0 && this.waiters.size < coalesceFrames) {
+    while (this.pending !== null) {
+      if (coalesceNs > 0 && this.count < coalesceFrames) {
         const early = this.sim.signal<void>();
         this.early = early;
         const timer = this.sim.schedule(coalesceNs, () => {
@@ -183,8 +175,9 @@ export class QueueInterrupt {
       const v = yield* this.cpu.take(this.vcpu);
       if (this.irqCpuNs > 0) yield this.irqCpuNs;
       this.cpu.free(v);
-      this.stats.interrupts++;
-      this.waiters.wake(this.waiters.size, undefined);
+      const done = this.pending;
+      this.pending = null;
+      done.trigger();
     }
     this.running = false;
   }
@@ -206,12 +199,6 @@ export class QueuePairs {
   /** The queue a request from vCPU `cpu` uses (ANY_VCPU and other negatives: queue 0). */
   of(cpu: number): number {
     return cpu < 0 ? 0 : cpu % this.count;
-  }
-
-  get interrupts(): number {
-    let n = 0;
-    for (const q of this.irqs) n += q.stats.interrupts;
-    return n;
   }
 }
 

@@ -6,6 +6,7 @@
 
 import type { ClientQueue, QueuePolicy } from "./client-queue.ts";
 import { type FeedItem, FeedNotice } from "./feed-item.ts";
+import type { FeedFilter } from "./filter.ts";
 
 export class FeedHub implements QueuePolicy {
   /** Id of the last published item (0 = none yet). */
@@ -19,6 +20,8 @@ export class FeedHub implements QueuePolicy {
   private paced = 0;
   /** Runs waiting for lossless clients to catch up. */
   private waiters: (() => void)[] = [];
+  /** Told when the clients or their filters change (the observer subscribes to what they want). */
+  onDemand: () => void = () => {};
 
   constructor(
     readonly replay: number,
@@ -95,12 +98,32 @@ export class FeedHub implements QueuePolicy {
     }
     client.policy = this;
     this.clients = [...this.clients, client];
+    this.onDemand();
   }
 
   detach(client: ClientQueue): void {
+    const before = this.clients.length;
     this.clients = this.clients.filter((c) => c !== client);
     client.close();
     this.taken(client);
+    if (this.clients.length !== before) this.onDemand();
+  }
+
+  /** A client's new filter (a WebSocket message). */
+  refilter(client: ClientQueue, filter: FeedFilter): void {
+    client.filter = filter;
+    this.onDemand();
+  }
+
+  /** The event kinds some client wants: null for none (no client), "all", or the union of their kinds. */
+  wanted(): ReadonlySet<string> | "all" | null {
+    if (this.clients.length === 0) return null;
+    const kinds = new Set<string>();
+    for (const c of this.clients) {
+      if (c.filter.types === null) return "all";
+      for (const t of c.filter.types) kinds.add(t);
+    }
+    return kinds;
   }
 
   /** Every connected client (for /state and shutdown). */

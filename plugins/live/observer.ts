@@ -1,18 +1,21 @@
 /**
- * The live plugin's observer: puts every event of every run on the feed, keeps the booted
- * platform of the latest run for /state, and each run's chart series and final metrics. Each
- * run registers `runObserver()` in its own host.
+ * The live plugin's per-run side: each run registers the live plugin in its own host, and its
+ * setup hands the run here. The run's `run` and `result` notices always go on the feed (and
+ * /state keeps the booted platform of the latest run, each run's chart series and figures), but
+ * events are taken from the bus only while a client is connected, and only the kinds some
+ * client's filter asks for: with no client the live plugin holds no subscription, so an
+ * unobserved `--serve` run costs what a run without it costs.
  */
 
 import type {
   EventBus,
   PathMetrics,
   Platform,
-  Plugin,
+  PluginContext,
   RunInfo,
+  SimEvent,
   Simulator,
 } from "../../core/index.ts";
-import { definePlugin } from "../../core/index.ts";
 import { FeedNotice } from "./feed-item.ts";
 import type { FeedHub } from "./hub.ts";
 import { RunSeries, type SeriesPoint } from "./series.ts";
@@ -41,83 +44,141 @@ export interface RunSummary {
   done: boolean;
 }
 
+/** A run in progress: its bus and hooks, and the subscriptions held on its bus now. */
+interface Tap {
+  readonly live: LiveRun;
+  readonly bus: EventBus;
+  readonly hooks: PluginContext["hooks"];
+  off: (() => void)[];
+}
+
+type Wanted = ReadonlySet<string> | "all" | null;
+
 export class LiveObserver {
   private nextRun = 1;
-  private readonly active = new Map<RunInfo, LiveRun>();
+  private readonly active = new Map<RunInfo, Tap>();
   private readonly finished: LiveRun[] = [];
+  /** What the clients want now (null: no client). */
+  private wanted: Wanted = null;
   /** The run /state shows: the one that started last (its platform stays after it ends). */
   latest: LiveRun | undefined;
 
-  constructor(private readonly hub: FeedHub) {}
+  constructor(private readonly hub: FeedHub) {
+    hub.onDemand = () => this.demandChanged();
+  }
 
-  /**
-   * The observer plugin a run registers: the run's bus, machine and figures go to the feed.
-   * It charts the sampler's metric events, so it requires the sampler. `started` is told each
-   * run's info once the run is on the feed.
-   */
-  runObserver(started?: (info: RunInfo) => void): Plugin<"observer"> {
-    return definePlugin({
-      name: "live-feed",
-      kind: "observer",
-      version: "1.0.0",
-      description: "every event, the machine and the figures of the run, onto the live feed",
-      requires: ["sampler"],
-      setup: (ctx) => {
-        const run = ctx.run;
-        if (run === undefined) return;
-        this.onRun(ctx.bus, run.info, run.sim);
-        started?.(run.info);
-        ctx.hooks.hook("boot", (platform) => this.onBoot(platform, run.info));
-        ctx.hooks.hook("result", (metrics) => this.onResult(run.info, metrics));
-      },
+  /** A run's live plugin was set up (`ctx` is its context in the run's host). */
+  attach(ctx: PluginContext): void {
+    const run = ctx.run;
+    if (run === undefined) return;
+    const { info, sim } = run;
+    const live: LiveRun = { run: this.nextRun++, info, sim, series: new RunSeries() };
+    const tap: Tap = { live, bus: ctx.bus, hooks: ctx.hooks, off: [] };
+    this.active.set(info, tap);
+    this.latest = live;
+    this.hub.publish(new FeedNotice("run", { ...summary(live), domainNames: info.domainNames }));
+    this.subscribe(tap);
+    ctx.hooks.hook("boot", (platform) => {
+      live.platform = platform;
+      live.series.attach(platform.controlCpu);
     });
+    ctx.hooks.hook("result", (metrics) => this.onResult(tap, metrics));
   }
 
-  onRun(bus: EventBus, info: RunInfo, sim: Simulator): void {
-    const r: LiveRun = { run: this.nextRun++, info, sim, series: new RunSeries() };
-    this.active.set(info, r);
-    this.latest = r;
-    const hub = this.hub;
-    const series = r.series;
-    hub.publish(new FeedNotice("run", { ...summary(r), domainNames: info.domainNames }));
-    bus.on("*", (e) => {
-      hub.publish(e);
-      if (e.type === "io.done") series.record(e.t, e.bytes, e.latencyNs);
-    });
+  /** The live run of `info` while it goes on (runs started over HTTP find theirs). */
+  runOf(info: RunInfo): LiveRun | undefined {
+    return this.active.get(info)?.live;
   }
 
-  onBoot(platform: Platform, info: RunInfo): void {
-    const r = this.active.get(info);
-    if (r === undefined) return;
-    r.platform = platform;
-    r.series.attach(platform.controlCpu);
-  }
-
-  onResult(info: RunInfo, metrics: PathMetrics): void {
-    const r = this.active.get(info);
-    if (r === undefined) return;
-    this.active.delete(info);
+  private onResult(tap: Tap, metrics: PathMetrics): void {
+    const r = tap.live;
+    this.unsubscribe(tap);
+    this.active.delete(r.info);
     r.metrics = metrics;
-    this.hub.publish(new FeedNotice("result", { run: r.run, path: info.path, metrics }));
+    this.hub.publish(new FeedNotice("result", { run: r.run, path: r.info.path, metrics }));
     this.finished.push(r);
     if (this.finished.length > KEEP_FINISHED) this.finished.shift();
     // Only the latest run's machine is kept (for /state); older ones can be collected.
     for (const f of this.finished) if (f !== this.latest) f.platform = undefined;
   }
 
+  /** Clients came, went or changed their filters: every run in progress subscribes anew. */
+  private demandChanged(): void {
+    const before = this.wanted;
+    const now = this.hub.wanted();
+    if (sameWanted(before, now)) return;
+    this.wanted = now;
+    for (const tap of this.active.values()) {
+      this.unsubscribe(tap);
+      this.subscribe(tap);
+      // The sampler starts once someone listens to `metric`, also mid-run.
+      if (now !== null) tap.hooks.callSync("listen");
+    }
+    if (now === null && before !== null && this.active.size > 0)
+      this.hub.publish(
+        new FeedNotice("unobserved", {
+          runs: [...this.active.values()].map((t) => t.live.run),
+          reason: "no client is connected: events are not kept until one connects",
+        }),
+      );
+  }
+
+  /**
+   * Listens to what the clients want: every kind through one "*" listener, or each kind asked
+   * for; `io.done` also feeds the run's chart series while any client is connected.
+   */
+  private subscribe(tap: Tap): void {
+    const wanted = this.wanted;
+    if (wanted === null) return;
+    const { hub } = this;
+    const { bus, live } = tap;
+    const series = live.series;
+    const chart = (e: SimEvent) => {
+      if (e.type === "io.done") series.record(e.t, e.bytes, e.latencyNs);
+    };
+    const both = (e: SimEvent) => {
+      hub.publish(e);
+      chart(e);
+    };
+    if (wanted === "all") {
+      tap.off.push(bus.on("*", both));
+      return;
+    }
+    for (const kind of wanted)
+      tap.off.push(
+        bus.on(kind as never, kind === "io.done" ? both : (e: SimEvent) => hub.publish(e)),
+      );
+    if (!wanted.has("io.done")) tap.off.push(bus.on("io.done", chart));
+  }
+
+  private unsubscribe(tap: Tap): void {
+    for (const off of tap.off) off();
+    tap.off = [];
+  }
+
   /** Drops runs that will never finish (their scenario run was stopped or failed). */
   forget(infos: readonly RunInfo[]): void {
-    for (const i of infos) this.active.delete(i);
+    for (const i of infos) {
+      const tap = this.active.get(i);
+      if (tap !== undefined) this.unsubscribe(tap);
+      this.active.delete(i);
+    }
   }
 
   /** Active runs, then the latest finished ones, oldest first. */
   recent(n: number): LiveRun[] {
-    return [...this.finished, ...this.active.values()].slice(-n);
+    return [...this.finished, ...this.running].slice(-n);
   }
 
   get running(): LiveRun[] {
-    return [...this.active.values()];
+    return [...this.active.values()].map((t) => t.live);
   }
+}
+
+function sameWanted(a: Wanted, b: Wanted): boolean {
+  if (a === b) return true;
+  if (a === null || b === null || a === "all" || b === "all") return false;
+  return a.size === b.size && [...a].every((k) => b.has(k));
 }
 
 export function summary(r: LiveRun): RunSummary {

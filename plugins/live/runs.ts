@@ -8,9 +8,11 @@
 
 import {
   applySets,
+  definePlugin,
   describeThrown,
   durationNs,
   InputError,
+  type ObserverRef,
   parseScenario,
   parseWithSchema,
   planRuns,
@@ -107,6 +109,8 @@ export class RunRegistry {
 
   constructor(
     private readonly observer: LiveObserver,
+    /** What each run registers: the live plugin with this server. */
+    private readonly perRun: () => ObserverRef,
     private readonly catalogue: Promise<Catalogue>,
     private readonly budgets: Budgets,
     private readonly hold: (paced: boolean) => RunHold,
@@ -222,13 +226,23 @@ export class RunRegistry {
     const abort = new AbortController();
     const infos: RunInfo[] = [];
     const live = this.observer;
-    const tap = live.runObserver((info) => {
-      infos.push(info);
-      rec.runs.push(live.latest!.run);
+    // Registered after the live plugin in each run: notes which live run is this request's.
+    const mark = definePlugin({
+      name: "live-request",
+      kind: "observer",
+      version: "1.0.0",
+      requires: ["live"],
+      setup(ctx) {
+        const info = ctx.run?.info;
+        const run = info && live.runOf(info);
+        if (info === undefined || run === undefined) return;
+        infos.push(info);
+        rec.runs.push(run.run);
+      },
     });
     const hold = this.hold(req.pace !== undefined);
     const done = runScenarioAsync(raw, scn, table, {
-      observers: rec.trace ? [tap, rec.trace.plugin] : [tap],
+      observers: [this.perRun(), mark, ...(rec.trace ? [rec.trace.plugin] : [])],
       pace: req.pace,
       signal: abort.signal,
       drain: hold.drain,

@@ -83,7 +83,7 @@ export class WsFeed {
     const f = this.filterFrom(message);
     if (isFilterError(f)) this.reply(f);
     else {
-      this.queue.filter = f;
+      this.hub.refilter(this.queue, f);
       this.reply({ filter: filterJson(f) });
     }
   }

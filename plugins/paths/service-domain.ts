@@ -109,6 +109,8 @@ class ServiceIo implements GuestIo {
   private readonly workers: Resource;
   private nextId = 0;
   private backendDma: GuestDmaApi | undefined;
+  /** Requests the backend refused undecoded (answered bad-request before any work). */
+  readonly stats = { refused: 0 };
 
   constructor(
     private readonly env: PathEnv,
@@ -222,8 +224,15 @@ class ServiceIo implements GuestIo {
     const bytes = view.getUint32(16);
     const tag = view.getUint32(20);
     const readyAt = safeNumber(view.getBigUint64(24));
-    // A packet that does not decode (unknown op, a number that would be rounded) is refused, not guessed at.
-    if (op === undefined || cookie < 0 || readyAt < 0) {
+    // A packet that does not decode (unknown op, a number that would be rounded, a length its
+    // buffer cannot hold) is refused, not guessed at: no strand, no copy, no mapping.
+    if (
+      op === undefined ||
+      cookie < 0 ||
+      readyAt < 0 ||
+      !(bytes > 0 && bytes <= this.device.maxBytes)
+    ) {
+      this.stats.refused++;
       const bad = REPLY_ERRORS.indexOf("bad-request");
       this.channel.send(control, vioPacket(0x50, bad, id, 0, 0, 0));
       return;

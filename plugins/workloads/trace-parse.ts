@@ -46,11 +46,38 @@ export function parseTrace(text: string, format: "auto" | "ftrace" | "csv"): Par
   return csv ? parseCsv(lines) : parseFtrace(lines);
 }
 
+/** Pairs each unmap with the map it undoes, by a key (the IOVA, or the CSV's id). */
+class Pairs {
+  private readonly live = new Map<string, { id: number; npages: number }>();
+  private next = 0;
+
+  constructor(private readonly out: ParsedTrace) {}
+
+  has(key: string): boolean {
+    return this.live.has(key);
+  }
+
+  map(key: string, npages: number, cpu: number, atNs: number): void {
+    this.live.set(key, { id: this.next, npages });
+    this.out.ops.push({ op: "map", id: this.next++, npages, cpu, atNs });
+  }
+
+  /** An unmap of nothing mapped (its map was before the trace began) is counted, not replayed. */
+  unmap(key: string, cpu: number, atNs: number): void {
+    const mapped = this.live.get(key);
+    if (mapped === undefined) {
+      this.out.unpaired++;
+      return;
+    }
+    this.live.delete(key);
+    this.out.ops.push({ op: "unmap", id: mapped.id, npages: mapped.npages, cpu, atNs });
+  }
+}
+
 function parseFtrace(lines: string[]): ParsedTrace {
   const out: ParsedTrace = { ops: [], unpaired: 0, problems: [] };
-  const live = new Map<string, { id: number; npages: number }>();
+  const pairs = new Pairs(out);
   let t0 = -1;
-  let id = 0;
   lines.forEach((raw, i) => {
     const line = i + 1;
     if (raw.trim() === "" || raw.trimStart().startsWith("#")) return;
@@ -87,9 +114,7 @@ function parseFtrace(lines: string[]): ParsedTrace {
         });
         return;
       }
-      const npages = pagesOf(Number(f[2]));
-      live.set(f[1]!.toLowerCase(), { id, npages });
-      out.ops.push({ op: "map", id: id++, npages, cpu, atNs });
+      pairs.map(f[1]!.toLowerCase(), pagesOf(Number(f[2])), cpu, atNs);
     } else {
       const f = UNMAP.exec(fields);
       if (f === null) {
@@ -99,14 +124,7 @@ function parseFtrace(lines: string[]): ParsedTrace {
         });
         return;
       }
-      const key = f[1]!.toLowerCase();
-      const mapped = live.get(key);
-      if (mapped === undefined) {
-        out.unpaired++;
-        return;
-      }
-      live.delete(key);
-      out.ops.push({ op: "unmap", id: mapped.id, npages: mapped.npages, cpu, atNs });
+      pairs.unmap(f[1]!.toLowerCase(), cpu, atNs);
     }
   });
   return out;
@@ -114,9 +132,8 @@ function parseFtrace(lines: string[]): ParsedTrace {
 
 function parseCsv(lines: string[]): ParsedTrace {
   const out: ParsedTrace = { ops: [], unpaired: 0, problems: [] };
-  const live = new Map<string, { id: number; npages: number }>();
+  const pairs = new Pairs(out);
   let header = false;
-  let id = 0;
   let last = 0;
   lines.forEach((raw, i) => {
     const line = i + 1;
@@ -165,23 +182,9 @@ function parseCsv(lines: string[]): ParsedTrace {
       return;
     }
     last = atNs;
-    if (op === "map") {
-      if (live.has(key)) {
-        out.problems.push({ line, message: `id ${key} is already mapped` });
-        return;
-      }
-      const npages = pagesOf(size);
-      live.set(key, { id, npages });
-      out.ops.push({ op: "map", id: id++, npages, cpu, atNs });
-    } else {
-      const mapped = live.get(key);
-      if (mapped === undefined) {
-        out.unpaired++;
-        return;
-      }
-      live.delete(key);
-      out.ops.push({ op: "unmap", id: mapped.id, npages: mapped.npages, cpu, atNs });
-    }
+    if (op === "unmap") pairs.unmap(key, cpu, atNs);
+    else if (pairs.has(key)) out.problems.push({ line, message: `id ${key} is already mapped` });
+    else pairs.map(key, pagesOf(size), cpu, atNs);
   });
   if (!header)
     out.problems.push({

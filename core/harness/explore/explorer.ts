@@ -92,6 +92,7 @@ export function runSchedule(
         sim.stop();
         return 0;
       }
+      if (world.restartOverdue()) continue;
       const faults = world.faultOptions();
       const total = n + faults.length;
       let k = 0;

@@ -117,6 +117,15 @@ export class ExploreWorld {
   private delays: number;
   private deaths: number;
   private restarts: number;
+  /** When the broker crashed (it must be back by then + downMaxNs), or -1 while it is up. */
+  private downSince = -1;
+  /**
+   * Fairness: a crashed broker restarts within this long. Guests resend releases and chase
+   * given-up requests for as long as they live, so a broker that never came back would make a
+   * schedule that never ends; every earlier restart instant is still a choice. Long enough for a
+   * guest to give up a request (all its retries time out) before the broker is back.
+   */
+  readonly downMaxNs: number;
   private readonly workloads: { finished: boolean }[] = [];
 
   constructor(
@@ -131,9 +140,11 @@ export class ExploreWorld {
     this.restarts = bounds.restarts;
     const md = machineFor(bounds.windowPages);
     const bus = new EventBus(() => 0);
+    const cost = parseCostModel({ ldcRetries: bounds.retries });
+    this.downMaxNs = (bounds.retries + 2) * 2 * cost.ldcTimeoutNs;
     this.platform = new Platform({
       md,
-      cost: parseCostModel({ ldcRetries: bounds.retries }),
+      cost,
       seed: 1,
       ...policies(),
       guestDma: { acquire: "lease", leasePages: bounds.leasePages, unmap: "strict" },
@@ -218,17 +229,30 @@ export class ExploreWorld {
         name: "crash broker",
         run: () => {
           this.restarts--;
+          this.downSince = this.platform.sim.now;
           broker.crash();
         },
       });
-    if (!broker.isUp) out.push({ name: "restart broker", run: () => broker.restart() });
+    if (!broker.isUp) out.push({ name: "restart broker", run: () => this.restartBroker() });
     return out;
+  }
+
+  private restartBroker(): void {
+    this.downSince = -1;
+    this.platform.broker.restart();
+  }
+
+  /** Restarts a broker that has been down for downMaxNs (not a choice); true when it did. */
+  restartOverdue(): boolean {
+    if (this.downSince < 0 || this.platform.sim.now < this.downSince + this.downMaxNs) return false;
+    this.restartBroker();
+    return true;
   }
 
   /** At the end of a schedule a crashed broker comes back (the quiescent checks need its ledger). */
   settle(): boolean {
     if (this.platform.broker.isUp) return false;
-    this.platform.broker.restart();
+    this.restartBroker();
     return true;
   }
 
@@ -265,8 +289,11 @@ export class ExploreWorld {
   /** Everything the future of this world depends on that can be read from outside. */
   stateKey(pending: readonly string[]): string {
     const { hv, broker, guests } = this.platform;
+    const now = this.platform.sim.now;
     const parts: string[] = [
-      String(this.platform.sim.now),
+      // Not the time itself: the future depends on times relative to now (pending events,
+      // arrivals, the broker's restart deadline), so one state reached at two times is one state.
+      this.downSince < 0 ? "up" : String(this.downSince + this.downMaxNs - now),
       pending.slice().sort().join(","),
       this.progress.join(","),
       `${this.losses}${this.duplicates}${this.delays}${this.deaths}${this.restarts}${broker.isUp ? 1 : 0}`,
@@ -288,7 +315,9 @@ export class ExploreWorld {
       parts.push(JSON.stringify(g.link.stats), this.inFlight.get(g.channel.id)!.join(","));
       parts.push(`${g.channel.sent},${g.channel.delivered},${g.channel.dropped}`);
       parts.push(hidden(g.link, ["pending", "accepted", "nextId"]));
-      parts.push(hidden(g.channel, ["inFlight", "lastArrival", "epoch", "down"]));
+      parts.push(hidden(g.channel, ["inFlight", "epoch", "down"]));
+      const arrivals = (g.channel as unknown as { lastArrival: number[] }).lastArrival;
+      parts.push(arrivals.map((t) => Math.max(0, t - now)).join(","));
     }
     parts.push(hidden(broker, ["sessions"]), String(this.platform.controlCpu.backlog));
     return parts.join("|");

@@ -54,29 +54,34 @@ export interface PluginProvides {
   device: DeviceFactory;
   workload: Workload;
   path: IoPath;
-  /**
-   * Observers watch a run through `ctx.hooks` and `ctx.bus` and provide nothing; one that
-   * outlives runs (a server) provides the observer to register in each run instead.
-   */
+  /** Observers watch a run through `ctx.hooks` and `ctx.bus` and provide nothing. */
   // biome-ignore lint/suspicious/noConfusingVoidType: lets `setup() { ... }` return nothing.
-  observer: ObserverService | void;
+  observer: void;
 }
 
-/** What an observer that outlives runs provides: the observer plugin each run registers. */
-export interface ObserverService {
-  readonly observer: AnyPlugin;
+/**
+ * What an observer's `service` starts once and the runs share (a server): stopped after the
+ * last run. `url` is printed where it listens; `hold` is back-pressure from clients that lose
+ * nothing (`drain` between slices of a run, `end` after it).
+ */
+export interface PluginService {
+  readonly url?: string;
+  stop(): Promise<void>;
+  hold?(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
 }
 
 /** A seeded random stream handed to plugins by `ctx.rng(name)`. */
 export type PluginRng = Rng;
 
 /** What `setup` receives. `hooks` and `bus` are views that name this plugin in errors. */
-export interface PluginContext {
+export interface PluginContext<S = unknown> {
   readonly name: string;
   readonly hooks: Hooks<CoreHooks>;
   readonly bus: EventBus;
   /** The run this plugin is set up in; absent outside a run (the policy kit, tools). */
   readonly run?: RunContext;
+  /** What the plugin's `service` started, when the run was handed it (see PluginSpec.service). */
+  readonly service?: S;
   /** This plugin's own random stream `stream` (independent of every other plugin's streams). */
   rng(stream: string): PluginRng;
   log(message: string): void;
@@ -86,7 +91,7 @@ export interface PluginContext {
 export type NoOptions = TObject<{}>;
 
 /** What a plugin author writes. */
-export interface PluginSpec<K extends PluginKind, O extends TSchema> {
+export interface PluginSpec<K extends PluginKind, O extends TSchema, S = undefined> {
   name: string;
   kind: K;
   /** Semver of the plugin itself. */
@@ -99,7 +104,13 @@ export interface PluginSpec<K extends PluginKind, O extends TSchema> {
   /** Flags this plugin adds to `bun run scenario` (observers: the CLI starts it when they ask). */
   // biome-ignore lint/suspicious/noExplicitAny: each plugin's own flags (see definePluginCli).
   cli?: PluginCli<any, Partial<Static<O>>>;
-  setup(ctx: PluginContext, options: StaticDecode<O>): PluginProvides[K];
+  /**
+   * Observers only: starts what outlives the runs (a server) once, before the first run, with
+   * the plugin's validated options (see startService). Each run then registers the plugin in its
+   * own host as any observer, and `setup` finds what this returned as `ctx.service`.
+   */
+  service?(options: StaticDecode<O>, log: (message: string) => void): S;
+  setup(ctx: PluginContext<S>, options: StaticDecode<O>): PluginProvides[K];
 }
 
 /**
@@ -139,20 +150,24 @@ export function definePluginCli<const A extends ArgsDef, Opts = Record<string, u
 /** Marks objects made by `definePlugin` (Symbol.for, so copies of the core agree). */
 export const PLUGIN_BRAND: unique symbol = Symbol.for("sun4v-dvma/plugin") as typeof PLUGIN_BRAND;
 
-export type Plugin<K extends PluginKind = PluginKind, O extends TSchema = TSchema> = Readonly<
-  PluginSpec<K, O>
-> & {
+export type Plugin<
+  K extends PluginKind = PluginKind,
+  O extends TSchema = TSchema,
+  S = undefined,
+> = Readonly<PluginSpec<K, O, S>> & {
   readonly [PLUGIN_BRAND]: true;
 };
 
 // biome-ignore lint/suspicious/noExplicitAny: any plugin, whatever its options.
-export type AnyPlugin = Plugin<PluginKind, any>;
+export type AnyPlugin = Plugin<PluginKind, any, any>;
 
 /** Defines a plugin: checks its shape, freezes and brands it. @throws InputError on a bad definition. */
-export function definePlugin<const K extends PluginKind, O extends TSchema = NoOptions>(
-  spec: PluginSpec<K, O>,
-): Plugin<K, O> {
-  const problems = definitionProblems(spec as unknown as PluginSpec<PluginKind, TSchema>);
+export function definePlugin<
+  const K extends PluginKind,
+  O extends TSchema = NoOptions,
+  S = undefined,
+>(spec: PluginSpec<K, O, S>): Plugin<K, O, S> {
+  const problems = definitionProblems(spec as unknown as PluginSpec<PluginKind, TSchema, unknown>);
   if (problems.length > 0) {
     const who = typeof spec?.name === "string" ? `plugin "${spec.name}"` : "plugin";
     throw new InputError(
@@ -167,7 +182,7 @@ export function definePlugin<const K extends PluginKind, O extends TSchema = NoO
   });
 }
 
-function definitionProblems(spec: PluginSpec<PluginKind, TSchema>): string[] {
+function definitionProblems(spec: PluginSpec<PluginKind, TSchema, unknown>): string[] {
   if (typeof spec !== "object" || spec === null) return ["expected an object"];
   const p: string[] = [];
   if (typeof spec.name !== "string" || !PLUGIN_NAME_PATTERN.test(spec.name)) {
@@ -183,6 +198,11 @@ function definitionProblems(spec: PluginSpec<PluginKind, TSchema>): string[] {
   if (spec.description !== undefined && typeof spec.description !== "string")
     p.push("description must be a string");
   if (typeof spec.setup !== "function") p.push("setup must be a function");
+  if (
+    spec.service !== undefined &&
+    (typeof spec.service !== "function" || spec.kind !== "observer")
+  )
+    p.push("service must be a function, and only observers have one");
   if (
     spec.options !== undefined &&
     (typeof spec.options !== "object" || spec.options === null || !(Kind in spec.options))

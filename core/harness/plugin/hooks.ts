@@ -41,6 +41,11 @@ export interface CoreHooks {
   release: (domain: number, devhandle: number, dvma: number, npages: number) => void;
   /** A guest domain died; `reason` says why. */
   death: (domain: number, reason: string) => void;
+  /**
+   * An observer began listening to more of the bus while the run goes on (a live client
+   * connected): work that starts only when listened to (the sampler) looks again.
+   */
+  listen: () => void;
   /** The clock reached the run's end: last chance to emit events. */
   end: () => void;
   /** The run's figures, as the report will show them. */

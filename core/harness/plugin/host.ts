@@ -1,7 +1,8 @@
 /**
  * The plugin host: registers plugins in order, checks their dependencies (Fastify style),
  * validates their options against their schema, runs `setup` with a context scoped to the
- * plugin, and keeps what each one provides.
+ * plugin, and keeps what each one provides. An observer whose `service` was started (startService)
+ * is handed it here, in each run's own host, as `ctx.service`.
  *
  * Policy plugins are guarded: the factory a `policy.*` plugin returns is wrapped so every
  * policy it creates sits behind `checkGlobalPolicy` / `checkLocalPolicy` (turn that off with
@@ -96,6 +97,8 @@ export class PluginHost {
     rawOptions?: unknown,
     /** Registers a second instance of the same plugin (other options) under this name. */
     instance?: string,
+    /** What the plugin's `service` started (an observer's server), handed to setup as `ctx.service`. */
+    service?: unknown,
   ): PluginProvides[K] {
     if (!isPlugin(plugin)) {
       throw new InputError(
@@ -123,7 +126,7 @@ export class PluginHost {
 
     let provides: unknown;
     try {
-      provides = plugin.setup(this.context(name), options as never);
+      provides = plugin.setup(this.context(name, service) as never, options as never);
     } catch (e) {
       // Bad input found by the plugin (e.g. nested options it validates itself) stays bad input.
       if (e instanceof InputError) throw e;
@@ -186,7 +189,7 @@ export class PluginHost {
     return [...this.registered.values()];
   }
 
-  private context(name: string): PluginContext {
+  private context(name: string, service: unknown): PluginContext {
     const { hooks, bus, rng, log } = this.options;
     const run = this.run;
     return Object.freeze({
@@ -194,6 +197,7 @@ export class PluginHost {
       hooks: hooks.scoped(name),
       bus: bus.scoped(name),
       ...(run === undefined ? {} : { run }),
+      ...(service === undefined ? {} : { service }),
       rng: (stream: string) => {
         const key = `plugin:${name}:${stream}`;
         let r = this.streams.get(key);

@@ -17,6 +17,8 @@
  *    rebuild (`restore` of runs, revoked later in pieces) keeps grants off the restored pages.
  * Every call's meter records are checked too (meter-check.ts): declared locks and units, locks
  * released in the call that took them, bounded work, and work reported by each alloc or grant.
+ * Last, the policy is timed on the real 262,144-page window (speed.ts): calls per second, and
+ * the check fails when one `default` run would spend more than 10 s in it.
  * Frees and revokes always name what was handed out (or, after a rebuild, pieces of a run),
  * as the guest DMA API and the broker do.
  */
@@ -34,6 +36,13 @@ import { globalChecks } from "./global-checks.ts";
 import { CPUS, GUESTS } from "./kit-common.ts";
 import { localChecks } from "./local-checks.ts";
 import { CheckedMeter, meteredPolicy } from "./meter-check.ts";
+import {
+  describeSpeed,
+  globalSpeed,
+  localSpeed,
+  REAL_WINDOW_PAGES,
+  type SpeedResult,
+} from "./speed.ts";
 
 export interface ConformanceOptions {
   /** Pages in the window the policies get (default 1024, at least 64). */
@@ -62,6 +71,8 @@ export interface ConformanceReport {
   runs: number;
   passed: boolean;
   checks: ConformanceCheck[];
+  /** Calls per second on the real 262,144-page window, and what a `default` run would spend. */
+  speed?: SpeedResult;
 }
 
 const POLICY_METHODS = {
@@ -136,13 +147,13 @@ export function runConformance(
 
   const env = { name, windowPages, runs };
   const meters: CheckedMeter[] = [];
-  const create = (): unknown => {
+  const create = (window = windowPages): unknown => {
     let policy: unknown;
-    const meter = new CheckedMeter(name, windowPages);
-    meters.push(meter);
+    const meter = new CheckedMeter(name, window);
+    if (window === windowPages) meters.push(meter);
     try {
       policy = (factory as (c: unknown) => unknown)({
-        windowPages,
+        windowPages: window,
         guests: GUESTS,
         cpus: CPUS,
         meter,
@@ -171,6 +182,7 @@ export function runConformance(
       record(check, false, describeThrown(e) + context);
     }
   }
+  speedCheck(report, kind, name, seed, create);
   const calls = meters.reduce((a, m) => a + m.calls, 0);
   const most = meters.reduce((a, m) => Math.max(a, m.maxWork), 0);
   const declared = meters[0] === undefined ? "" : describeDeclared(meters[0]);
@@ -184,6 +196,27 @@ export function runConformance(
   );
   report.passed = report.checks.every((c) => c.passed);
   return report;
+}
+
+/** The speed check on the real window (speed.ts): its figures go in `report.speed`. */
+function speedCheck(
+  report: ConformanceReport,
+  kind: "policy.global" | "policy.local",
+  name: string,
+  seed: number,
+  create: (window: number) => unknown,
+): void {
+  const w = REAL_WINDOW_PAGES;
+  try {
+    const speed =
+      kind === "policy.local"
+        ? localSpeed(checkLocalPolicy(name, create(w) as LocalPolicy, w), new Rng(seed, 7))
+        : globalSpeed(checkGlobalPolicy(name, create(w) as GlobalPolicy, w));
+    report.speed = speed;
+    report.checks.push({ name: "speed", passed: !speed.tooSlow, detail: describeSpeed(speed) });
+  } catch (e) {
+    report.checks.push({ name: "speed", passed: false, detail: describeThrown(e) });
+  }
 }
 
 function describeDeclared(m: CheckedMeter): string {

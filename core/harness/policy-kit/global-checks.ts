@@ -9,6 +9,7 @@ import {
   type Env,
   expectStats,
   GUESTS,
+  randomOperations,
   requestAlign,
   requestSize,
   type Span,
@@ -111,18 +112,12 @@ export function globalChecks(env: Env, make: () => CheckedGlobalPolicy): [string
     }
   };
   return [
-    [
-      "random operations",
-      (rng, where) => {
-        let grants = 0;
-        for (let run = 0; run < runs; run++) {
-          const d = driver(rng);
-          d.randomOps(STEPS, where, `run ${run}`);
-          grants += d.policy.stats().allocations;
-        }
-        return `${runs} runs of ${STEPS} grant/revoke/reclaim calls for ${GUESTS.length} guests and the control domain (${grants} grants), every grant inside the window, aligned, never overlapping; stats exact`;
-      },
-    ],
+    randomOperations(
+      runs,
+      driver,
+      (grants) =>
+        `${runs} runs of ${STEPS} grant/revoke/reclaim calls for ${GUESTS.length} guests and the control domain (${grants} grants), every grant inside the window, aligned, never overlapping; stats exact`,
+    ),
     [
       "frees what it grants",
       (rng, where) => {

@@ -21,6 +21,30 @@ export type Where = { at: string };
 export type CheckBody = (rng: Rng, where: Where) => string;
 export type Env = { name: string; windowPages: number; runs: number };
 
+/** What the global and local drivers share: random calls against a model, and the policy's figures. */
+export interface Driver {
+  readonly policy: { stats(): PolicyStats };
+  randomOps(steps: number, where: Where, label: string): void;
+}
+
+/** The "random operations" check of either kind: `runs` new policies, STEPS random calls each. */
+export function randomOperations(
+  runs: number,
+  driver: (rng: Rng) => Driver,
+  describe: (allocations: number) => string,
+): [string, CheckBody] {
+  const body: CheckBody = (rng, where) => {
+    let allocations = 0;
+    for (let run = 0; run < runs; run++) {
+      const d = driver(rng);
+      d.randomOps(STEPS, where, `run ${run}`);
+      allocations += d.policy.stats().allocations;
+    }
+    return describe(allocations);
+  };
+  return ["random operations", body];
+}
+
 /** Stats must be finite numbers, allocatedPages must match the ledger. */
 export function expectStats(name: string, stats: PolicyStats, allocated: number): void {
   for (const [figure, v] of Object.entries(stats)) {

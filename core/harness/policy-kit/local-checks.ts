@@ -7,6 +7,7 @@ import {
   CPUS,
   type Env,
   expectStats,
+  randomOperations,
   requestAlign,
   requestSize,
   type Span,
@@ -129,18 +130,12 @@ export function localChecks(env: Env, make: () => CheckedLocalPolicy): [string, 
   const { name, windowPages: w, runs } = env;
   const driver = (rng: Rng) => new LocalDriver(name, make(), rng);
   return [
-    [
-      "random operations",
-      (rng, where) => {
-        let allocations = 0;
-        for (let run = 0; run < runs; run++) {
-          const d = driver(rng);
-          d.randomOps(STEPS, where, `run ${run}`);
-          allocations += d.policy.stats().allocations;
-        }
-        return `${runs} runs of ${STEPS} addRange/removeRange/alloc/free calls (${allocations} allocations), every answer inside the held ranges, aligned, never overlapping; stats exact`;
-      },
-    ],
+    randomOperations(
+      runs,
+      driver,
+      (allocations) =>
+        `${runs} runs of ${STEPS} addRange/removeRange/alloc/free calls (${allocations} allocations), every answer inside the held ranges, aligned, never overlapping; stats exact`,
+    ),
     [
       "frees what it allocates",
       (rng, where) => {

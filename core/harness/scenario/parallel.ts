@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { InputError } from "../../input/errors.ts";
+import { InputError, PluginError } from "../../input/errors.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs } from "./define.ts";
 import { assembleReport, describeRun, planRuns, RunFailedError } from "./run-scenario.ts";
@@ -72,12 +72,14 @@ export async function runScenarioParallel(
     await new Promise<void>((resolve, reject) => {
       let next = 0;
       let settled = false;
-      const fail = (index: number, why: string, input = false) => {
+      const fail = (index: number, why: string, input = false, plugin?: [string, string]) => {
         if (settled || index < 0) return; // an idle worker's end loses no run
         settled = true;
         // Bad input found while booting a run (e.g. plugin options) is reported as in a serial run.
-        if (input) reject(new InputError(why));
-        else reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`));
+        if (input) return reject(new InputError(why));
+        // A plugin's error keeps its class (the CLI's exit status for plugin errors).
+        const cause = plugin && new PluginError(plugin[0], plugin[1], why);
+        reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`, { cause }));
       };
       const start = (w: Worker, busy: { index: number }) => {
         if (next < total) {
@@ -93,7 +95,7 @@ export async function runScenarioParallel(
         const busy = { index: -1 };
         w.onmessage = (e: MessageEvent<FromWorker>) => {
           const m = e.data;
-          if (m.type === "error") return fail(m.index, m.message, m.input);
+          if (m.type === "error") return fail(m.index, m.message, m.input, m.plugin);
           if (m.type === "progress") {
             inFlight.set(m.index, { simulatedNs: m.simulatedNs, events: m.events });
             return report();

@@ -18,13 +18,17 @@ import { PluginHost } from "../plugin/host.ts";
 import type { PathMetrics } from "../report/report.ts";
 import { durationNs, machineOf, type PluginRef, type Scenario } from "./define.ts";
 import { PluginErrorLog } from "./failures.ts";
+import { PluginBlame } from "./plugin-blame.ts";
 import type { RunInfo } from "./run-info.ts";
 import { IoMeter } from "./run-meter.ts";
 import { runMetrics } from "./run-metrics.ts";
 import { samplerPlugin } from "./sampler.ts";
 
-/** An observer plugin to register in a run, alone or with its options. */
-export type ObserverRef = AnyPlugin | readonly [AnyPlugin, unknown];
+/** An observer plugin to register in a run: alone, with its options, or also with its started service. */
+export type ObserverRef =
+  | AnyPlugin
+  | readonly [AnyPlugin, unknown]
+  | readonly [AnyPlugin, unknown, unknown];
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
 export type PluginTable = ReadonlyMap<string, AnyPlugin>;
@@ -102,6 +106,7 @@ export function startPath(
   opts: RunOptions = {},
 ): PathRunState {
   const sim = new Simulator();
+  const blame = new PluginBlame(sim);
   const bus = new EventBus(() => sim.now);
   const hooks = new Hooks<CoreHooks>();
   const rng = new RngStreams(scn.seed);
@@ -126,7 +131,10 @@ export function startPath(
     plugin(table, scn.policies.local, "policy.local") as never,
     refOptions(scn.policies.local),
   ) as LocalPolicyFactory;
-  const path = host.use(plugin(table, pathRef, "path") as never, refOptions(pathRef)) as IoPath;
+  const path = blame.path(
+    refName(pathRef),
+    host.use(plugin(table, pathRef, "path") as never, refOptions(pathRef)) as IoPath,
+  );
 
   const md = machineOf(scn);
   const baseCost = parseCostModel(scn.cost, "scenario /cost");
@@ -147,10 +155,10 @@ export function startPath(
   // From here on plugins know their run (ctx.run); observers subscribe to the bus before boot.
   host.enterRun({ info, sim, untilNs });
   for (const ref of [samplerPlugin, ...(opts.observers ?? [])]) {
-    const [o, options] = Array.isArray(ref) ? ref : [ref as AnyPlugin, undefined];
+    const [o, options, service] = Array.isArray(ref) ? ref : [ref as AnyPlugin];
     if (o.kind !== "observer")
       throw new InputError(`plugin "${o.name}" is a ${o.kind} plugin; an observer is needed here`);
-    host.use(o as never, options);
+    host.use(o as never, options, undefined, service);
   }
 
   const platform = new Platform({
@@ -174,7 +182,10 @@ export function startPath(
     let factory = factories.get(kind);
     if (factory === undefined) {
       const ref = scn.devices[kind] ?? kind;
-      factory = host.use(plugin(table, ref, "device") as never, refOptions(ref)) as DeviceFactory;
+      factory = blame.device(
+        refName(ref),
+        host.use(plugin(table, ref, "device") as never, refOptions(ref)) as DeviceFactory,
+      );
       factories.set(kind, factory);
     }
     const port = platform.devicePort(dev.id);
@@ -217,13 +228,16 @@ export function startPath(
   // The same workload plugin may appear several times with other options: one instance each.
   const workloads = scn.workloads.map((w, i) => ({
     spec: w,
-    impl: host.use(
-      plugin(table, w.plugin, "workload") as never,
-      refOptions(w.plugin),
-      scn.workloads.findIndex((x) => refName(x.plugin) === refName(w.plugin)) === i
-        ? undefined
-        : `${refName(w.plugin)}#${i}`,
-    ) as Workload,
+    impl: blame.workload(
+      refName(w.plugin),
+      host.use(
+        plugin(table, w.plugin, "workload") as never,
+        refOptions(w.plugin),
+        scn.workloads.findIndex((x) => refName(x.plugin) === refName(w.plugin)) === i
+          ? undefined
+          : `${refName(w.plugin)}#${i}`,
+      ) as Workload,
+    ),
   }));
 
   // Boot: each guest shakes hands with the broker, sets up its endpoints, then starts its workloads.

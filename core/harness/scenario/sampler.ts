@@ -39,12 +39,13 @@ function startSampler(platform: Platform, bus: EventBus, untilNs: number): void 
     });
     if (sim.now + interval <= untilNs) sim.schedule(interval, tick);
   };
-  sim.schedule(interval, tick);
+  if (sim.now + interval <= untilNs) sim.schedule(interval, tick);
 }
 
 /**
  * The sampler as the observer every run registers first (so an observer that charts metrics
- * can declare `requires: ["sampler"]`): it starts with the clock when `metric` has listeners.
+ * can declare `requires: ["sampler"]`): it starts with the clock when `metric` has listeners,
+ * or later in the run when one begins listening (the `listen` hook).
  */
 export const samplerPlugin = definePlugin({
   name: "sampler",
@@ -56,12 +57,20 @@ export const samplerPlugin = definePlugin({
     const run = ctx.run;
     if (run === undefined) return;
     let platform: Platform | undefined;
+    let clock = false;
+    let sampling = false;
+    const begin = () => {
+      if (sampling || !clock || platform === undefined || !ctx.bus.wants("metric")) return;
+      sampling = true;
+      startSampler(platform, ctx.bus, run.untilNs);
+    };
     ctx.hooks.hook("boot", (p) => {
       platform = p;
     });
     ctx.hooks.hook("start", () => {
-      if (platform !== undefined && ctx.bus.wants("metric"))
-        startSampler(platform, ctx.bus, run.untilNs);
+      clock = true;
+      begin();
     });
+    ctx.hooks.hook("listen", begin);
   },
 });

@@ -3,7 +3,7 @@
  * then runs the run indices it is sent, one at a time, posting each run's metrics back.
  */
 
-import { describeThrown, InputError } from "../../input/errors.ts";
+import { describeThrown, InputError, pluginErrorIn } from "../../input/errors.ts";
 import type { PathMetrics } from "../report/report.ts";
 import { planRuns, type RunPlan } from "./run-scenario.ts";
 import { type PluginTable, startPath } from "./runner.ts";
@@ -17,7 +17,7 @@ export type FromWorker =
   | { type: "progress"; index: number; simulatedNs: number; events: number }
   | { type: "result"; index: number; metrics: PathMetrics; events: number }
   /** `input`: bad user input (an InputError), which the CLI reports as such (exit 2). */
-  | { type: "error"; index: number; message: string; input: boolean };
+  | { type: "error"; index: number; message: string; input: boolean; plugin?: [string, string] };
 
 /** Least wall time between two progress messages of one run. */
 const PROGRESS_EVERY_MS = 100;
@@ -48,7 +48,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     run(plan, table, msg.index);
   } catch (err) {
     const input = err instanceof InputError;
-    post({ type: "error", index: msg.index, message: describeThrown(err), input });
+    const p = pluginErrorIn(err);
+    const plugin: [string, string] | undefined = p && [p.plugin, p.hook];
+    post({ type: "error", index: msg.index, message: describeThrown(err), input, plugin });
   }
 };
 

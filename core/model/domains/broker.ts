@@ -156,12 +156,12 @@ export class DvmaBroker {
     return this.up;
   }
 
-  /** The broker process stops: its ledger, policies and caches are lost; packets go unanswered. */
+  /** The broker process stops: ledger, policies, caches (but the grant journal) are lost. */
   crash(): void {
     this.up = false;
     for (const s of this.sessions.values()) {
       s.ledger.clear();
-      s.replies.clear();
+      s.replies.crash();
     }
     this.policies.clear();
   }
@@ -176,8 +176,7 @@ export class DvmaBroker {
       while (index < io.windowPages) {
         const st = hv.dvmaInfo(this.id, io.devhandle, io.windowBase + index * PAGE_SIZE);
         if (st !== HV.EOK) throw new Error(`dvma_info failed during ledger rebuild: status ${st}`);
-        const owner = hv.ret1;
-        const run = hv.ret2;
+        const [owner, run] = [hv.ret1, hv.ret2];
         const s = this.sessions.get(owner);
         if (owner >= 0 && s !== undefined) {
           this.rangesOf(s, io.devhandle).add(index, run);
@@ -186,7 +185,10 @@ export class DvmaBroker {
         index += run;
       }
     }
-    for (const s of this.sessions.values()) s.versioned = true; // sessions survive; guests need not re-handshake
+    for (const s of this.sessions.values()) {
+      s.versioned = true; // sessions survive; guests need not re-handshake
+      s.replies.recover();
+    }
     this.up = true;
     // A guest that died while the broker was down still holds ranges in the hypervisor.
     for (const d of hv.domains) if (!d.alive) this.reclaim(d.id);
@@ -267,14 +269,18 @@ export class DvmaBroker {
     }
   }
 
+  /** A resent request is answered from the reply cache, as the first time. */
+  private replayed(s: Session, id: number): boolean {
+    const cached = s.replies.get(id);
+    if (cached === undefined) return false;
+    this.stats.replays++;
+    this.sendRaw(s, cached);
+    return true;
+  }
+
   private request(guest: number, s: Session, m: Message): void {
     this.stats.requests++;
-    const cached = s.replies.get(m.id);
-    if (cached !== undefined) {
-      this.stats.replays++;
-      this.sendRaw(s, cached);
-      return;
-    }
+    if (this.replayed(s, m.id)) return;
     const io = this.env.hv.iommus.get(m.devhandle);
     const policy = this.policies.get(m.devhandle);
     let reason = "";
@@ -318,12 +324,7 @@ export class DvmaBroker {
   }
 
   private release(guest: number, s: Session, m: Message): void {
-    const cached = s.replies.get(m.id);
-    if (cached !== undefined) {
-      this.stats.replays++;
-      this.sendRaw(s, cached);
-      return;
-    }
+    if (this.replayed(s, m.id)) return;
     const io = this.env.hv.iommus.get(m.devhandle);
     let reason = "";
     if (io === undefined) reason = "bad-devhandle";

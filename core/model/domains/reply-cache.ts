@@ -8,6 +8,11 @@ import type { RangeSet } from "./ranges.ts";
  * The most recent `size` are kept; a grant pushed out while its DVMA is still granted is kept
  * aside as long as that lasts. Otherwise a guest with more requests in flight than `size`,
  * resending after a lost reply, would be granted a second range while the first leaked.
+ *
+ * Grant replies are journaled (written before the grant is made, kept durably by the control
+ * domain): a broker crash loses the rest, but after the restart the journal is checked against the
+ * rebuilt ledger and the grants still held answer a resend again. Without it, a grant whose reply
+ * the crash swallowed stays with the guest, who never learnt its range, until the guest exits.
  */
 export class ReplyCache {
   private readonly recent = new Map<number, Uint8Array>();
@@ -44,6 +49,19 @@ export class ReplyCache {
     // Released grants are dropped once the aside set has doubled: bounded by what is granted.
     if (this.liveGrants.size > 2 * this.size)
       for (const [k, p] of this.liveGrants) if (!this.stillGranted(p)) this.liveGrants.delete(k);
+  }
+
+  /** Everything is lost except the journaled grant replies (see recover). */
+  crash(): void {
+    for (const [id, pkt] of this.recent)
+      if (pkt[0] === Msg.DVMA_GRANT) this.liveGrants.set(id, pkt);
+    this.recent.clear();
+  }
+
+  /** After a restart rebuilt the ledger: journaled grants it no longer holds are dropped. */
+  recover(): void {
+    for (const [id, pkt] of this.liveGrants)
+      if (!this.stillGranted(pkt)) this.liveGrants.delete(id);
   }
 
   clear(): void {

@@ -23,7 +23,6 @@ const FREE = 0;
 const CALLBACK = 1;
 const CANCELLED = 2; // tombstone: stays in the heap until popped or compacted
 const MAX_TIME = Number.MAX_SAFE_INTEGER;
-
 // Token = generation * SLOT_SPAN + slot, so a stale token never matches a reused slot.
 const SLOT_BITS = 26;
 const SLOT_SPAN = 2 ** SLOT_BITS;
@@ -115,6 +114,8 @@ export class Simulator {
   private spawned = 0;
   /** Orders simultaneous events when set (exploration); null keeps FIFO order and the fast loop. */
   chooser: EventChooser | null = null;
+  /** Wraps each new process's generator and each callback when set (the harness names their plugin). */
+  wrap: (<T>(made: T) => T) | null = null;
   private readonly ready: number[] = [];
   private readonly heap = new EventHeap(1024);
   // Live processes by pid; finished pids are reused so per-request processes do not leak.
@@ -134,11 +135,9 @@ export class Simulator {
   get eventsProcessed(): number {
     return this.processed;
   }
-
   get pending(): number {
     return this.heap.size - this.tombstones;
   }
-
   /** Runs `fn` after `delayNs`; returns a token for cancel(). */
   schedule(delayNs: number, fn: () => void): number {
     if (!(Number.isSafeInteger(delayNs) && delayNs >= 0)) throw badDelay("delay", delayNs);
@@ -176,6 +175,7 @@ export class Simulator {
       throw new TypeError("spawn: expected a generator object (call the generator function)");
     }
     gen = keepable(gen); // a ready() value is shared: the process keeps its own
+    if (this.wrap !== null) gen = this.wrap(gen);
     this.spawned++;
     const pid = this.freePids.length > 0 ? this.freePids.pop()! : this.procs.length;
     const p = new Process<T>(this, gen, name ?? `process-${this.spawned}`, pid);
@@ -346,6 +346,7 @@ export class Simulator {
   }
 
   private push(time: number, fn: () => void): number {
+    if (this.wrap !== null) fn = this.wrap(fn);
     if (time > MAX_TIME) {
       throw new RangeError(`event time ${time} ns exceeds Number.MAX_SAFE_INTEGER`);
     }

@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync 
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeAtomic } from "../../../core/cli/output.ts";
+import { EXIT_PLUGIN_ERRORS } from "../../../core/harness/scenario/failures.ts";
 import { cli } from "../../helpers/cli.ts";
 
 /** Issue 13's bad-input findings, each: exit code, one line naming what and where, nothing left behind. */
@@ -115,10 +116,10 @@ describe("failures say what failed", () => {
     const target = resolve(REPO, "test/fixtures/scenarios/failing.ts");
     const plugin = resolve(REPO, "test/fixtures/scenarios/fail-workload.ts");
     const r = await cli(target, "--plugin", plugin, "--workers", "1");
-    expect(r.code).toBe(1);
+    // The workload plugin threw: it is named, with no stack trace, and the plugin-error status.
+    expect(r.code).toBe(EXIT_PLUGIN_ERRORS);
     expect(r.err).toBe(
-      "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): fixture failure at 100 us\n" +
-        r.err.slice(r.err.indexOf("\n") + 1),
+      "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): [plugin fixture-fail] start: fixture failure at 100 us\n",
     );
   });
 

@@ -61,6 +61,42 @@ describe("nvme", () => {
     expect(q16 / q4).toBeGreaterThan(3.5);
   });
 
+  test("a queue pair per vCPU: each vCPU's commands have their own queue depth", async () => {
+    const fixed = { latencySigma: 0, channels: 64, readLatencyUs: 80, queueDepth: 4 };
+    const iops = async (o: object) =>
+      (
+        await runOneGuest({
+          kind: "nvme",
+          workload: ["random-io", { readRatio: 1, iodepth: 16 }],
+          device: { ...fixed, ...o },
+          strands: 4,
+        })
+      ).metrics.iops;
+    const one = await iops({ queues: 1 });
+    const perVcpu = await iops({});
+    expect(one).toBeLessThanOrEqual(4 / 80e-6);
+    expect(perVcpu).toBeLessThanOrEqual(16 / 80e-6);
+    expect(perVcpu).toBeGreaterThan(3.5 * one);
+  });
+
+  test("completion interrupts run on the vCPU whose queue completed", async () => {
+    // Two lanes, one per vCPU: with a queue each, each vCPU takes its own interrupts; with one
+    // queue, vCPU 0 takes them all.
+    const busy = async (o: object) =>
+      (
+        await runOneGuest({
+          kind: "nvme",
+          workload: ["random-io", { readRatio: 1, iodepth: 2 }],
+          device: { latencySigma: 0, ...o },
+          strands: 2,
+        })
+      ).metrics.vcpus!.ldg1!;
+    const [a0, a1] = await busy({});
+    expect(Math.abs(a0! - a1!)).toBeLessThan(0.1 * a0!);
+    const [b0, b1] = await busy({ queues: 1 });
+    expect(b0!).toBeGreaterThan(1.3 * b1!);
+  });
+
   test("channels bound the commands in the media", async () => {
     const r = await runDisk(["random-io", { readRatio: 1, iodepth: 64 }], {
       latencySigma: 0,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
-import { EVENT_TYPES, InputError } from "../../../core/index.ts";
+import { EVENT_TYPES, InputError, startService } from "../../../core/index.ts";
 import live, { type LiveServer } from "../../../plugins/live/index.ts";
 import {
   checkBind,
@@ -33,10 +33,9 @@ describe("live: options", () => {
     expect(() => checkBind({ ...base, host: "0.0.0.0" })).toThrow(InputError);
     expect(() => checkBind({ ...base, host: "0.0.0.0" })).toThrow(/without a token.*--token/s);
     expect(() => checkBind({ ...base, host: "0.0.0.0", token: "t".repeat(16) })).not.toThrow();
-    // setup refuses before binding anything.
-    const ctx = { name: "live", log: () => {} } as never;
+    // Starting the server refuses before binding anything.
     expect(() =>
-      live.setup(ctx, { ...base, host: "0.0.0.0", port: 0, replay: 10, clientQueue: 10 }),
+      startService(live, { ...base, host: "0.0.0.0", port: 0, replay: 10, clientQueue: 10 }),
     ).toThrow(InputError);
   });
 

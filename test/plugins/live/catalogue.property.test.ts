@@ -14,6 +14,7 @@ import fc from "fast-check";
 import { loadPlugin, parseScenario, pluginUses } from "../../../core/index.ts";
 import { Catalogue } from "../../../plugins/live/catalogue.ts";
 import { FeedHub } from "../../../plugins/live/hub.ts";
+import live from "../../../plugins/live/index.ts";
 import { LiveObserver } from "../../../plugins/live/observer.ts";
 import { RunRegistry } from "../../../plugins/live/runs.ts";
 
@@ -57,8 +58,11 @@ describe("catalogue: no set list makes the server import a module", () => {
     const catalogue = await Catalogue.load(process.cwd(), [], counting);
     const loadsAtStart = loads;
     const hub = new FeedHub(10, 10);
+    const feed = new LiveObserver(hub);
     const registry = new RunRegistry(
-      new LiveObserver(hub),
+      feed,
+      // Each run registers the live plugin with the feed it puts the run on (no server here).
+      () => [live, {}, { feed }] as never,
       Promise.resolve(catalogue),
       {
         maxRuns: 64,

@@ -1,28 +1,19 @@
 /** Shared by the live plugin's tests: start a server, run a short scenario, read SSE frames. */
 
-import { Hooks } from "../../../core/harness/plugin/hooks.ts";
-import { PluginHost } from "../../../core/harness/plugin/host.ts";
 import {
   applySets,
-  EventBus,
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
   type Report,
   runScenarioAsync,
+  startService,
 } from "../../../core/index.ts";
-import { RngStreams } from "../../../core/model/sim/rng.ts";
 import live, { type LiveServer } from "../../../plugins/live/index.ts";
 
 /** A live server on a free loopback port, registered through a PluginHost as the CLI does. */
 export function startLive(options: Record<string, unknown> = {}): LiveServer {
-  const rng = new RngStreams(1);
-  const host = new PluginHost({
-    hooks: new Hooks(),
-    bus: new EventBus(() => 0),
-    rng: (s) => rng.stream(s),
-  });
-  return host.use(live, { port: 0, ...options }) as LiveServer;
+  return startService<LiveServer>(live, { port: 0, ...options }).service;
 }
 
 /** Runs the default scenario (or `name`) for `duration`, observed by `servers`; resolves to its report. */
@@ -46,6 +37,16 @@ export async function runShort(
   const table = await loadScenarioPlugins(scn, cwd);
   const observers = servers.map((s) => s.observer);
   return runScenarioAsync(raw, scn, table, { observers, pace: opts.pace, drain: opts.drain });
+}
+
+/** Runs `fn` while one SSE client is connected: the feed takes events only while someone watches. */
+export async function whileWatched<T>(srv: LiveServer, fn: () => Promise<T>): Promise<T> {
+  const res = await fetch(`${srv.url}events`);
+  try {
+    return await fn();
+  } finally {
+    await res.body!.cancel().catch(() => {});
+  }
 }
 
 export interface SseFrame {

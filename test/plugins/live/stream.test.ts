@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { validateEvent } from "../../../core/model/events/schemas.ts";
 import type { LiveServer } from "../../../plugins/live/index.ts";
-import { eventsOf, readSse, runShort, type SseFrame, startLive } from "./helpers.ts";
+import { eventsOf, readSse, runShort, type SseFrame, startLive, whileWatched } from "./helpers.ts";
 
 type WsMessage = {
   id?: number;
@@ -142,7 +142,7 @@ describe("live feed over loopback sockets", () => {
   });
 
   test("Last-Event-ID resumes right after the given id", async () => {
-    await runShort([srv], { duration: "50us" });
+    await whileWatched(srv, () => runShort([srv], { duration: "50us" }));
     const end = await lastId(srv);
     const res = await fetch(`${srv.url}events`, { headers: { "last-event-id": String(end - 50) } });
     const frames = await readSse(res, (f) => f.some((x) => x.id === end));
@@ -196,7 +196,7 @@ describe("resume beyond the replay buffer", () => {
   test("events that left the buffer are reported as dropped, then the kept ones follow", async () => {
     const srv = startLive({ replay: 100, clientQueue: 1000 });
     try {
-      await runShort([srv], { duration: "50us" });
+      await whileWatched(srv, () => runShort([srv], { duration: "50us" }));
       const end = await lastId(srv);
       expect(end).toBeGreaterThan(300);
       const res = await fetch(`${srv.url}events`, { headers: { "last-event-id": "10" } });

@@ -6,6 +6,8 @@ import {
   runSchedule,
   ScheduleError,
 } from "../../../../core/harness/explore/index.ts";
+import { BrokerClient } from "../../../../core/model/domains/broker-client.ts";
+import { ReplyCache } from "../../../../core/model/domains/reply-cache.ts";
 import { Hypervisor } from "../../../../core/model/hv/hypervisor.ts";
 import { explorePolicies } from "../../../../tools/explore-policies.ts";
 
@@ -59,9 +61,47 @@ describe("protocol exploration (small bounds)", () => {
 
   describe("finds a removed safety step", () => {
     const kill = Hypervisor.prototype.killDomain;
+    const crash = ReplyCache.prototype.crash;
+    // Private: the background resends of a request the guest gave up on.
+    const client = BrokerClient.prototype as unknown as { chase: () => Generator };
+    const chase = client.chase;
     afterEach(() => {
       Hypervisor.prototype.killDomain = kill;
+      ReplyCache.prototype.crash = crash;
+      client.chase = chase;
     });
+
+    test("a grant whose every reply was lost goes back (the given-up request is chased)", () => {
+      const bounds = { ...none, losses: 2 };
+      const all = { bounds, policies: explorePolicies, prune: true, maxStates: 100_000 };
+      client.chase = function* () {};
+      const bad = explore(all);
+      expect(bad.counterexample?.violations.join("\n")).toMatch(
+        /broker grants 4 pages, its leases hold 0/,
+      );
+      client.chase = chase;
+      const replay = runSchedule(bounds, explorePolicies, bad.counterexample!.schedule, null);
+      expect(replay.violations).toEqual([]);
+      // Every schedule of these bounds: `bun run explore --losses 2` (too slow for this suite).
+    }, 120_000);
+
+    test("a broker crash that swallows a grant's reply strands no grant (the journal answers the resend)", () => {
+      const bounds = { ...none, restarts: 1 };
+      const all = { bounds, policies: explorePolicies, prune: true, maxStates: 100_000 };
+      // Without the grant journal a crash loses every cached reply: the stranded grant is found.
+      ReplyCache.prototype.crash = ReplyCache.prototype.clear;
+      const bad = explore(all);
+      expect(bad.counterexample?.violations.join("\n")).toMatch(
+        /broker grants 4 pages, its leases hold 0/,
+      );
+      const schedule = bad.counterexample!.schedule;
+      ReplyCache.prototype.crash = crash;
+      // The same schedule with the journal: the resend gets the grant back, and it goes back.
+      const replay = runSchedule(bounds, explorePolicies, schedule, null);
+      expect(replay.trail.some((p) => p.what.includes("crash broker"))).toBe(true);
+      expect(replay.violations).toEqual([]);
+      // Every schedule of these bounds: `bun run explore --restarts 1` (too slow for this suite).
+    }, 120_000);
 
     test("a death that leaves the dead guest's TTEs valid is a counterexample, and replays", () => {
       // A death that forgets to clear the IOTSB (the rest of killDomain still runs).

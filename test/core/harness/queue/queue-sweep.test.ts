@@ -100,10 +100,10 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
       expect(r.code).toBe(1);
       expect(r.err).toBe(here.err);
       expect(r.err).toBe(
-        "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): fixture failure at 100 us\n",
+        "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): [plugin fixture-fail] start: fixture failure at 100 us\n",
       );
       const tries = [...a.lines, ...b.lines].filter((l) =>
-        /point 2\/3 .*: failed: fixture failure/.test(l),
+        /point 2\/3 .*: failed: .*fixture failure/.test(l),
       );
       expect(tries).toHaveLength(3);
     },

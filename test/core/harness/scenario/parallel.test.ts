@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { main } from "../../../../core/cli/main.ts";
 import { Progress } from "../../../../core/cli/progress.ts";
 import { reportJson } from "../../../../core/harness/report/report.ts";
+import { EXIT_PLUGIN_ERRORS } from "../../../../core/harness/scenario/failures.ts";
 import {
   runScenarioParallel,
   type SweepProgress,
@@ -90,11 +91,11 @@ describe("parallel sweeps", () => {
     expect(err).toBeInstanceOf(RunFailedError);
     expect(err.index).toBe(1);
     expect(err.message).toBe(
-      "run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): fixture failure at 100 us",
+      "run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): [plugin fixture-fail] start: fixture failure at 100 us",
     );
 
     const r = await cli(FAILING.target, "--plugin", FAILING.plugins[0]!, "--workers", "2");
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(EXIT_PLUGIN_ERRORS);
     expect(r.err).toBe(`run failed: ${err.message}\n`);
   });
 
