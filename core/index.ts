@@ -229,6 +229,10 @@ export {
   /** A counted resource (CPU strands, engine slots) held for as long as work takes. */
   Resource,
 } from "./model/sim/resource.ts";
+export {
+  /** A log-bucketed (HDR-style) histogram: percentiles within 1.6%, exact min and max; merges. */
+  Histogram,
+} from "./model/sim/stats.ts";
 
 // ── Scenarios, runs and reports ────────────────────────────────────────────────────────────
 

@@ -6,8 +6,11 @@ import { defineScenario } from "../core/index.ts";
  * 16384 long-lived mappings) through each guest allocator. The guest holds the whole 2 GiB
  * window as one lease, so every mapping is the local allocator's. Reported per point: nodes
  * visited per alloc (alloc.workP50/P99/Max: tree nodes; iommu-common: bitmap words), the map latency
- * ("map"), the longest map, maps over the stall threshold (50 µs), the
- * time vCPUs waited for the allocator's locks (ldg1.lockWaitUs), and the allocator's map at its worst call (alloc.worst*).
+ * ("map"), the longest map, maps over the stall threshold (50 µs), the allocator lock's hold
+ * and wait distributions (alloc.lockHold*, alloc.lockWait*: p50, p99, max), the longest any vCPU
+ * spun on a lock (alloc.longestSpinUs), the total time vCPUs waited for locks (ldg1.lockWaitUs),
+ * and the allocator's map at its worst call (alloc.worst*; the HTML report draws the window at
+ * the slowest map).
  */
 export default defineScenario({
   name: "iova-stall",
@@ -38,6 +41,10 @@ export default defineScenario({
     "extra/map.p99Us",
     "extra/alloc.maxMapUs",
     "extra/alloc.stalls",
+    "extra/alloc.lockHoldP99Us",
+    "extra/alloc.lockWaitP50Us",
+    "extra/alloc.lockWaitP99Us",
+    "extra/alloc.longestSpinUs",
     "extra/ldg1.lockWaitUs",
     "extra/alloc.worstFreeGaps",
     "extra/alloc.failures",

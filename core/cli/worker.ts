@@ -16,12 +16,23 @@ export const WORKER_ARGS = {
     repeat: true,
     description: "a plugin file this worker may run (repeatable); built-ins are always there",
   },
+  "scenario-dir": {
+    type: "string",
+    repeat: true,
+    description:
+      "a directory whose scenario files this worker may run, matched by name and hash (repeatable)",
+  },
 } as const satisfies CliArgsDef;
 
 export function runWorker(argv: readonly string[], io: CliIo): Promise<number> {
   const args = parseStrict(WORKER_ARGS, argv);
   return workerCommand(
-    { queue: args.queue, concurrency: args.concurrency, plugins: args.plugin },
+    {
+      queue: args.queue,
+      concurrency: args.concurrency,
+      plugins: args.plugin,
+      scenarioDirs: args["scenario-dir"],
+    },
     io,
     untilSignal(),
   );

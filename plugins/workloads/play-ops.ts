@@ -4,12 +4,15 @@
  * unmaps. An unmap whose map is still under way on another vCPU waits for it. Each map's
  * latency (DMA API, allocator, hypercalls) is observed as "map", and one over the stall
  * threshold counts as a stall; at run end the allocator's
- * per-call work (policy stats nodes* or words*, as alloc.work*) and its map at the worst
- * moment (worst*) are recorded as figures "alloc.*". Not a plugin.
+ * per-call work (policy stats nodes* or words*, as alloc.work*), its map at the worst
+ * moment (worst*) and its locks' hold and wait distributions are recorded as figures
+ * "alloc.*", and the window as it was just after the slowest map is kept for the report
+ * ("alloc.slowestMap"). Not a plugin.
  */
 
 import {
   type GuestDmaApi,
+  Histogram,
   isDmaFailure,
   type PolicyStats,
   type WorkloadEnv,
@@ -52,6 +55,9 @@ export function playOps(
   let maps = 0;
   let worstMapNs = 0;
   let stalls = 0;
+  /** The mappings live just after the slowest map: [index, npages] pairs, and when it was. */
+  let worstLive: number[] = [];
+  let worstNote = "";
   const byCpu: TimedOp[][] = Array.from({ length: strands }, () => []);
   for (const o of ops) byCpu[o.cpu % strands]!.push(o);
 
@@ -71,9 +77,13 @@ export function playOps(
         maps++;
         const took = env.sim.now - t0;
         env.observe("map", took);
-        if (took > worstMapNs) worstMapNs = took;
         if (took > stallNs) stalls++;
         live.set(o.id, m);
+        if (took > worstMapNs) {
+          worstMapNs = took;
+          worstLive = liveRanges(live);
+          worstNote = `slowest map (${Math.round(took) / 1e3} µs, ${o.npages} page${o.npages === 1 ? "" : "s"}, vCPU ${cpu}, ending at ${env.sim.now / 1e6} ms)`;
+        }
       } else {
         let m = live.get(o.id);
         while (m === "pending" && env.sim.now < env.untilNs) {
@@ -100,5 +110,43 @@ export function playOps(
     env.figure("alloc.liveMappings", live.size);
     env.figure("alloc.maxMapUs", Math.round(worstMapNs) / 1e3);
     env.figure("alloc.stalls", stalls);
+    for (const [k, v] of Object.entries(lockDistributions(dma))) env.figure(`alloc.${k}`, v);
+    const windowPages = env.platform.hv.iommus.get(dma.accounting.devhandle)?.windowPages;
+    if (worstNote !== "" && windowPages !== undefined)
+      env.moment("alloc.slowestMap", { note: worstNote, windowPages, ranges: worstLive });
+  };
+}
+
+/** Live mappings as [index, npages] pairs (a map still under way is not one yet). */
+function liveRanges(live: ReadonlyMap<number, Mapping | "pending">): number[] {
+  const out: number[] = [];
+  for (const m of live.values()) if (m !== "pending") out.push(m.index, m.npages);
+  return out;
+}
+
+/**
+ * The allocator's locks (the policy's, merged): hold and wait p50, p99 and max, µs; and the
+ * longest a vCPU spun on any of the guest's DMA locks (the flush lock too), µs.
+ */
+function lockDistributions(dma: GuestDmaApi): Record<string, number> {
+  const hold = new Histogram();
+  const wait = new Histogram();
+  let spin = 0;
+  for (const l of dma.accounting.locks) {
+    spin = Math.max(spin, l.stats.maxSpinNs);
+    if (l === dma.flushLock) continue;
+    hold.merge(l.holds);
+    wait.merge(l.waits);
+  }
+  const us = (ns: number) => Math.round(ns) / 1e3;
+  return {
+    lockHoldP50Us: us(hold.percentile(50)),
+    lockHoldP99Us: us(hold.percentile(99)),
+    lockHoldMaxUs: us(hold.max),
+    lockWaitP50Us: us(wait.percentile(50)),
+    lockWaitP99Us: us(wait.percentile(99)),
+    lockWaitMaxUs: us(wait.max),
+    lockWaits: wait.count,
+    longestSpinUs: us(spin),
   };
 }

@@ -27,6 +27,7 @@ const PUBLIC_API = [
   "GuestIo",
   "GuestMemory",
   "HV",
+  "Histogram",
   "Hypervisor",
   "IO_ATTR_READ",
   "IO_ATTR_WRITE",

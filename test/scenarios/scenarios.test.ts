@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { htmlReport } from "../../core/harness/report/html-report.ts";
 import type { PathMetrics, Report } from "../../core/harness/report/report.ts";
 import {
   applySets,
@@ -141,6 +142,46 @@ describe("built-in scenarios", () => {
       for (const live of [256, 4096])
         expect(work(policy, live)["alloc.workMax"]).toBeLessThanOrEqual(8 * Math.log2(live));
     expect(work("iova-rcache", 4096)["alloc.workMax"]).toBeLessThan(64);
+    // The walk happens under the lock: the longest hold covers the worst call's nodes at
+    // policyNodeNs each, and the rbtree's holds and waits dwarf the maple tree's.
+    const nodeNs = r.costModel.policyNodeNs!;
+    for (const p of r.points) {
+      const e = p.paths.direct!.extra;
+      if (p.params["policies.local"] !== "iova-rcache")
+        expect(Math.round(e["alloc.lockHoldMaxUs"]! * 1e3)).toBeGreaterThanOrEqual(
+          e["alloc.workMax"]! * nodeNs,
+        );
+      expect(e["alloc.lockHoldP50Us"]!).toBeLessThanOrEqual(e["alloc.lockHoldP99Us"]!);
+      expect(e["alloc.lockHoldP99Us"]!).toBeLessThanOrEqual(e["alloc.lockHoldMaxUs"]!);
+      expect(e["alloc.lockWaitP99Us"]!).toBeLessThanOrEqual(e["alloc.lockWaitMaxUs"]!);
+      expect(e["alloc.longestSpinUs"]!).toBeLessThanOrEqual(e["alloc.maxMapUs"]!);
+    }
+    const rb = work("iova-rbtree", 4096);
+    const maple = work("iova-maple", 4096);
+    expect(rb["alloc.lockHoldP99Us"]!).toBeGreaterThan(10 * maple["alloc.lockHoldP99Us"]!);
+    expect(rb["alloc.lockWaitMaxUs"]!).toBeGreaterThan(10 * maple["alloc.lockWaitMaxUs"]!);
+    expect(rb["alloc.longestSpinUs"]!).toBeGreaterThan(10 * maple["alloc.longestSpinUs"]!);
+    // The window at the slowest map is kept and drawn: the comb's stretch of one-page holes
+    // (about half its pages in use) zoomed; the note names the map the figures name.
+    const slow = r.points.find(
+      (p) =>
+        p.params["policies.local"] === "iova-rbtree" &&
+        p.params["workloads.0.plugin.1.comb.live"] === 4096,
+    )!.paths.direct!;
+    const moment = slow.dvmaMoments![0]!;
+    expect(moment.note).toStartWith(`slowest map (${slow.extra["alloc.maxMapUs"]} µs, `);
+    expect(moment.usedPages).toBeGreaterThanOrEqual(4096);
+    const zoom = moment.strips[1]!;
+    expect(zoom.used).toHaveLength(880);
+    const mean = zoom.used.reduce((a, b) => a + b, 0) / zoom.used.length;
+    expect(mean).toBeGreaterThan(0.4);
+    expect(mean).toBeLessThan(0.6);
+    expect(
+      htmlReport(
+        r,
+        parseScenario(applySets(await loadScenarioFile("iova-stall", process.cwd()), [])),
+      ),
+    ).toContain(`data-chart="dvma-moment"`);
     for (const p of r.points) {
       expect(p.paths.direct!.extra["alloc.failures"]).toBe(0);
       expect(p.paths.direct!.extra.policyErrors).toBe(0);

@@ -52,9 +52,9 @@ export async function runQueuedCommand(
   return report;
 }
 
-/** `bun run scenario worker --queue redis://… [--concurrency N] [--plugin file]…`. */
+/** `bun run scenario worker --queue redis://… [--concurrency N] [--plugin file]… [--scenario-dir dir]…`. */
 export async function workerCommand(
-  args: { queue?: string; concurrency?: string; plugins: string[] },
+  args: { queue?: string; concurrency?: string; plugins: string[]; scenarioDirs: string[] },
   io: Io,
   stop: Promise<void>,
 ): Promise<number> {
@@ -65,6 +65,7 @@ export async function workerCommand(
     queue,
     concurrency: parseConcurrency(args.concurrency),
     plugins: args.plugins,
+    scenarioDirs: args.scenarioDirs,
     cwd: process.cwd(),
     log: (line) => io.err.write(`${line}\n`),
     stop,

@@ -1,15 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { resolve } from "node:path";
 import type { Queue as BullQueue } from "bullmq";
 import { describeThrown, InputError } from "../../input/errors.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs } from "../scenario/define.ts";
+import { loadScenarioFile } from "../scenario/load.ts";
 import type { SweepProgress } from "../scenario/parallel.ts";
 import { assembleReport, describeRun, planRuns, RunFailedError } from "../scenario/run-scenario.ts";
 import { refName } from "../scenario/runner.ts";
 import { loadSpec, type ScenarioSpec } from "../scenario/spec.ts";
 import { loadQueueDeps } from "./deps.ts";
-import { catalogue, sweepIdentity } from "./identity.ts";
+import { catalogue, scenarioFileOf, sweepIdentity } from "./identity.ts";
 import {
   ATTEMPTS,
   decodeResult,
@@ -65,6 +65,8 @@ export class SweepError extends Error {
   }
 }
 
+const rawOf = (v: unknown) => v as { name?: unknown };
+
 /** A submitter waits this long for a Redis that went away before it gives the sweep up (assumed). */
 const REDIS_GIVE_UP_MS = 60_000;
 
@@ -89,9 +91,12 @@ export async function runScenarioQueued(
   const { raw, scn, table } = await loadSpec(spec);
   const plan = planRuns(raw, scn);
   const cat = await catalogue(spec.cwd, spec.plugins);
-  const builtin = cat.scenarios.get(spec.target);
-  const scenarioFile = builtin ?? resolve(spec.cwd, spec.target);
-  const identity = await sweepIdentity(builtin ? spec.target : scn.name, scenarioFile, table, cat);
+  const scenarioFile = scenarioFileOf(spec.target, spec.cwd, cat);
+  // Workers know a scenario by the name its file defines (a built-in's is its file's name).
+  const named = cat.scenarios.has(spec.target)
+    ? spec.target
+    : String(rawOf(await loadScenarioFile(spec.target, spec.cwd)).name ?? scn.name);
+  const identity = await sweepIdentity(named, scenarioFile, table, cat);
   const redis = await reachRedis(Redis, opts.queue, log);
 
   const sweep = randomUUID().slice(0, 13); // an id, not simulated behaviour

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { describeThrown } from "../../input/errors.ts";
 import type { ScenarioSpec } from "../scenario/spec.ts";
 import { loadQueueDeps } from "./deps.ts";
-import { catalogue, mismatch } from "./identity.ts";
+import { catalogue, matchJob } from "./identity.ts";
 import {
   decodeJob,
   INPUT_PREFIX,
@@ -21,8 +21,9 @@ export interface QueueWorkerOptions {
   queue: QueueAddress;
   /** Points run at once (one thread each). */
   concurrency: number;
-  /** This machine's `--plugin` files, the only files besides the built-ins it runs. */
+  /** This machine's `--plugin` files and `--scenario-dir`s, the only files besides the built-ins it runs. */
   plugins: string[];
+  scenarioDirs: string[];
   cwd: string;
   /** One line per point and per state change. */
   log: (line: string) => void;
@@ -33,11 +34,11 @@ export interface QueueWorkerOptions {
 /**
  * `bun run scenario worker --queue redis://…`: takes points of any sweep from the queue and runs
  * them, until `stop`. A point whose scenario or plugins this machine lacks (or has in another
- * version) fails at once with the reason; a point that throws is retried (ATTEMPTS in all).
+ * version: the hashes cover each file's local imports) fails at once with the reason; a point that throws is retried (ATTEMPTS in all).
  */
 export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
   const { bullmq, Redis } = await loadQueueDeps();
-  const cat = await catalogue(opts.cwd, opts.plugins);
+  const cat = await catalogue(opts.cwd, opts.plugins, opts.scenarioDirs);
   const self = `${hostname()}:${process.pid}`;
   const redis = await reachRedis(Redis, opts.queue, opts.log);
   const pool = new ThreadPool(opts.concurrency);
@@ -52,10 +53,10 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
         await job.remove().catch(() => {});
         throw new bullmq.UnrecoverableError("the sweep was cancelled");
       }
-      const why = await mismatch(j, cat, self);
-      if (why !== undefined) throw new bullmq.UnrecoverableError(why);
+      const mine = await matchJob(j, cat, self);
+      if ("why" in mine) throw new bullmq.UnrecoverableError(mine.why);
       const spec: ScenarioSpec = {
-        target: j.scenario.name,
+        target: mine.file, // this machine's own file, never a path from the queue
         cwd: opts.cwd,
         sets: j.sets,
         plugins: opts.plugins,

@@ -26,8 +26,24 @@ export interface PathMetrics {
    * window order: `owner` is a domain id (the order of `cpu`'s keys), -1 for a free page.
    */
   dvmaMap?: DvmaWindowMap[];
+  /** Pictures of the window at moments workloads chose (e.g. the slowest map), by name order. */
+  dvmaMoments?: DvmaMoment[];
   /** Plugin errors caught during the run (absent when there were none). */
   pluginErrors?: PluginErrorCount[];
+}
+
+/**
+ * The DVMA pages in use at a moment a workload chose, as drawn: the whole window and, when
+ * the pages in use lie in a small part of it, that part, each cut into MOMENT_COLUMNS columns
+ * holding the share of their pages in use (so the picture's size does not grow with the map's).
+ */
+export interface DvmaMoment {
+  /** What the moment was, e.g. "slowest map (877 µs, …)". */
+  note: string;
+  windowPages: number;
+  /** Pages in use then. */
+  usedPages: number;
+  strips: { label: string; first: number; pages: number; used: number[] }[];
 }
 
 export interface DvmaWindowMap {

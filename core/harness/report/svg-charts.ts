@@ -291,3 +291,64 @@ export function ownerStrips(c: OwnerMap): string {
   parts.push(leg, "</svg>");
   return parts.join("");
 }
+
+export interface FillStrip {
+  label: string;
+  /** Pages [first, first + pages) cut into equal columns, each the share of its pages in use (0..1). */
+  first: number;
+  pages: number;
+  used: number[];
+}
+
+/**
+ * Strips of columns, each as opaque as its pages are in use: a comb of one-page holes reads as
+ * a half-tone, a full stretch as solid. Neighbouring columns of one shade share a rect.
+ */
+export function fillStrips(c: {
+  chart: string;
+  title: string;
+  path: string;
+  what: string;
+  strips: FillStrip[];
+}): string {
+  const W = 900;
+  const left = 10;
+  const plotW = W - 2 * left;
+  const stripH = 22;
+  const rowH = stripH + 24;
+  const legendY = 14 + c.strips.length * rowH + 8;
+  const [leg, legH] = legend(
+    [
+      { name: `${c.what} (shade: share of the column's pages)`, fill: colour(0) },
+      { name: "free", fill: FREE },
+    ],
+    left,
+    legendY,
+    plotW,
+  );
+  const parts = [svgOpen(c.chart, c.title, W, legendY + legH, ` data-path="${esc(c.path)}"`)];
+  c.strips.forEach((s, k) => {
+    const y = 14 + k * rowH;
+    parts.push(
+      `<text x="${left}" y="${y + 2}" font-size="11" fill="${INK}">${esc(s.label)}</text>`,
+      `<rect x="${left}" y="${y + 8}" width="${plotW}" height="${stripH}" fill="${FREE}"/>`,
+    );
+    const n = s.used.length;
+    const start = (c: number) => s.first + Math.ceil((c * s.pages) / n); // as dvmaMoment cuts them
+    for (let i = 0; i < n; ) {
+      const f = s.used[i]!;
+      let j = i + 1;
+      while (j < n && s.used[j] === f) j++;
+      if (f > 0) {
+        const from = start(i);
+        const to = start(j) - 1;
+        parts.push(
+          `<rect x="${px(left + (i / n) * plotW)}" y="${y + 8}" width="${px(Math.max(1, ((j - i) / n) * plotW))}" height="${stripH}" fill="${colour(0)}" fill-opacity="${f}"><title>${esc(`pages ${from}–${to}: ${Math.round(f * 100)}% in use`)}</title></rect>`,
+        );
+      }
+      i = j;
+    }
+  });
+  parts.push(leg, "</svg>");
+  return parts.join("");
+}

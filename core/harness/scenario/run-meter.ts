@@ -26,6 +26,8 @@ export class IoMeter {
   readonly observed = new Map<string, Histogram>();
   /** Figures a workload reports whole (`env.figure`), the last value of each. */
   readonly figures = new Map<string, number>();
+  /** DVMA pages in use at moments workloads chose (`env.moment`), the last under each name. */
+  readonly moments = new Map<string, { note: string; windowPages: number; ranges: number[] }>();
 
   constructor(
     private readonly bus: EventBus,

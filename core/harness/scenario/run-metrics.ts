@@ -2,6 +2,7 @@ import { invariantViolations } from "../../model/domains/invariants.ts";
 import type { Platform } from "../../model/domains/platform.ts";
 import { ownedRuns, staleTranslations } from "../../model/hv/invariants.ts";
 import { runLengths } from "../../model/iommu/owner-runs.ts";
+import { dvmaMoment } from "../report/dvma-maps.ts";
 import { type PathMetrics, round } from "../report/report.ts";
 import { cpuFigures, lockFigures } from "./cpu-figures.ts";
 import type { PluginErrorLog } from "./failures.ts";
@@ -76,6 +77,9 @@ export function runMetrics(
         windowPages: io.windowPages,
         runs: runLengths(io.entryOwner),
       })),
+    ...(meter.moments.size > 0
+      ? { dvmaMoments: [...meter.moments.entries()].sort(byName).map(([, m]) => dvmaMoment(m)) }
+      : {}),
     ...(pluginErrors.total > 0 ? { pluginErrors: pluginErrors.list() } : {}),
   };
 }

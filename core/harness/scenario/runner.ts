@@ -263,6 +263,7 @@ export function startPath(
             bus,
             observe: (name, value) => meter.observe(name, value),
             figure: (name, value) => meter.figure(name, value),
+            moment: (name, m) => meter.moments.set(name, m),
           });
         }
       })(),

@@ -129,6 +129,12 @@ export interface WorkloadEnv {
   observe(name: string, valueNs: number): void;
   /** Records a workload-level count or ratio (e.g. nodes an allocator visited); reported as given, the last value under each name. */
   figure(name: string, value: number): void;
+  /**
+   * Keeps the DVMA pages in use at a moment the workload chose (e.g. its slowest map) under
+   * `name`, a later call replacing it: `ranges` are [first page, pages] pairs in a window of
+   * `windowPages`. The report keeps it as a picture and the HTML report draws it.
+   */
+  moment(name: string, m: { note: string; windowPages: number; ranges: number[] }): void;
   /** The run's event bus (e.g. an adversary reports each attack as an `attack` event). */
   bus: EventBus;
 }

@@ -116,8 +116,9 @@ export class DomainCpu {
   }
 
   private *lockWait(lock: Lock, v: number, cpu: number, maySleep: boolean): Proc<number> {
-    const sig = lock.wait();
-    if (lock.kind === "spin" || !maySleep) {
+    const spins = lock.kind === "spin" || !maySleep;
+    const sig = lock.wait(spins);
+    if (spins) {
       yield sig;
       return v;
     }

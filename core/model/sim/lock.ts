@@ -1,4 +1,5 @@
 import type { Signal, Simulator } from "./kernel.ts";
+import { Histogram } from "./stats.ts";
 
 /**
  * How a waiter spends the time it waits: a "spin" waiter keeps its CPU and burns it (Linux
@@ -15,7 +16,8 @@ export type LockKind = "spin" | "sleep";
 export class Lock {
   private held = false;
   private since = 0;
-  // Waiters live in waitQ[head..] with the time each arrived; the consumed prefix is dropped when large.
+  // Waiters live in waitQ[head..] with the time each arrived (negative: -1 - time for a waiter
+  // that keeps its CPU spinning); the consumed prefix is dropped when large.
   private waitQ: Signal<void>[] = [];
   private arrived: number[] = [];
   private head = 0;
@@ -29,7 +31,13 @@ export class Lock {
     waitNs: 0,
     /** Longest single wait, ns. */
     maxWaitNs: 0,
+    /** Longest single wait of a waiter that kept its CPU spinning, ns. */
+    maxSpinNs: 0,
   };
+  /** Every completed hold, ns (a hold still running is not counted yet). */
+  readonly holds = new Histogram();
+  /** Every wait of an acquisition that had to wait, ns (an uncontended one is not a wait). */
+  readonly waits = new Histogram();
 
   constructor(
     private readonly sim: Simulator,
@@ -54,11 +62,14 @@ export class Lock {
     return true;
   }
 
-  /** Joins the queue; the signal triggers when the lock is handed to the caller. Only after tryAcquire() failed. */
-  wait(): Signal<void> {
+  /**
+   * Joins the queue; the signal triggers when the lock is handed to the caller. Only after
+   * tryAcquire() failed. `spinning`: the waiter keeps its CPU busy meanwhile (maxSpinNs).
+   */
+  wait(spinning = this.kind === "spin"): Signal<void> {
     const sig = this.sim.signal<void>();
     this.waitQ.push(sig);
-    this.arrived.push(this.sim.now);
+    this.arrived.push(spinning ? -1 - this.sim.now : this.sim.now);
     return sig;
   }
 
@@ -67,12 +78,14 @@ export class Lock {
     if (!this.held) throw new Error(`Lock "${this.name}" released while not held`);
     const now = this.sim.now;
     this.stats.holdNs += now - this.since;
+    this.holds.record(now - this.since);
     if (this.head === this.waitQ.length) {
       this.held = false;
       return;
     }
     const next = this.waitQ[this.head]!;
-    const waited = now - this.arrived[this.head]!;
+    const at = this.arrived[this.head]!;
+    const waited = now - (at < 0 ? -1 - at : at);
     this.waitQ[this.head] = undefined as unknown as Signal<void>;
     this.head++;
     if (this.head > 1024 && this.head * 2 > this.waitQ.length) {
@@ -85,6 +98,8 @@ export class Lock {
     this.stats.contended++;
     this.stats.waitNs += waited;
     if (waited > this.stats.maxWaitNs) this.stats.maxWaitNs = waited;
+    if (at < 0 && waited > this.stats.maxSpinNs) this.stats.maxSpinNs = waited;
+    this.waits.record(waited);
     next.trigger(); // the lock passes over: still held
   }
 }

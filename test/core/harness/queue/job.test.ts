@@ -1,6 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { resolve } from "node:path";
-import { catalogue, fileHash, mismatch } from "../../../../core/harness/queue/identity.ts";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
+import {
+  catalogue,
+  fileHash,
+  importClosure,
+  matchJob,
+} from "../../../../core/harness/queue/identity.ts";
 import { decodeJob, decodeResult, type PointJob } from "../../../../core/harness/queue/job.ts";
 import { applySets } from "../../../../core/harness/scenario/load.ts";
 import { loadSpec } from "../../../../core/harness/scenario/spec.ts";
@@ -72,23 +79,64 @@ describe("a worker runs only what it has, in the same version", () => {
   test("missing or different scenario or plugin: the reason names it", async () => {
     const bare = await catalogue(REPO, []);
     const withFail = await catalogue(REPO, [FAIL_PLUGIN]);
-    const scenario = { name: "default", hash: await fileHash(bare.scenarios.get("default")!) };
+    const scenario = { name: "default", hash: await fileHash(bare.scenarios.get("default")![0]!) };
     const plugin = { name: "fixture-fail", hash: await fileHash(resolve(REPO, FAIL_PLUGIN)) };
     const ok = job({ scenario, plugins: [plugin] });
-    expect(await mismatch(ok, withFail, "h:1")).toBeUndefined();
-    expect(await mismatch(ok, bare, "h:1")).toBe(
-      'worker h:1 has no plugin "fixture-fail": start it with --plugin <file> defining it',
-    );
+    expect(await matchJob(ok, withFail, "h:1")).toEqual({
+      file: resolve(REPO, "scenarios/default.ts"),
+    });
+    expect(await matchJob(ok, bare, "h:1")).toEqual({
+      why: 'worker h:1 has no plugin "fixture-fail": start it with --plugin <file> defining it',
+    });
     expect(
-      await mismatch(job({ scenario, plugins: [{ ...plugin, hash: "00" }] }), withFail, "h:1"),
-    ).toBe(
-      `worker h:1 has a different plugin "fixture-fail" (hash ${plugin.hash}, the sweep's 00): run the same version everywhere`,
-    );
-    expect(await mismatch(job({ scenario: { name: "mine", hash: "0" } }), bare, "h:1")).toBe(
-      'worker h:1 has no built-in scenario "mine" (workers run built-in scenarios only)',
-    );
-    expect(await mismatch(job({ scenario: { name: "default", hash: "0" } }), bare, "h:1")).toMatch(
+      await matchJob(job({ scenario, plugins: [{ ...plugin, hash: "00" }] }), withFail, "h:1"),
+    ).toEqual({
+      why: `worker h:1 has a different plugin "fixture-fail" (hash ${plugin.hash}, the sweep's 00): run the same version everywhere`,
+    });
+    expect(await matchJob(job({ scenario: { name: "mine", hash: "0" } }), bare, "h:1")).toEqual({
+      why: 'worker h:1 has no scenario "mine" (built-in, or in a --scenario-dir it was started with)',
+    });
+    const other = await matchJob(job({ scenario: { name: "default", hash: "0" } }), bare, "h:1");
+    expect("why" in other && other.why).toMatch(
       /^worker h:1 has a different scenario "default" \(hash [0-9a-f]{16}, the sweep's 0\)/,
     );
+  });
+});
+
+describe("a file's hash covers its local imports", () => {
+  /** A plugin-like file importing a helper that imports another, and the core by relative path. */
+  function tree(dir: string, helper: string): string {
+    mkdirSync(join(dir, "lib"), { recursive: true });
+    writeFileSync(
+      join(dir, "main.ts"),
+      `import { k } from "./lib/helper.ts";\nimport { round } from "${relative(dir, resolve(REPO, "core/index.ts"))}";\nexport default round(k);\n`,
+    );
+    writeFileSync(
+      join(dir, "lib/helper.ts"),
+      `import { j } from "./deep";\nexport const k = j + 1;\n`,
+    );
+    writeFileSync(
+      join(dir, "lib/deep.ts"),
+      `import { k } from "./helper.ts";\nexport const j = ${helper};\nvoid k;\n`,
+    );
+    return join(dir, "main.ts");
+  }
+
+  test("relative imports, recursively (cycles once); not the core; a changed helper changes the hash; the same files elsewhere hash the same", async () => {
+    const root = mkdtempSync(join(tmpdir(), "sun4v-hash-"));
+    try {
+      const a = tree(join(root, "a"), "1");
+      const b = tree(join(root, "b"), "1");
+      const c = tree(join(root, "c"), "2"); // only the helper's helper differs
+      expect((await importClosure(a)).map((f) => relative(join(root, "a"), f))).toEqual([
+        "main.ts",
+        "lib/helper.ts",
+        "lib/deep.ts",
+      ]);
+      expect(await fileHash(a)).toBe(await fileHash(b));
+      expect(await fileHash(c)).not.toBe(await fileHash(a));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { resolve } from "node:path";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, resolve } from "node:path";
 import Redis from "ioredis";
 import { main } from "../../../../core/cli/main.ts";
 import { parseQueueUrl } from "../../../../core/harness/queue/redis-url.ts";
@@ -46,6 +48,21 @@ async function cli(...argv: string[]) {
     err: { write: (s: string) => (err += s) },
   });
   return { code, out, err };
+}
+
+/**
+ * A scenario given as a file with a helper beside it: the submitter's copy in one directory, the
+ * workers' in another (their --scenario-dir), so nothing but its name and hash can match them.
+ */
+function fileScenario(dir: string, seed: number, name = "fixture-file-sweep"): string {
+  mkdirSync(dir, { recursive: true });
+  const base = relative(dir, resolve(REPO, "scenarios/default.ts"));
+  writeFileSync(join(dir, "seed.ts"), `export const SEED = ${seed};\n`);
+  writeFileSync(
+    join(dir, "file-sweep.ts"),
+    `import base from "${base}";\nimport { SEED } from "./seed.ts";\n\nexport default { ...base, name: "${name}", seed: SEED, duration: "300us", paths: ["direct"], matrix: { seed: [SEED, SEED + 1] } };\n`,
+  );
+  return join(dir, "file-sweep.ts");
 }
 
 if (!HAVE_REDIS) console.warn(REDIS_SKIP_LINE);
@@ -241,6 +258,56 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
   );
 });
 
+describe.skipIf(!HAVE_REDIS)("scenario files over a Redis queue", () => {
+  // Its own Redis and workers: the workers are started with a --scenario-dir.
+  const redis = new TestRedis();
+  const files = mkdtempSync(join(tmpdir(), "sun4v-files-"));
+  const mine = fileScenario(join(files, "submitter"), 5);
+  let a: WorkerProcess;
+  let b: WorkerProcess;
+
+  beforeAll(async () => {
+    await redis.start();
+    fileScenario(join(files, "workers"), 5);
+    const own = ["--scenario-dir", join(files, "workers")];
+    a = new WorkerProcess(redis.url, own);
+    b = new WorkerProcess(redis.url, own);
+    await Promise.all([a.waitFor(/taking points from/), b.waitFor(/taking points from/)]);
+  }, LONG);
+
+  afterAll(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await redis.close();
+    rmSync(files, { recursive: true, force: true });
+  }, LONG);
+
+  test(
+    "a scenario file runs on workers that have the same file (name and hash, helper included)",
+    async () => {
+      const here = await cli(mine, "--json", "--workers", "1");
+      expect(here.code).toBe(0);
+      const r = await cli(mine, "--json", "--queue", redis.url);
+      expect(r.err).toBe("");
+      expect(r.out).toBe(here.out);
+      // The same scenario with another helper: the workers' copy is another version, and the
+      // sweep says so (another directory: this process has the first one's modules loaded).
+      const changed = await cli(fileScenario(join(files, "changed"), 6), "--queue", redis.url);
+      expect(changed.code).toBe(1);
+      expect(changed.err).toMatch(
+        /^run failed: run [12]\/2 \(path direct, seed=[67]\): worker \S+ has a different scenario "fixture-file-sweep" \(hash [0-9a-f]{16}, the sweep's [0-9a-f]{16}\): run the same version everywhere\n$/,
+      );
+      // A scenario no worker has by that name.
+      const other = fileScenario(join(files, "other"), 5, "fixture-nowhere");
+      const missing = await cli(other, "--json", "--queue", redis.url);
+      expect(missing.code).toBe(1);
+      expect(missing.err).toMatch(
+        /worker \S+ has no scenario "fixture-nowhere" \(built-in, or in a --scenario-dir it was started with\)\n$/,
+      );
+    },
+    LONG,
+  );
+});
+
 describe("queue flags are checked before any work", () => {
   test("the worker command has its own help", async () => {
     const r = await cli("worker", "--help");
@@ -274,7 +341,7 @@ describe("queue flags are checked before any work", () => {
         [["worker"], /^error: worker needs --queue/],
         [
           ["worker", "--queue", "redis://127.0.0.1:1", "--seed", "3"],
-          /^error: unknown flag --seed; allowed: --queue, --concurrency, --plugin$/,
+          /^error: unknown flag --seed; allowed: --queue, --concurrency, --plugin, --scenario-dir$/,
         ],
         [
           ["worker", "--queue", "redis://127.0.0.1:1", "--concurrency", "0"],

@@ -114,6 +114,7 @@ describe("DomainCpu", () => {
         expect(cpu.vcpuBusyNs(1)).toBe(50 + 100);
       }
       expect(lock.stats.waitNs).toBe(990);
+      expect(lock.stats.maxSpinNs).toBe(kind === "spin" ? 990 : 0);
     }
   });
 

@@ -39,8 +39,35 @@ describe("Lock", () => {
       holdNs: 180,
       waitNs: 90 + 130,
       maxWaitNs: 130,
+      maxSpinNs: 0, // a sleeping lock's waiters do not spin
     });
     expect(lock.locked).toBe(false);
+  });
+
+  test("every hold and every wait goes into the lock's distributions; spinning waits are told apart", () => {
+    const sim = new Simulator();
+    const lock = new Lock(sim, "l"); // spin: waiters spin unless they say otherwise
+    const got: number[] = [];
+    sim.spawn(holder(sim, lock, 100, got)); // holds 0..100
+    sim.schedule(10, () => sim.spawn(holder(sim, lock, 50, got))); // spins 10..100, holds 100..150
+    sim.schedule(20, () =>
+      sim.spawn(
+        (function* (): Proc<void> {
+          if (!lock.tryAcquire()) yield lock.wait(false); // waits 20..150 without spinning
+          yield 30;
+          lock.release();
+        })(),
+      ),
+    );
+    sim.run();
+    expect(lock.holds.count).toBe(3);
+    expect([lock.holds.min, lock.holds.max]).toEqual([30, 100]);
+    expect(Math.abs(lock.holds.percentile(50) - 50)).toBeLessThan(50 / 64); // one bucket's width
+    expect(lock.waits.count).toBe(2); // the uncontended acquire is not a wait
+    expect([lock.waits.min, lock.waits.max]).toEqual([90, 130]);
+    expect(lock.stats.maxWaitNs).toBe(130);
+    expect(lock.stats.maxSpinNs).toBe(90);
+    expect(lock.holds.count).toBe(lock.stats.acquisitions);
   });
 
   test("a later caller cannot barge in while a waiter is being handed the lock", () => {
