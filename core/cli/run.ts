@@ -30,7 +30,7 @@ import { type CliArgsDef, flagDefs, parseStrict, type StrictArgs } from "./args.
 import type { CliIo } from "./io.ts";
 import { checkOutputPath, writeAtomic } from "./output.ts";
 import { Progress, serialTally } from "./progress.ts";
-import { resultsTable } from "./table.ts";
+import { pivotTable, resultsTable } from "./table.ts";
 import { timingLine } from "./timing.ts";
 import { durationFlag, seedFlag } from "./values.ts";
 
@@ -242,6 +242,7 @@ export async function runCommand(
       `${scn.name}: ${scn.description}\nseed ${scn.seed}, ${durationNs(scn.duration) / 1e6} ms simulated per run\n\n`,
     );
     io.out.write(resultsTable(report, control, scn.columns));
+    for (const metric of scn.pivot) io.out.write(`\n${pivotTable(report, metric)}`);
     if (scn.reference.length > 0)
       io.out.write(`\n${comparisonTable(compareWithReference(scn, report))}`);
   }

@@ -1,5 +1,11 @@
+import { metricAt } from "../harness/report/reference.ts";
 import type { Report } from "../harness/report/report.ts";
-import { controlGuestCpuColumns, resultsRows } from "../harness/report/results-table.ts";
+import {
+  controlGuestCpuColumns,
+  fmtMetric,
+  pct,
+  resultsRows,
+} from "../harness/report/results-table.ts";
 
 /**
  * The results table printed on stdout: one block per matrix point, one row per path; `columns`
@@ -20,6 +26,26 @@ export function resultsTable(
     lines.push(...align([head, ...rows]), "");
   }
   return lines.join("\n");
+}
+
+/**
+ * One metric over the whole sweep: a row per matrix point (its parameters, headed by the last
+ * segment of each key), a column per path.
+ */
+export function pivotTable(r: Report, metric: string): string {
+  const keys = [...new Set(r.points.flatMap((p) => Object.keys(p.params)))];
+  const paths = [...new Set(r.points.flatMap((p) => Object.keys(p.paths)))];
+  const head = [...keys.map((k) => k.split(".").pop()!), ...paths];
+  const rows = r.points.map((p) => [
+    ...keys.map((k) => (k in p.params ? paramLabel(p.params[k]) : "")),
+    ...paths.map((path) => {
+      const m = p.paths[path];
+      if (m === undefined) return "-";
+      const v = metricAt(m, metric);
+      return metric.startsWith("cpu/") ? pct(v) : fmtMetric(v);
+    }),
+  ]);
+  return [`${metric} by point and path`, ...align([head, ...rows]), ""].join("\n");
 }
 
 /** A matrix value in a few words: plugin refs by name, workload specs by plugin, objects as k:v. */

@@ -152,7 +152,7 @@ class Nic implements DeviceModel {
   }
 
   /** Wire time of a frame, exact ns. */
-  private wireNs(bytes: number): number {
+  wireNs(bytes: number): number {
     return (Math.max(bytes, MIN_FRAME) + this.o.wireOverheadBytes) * this.nsPerByte;
   }
 

@@ -12,7 +12,7 @@ test("calibration: every published SPARC T7-1 figure is matched within 10%", asy
   const scn = parseScenario(raw);
   const report = runScenario(raw, scn, await loadScenarioPlugins(scn, process.cwd()));
   const rows = compareWithReference(scn, report);
-  expect(rows.length).toBe(6);
+  expect(rows.length).toBe(8);
   for (const r of rows)
     expect([r.path, r.metric, r.model, r.within]).toEqual([r.path, r.metric, r.model, true]);
   // Shape of the published result: direct near line rate, the service domain about half of it.

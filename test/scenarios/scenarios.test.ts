@@ -38,6 +38,7 @@ describe("built-in scenarios", () => {
       "policies",
       "scale",
       "small-frames",
+      "small-packets",
     ]);
     for (const n of names) parseScenario(await loadScenarioFile(n, process.cwd()));
   });

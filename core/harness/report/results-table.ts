@@ -93,7 +93,8 @@ export function resultsRows(
 
 export const pct = (u: number) => `${(u * 100).toFixed(1)}%`;
 
-function fmtMetric(n: number): string {
+/** A metric cell: counts with k/M, integers as they are, others to two decimals, NaN as "-". */
+export function fmtMetric(n: number): string {
   if (Number.isNaN(n)) return "-";
   return Math.abs(n) >= 1e4 ? fmtCount(n) : Number.isInteger(n) ? String(n) : n.toFixed(2);
 }

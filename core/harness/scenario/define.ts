@@ -121,6 +121,10 @@ export const ScenarioSchema = Type.Object(
     columns: Type.Array(Type.String({ pattern: "^[A-Za-z0-9.]+(/[A-Za-z0-9.]+)*$" }), {
       default: [],
     }),
+    /** Metrics also shown as one table per metric: a row per matrix point, a column per path. */
+    pivot: Type.Array(Type.String({ pattern: "^[A-Za-z0-9.]+(/[A-Za-z0-9.]+)*$" }), {
+      default: [],
+    }),
     /** Published figures the run is compared with (printed side by side, checked by tests). */
     reference: Type.Array(ReferenceSchema, { default: [] }),
   },

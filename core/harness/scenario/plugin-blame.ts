@@ -6,7 +6,7 @@
  * code a plugin calls into is blamed on the plugin too (as in Rollup); the cause keeps the stack.
  */
 
-import { PluginError } from "../../input/errors.ts";
+import { InputError, PluginError } from "../../input/errors.ts";
 import type {
   DeviceFactory,
   DeviceModel,
@@ -85,7 +85,17 @@ export class PluginBlame {
   path(plugin: string, path: IoPath): IoPath {
     return {
       name: path.name,
-      ...(path.plan && { plan: (p) => this.call(plugin, "plan", () => path.plan!(p)) }),
+      // A plan that refuses the machine (InputError) names the user's mistake before any work: exit 2.
+      ...(path.plan && {
+        plan: (p) => {
+          try {
+            return path.plan!(p);
+          } catch (e) {
+            if (e instanceof InputError) throw e;
+            throw PluginError.wrap(plugin, "plan", e);
+          }
+        },
+      }),
       connect: (env) => {
         const io = this.call(plugin, "connect", () => path.connect(env));
         return {

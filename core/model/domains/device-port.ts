@@ -2,7 +2,7 @@ import type { EventBus } from "../events/bus.ts";
 import type { Hypervisor } from "../hv/hypervisor.ts";
 import type { DmaFaultCode } from "../iommu/iommu.ts";
 import type { CostModel } from "../machine/cost-model.ts";
-import type { Proc, Simulator } from "../sim/kernel.ts";
+import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
 import { Resource } from "../sim/resource.ts";
 
 /**
@@ -16,6 +16,12 @@ export const duplexLink = (sim: Simulator): DuplexLink => [
   new Resource(sim, 1),
 ];
 
+/** One direction of a device's own link as its port uses it: one transfer's data at a time. */
+export interface LinkLane {
+  request(): Signal<void>;
+  release(): void;
+}
+
 /**
  * What a device model drives: its DMA engine on the root complex. A transfer pays setup and
  * translation as latency (transfers the device keeps in flight overlap there; the device model
@@ -28,7 +34,7 @@ export class DevicePort {
   readonly domain: number;
   readonly devhandle: number;
   /** The device's own link (dmaBytesPerNs each way). */
-  private readonly own: DuplexLink;
+  private own: readonly [LinkLane, LinkLane];
   readonly stats = { dmas: 0, bytes: 0, faults: 0 };
 
   constructor(
@@ -46,6 +52,15 @@ export class DevicePort {
     this.domain = dev.domain;
     this.devhandle = dev.iommu.devhandle;
     this.own = duplexLink(sim);
+  }
+
+  /**
+   * SR-IOV: this port is a virtual function whose data crosses its physical function's link
+   * (shared with the other functions), still under its own requester ID. Before any DMA.
+   */
+  useLink(own: readonly [LinkLane, LinkLane]): void {
+    if (this.stats.dmas > 0) throw new Error(`${this.name}: link changed after DMA started`);
+    this.own = own;
   }
 
   /**

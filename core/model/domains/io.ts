@@ -68,6 +68,12 @@ export interface DeviceModel {
    * fault code that aborted it, or DATA_CORRUPT (a path reports it as `data-corrupt`).
    */
   execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number>;
+  /**
+   * Exact (possibly fractional) ns one request of `bytes` holds the device's physical medium in
+   * its direction (a NIC's frame on the wire); absent when the device has none. A port shared by
+   * SR-IOV virtual functions paces them with it.
+   */
+  wireNs?(bytes: number): number;
 }
 
 export type DeviceFactory = (env: DeviceEnv) => DeviceModel;

@@ -2,9 +2,10 @@ import { type Static, Type } from "@sinclair/typebox";
 
 /**
  * Every timing constant of the simulation, in integer nanoseconds (or bytes per ns). Each says
- * where its default comes from. No per-hypercall latency for sun4v is published
- * (shared/reference/performance.md), so hypervisor costs are assumptions stated as such and meant
- * to be swept or overridden by scenarios.
+ * where its default comes from and whether it is fitted (to a published figure) or assumed; the
+ * README's cost-model table lists them all (test/core/model/machine/cost-model-table.test.ts).
+ * No per-hypercall latency for sun4v is published (shared/reference/performance.md), so
+ * hypervisor costs are assumptions stated as such and meant to be swept or overridden.
  */
 
 const ns = (def: number, description: string) =>
@@ -24,15 +25,15 @@ export const CostModelSchema = Type.Object(
       300,
       "IOTSB walk on an IOTLB miss: one memory read from the root complex. Assumed (DRAM latency)",
     ),
-    iotlbHitNs: ns(0, "translation on an IOTLB hit, pipelined with the transfer"),
+    iotlbHitNs: ns(0, "translation on an IOTLB hit, pipelined with the transfer. Assumed"),
     dmaSetupNs: ns(100, "per DMA transaction on the device engine (PCIe reads pipelined). Assumed"),
     dmaBytesPerNs: rate(
       6.5,
-      "PCIe Gen3 x8 payload bandwidth, GB/s (7.88 GB/s raw less TLP overhead)",
+      "PCIe Gen3 x8 payload bandwidth, GB/s (7.88 GB/s raw less TLP overhead). Assumed",
     ),
     rootComplexBytesPerNs: rate(
       15.75,
-      "PCIe Gen3 x16 link payload bandwidth, GB/s, shared by every device under one root complex",
+      "PCIe Gen3 x16 link bandwidth, GB/s (8 GT/s x 16 lanes, 128b/130b), shared by every device under one root complex. Assumed",
     ),
     ldcLatencyNs: ns(
       10_000,
@@ -76,14 +77,17 @@ export const CostModelSchema = Type.Object(
     ),
     memcpyBytesPerNs: rate(
       16,
-      "single-thread memory copy, GB/s (measured here, shared/reference/performance.md)",
+      "single-thread memory copy, GB/s. Assumed: measured on the development machine (shared/reference/performance.md)",
     ),
-    ldcTimeoutNs: ns(1_000_000, "a guest resends an unanswered DVMA request after this long"),
+    ldcTimeoutNs: ns(
+      1_000_000,
+      "a guest resends an unanswered DVMA request after this long. Assumed: a protocol timer of the method",
+    ),
     ldcRetries: Type.Integer({
       minimum: 0,
       maximum: 100,
       default: 5,
-      description: "resends before giving up",
+      description: "resends before giving up. Assumed: a protocol setting of the method",
     }),
   },
   { additionalProperties: false, default: {} },
