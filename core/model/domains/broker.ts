@@ -367,6 +367,7 @@ export class DvmaBroker {
       );
     const s = this.sessions.get(guest)!;
     this.rangesOf(s, devhandle).remove(index, npages);
+    s.replies.released(devhandle, index, npages);
     this.policies.call(devhandle, "revoke", (p) => p.revoke(guest, index, npages));
   }
 

@@ -51,6 +51,21 @@ export class ReplyCache {
       for (const [k, p] of this.liveGrants) if (!this.stillGranted(p)) this.liveGrants.delete(k);
   }
 
+  /**
+   * The guest gave back (or lost) pages: kept grants inside them no longer answer a resend. Without
+   * this a kept grant whose pages a later grant covers again looks still granted forever, and the
+   * kept set (rescanned on every prune) grows with simulated time.
+   */
+  released(devhandle: number, index: number, npages: number): void {
+    for (const [id, pkt] of this.liveGrants) {
+      const m = decode(pkt);
+      const io = this.hv.iommus.get(devhandle);
+      if (m.devhandle !== devhandle || io === undefined) continue;
+      const start = (m.base - io.windowBase) / PAGE_SIZE;
+      if (start < index + npages && index < start + m.npages) this.liveGrants.delete(id);
+    }
+  }
+
   /** Everything is lost except the journaled grant replies (see recover). */
   crash(): void {
     for (const [id, pkt] of this.recent)
