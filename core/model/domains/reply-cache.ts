@@ -57,10 +57,11 @@ export class ReplyCache {
    * kept set (rescanned on every prune) grows with simulated time.
    */
   released(devhandle: number, index: number, npages: number): void {
+    const io = this.hv.iommus.get(devhandle);
+    if (io === undefined) return;
     for (const [id, pkt] of this.liveGrants) {
       const m = decode(pkt);
-      const io = this.hv.iommus.get(devhandle);
-      if (m.devhandle !== devhandle || io === undefined) continue;
+      if (m === null || m.devhandle !== devhandle) continue;
       const start = (m.base - io.windowBase) / PAGE_SIZE;
       if (start < index + npages && index < start + m.npages) this.liveGrants.delete(id);
     }
