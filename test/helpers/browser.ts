@@ -24,3 +24,16 @@ export function launchChromium(): Promise<Browser> {
     ],
   });
 }
+
+/** A new page that records console errors, page errors and every request it makes. */
+export async function watchedPage(browser: Browser, viewport = { width: 1300, height: 900 }) {
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  const requests: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(m.text());
+  });
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("request", (r) => requests.push(r.url()));
+  return { page, errors, requests };
+}

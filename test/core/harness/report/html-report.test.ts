@@ -6,7 +6,7 @@ import { htmlReport } from "../../../../core/harness/report/html-report.ts";
 import { esc, niceTicks } from "../../../../core/harness/report/svg-charts.ts";
 import { runScenario } from "../../../../core/harness/scenario/run-scenario.ts";
 import { loadSpec } from "../../../../core/harness/scenario/spec.ts";
-import { CHROMIUM, launchChromium, OUT } from "../../../helpers/browser.ts";
+import { CHROMIUM, launchChromium, OUT, watchedPage } from "../../../helpers/browser.ts";
 
 const REPO = resolve(import.meta.dir, "../../../..");
 const SWEEP = "test/fixtures/scenarios/sweep.ts";
@@ -75,14 +75,7 @@ describe("HTML report", () => {
       await Bun.write(file, await sweepReport());
       const browser = await launchChromium();
       try {
-        const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
-        const errors: string[] = [];
-        const requests: string[] = [];
-        page.on("console", (m) => {
-          if (m.type() === "error") errors.push(m.text());
-        });
-        page.on("pageerror", (e) => errors.push(e.message));
-        page.on("request", (r) => requests.push(r.url()));
+        const { page, errors, requests } = await watchedPage(browser);
         await page.goto(`file://${file}`);
         const charts = await page.$$eval("[data-chart]", (els) =>
           els.map((el) => ({

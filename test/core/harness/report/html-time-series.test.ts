@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { CHROMIUM, launchChromium, OUT } from "../../../helpers/browser.ts";
+import { CHROMIUM, launchChromium, OUT, watchedPage } from "../../../helpers/browser.ts";
 import { cli } from "../../../helpers/cli.ts";
 
 /** default has 3 paths: throughput and latency charts, and one CPU chart per path. */
@@ -34,14 +34,7 @@ describe("HTML report: time series over simulated time (uPlot, inlined)", () => 
     async () => {
       const browser = await launchChromium();
       try {
-        const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
-        const errors: string[] = [];
-        const requests: string[] = [];
-        page.on("console", (m) => {
-          if (m.type() === "error") errors.push(m.text());
-        });
-        page.on("pageerror", (e) => errors.push(e.message));
-        page.on("request", (r) => requests.push(r.url()));
+        const { page, errors, requests } = await watchedPage(browser);
         await page.goto(`file://${file}`);
         const drawn = await page.$$eval(".ts", (els) =>
           els.map((el) => {
