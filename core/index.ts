@@ -27,8 +27,12 @@ export {
   type PluginContext,
   /** `policy.global`, `policy.local`, `device`, `workload`, `path` or `observer`. */
   type PluginKind,
-  /** What an observer's `service` starts once and the runs share (a server): `url`, `stop`, `hold`. */
+  /** What an observer's `service` starts once and the runs share (a server): `url`, `stop`, `hold`, `follow`. */
   type PluginService,
+  /** A sweep run by a queue's workers (`--queue`), as `PluginService.follow` is handed it. */
+  type QueuedSweep,
+  /** What a service following a queued sweep is told: each run's progress and result, and the end. */
+  type SweepFollower,
 } from "./harness/plugin/define.ts";
 export type {
   /** The run's hooks a plugin taps through `ctx.hooks`. */

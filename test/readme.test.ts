@@ -161,6 +161,7 @@ async function queueBlock(body: string) {
     for (const line of body.split("\n").filter((l) => l.trim() !== "")) {
       const command = commands(line)[0]!.replaceAll(README_REDIS, redis.url);
       if (command.startsWith("redis-server ")) await redis.start();
+      else if (command.includes("--serve")) await serveQueued(command);
       else if (command.endsWith("&")) {
         const script = `exec ${command.slice(0, -1).replaceAll("bun run scenario", `bun ${MAIN}`)}`;
         const w = Bun.spawn(["bash", "-c", script], {
@@ -188,6 +189,37 @@ async function queueBlock(body: string) {
     await Promise.all(workers.map((w) => w.exited));
     await redis.close();
   }
+}
+
+/**
+ * A queued sweep followed by --serve: it prints its URL, its run list shows the sweep until it is
+ * done with the workers' results, and the report there is the one it prints; then SIGTERM.
+ */
+async function serveQueued(command: string) {
+  const script = `exec ${command.replaceAll("bun run scenario", `bun ${MAIN}`)} --port 0`;
+  const proc = Bun.spawn(["bash", "-c", script], { cwd: work, stdout: "pipe", stderr: "pipe" });
+  try {
+    const reader = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let seen = "";
+    while (!seen.includes("runs done; still serving")) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error(`the sweep did not finish: ${seen}`);
+      seen += value;
+    }
+    const url = /serving on (\S+)/.exec(seen)![1]!;
+    type Listed = { id: number; status: string; queue: { workers: Record<string, number> } };
+    const { runs } = (await (await fetch(`${url}state`)).json()) as { runs: Listed[] };
+    expect(runs.map((r) => r.status)).toEqual(["done"]);
+    // The report it lists is the one the same sweep wrote with --out a line earlier.
+    const report = await (await fetch(`${url}runs/${runs[0]!.id}/report.json`)).text();
+    expect(report).toBe(await Bun.file(join(work, "out/queued.json")).text());
+    const { points } = JSON.parse(report) as { points: { paths: object }[] };
+    const total = points.reduce((n, p) => n + Object.keys(p.paths).length, 0);
+    expect(Object.values(runs[0]!.queue.workers).reduce((a, b) => a + b, 0)).toBe(total);
+  } finally {
+    proc.kill("SIGTERM");
+  }
+  expect(await proc.exited).toBe(0);
 }
 
 /** A --serve command serves until a signal: it must print its URL and answer there; then SIGTERM. */

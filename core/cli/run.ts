@@ -8,7 +8,7 @@ import { checkQueueFlags, runQueuedCommand } from "../harness/queue/cli.ts";
 import { htmlReport } from "../harness/report/html-report.ts";
 import { compareWithReference, comparisonTable } from "../harness/report/reference.ts";
 import { type Report, reportCsv, reportJson } from "../harness/report/report.ts";
-import { durationNs } from "../harness/scenario/define.ts";
+import { durationNs, machineOf } from "../harness/scenario/define.ts";
 import {
   EXIT_PLUGIN_ERRORS,
   failureSummary,
@@ -21,8 +21,9 @@ import {
   parseScenario,
 } from "../harness/scenario/load.ts";
 import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
+import type { RunInfo } from "../harness/scenario/run-info.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
-import type { ObserverRef, PathRun } from "../harness/scenario/runner.ts";
+import { type ObserverRef, type PathRun, refName } from "../harness/scenario/runner.ts";
 import { SeriesCollector } from "../harness/scenario/series-collector.ts";
 import { TraceCollector } from "../harness/scenario/trace-collector.ts";
 import { InputError } from "../input/errors.ts";
@@ -151,10 +152,7 @@ export async function runCommand(
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
   if (args.queue !== undefined && args.timing)
     throw new InputError("--timing times runs in this process; a queued sweep runs elsewhere");
-  if (args.queue !== undefined && enabled.length > 0)
-    throw new InputError(
-      `--queue: ${enabled.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
-    );
+  if (args.queue !== undefined) checkQueuedPlugins(enabled);
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);
   if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
@@ -187,9 +185,26 @@ export async function runCommand(
     const cancel = new AbortController();
     untilSignal().then(() => cancel.abort());
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
+    const runs = plan.runs.map(
+      (r, index): RunInfo => ({
+        scenario: scn.name,
+        path: refName(r.path),
+        params: r.params,
+        // As the scenario names them: a path's own domains are known on the worker only.
+        domainNames: machineOf(r.scenario).domains.map((d) => d.name),
+        index,
+        total: plan.runs.length,
+      }),
+    );
+    const untilNs = plan.runs.map((r) => durationNs(r.scenario.duration));
+    const sweep = { queue: args.queue, scenario: scn, sets, runs, untilNs };
     report = await runQueuedCommand(spec, args, io, {
       progress: progress ? (p) => progress.update(p) : undefined,
       signal: cancel.signal,
+      followers: lasting.flatMap((s) => (s.follow ? [s.follow(sweep)] : [])),
+    }).catch(async (e) => {
+      for (const o of lasting) await o.stop(); // a server would keep the process up
+      throw e;
     });
   } else if (parallel) {
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
@@ -256,6 +271,23 @@ export async function runCommand(
   return pluginErrorsOf(report).length > 0 && !args["tolerate-plugin-errors"]
     ? EXIT_PLUGIN_ERRORS
     : 0;
+}
+
+/**
+ * With --queue the runs happen on the workers: only a plugin whose service follows a queued
+ * sweep (live) may be on, and nothing can pace the workers. @throws InputError
+ */
+function checkQueuedPlugins(enabled: readonly Enabled[]): void {
+  const blind = enabled.filter((e) => e.plugin.cli?.followsQueue !== true);
+  if (blind.length > 0)
+    throw new InputError(
+      `--queue: ${blind.map((e) => e.plugin.name).join(", ")} watches runs in this process, and a queued sweep runs elsewhere; leave out its flags`,
+    );
+  const paced = enabled.find((e) => e.pace !== undefined);
+  if (paced !== undefined)
+    throw new InputError(
+      `--queue: ${paced.plugin.name} can pace runs in this process only; the workers run as fast as they can`,
+    );
 }
 
 /** The plugins whose flags turn them on, with their options. @throws InputError */

@@ -4,6 +4,8 @@ import { definePluginCli, InputError } from "../../core/index.ts";
 import type { LiveOptions } from "./options.ts";
 
 export const liveCli = definePluginCli({
+  // With --queue the submitter hands the workers' progress and results to the feed.
+  followsQueue: true,
   args: {
     serve: {
       type: "boolean",

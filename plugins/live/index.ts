@@ -24,6 +24,7 @@ import { allowedHosts } from "./http.ts";
 import { FeedHub } from "./hub.ts";
 import { LiveObserver } from "./observer.ts";
 import { checkBind, isLoopback, type LiveOptions, LiveOptionsSchema } from "./options.ts";
+import { followQueued } from "./queued.ts";
 import { type RunHold, RunRegistry } from "./runs.ts";
 
 const STOP_GRACE_MS = 50;
@@ -113,6 +114,7 @@ function serve(options: LiveOptions, log: (message: string) => void): LiveServer
     runs,
     feed,
     hold,
+    follow: (sweep) => followQueued(feed, runs, sweep),
     get observer(): LiveRef {
       return [live, options, server];
     },

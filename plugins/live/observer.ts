@@ -27,10 +27,13 @@ export interface LiveRun {
   /** Run number on this server (1, 2, ...). */
   readonly run: number;
   readonly info: RunInfo;
-  readonly sim: Simulator;
+  /** The run's clock: its simulator, or for a run on a queue's worker the time it last posted. */
+  readonly sim: Pick<Simulator, "now">;
   readonly series: RunSeries;
   platform?: Platform;
   metrics?: PathMetrics;
+  /** The queue's worker running it (`host:pid`), for a run of a queued sweep. */
+  worker?: string;
 }
 
 export interface RunSummary {
@@ -42,13 +45,17 @@ export interface RunSummary {
   total: number;
   nowNs: number;
   done: boolean;
+  worker?: string;
 }
 
-/** A run in progress: its bus and hooks, and the subscriptions held on its bus now. */
+/**
+ * A run in progress: its bus and hooks, and the subscriptions held on its bus now. A run on a
+ * queue's worker has neither: its events stay there.
+ */
 interface Tap {
   readonly live: LiveRun;
-  readonly bus: EventBus;
-  readonly hooks: PluginContext["hooks"];
+  readonly bus?: EventBus;
+  readonly hooks?: PluginContext["hooks"];
   off: (() => void)[];
 }
 
@@ -85,6 +92,30 @@ export class LiveObserver {
     ctx.hooks.hook("result", (metrics) => this.onResult(tap, metrics));
   }
 
+  /**
+   * A run of a queued sweep (`--serve --queue`), when its worker first reports: on the feed with
+   * a `run` notice and in /state's `running`; `clock.now` is what the worker last posted.
+   */
+  remote(info: RunInfo, clock: { now: number }, worker?: string): LiveRun {
+    const live: LiveRun = {
+      run: this.nextRun++,
+      info,
+      sim: clock,
+      series: new RunSeries(),
+      worker,
+    };
+    this.active.set(info, { live, off: [] });
+    this.latest = live;
+    this.hub.publish(new FeedNotice("run", { ...summary(live), domainNames: info.domainNames }));
+    return live;
+  }
+
+  /** The result of a run of a queued sweep (see `remote`). */
+  remoteResult(info: RunInfo, metrics: PathMetrics): void {
+    const tap = this.active.get(info);
+    if (tap !== undefined && tap.bus === undefined) this.onResult(tap, metrics);
+  }
+
   /** The live run of `info` while it goes on (runs started over HTTP find theirs). */
   runOf(info: RunInfo): LiveRun | undefined {
     return this.active.get(info)?.live;
@@ -95,7 +126,9 @@ export class LiveObserver {
     this.unsubscribe(tap);
     this.active.delete(r.info);
     r.metrics = metrics;
-    this.hub.publish(new FeedNotice("result", { run: r.run, path: r.info.path, metrics }));
+    const { path, index } = r.info;
+    const by = r.worker === undefined ? {} : { worker: r.worker };
+    this.hub.publish(new FeedNotice("result", { run: r.run, index, path, ...by, metrics }));
     this.finished.push(r);
     if (this.finished.length > KEEP_FINISHED) this.finished.shift();
     // Only the latest run's machine is kept (for /state); older ones can be collected.
@@ -112,7 +145,7 @@ export class LiveObserver {
       this.unsubscribe(tap);
       this.subscribe(tap);
       // The sampler starts once someone listens to `metric`, also mid-run.
-      if (now !== null) tap.hooks.callSync("listen");
+      if (now !== null) tap.hooks?.callSync("listen");
     }
     if (now === null && before !== null && this.active.size > 0)
       this.hub.publish(
@@ -129,9 +162,9 @@ export class LiveObserver {
    */
   private subscribe(tap: Tap): void {
     const wanted = this.wanted;
-    if (wanted === null) return;
     const { hub } = this;
     const { bus, live } = tap;
+    if (wanted === null || bus === undefined) return;
     const series = live.series;
     const chart = (e: SimEvent) => {
       if (e.type === "io.done") series.record(e.t, e.bytes, e.latencyNs);
@@ -192,6 +225,7 @@ export function summary(r: LiveRun): RunSummary {
     total,
     nowNs: r.sim.now,
     done: r.metrics !== undefined,
+    ...(r.worker === undefined ? {} : { worker: r.worker }),
   };
 }
 

@@ -72,6 +72,29 @@ export interface RunRecord {
   scenario?: Scenario;
   trace?: TraceCollector;
   error?: string;
+  /** A sweep run by a queue's workers that this server follows (`--serve --queue`). */
+  queue?: QueuedRecord;
+}
+
+/** What the run list shows of a queued sweep: where, which sweep, who ran its finished points. */
+export interface QueuedRecord {
+  url: string;
+  /** The submitter's id for the sweep (as in `--provenance`), once its jobs are added. */
+  sweep?: string;
+  /** Points finished per worker (`host:pid`). */
+  workers: Record<string, number>;
+  /** The latest finished points (at most KEEP_POINTS), in the order they finished. */
+  points: QueuedPoint[];
+}
+
+export interface QueuedPoint {
+  index: number;
+  path: string;
+  params: Record<string, unknown>;
+  worker: string;
+  wallMs: number;
+  /** Its live run number (as in the feed's `run` and `result` notices). */
+  run: number;
 }
 
 /** Why a run was not started: HTTP status, message, and the body field at fault. */
@@ -267,6 +290,13 @@ export class RunRegistry {
     return id;
   }
 
+  /** Lists a run that goes on elsewhere (a queued sweep): it gets an id; its owner updates it. */
+  track(rec: Omit<RunRecord, "id">): RunRecord {
+    const r: RunRecord = { ...rec, id: this.nextId++ };
+    this.remember(r);
+    return r;
+  }
+
   get(id: number): RunRecord | undefined {
     return this.records.get(id);
   }
@@ -319,7 +349,7 @@ export class RunRegistry {
 
 export type RunSummaryJson = Pick<
   RunRecord,
-  "id" | "status" | "request" | "runs" | "progress" | "error"
+  "id" | "status" | "request" | "runs" | "progress" | "error" | "queue"
 > & { downloads: string[] };
 
 export function summaryOf(r: RunRecord): RunSummaryJson {
@@ -330,6 +360,7 @@ export function summaryOf(r: RunRecord): RunSummaryJson {
     runs: r.runs,
     progress: r.progress,
     error: r.error,
+    ...(r.queue === undefined ? {} : { queue: r.queue }),
     downloads: [
       ...(r.report === undefined ? [] : ["report.json", "report.csv", "report.html"]),
       ...(r.trace === undefined || r.status === "running" ? [] : ["trace.json"]),

@@ -31,7 +31,9 @@ import type { DeviceFactory, IoPath, Workload } from "../../model/domains/io.ts"
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
 import type { EventBus } from "../../model/events/bus.ts";
 import type { Rng } from "../../model/sim/rng.ts";
-import type { RunContext } from "../scenario/run-info.ts";
+import type { PathMetrics, Report } from "../report/report.ts";
+import type { Scenario } from "../scenario/define.ts";
+import type { RunContext, RunInfo } from "../scenario/run-info.ts";
 import type { CoreHooks, Hooks } from "./hooks.ts";
 
 export const PLUGIN_KINDS = [
@@ -68,6 +70,37 @@ export interface PluginService {
   readonly url?: string;
   stop(): Promise<void>;
   hold?(paced: boolean): { drain: () => Promise<void> | undefined; end: () => void };
+  /** Follows a sweep whose runs go to a queue's workers (`--queue`); see PluginCli.followsQueue. */
+  follow?(sweep: QueuedSweep): SweepFollower;
+}
+
+/** A sweep run by a queue's workers, as a service following it sees it before it starts. */
+export interface QueuedSweep {
+  /** The queue's address as given (redis://host:port[/db]; it holds no credentials). */
+  readonly queue: string;
+  readonly scenario: Scenario;
+  /** The `key=value` overrides it was started with. */
+  readonly sets: readonly string[];
+  /** Its runs in plan order (RunInfo.index is the position here). */
+  readonly runs: readonly RunInfo[];
+  /** Each run's simulated length (ns), in the same order. */
+  readonly untilNs: readonly number[];
+}
+
+/**
+ * What a service following a queued sweep is told, by run index, as the submitter hears it
+ * from Redis. Everything here was checked by the submitter (indices in range, plain numbers,
+ * metrics as plain data); `worker` is a `host:pid` label, never a name to look up.
+ */
+export interface SweepFollower {
+  /** The submitter's id for the sweep (its jobs' prefix in Redis; provenance's `sweep`). */
+  started(sweep: string): void;
+  /** A worker posted the run's progress (simulated time reached, kernel events so far). */
+  progress(index: number, p: { simulatedNs: number; events: number; worker?: string }): void;
+  /** The run's result came back; it counts once, whatever the retries. */
+  result(index: number, metrics: PathMetrics, by: { worker: string; wallMs: number }): void;
+  /** The sweep ended: its report (the same as a local run's), or why not. */
+  ended(outcome: { report: Report } | { error: string; cancelled: boolean }): void;
 }
 
 /** A seeded random stream handed to plugins by `ctx.rng(name)`. */
@@ -132,6 +165,8 @@ export interface PluginCli<A extends ArgsDef, Opts> {
   options(flags: ParsedArgs<A>, command: PluginCliContext): Opts | undefined;
   /** Simulated time per wall time to keep while the plugin is on (a live view); default: as fast as possible. */
   pace?(flags: ParsedArgs<A>): number | undefined;
+  /** Its service can follow a sweep that a queue's workers run (PluginService.follow). */
+  followsQueue?: true;
 }
 
 /** What the command line holds besides a plugin's own flags. */

@@ -1,9 +1,10 @@
-import { InputError } from "../../input/errors.ts";
+import { describeThrown, InputError } from "../../input/errors.ts";
+import type { SweepFollower } from "../plugin/define.ts";
 import type { Report } from "../report/report.ts";
 import { defaultWorkers, type SweepProgress } from "../scenario/parallel.ts";
 import type { ScenarioSpec } from "../scenario/spec.ts";
 import { parseQueueUrl } from "./redis-url.ts";
-import { runScenarioQueued } from "./submit.ts";
+import { runScenarioQueued, SweepError } from "./submit.ts";
 import { runQueueWorker } from "./worker.ts";
 
 /** The command-line flags the queue reads (the rest belong to the scenario command). */
@@ -34,22 +35,49 @@ export function checkQueueFlags(args: QueueFlags & { workers?: string; trace?: s
 /**
  * `bun run scenario <name> --queue redis://…`: the sweep's runs go to the queue's workers; the
  * report is the local run's. Provenance (who ran what, for how long) goes to its own file.
+ * `followers` (a live server's, with --serve) hear each run's progress and result as they come.
  */
 export async function runQueuedCommand(
   spec: ScenarioSpec,
   args: QueueFlags,
   io: Io,
-  opts: { progress?: (p: SweepProgress) => void; signal: AbortSignal },
+  opts: {
+    progress?: (p: SweepProgress) => void;
+    signal: AbortSignal;
+    followers?: readonly SweepFollower[];
+  },
 ): Promise<Report> {
   const queue = parseQueueUrl(args.queue!);
-  const { report, provenance } = await runScenarioQueued(spec, {
-    queue,
-    progress: opts.progress,
-    signal: opts.signal,
-    log: (line) => io.err.write(`${line}\n`),
-  });
-  if (args.provenance) await Bun.write(args.provenance, `${JSON.stringify(provenance, null, 2)}\n`);
-  return report;
+  const followers = opts.followers ?? [];
+  try {
+    const { report, provenance } = await runScenarioQueued(spec, {
+      queue,
+      progress: opts.progress,
+      signal: opts.signal,
+      log: (line) => io.err.write(`${line}\n`),
+      ...(followers.length === 0
+        ? {}
+        : {
+            onStart: (sweep) => {
+              for (const f of followers) f.started(sweep);
+            },
+            onPointProgress: (i, p) => {
+              for (const f of followers) f.progress(i, p);
+            },
+            onPoint: (i, metrics, who) => {
+              for (const f of followers) f.result(i, metrics, who);
+            },
+          }),
+    });
+    if (args.provenance)
+      await Bun.write(args.provenance, `${JSON.stringify(provenance, null, 2)}\n`);
+    for (const f of followers) f.ended({ report });
+    return report;
+  } catch (e) {
+    const cancelled = e instanceof SweepError && e.cancelled;
+    for (const f of followers) f.ended({ error: describeThrown(e), cancelled });
+    throw e;
+  }
 }
 
 /** `bun run scenario worker --queue redis://… [--concurrency N] [--plugin file]… [--scenario-dir dir]…`. */

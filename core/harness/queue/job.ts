@@ -61,6 +61,8 @@ export interface PointResult {
 export interface PointProgress {
   simulatedNs: number;
   events: number;
+  /** Which worker runs it (host:pid), for a live view; absent from older workers. */
+  worker?: string;
 }
 
 /** A job id: unique per sweep and point, so re-adding a point is a no-op. */
@@ -100,6 +102,20 @@ export function decodeJob(data: unknown): PointJob | string {
   return { sweep, index, runs, scenario, sets, plugins };
 }
 
+/** A worker's label as it names itself: `host:pid`, printable, short. */
+const isWorker = (v: unknown): v is string =>
+  typeof v === "string" && /^[\w.:@[\]-]{1,255}$/.test(v);
+
+/** Progress as the submitter receives it; anything else is ignored (progress is best effort). */
+export function decodeProgress(data: unknown): PointProgress | undefined {
+  if (!isObj(data)) return undefined;
+  const { simulatedNs, events, worker } = data;
+  if (typeof simulatedNs !== "number" || !(simulatedNs >= 0) || !Number.isFinite(simulatedNs))
+    return undefined;
+  if (!isCount(events)) return undefined;
+  return isWorker(worker) ? { simulatedNs, events, worker } : { simulatedNs, events };
+}
+
 /** A result as the submitter receives it, or why it is refused. */
 export function decodeResult(data: unknown): PointResult | string {
   if (!isObj(data) || !isPlainData(data)) return "result is not plain data";
@@ -107,6 +123,6 @@ export function decodeResult(data: unknown): PointResult | string {
   if (!isObj(metrics) || typeof metrics.ios !== "number" || !isObj(metrics.cpu))
     return "result has no metrics";
   if (!isCount(events)) return "result has no event count";
-  if (typeof worker !== "string" || typeof wallMs !== "number") return "result names no worker";
+  if (!isWorker(worker) || !isCount(wallMs)) return "result names no worker";
   return { metrics: metrics as unknown as PathMetrics, events, worker, wallMs };
 }

@@ -12,6 +12,7 @@ import { loadQueueDeps } from "./deps.ts";
 import { catalogue, scenarioFileOf, sweepIdentity } from "./identity.ts";
 import {
   ATTEMPTS,
+  decodeProgress,
   decodeResult,
   INPUT_PREFIX,
   jobId,
@@ -32,8 +33,12 @@ export interface QueuedRunOptions {
   signal?: AbortSignal;
   /** Connection losses and recoveries, one line each. */
   log?: (line: string) => void;
-  /** Each point's result as it arrives (any order), e.g. for a live feed. */
-  onPoint?: (index: number, metrics: PathMetrics) => void;
+  /** The sweep's id, once its key is in Redis and before any job is added. */
+  onStart?: (sweep: string) => void;
+  /** A running point's progress as its worker posts it (checked: in range, plain numbers). */
+  onPointProgress?: (index: number, p: PointProgress) => void;
+  /** Each point's result as it arrives (any order, once per point), e.g. for a live feed. */
+  onPoint?: (index: number, metrics: PathMetrics, who: PointProvenance) => void;
 }
 
 /** Who ran a point and for how long: what `--provenance` writes, apart from the report. */
@@ -136,6 +141,7 @@ export async function runScenarioQueued(
   let onAbort: (() => void) | undefined;
   try {
     await redis.set(sweepKey(sweep), "running", "EX", SWEEP_TTL_S);
+    opts.onStart?.(sweep);
     // Listening before the first job is added, so no result can pass unseen.
     await events.waitUntilReady();
     await new Promise<void>((resolveAll, reject) => {
@@ -168,7 +174,7 @@ export async function runScenarioQueued(
         done++;
         doneNs += runNs[i]!;
         doneEvents += r.events;
-        opts.onPoint?.(i, r.metrics);
+        opts.onPoint?.(i, r.metrics, provenance[i]!);
         progress();
         queue.remove(id).catch(() => {}); // the result is kept here; Redis need not hold it
         if (done === total) finish();
@@ -182,10 +188,12 @@ export async function runScenarioQueued(
       });
       events.on("progress", ({ jobId: id, data }) => {
         const i = indexOf(id);
-        const p = data as Partial<PointProgress>;
         if (i === undefined || metrics[i] !== undefined) return;
-        if (typeof p.simulatedNs !== "number" || typeof p.events !== "number") return;
-        inFlight.set(i, { simulatedNs: Math.min(p.simulatedNs, runNs[i]!), events: p.events });
+        const p = decodeProgress(data);
+        if (p === undefined) return;
+        const now = { ...p, simulatedNs: Math.min(p.simulatedNs, runNs[i]!) };
+        inFlight.set(i, now);
+        opts.onPointProgress?.(i, now);
         progress();
       });
       events.on("stalled", ({ jobId: id }) => {

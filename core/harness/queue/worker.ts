@@ -67,7 +67,7 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
       const t0 = performance.now(); // host clock: provenance only
       try {
         const r = await pool.run(spec, j.runs, j.index, (p) => {
-          job.updateProgress(p).catch(() => {}); // progress is best effort
+          job.updateProgress({ ...p, worker: self }).catch(() => {}); // progress is best effort
         });
         const wallMs = Math.round(performance.now() - t0); // host clock
         opts.log(`${name}: done in ${wallMs} ms`);

@@ -8,7 +8,12 @@ import {
   importClosure,
   matchJob,
 } from "../../../../core/harness/queue/identity.ts";
-import { decodeJob, decodeResult, type PointJob } from "../../../../core/harness/queue/job.ts";
+import {
+  decodeJob,
+  decodeProgress,
+  decodeResult,
+  type PointJob,
+} from "../../../../core/harness/queue/job.ts";
 import { applySets } from "../../../../core/harness/scenario/load.ts";
 import { loadSpec } from "../../../../core/harness/scenario/spec.ts";
 
@@ -59,6 +64,30 @@ describe("queue data", () => {
         ),
       ),
     ).toBe("result is not plain data");
+    expect(decodeResult({ ...ok, worker: "../plugins/x.ts" })).toBe("result names no worker");
+    expect(decodeResult({ ...ok, worker: "h:1".repeat(100) })).toBe("result names no worker");
+  });
+
+  test("progress is two plain counts and a worker label; anything else is dropped", () => {
+    const ok = { simulatedNs: 1500.5, events: 10, worker: "host-1.lab:42" };
+    expect(decodeProgress(ok)).toEqual(ok);
+    expect(decodeProgress({ simulatedNs: 1, events: 2 })).toEqual({ simulatedNs: 1, events: 2 });
+    // A bad label is left out, the figures kept.
+    expect(decodeProgress({ ...ok, worker: "/tmp/x.ts" })).toEqual({
+      simulatedNs: 1500.5,
+      events: 10,
+    });
+    expect(decodeProgress({ ...ok, worker: { toString: 1 } })).toEqual({
+      simulatedNs: 1500.5,
+      events: 10,
+    });
+    for (const bad of [null, [], "x", { ...ok, simulatedNs: Number.NaN }, { ...ok, events: -1 }])
+      expect(decodeProgress(bad)).toBeUndefined();
+    expect(decodeProgress({ ...ok, simulatedNs: "1" })).toBeUndefined();
+    expect(decodeProgress({ ...ok, simulatedNs: Number.POSITIVE_INFINITY })).toBeUndefined();
+    const polluted = decodeProgress(JSON.parse('{"simulatedNs":1,"events":1,"__proto__":{"x":1}}'));
+    expect(Object.getPrototypeOf(polluted)).toBe(Object.prototype);
+    expect((polluted as unknown as Record<string, unknown>).x).toBeUndefined();
   });
 
   test("a spec built from queue data refuses plugins named by path", async () => {

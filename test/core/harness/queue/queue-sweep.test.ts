@@ -10,7 +10,7 @@ import {
   runScenarioQueued,
   SweepError,
 } from "../../../../core/harness/queue/submit.ts";
-import { reportJson } from "../../../../core/harness/report/report.ts";
+import { type Report, reportJson } from "../../../../core/harness/report/report.ts";
 import { HAVE_REDIS, REDIS_SKIP_LINE, TestRedis, WorkerProcess } from "../../../helpers/redis.ts";
 
 /**
@@ -135,6 +135,133 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
       const r = await cli(...bad, "--queue", redis.url);
       expect(here.code).toBe(2);
       expect(r).toEqual(here);
+    },
+    LONG,
+  );
+
+  test(
+    "--serve follows the queued sweep: a client sees every point's result, tagged; the report is the local one",
+    async () => {
+      const proc = Bun.spawn(
+        [
+          "bun",
+          "core/cli/main.ts",
+          ...SWEEP,
+          "--json",
+          "--queue",
+          redis.url,
+          "--serve",
+          "--port",
+          "0",
+        ],
+        { cwd: REPO, stdout: "pipe", stderr: "pipe" },
+      );
+      try {
+        const err = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
+        let seen = "";
+        const until = async (re: RegExp) => {
+          for (let m = seen.match(re); ; m = seen.match(re)) {
+            if (m) return m;
+            const { done, value } = await err.read();
+            if (done) throw new Error(`stderr ended before ${re}: ${seen}`);
+            seen += value;
+          }
+        };
+        const [, url] = await until(/live: serving on (http:\/\/127\.0\.0\.1:\d+\/)/);
+        // From the first item on (Last-Event-ID 0), so no notice is missed however fast the workers go.
+        const feed = await fetch(`${url}events`, { headers: { "last-event-id": "0" } });
+        expect(feed.status).toBe(200);
+        const reader = feed.body!.pipeThrough(new TextDecoderStream()).getReader();
+        // Connected while the sweep goes on: not every point was done yet.
+        const early = (await (await fetch(`${url}state`)).json()) as {
+          runs: { progress: { done: number; total: number } }[];
+        };
+        expect(early.runs[0]!.progress.total).toBe(6);
+        expect(early.runs[0]!.progress.done).toBeLessThan(6);
+        let text = "";
+        const frames = () =>
+          text
+            .split("\n\n")
+            .filter((f) => /^event: (run|result)$/m.test(f))
+            .map((f) => ({
+              event: /^event: (\w+)$/m.exec(f)![1]!,
+              data: JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as Record<string, unknown>,
+            }));
+        const results = (async () => {
+          while (frames().filter((f) => f.event === "result").length < 6) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            text += value;
+          }
+        })();
+        await until(/runs done; still serving/);
+        await Promise.race([results, Bun.sleep(5000)]);
+        reader.cancel().catch(() => {});
+        const state = (await (await fetch(`${url}state`)).json()) as {
+          running: unknown[];
+          results: { index: number; run: number; worker: string; metrics: unknown }[];
+          runs: {
+            id: number;
+            status: string;
+            progress: { done: number; total: number };
+            downloads: string[];
+            queue: {
+              url: string;
+              sweep: string;
+              workers: Record<string, number>;
+              points: { index: number; path: string; worker: string; run: number }[];
+            };
+          }[];
+        };
+        const download = await (await fetch(`${url}runs/${state.runs[0]!.id}/report.json`)).text();
+        proc.kill("SIGTERM");
+        expect(await proc.exited).toBe(0);
+        expect(await new Response(proc.stdout).text()).toBe(local);
+        expect(download).toBe(local);
+        // Every point's result, each tagged with its plan index and the worker that ran it,
+        // carrying the metrics the report has for that point and path.
+        const want = (JSON.parse(local) as Report).points.flatMap((p) =>
+          Object.entries(p.paths).map(([path, metrics]) => ({ path, metrics })),
+        );
+        const got = frames().filter((f) => f.event === "result");
+        expect(got.map((f) => f.data.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+        const runNotice = new Map(
+          frames()
+            .filter((f) => f.event === "run")
+            .map((f) => [f.data.run, f.data]),
+        );
+        const ids = [a.id, b.id];
+        for (const { data } of got) {
+          const i = data.index as number;
+          expect({ path: data.path, metrics: data.metrics }).toEqual(want[i]!);
+          expect(ids.some((id) => (data.worker as string).endsWith(id))).toBe(true);
+          expect(runNotice.get(data.run)).toMatchObject({
+            index: i,
+            total: 6,
+            path: want[i]!.path,
+          });
+        }
+        // The run list: the sweep, done, with who ran each point; its report downloadable.
+        expect(state.running).toEqual([]);
+        expect(state.runs).toHaveLength(1);
+        const sweep = state.runs[0]!;
+        expect(sweep.status).toBe("done");
+        expect(sweep.progress).toEqual({ done: 6, total: 6 });
+        expect(sweep.downloads).toContain("report.json");
+        expect(sweep.queue.url).toBe(redis.url);
+        expect(sweep.queue.sweep).toMatch(/^[0-9a-f-]{13}$/);
+        expect(sweep.queue.points.map((p) => p.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+        expect(Object.values(sweep.queue.workers).reduce((x, y) => x + y, 0)).toBe(6);
+        for (const p of sweep.queue.points) {
+          expect(p.path).toBe(want[p.index]!.path);
+          expect(got.find((f) => f.data.index === p.index)!.data).toMatchObject({
+            run: p.run,
+            worker: p.worker,
+          });
+        }
+      } finally {
+        proc.kill();
+      }
     },
     LONG,
   );
@@ -335,8 +462,19 @@ describe("queue flags are checked before any work", () => {
           /^error: --workers runs a sweep on this machine/,
         ],
         [
-          ["--queue", "redis://127.0.0.1:1", "--serve"],
-          /^error: --queue: live watches runs in this process, and a queued sweep runs elsewhere/,
+          ["--queue", "redis://127.0.0.1:1", "--serve", "--pace", "1"],
+          /^error: --queue: live can pace runs in this process only; the workers run as fast as they can$/,
+        ],
+        [
+          [
+            "--queue",
+            "redis://127.0.0.1:1",
+            "--plugin",
+            "test/fixtures/flagged-observer.ts",
+            "--count-to",
+            "n.txt",
+          ],
+          /^error: --queue: fixture-flagged watches runs in this process, and a queued sweep runs elsewhere; leave out its flags$/,
         ],
         [["worker"], /^error: worker needs --queue/],
         [
