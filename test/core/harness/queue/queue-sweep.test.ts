@@ -55,6 +55,26 @@ function fileScenario(dir: string, seed: number, name = "fixture-file-sweep"): s
   return join(dir, "file-sweep.ts");
 }
 
+/** `bun run scenario … --serve --port 0` as its own process; `until` waits for a stderr match. */
+function serving(argv: string[]) {
+  const proc = Bun.spawn(["bun", "core/cli/main.ts", ...argv, "--serve", "--port", "0"], {
+    cwd: REPO,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const err = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let seen = "";
+  const until = async (re: RegExp) => {
+    for (let m = seen.match(re); ; m = seen.match(re)) {
+      if (m) return m;
+      const { done, value } = await err.read();
+      if (done) throw new Error(`stderr ended before ${re}: ${seen}`);
+      seen += value;
+    }
+  };
+  return { proc, until };
+}
+
 if (!HAVE_REDIS) console.warn(REDIS_SKIP_LINE);
 
 describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
@@ -132,31 +152,8 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
   test(
     "--serve follows the queued sweep: a client sees every point's result, tagged; the report is the local one",
     async () => {
-      const proc = Bun.spawn(
-        [
-          "bun",
-          "core/cli/main.ts",
-          ...SWEEP,
-          "--json",
-          "--queue",
-          redis.url,
-          "--serve",
-          "--port",
-          "0",
-        ],
-        { cwd: REPO, stdout: "pipe", stderr: "pipe" },
-      );
+      const { proc, until } = serving([...SWEEP, "--json", "--queue", redis.url]);
       try {
-        const err = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
-        let seen = "";
-        const until = async (re: RegExp) => {
-          for (let m = seen.match(re); ; m = seen.match(re)) {
-            if (m) return m;
-            const { done, value } = await err.read();
-            if (done) throw new Error(`stderr ended before ${re}: ${seen}`);
-            seen += value;
-          }
-        };
         const [, url] = await until(/live: serving on (http:\/\/127\.0\.0\.1:\d+\/)/);
         // From the first item on (Last-Event-ID 0), so no notice is missed however fast the workers go.
         const feed = await fetch(`${url}events`, { headers: { "last-event-id": "0" } });
@@ -248,6 +245,45 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
             run: p.run,
             worker: p.worker,
           });
+        }
+      } finally {
+        proc.kill();
+      }
+    },
+    LONG,
+  );
+
+  test(
+    "Ctrl-C (SIGINT) on a submitter that serves: the sweep is cancelled, the server stops, exit 130",
+    async () => {
+      const seeds = JSON.stringify([1, 2, 3, 4, 5, 6, 7, 8]);
+      const argv = ["default", "--duration", "300us", "--set", `matrix={"seed":${seeds}}`];
+      const { proc, until } = serving([...argv, "--queue", redis.url]);
+      try {
+        const [, url] = await until(/live: serving on (http:\/\/127\.0\.0\.1:\d+\/)/);
+        type Listed = { status: string; progress: { done: number; total: number } };
+        const listed = async () =>
+          ((await (await fetch(`${url}state`)).json()) as { runs: Listed[] }).runs[0]!;
+        while ((await listed()).progress.done === 0) await Bun.sleep(100);
+        proc.kill("SIGINT");
+        expect(await proc.exited).toBe(130);
+        const [line] = await until(/^cancelled: .*$/m);
+        const done = Number(/with (\d+) of 24 runs done$/.exec(line)![1]);
+        expect(done).toBeGreaterThan(0);
+        expect(done).toBeLessThan(24);
+        // The server went with the sweep: nothing listens there any more.
+        expect(
+          await fetch(`${url}health`).then(
+            () => "answered",
+            () => "refused",
+          ),
+        ).toBe("refused");
+        const c = new Redis(redis.url);
+        try {
+          expect(await c.llen("bull:sun4v-dvma-sweeps:wait")).toBe(0);
+          expect(await c.keys("sun4v-dvma-sweeps:sweep:*")).toEqual([]);
+        } finally {
+          c.disconnect();
         }
       } finally {
         proc.kill();
