@@ -36,6 +36,8 @@ interface Sample {
   /** CPU of the submitter and Redis alone: the queue's own cost (the workers' CPU is the runs'). */
   queueCpuS?: number;
   json: string;
+  /** Kernel events of the whole sweep, as the runs counted them (the last progress report). */
+  events: number;
 }
 
 export default async function queueBench({ quick }: { quick: boolean }): Promise<void> {
@@ -62,22 +64,31 @@ export default async function queueBench({ quick }: { quick: boolean }): Promise
     const local = async (): Promise<Sample> => {
       const c0 = selfCpu();
       const t0 = Bun.nanoseconds();
-      const report = await runScenarioParallel(spec, { workers: 2 });
+      let events = 0;
+      const report = await runScenarioParallel(spec, {
+        workers: 2,
+        progress: (p) => (events = p.events),
+      });
       return {
         wallS: (Bun.nanoseconds() - t0) / 1e9,
         cpuS: selfCpu() - c0,
         json: reportJson(report),
+        events,
       };
     };
     const queued = async (): Promise<Sample> => {
       const w0 = workerPids.reduce((a, p) => a + procCpu(p), 0);
       const q0 = selfCpu() + procCpu(redis.pid!);
       const t0 = Bun.nanoseconds();
-      const { report } = await runScenarioQueued(spec, { queue: parseQueueUrl(redis.url) });
+      let events = 0;
+      const { report } = await runScenarioQueued(spec, {
+        queue: parseQueueUrl(redis.url),
+        progress: (p) => (events = p.events),
+      });
       const wallS = (Bun.nanoseconds() - t0) / 1e9;
       const queueCpuS = selfCpu() + procCpu(redis.pid!) - q0;
       const cpuS = queueCpuS + workerPids.reduce((a, p) => a + procCpu(p), 0) - w0;
-      return { wallS, cpuS, queueCpuS, json: reportJson(report) };
+      return { wallS, cpuS, queueCpuS, json: reportJson(report), events };
     };
     const rounds = quick ? 1 : 3;
     const l: Sample[] = [];
@@ -86,8 +97,11 @@ export default async function queueBench({ quick }: { quick: boolean }): Promise
       l.push(await local());
       q.push(await queued());
     }
-    for (const s of [...l, ...q])
+    for (const s of [...l, ...q]) {
       if (s.json !== l[0]!.json) throw new Error("the queued report differs from the local one");
+      if (s.events !== l[0]!.events || s.events === 0)
+        throw new Error(`kernel events differ: ${s.events} against ${l[0]!.events}`);
+    }
     const lCpu = median(l.map((s) => s.cpuS)) / points;
     const qCpu = median(q.map((s) => s.cpuS)) / points;
     const lWall = median(l.map((s) => s.wallS)) / points;
@@ -108,7 +122,10 @@ export default async function queueBench({ quick }: { quick: boolean }): Promise
     );
     row("queue overhead per point, CPU", (qCpu - lCpu) * 1e3, "ms");
     row("queue overhead per point, wall", (qWall - lWall) * 1e3, "ms");
-    note("reports", `identical in all ${rounds * 2} sweeps (${fmt(points)} points each)`);
+    note(
+      "reports",
+      `identical in all ${rounds * 2} sweeps (${points} points each, ${fmt(l[0]!.events)} kernel events each)`,
+    );
   } finally {
     await Promise.all(workers.map((w) => w.stop()));
     await redis.close();
