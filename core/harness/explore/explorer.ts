@@ -14,6 +14,36 @@ import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
 /** A schedule that does not fit the model (a user's --replay), not a finding. */
 export class ScheduleError extends RangeError {}
 
+/**
+ * States seen: per 64-bit hash of the state key, the budget vectors it was seen with. A state is
+ * covered when its key was seen with at least as much of every budget (ExploreWorld.budgets).
+ */
+export class SeenStates {
+  private readonly byKey = new Map<bigint, number[][]>();
+  size = 0;
+
+  /** True when covered; otherwise records the state (dropping vectors it covers) and is false. */
+  visit(h: bigint, v: readonly number[]): boolean {
+    const list = this.byKey.get(h);
+    if (list === undefined) {
+      this.byKey.set(h, [v.slice()]);
+      this.size++;
+      return false;
+    }
+    for (const w of list) if (covers(w, v)) return true;
+    const kept = list.filter((w) => !covers(v, w));
+    this.size += 1 - (list.length - kept.length);
+    kept.push(v.slice());
+    this.byKey.set(h, kept);
+    return false;
+  }
+}
+
+function covers(w: readonly number[], v: readonly number[]): boolean {
+  for (let i = 0; i < v.length; i++) if (w[i]! < v[i]!) return false;
+  return true;
+}
+
 export interface ExploreOptions {
   bounds: ExploreBounds;
   policies: PolicyMaker;
@@ -59,7 +89,7 @@ export function runSchedule(
   bounds: ExploreBounds,
   policies: PolicyMaker,
   prefix: readonly number[],
-  seen: Set<bigint> | null,
+  seen: SeenStates | null,
   onStep?: (what: string, k: number, n: number) => void,
 ): RunOutcome & { endKey: bigint | null } {
   const trail: Point[] = [];
@@ -110,11 +140,10 @@ export function runSchedule(
             );
           });
           const h = Bun.hash.wyhash(world.stateKey(later));
-          if (seen.has(h)) {
+          if (seen.visit(h, world.budgets())) {
             pruned = true;
             continue;
           }
-          seen.add(h);
         }
         k = choose(total, "");
         const at = trail[trail.length - 1]!;
@@ -150,7 +179,7 @@ export function runSchedule(
 
 /** Depth-first over every schedule within `bounds`; stops at the first violation. */
 export function explore(opts: ExploreOptions): ExploreResult {
-  const seen = new Set<bigint>();
+  const seen = new SeenStates();
   const ends = new Set<bigint>();
   const r: ExploreResult = {
     states: 0,
