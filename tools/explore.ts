@@ -101,7 +101,16 @@ if (v.replay !== undefined) {
 }
 
 const t0 = performance.now(); // host clock: wall time of the exploration, printed only
-const r = explore({ bounds, policies: explorePolicies, prune: !v["no-prune"], maxStates });
+const r = explore({
+  bounds,
+  policies: explorePolicies,
+  prune: !v["no-prune"],
+  maxStates,
+  progress: (p) => {
+    const s = ((performance.now() - t0) / 1000).toFixed(0); // host clock
+    process.stderr.write(`  ... ${p.states} states, ${p.schedules} schedules, ${s} s\n`);
+  },
+});
 const seconds = (performance.now() - t0) / 1000; // host clock
 console.log(`explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}`);
 console.log(`  states explored   ${r.states}`);

@@ -51,6 +51,8 @@ export interface ExploreOptions {
   prune: boolean;
   /** Stop (incomplete) after this many distinct states. */
   maxStates: number;
+  /** Called with the counts so far every 1,000 schedules. */
+  progress?: (r: Readonly<ExploreResult>) => void;
 }
 
 interface Point {
@@ -90,6 +92,7 @@ export function runSchedule(
   policies: PolicyMaker,
   prefix: readonly number[],
   seen: SeenStates | null,
+  /** Each choice point, named (its `what` in the trail is filled only when this is given). */
   onStep?: (what: string, k: number, n: number) => void,
 ): RunOutcome & { endKey: bigint | null } {
   const trail: Point[] = [];
@@ -113,10 +116,13 @@ export function runSchedule(
   // Steps each process has taken: with its name, where a generator (which cannot be read) stands.
   const steps = new WeakMap<Process<unknown>, number>();
   // Asked before every event (also when only one is due), so the invariants hold in every state;
-  // a fault the budget allows is one more option, after which the choice is made again.
+  // a fault the budget allows is one more option, after which the choice is made again. While the
+  // prefix replays, every state is one an earlier schedule reached and checked (and hashed): the
+  // checks start where this schedule leaves the prefix.
   const chooser: EventChooser = (n, candidate) => {
     for (;;) {
-      const bad = world.violations();
+      const fresh = trail.length >= prefix.length;
+      const bad = fresh ? world.violations() : [];
       if (bad.length > 0 || pruned) {
         violations.push(...bad);
         sim.stop();
@@ -127,12 +133,14 @@ export function runSchedule(
       const total = n + faults.length;
       let k = 0;
       if (total > 1) {
+        const hashing = seen !== null && fresh;
         labels.length = 0;
-        for (let i = 0; i < n; i++) {
-          const p = candidate(i);
-          labels.push(p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`);
-        }
-        if (seen !== null && trail.length >= prefix.length) {
+        if (hashing || onStep)
+          for (let i = 0; i < n; i++) {
+            const p = candidate(i);
+            labels.push(p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`);
+          }
+        if (hashing) {
           const later = [...labels];
           sim.forEachPending((t, p) => {
             later.push(
@@ -146,10 +154,12 @@ export function runSchedule(
           }
         }
         k = choose(total, "");
-        const at = trail[trail.length - 1]!;
-        at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
-        if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
-        onStep?.(at.what, k, total);
+        if (onStep) {
+          const at = trail[trail.length - 1]!;
+          at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
+          if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
+          onStep(at.what, k, total);
+        }
         if (k >= n) {
           faults[k - n]!.run();
           continue;
@@ -195,6 +205,10 @@ export function explore(opts: ExploreOptions): ExploreResult {
     const out = runSchedule(opts.bounds, opts.policies, prefix, opts.prune ? seen : null);
     r.schedules++;
     r.events += out.events;
+    if (r.schedules % 1000 === 0 && opts.progress) {
+      r.states = seen.size;
+      opts.progress(r);
+    }
     if (out.pruned) r.pruned++;
     if (out.endKey !== null) ends.add(out.endKey);
     r.maxDepth = Math.max(r.maxDepth, out.trail.length);

@@ -4,6 +4,7 @@ import { type GuestOs, Platform, type PlatformConfig } from "../../model/domains
 import { labelPacket } from "../../model/domains/protocol.ts";
 import { EventBus } from "../../model/events/bus.ts";
 import { quiescentViolations } from "../../model/hv/invariants.ts";
+import type { CostModel } from "../../model/machine/cost-model.ts";
 import type { MachineDescription } from "../../model/machine/description.ts";
 import { PAGE_SIZE } from "../../model/machine/memory.ts";
 import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
@@ -90,6 +91,13 @@ function policyKey(policy: object): string {
   return hidden(policy, fields(policy)) + (p.inner ? hidden(p.inner, fields(p.inner)) : "");
 }
 
+const costs = new Map<number, CostModel>();
+function costFor(retries: number): CostModel {
+  let c = costs.get(retries);
+  if (c === undefined) costs.set(retries, (c = parseCostModel({ ldcRetries: retries })));
+  return c;
+}
+
 /** The explored machine: control domain and two guests, one device each on one root complex. */
 const machines = new Map<number, MachineDescription>();
 function machineFor(windowPages: number): MachineDescription {
@@ -161,7 +169,7 @@ export class ExploreWorld {
     this.stale = bounds.stale;
     const md = machineFor(bounds.windowPages);
     const bus = new EventBus(() => 0);
-    const cost = parseCostModel({ ldcRetries: bounds.retries });
+    const cost = costFor(bounds.retries);
     this.downMaxNs = (bounds.retries + 2) * 2 * cost.ldcTimeoutNs;
     this.platform = new Platform({
       md,

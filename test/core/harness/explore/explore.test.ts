@@ -5,6 +5,7 @@ import {
   explore,
   runSchedule,
   ScheduleError,
+  SeenStates,
 } from "../../../../core/harness/explore/index.ts";
 import { DvmaBroker } from "../../../../core/model/domains/broker.ts";
 import { BrokerClient } from "../../../../core/model/domains/broker-client.ts";
@@ -46,6 +47,29 @@ describe("protocol exploration (small bounds)", () => {
     expect(r.counterexample).toBeUndefined();
     expect(r.complete).toBe(true);
   }, 60_000);
+
+  test("pruning keeps every end state: one loss, the same end states as every schedule run out", () => {
+    const bounds = { ...none, losses: 1 };
+    const pruned = explore({ bounds, policies: explorePolicies, prune: true, maxStates: 100_000 });
+    const all = explore({ bounds, policies: explorePolicies, prune: false, maxStates: 100_000 });
+    expect(pruned.schedules).toBeLessThan(all.schedules / 4);
+    expect(pruned.endStates).toBe(all.endStates);
+    expect([pruned.complete, all.complete]).toEqual([true, true]);
+  }, 60_000);
+
+  test("a state seen with at least as much of every budget covers it; with more of one, not", () => {
+    const seen = new SeenStates();
+    expect(seen.visit(1n, [1, 0, 5])).toBe(false);
+    expect(seen.visit(1n, [1, 0, 5])).toBe(true);
+    expect(seen.visit(1n, [0, 0, 3])).toBe(true);
+    expect(seen.visit(2n, [0, 0, 3])).toBe(false); // another state
+    expect(seen.visit(1n, [0, 1, 0])).toBe(false); // one more of the second budget
+    expect(seen.size).toBe(3);
+    // A vector covering both stored ones replaces them.
+    expect(seen.visit(1n, [1, 1, 5])).toBe(false);
+    expect(seen.size).toBe(2);
+    expect(seen.visit(1n, [0, 1, 4])).toBe(true);
+  });
 
   test("a schedule replays to the same choices, events and end", () => {
     const first = runSchedule({ ...none, deaths: 1, losses: 1 }, explorePolicies, [1, 0, 1], null);
@@ -106,8 +130,11 @@ describe("protocol exploration (small bounds)", () => {
       const schedule = bad.counterexample!.schedule;
       DvmaBroker.prototype.crash = crash;
       // The same schedule with the journal: the resend gets the grant back, and it goes back.
-      const replay = runSchedule(bounds, explorePolicies, schedule, null);
-      expect(replay.trail.some((p) => p.what.includes("crash broker"))).toBe(true);
+      const steps: string[] = [];
+      const replay = runSchedule(bounds, explorePolicies, schedule, null, (what) =>
+        steps.push(what),
+      );
+      expect(steps.some((what) => what.includes("crash broker"))).toBe(true);
       expect(replay.violations).toEqual([]);
       // Every schedule of these bounds: `bun run explore --restarts 1` (too slow for this suite).
     }, 120_000);
