@@ -138,6 +138,13 @@ describe("raw ABI: each function's registers", () => {
     expect(hypercall(hv, 1, b(FN.PCI_IOMMU_MAP), b(DH), 0n, 1n, 0x103n, b(LIST)).status).toBe(
       HV.EINVAL,
     );
+    // 2^32 + 3 reads as 3 to JS bit operations: only the register width check refuses it.
+    const valid = io.iotsb.valid;
+    expect(
+      hypercall(hv, 1, b(FN.PCI_IOMMU_MAP), b(DH), tsbid(0, 6), 1n, (1n << 32n) | 3n, b(LIST))
+        .status,
+    ).toBe(HV.EINVAL);
+    expect(io.iotsb.valid).toBe(valid);
     expect(hypercall(hv, 1, b(FN.PCI_IOMMU_MAP), b(DH), tsbid(0, 8), 1n, 3n, b(LIST)).status).toBe(
       HV.ENOACCESS,
     );

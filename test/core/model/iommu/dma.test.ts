@@ -91,9 +91,9 @@ describe("IOMMU: DMA", () => {
     io.iotsb.set(1, 21, IO_ATTR_READ);
     io.iotsb.set(2, 22, IO_ATTR_READ);
     mem.content.set([3, 4, 5], 20);
-    const out = new Uint32Array(4);
+    const out = new Uint32Array([77, 77, 77, 77]);
     expect(io.dma(RID, BASE, 3 * PAGE_SIZE, false, 9, out)).toBe(DmaFault.none);
-    expect([...out]).toEqual([3, 4, 5, 0]);
+    expect([...out]).toEqual([3, 4, 5, 77]); // nothing past the pages read
     const short = new Uint32Array(2);
     expect(io.dma(RID, BASE, 3 * PAGE_SIZE, false, 9, short)).toBe(DmaFault.none);
     expect([...short]).toEqual([3, 4]);
@@ -172,18 +172,26 @@ describe("IOMMU: DMA", () => {
     }
   });
 
-  test("a DMA over more pages than the scratch holds (256) translates every page", () => {
+  test("a DMA over more pages than twice the scratch (256) translates every page", () => {
     const pages = 600;
     const { io, mem } = iommu("shared", pages, pages + 8);
     for (let i = 0; i < pages; i++) io.iotsb.set(i, i + 1, RW);
-    expect(io.dma(RID, BASE, 300 * PAGE_SIZE, true, 1000)).toBe(DmaFault.none);
+    expect(io.dma(RID, BASE, pages * PAGE_SIZE, true, 1000)).toBe(DmaFault.none);
     expect(mem.content[1]).toBe(1000);
-    expect(mem.content[300]).toBe(1299);
-    expect(mem.content[301]).toBe(0);
-    expect(io.dma(RID, BASE, pages * PAGE_SIZE, true, 0)).toBe(DmaFault.none);
-    expect(mem.content[pages]).toBe(pages - 1);
-    // The 4-entry IOTLB holds pages 296..299 when the second DMA starts at 0: all misses.
-    expect(io.lastCostNs).toBe(pages * MISS);
+    expect(mem.content[pages]).toBe(1000 + pages - 1);
+    expect(io.dma(RID, BASE, 300 * PAGE_SIZE, true, 0)).toBe(DmaFault.none);
+    expect(mem.content[300]).toBe(299);
+    expect(mem.content[301]).toBe(1300);
+    // The 4-entry IOTLB holds pages 596..599 when the second DMA starts at 0: all misses.
+    expect(io.lastCostNs).toBe(300 * MISS);
     expect([io.iotlb.hits, io.iotlb.misses]).toEqual([0, 300 + pages]);
+  });
+
+  test("a device of domain 0 (the control domain) is bound, not reset", () => {
+    const { io, mem } = iommu();
+    io.bindRequester(0x200, 0);
+    io.iotsb.set(0, 10, RW);
+    expect(io.dma(0x200, BASE, 8, true, 4)).toBe(DmaFault.none);
+    expect(mem.content[10]).toBe(4);
   });
 });

@@ -122,6 +122,16 @@ describe("IOTLB", () => {
     expect(t.paAt(t.peek(15))).toBe(6);
   });
 
+  test("a full set evicts within itself, even when the next set has room", () => {
+    const t = new Iotlb(2, 2);
+    for (const i of [0, 3, 5]) expect(t.setOf(i)).toBe(0);
+    t.insert(0, 1, 1);
+    t.insert(3, 2, 1);
+    t.insert(5, 3, 1); // evicts 0, the least recently used
+    expect(t.cachedIndices()).toEqual([5, 3]);
+    expect(t.lookup(5)).toBe(0);
+  });
+
   test("a freed way is reused before any live entry is evicted", () => {
     const t = new Iotlb(1, 3);
     t.insert(1, 1, 1);
