@@ -46,6 +46,8 @@ describe("owned runs", () => {
     hv.dvmaGrant(0, 2, DH, WINDOW_BASE + 4 * P, 1);
     hv.dvmaGrant(0, 1, DH, WINDOW_BASE + 30 * P, 2);
     expect(ownedRuns(io)).toEqual([0, 4, 1, 4, 1, 2, 10, 2, 2, 30, 2, 1]);
+    io.entryOwner[20] = 0; // the control domain (id 0) owns entries like any other domain
+    expect(ownedRuns(io)).toEqual([0, 4, 1, 4, 1, 2, 10, 2, 2, 20, 1, 0, 30, 2, 1]);
   });
 });
 
@@ -62,6 +64,28 @@ describe("the hypervisor's invariants", () => {
     io.iotsb.set(3, pa(2, BUF + 5 * P), RW);
     expect(hypervisorViolations(hv)).toEqual([
       `rc 512 entry 3: TTE -> page ${pa(2, BUF + 5 * P)} owned by 2, entry owned by 1`,
+    ]);
+  });
+
+  test("adjacent runs of two owners, both mapped at the boundary, are consistent", () => {
+    const { hv, io } = clean();
+    expect(hv.dvmaGrant(0, 2, DH, WINDOW_BASE + 4 * P, 1)).toBe(HV.EOK);
+    writeList(hv, 1, RA_BASE, [BUF + 3 * P]);
+    writeList(hv, 2, RA_BASE + 8, [BUF + 3 * P]);
+    expect(hv.iommuMap(1, DH, 0, 3, 1, RW, RA_BASE)).toBe(HV.EOK);
+    expect(hv.iommuMap(2, DH, 0, 4, 1, RW, RA_BASE + 8)).toBe(HV.EOK);
+    expect(ownedRuns(io)).toEqual([0, 4, 1, 4, 1, 2, 10, 2, 2]);
+    expect(hypervisorViolations(hv)).toEqual([]);
+  });
+
+  test("an entry owned by no domain that exists: named, not a crash", () => {
+    const { hv, io, pa } = clean();
+    io.entryOwner[20] = 9;
+    io.ownedEntries++;
+    io.iotsb.set(20, pa(1, BUF), RW);
+    expect(hypervisorViolations(hv)).toEqual([
+      `rc 512 entry 20: TTE -> page ${pa(1, BUF)} owned by 1, entry owned by 9`,
+      "rc 512 entry 20: TTE of dead domain 9",
     ]);
   });
 
@@ -93,6 +117,27 @@ describe("the hypervisor's invariants", () => {
     ]);
   });
 
+  test("only entries owned by nobody are named unowned: the control domain's are owned", () => {
+    const { hv, io, pa } = clean();
+    expect(hv.dvmaGrant(0, 0, DH, WINDOW_BASE + 20 * P, 1)).toBe(HV.EOK);
+    writeList(hv, 0, RA_BASE, [RA_BASE + 8 * P]);
+    expect(hv.iommuMap(0, DH, 0, 20, 1, RW, RA_BASE)).toBe(HV.EOK);
+    expect(hypervisorViolations(hv)).toEqual([]);
+    io.iotsb.set(21, pa(1, BUF), RW);
+    expect(hypervisorViolations(hv)).toEqual(["rc 512 entry 21: valid TTE in an unowned entry"]);
+  });
+
+  test("a valid count that the named entries do not explain either", () => {
+    const { hv, io, pa } = clean();
+    io.iotsb.set(20, pa(1, BUF), RW);
+    io.iotsb.attr[1] = 0; // invalid now, still counted
+    io.iotlb.invalidate(1);
+    expect(hypervisorViolations(hv)).toEqual([
+      "rc 512 entry 20: valid TTE in an unowned entry",
+      "rc 512: 3 valid TTEs, but the count says 4",
+    ]);
+  });
+
   test("a valid count that no entry explains", () => {
     const { hv, io } = clean();
     io.iotsb.attr[1] = 0; // invalid now, but the count still says 3
@@ -117,6 +162,12 @@ describe("the hypervisor's invariants", () => {
     expect(hypervisorViolations(hv)).toEqual([
       `rc 512 entry 0: IOTLB -> page ${pa(2, BUF + 3 * P)} owned by 2, entry owned by 1`,
     ]);
+    // The IOTLB holding what the TTE says is named once, for the TTE.
+    io.iotsb.set(0, pa(2, BUF + 3 * P), RW);
+    expect(hypervisorViolations(hv)).toEqual([
+      `rc 512 entry 0: TTE -> page ${pa(2, BUF + 3 * P)} owned by 2, entry owned by 1`,
+    ]);
+    io.iotsb.set(0, pa(1, BUF), RW);
     // A stale translation to the owner's own page is the guest's error, not a violation.
     io.iotlb.invalidate(0);
     io.iotlb.insert(0, pa(1, BUF + 9 * P), RW);

@@ -298,6 +298,19 @@ describe("finish: what every call's end records", () => {
     hv.finish(3, FN.DVMA_INFO, HV.EOK, 0, 0, DH, 0);
     hv.finish(2, FN.DVMA_INFO, HV.EOK, 0, 0, DH, 0);
     expect(hv.hcalls).toEqual([0, 0, 1]);
+    expect(Object.keys(hv.hcalls)).toEqual(["0", "1", "2"]); // not even a "-1" property
+  });
+
+  test("each event reaches a listener of its own kind (not only a listener of every kind)", () => {
+    const bus = new EventBus(() => 0);
+    const seen: string[] = [];
+    for (const kind of ["hcall", "dma.fault", "domain.state"] as const)
+      bus.on(kind, (e) => seen.push(e.type));
+    const hv = new Hypervisor(smallMachine(), parseCostModel({}), bus);
+    hv.deviceDma(0, WINDOW_BASE, 8, true, 1);
+    hv.killDomain(2, "test");
+    hv.finish(1, FN.DVMA_INFO, HV.EOK, 0, 0, DH, 0);
+    expect(seen).toEqual(["dma.fault", "domain.state", "hcall"]);
   });
 
   test("iommu.map and iommu.demap events only for EOK calls that did something", () => {
