@@ -150,6 +150,23 @@ describe("LDC channel", () => {
     expect(none.ch.dropped).toBe(0);
   });
 
+  test("a loss rate between 0 and 1 loses some packets, not all", () => {
+    const { sim, ch, got } = channel({ lossRate: 0.5, queueEntries: 256 });
+    for (let i = 0; i < 200; i++) ch.send(2, packet(i));
+    sim.run();
+    expect(ch.dropped).toBeGreaterThan(50);
+    expect(ch.dropped).toBeLessThan(150);
+    expect(got.length).toBe(200 - ch.dropped);
+  });
+
+  test("a lossless channel draws nothing from its Rng (other users of the stream see the same numbers)", () => {
+    const rng = new Rng(4);
+    const sim = new Simulator();
+    const ch = new LdcChannel(sim, 1, 0, 1, { queueEntries: 8, latencyNs: 1, lossRate: 0 }, rng);
+    for (let i = 0; i < 5; i++) ch.send(0, packet(i));
+    expect(rng.float()).toBe(new Rng(4).float());
+  });
+
   test("reset: everything in flight discarded, queues emptied, both resetters told, reason emitted", () => {
     const { sim, ch, got, events } = channel({}, true);
     let resets = "";
@@ -208,6 +225,28 @@ describe("LDC channel", () => {
     expect(hcalls).toEqual([0, 0, 3, 0, 0, 2]);
   });
 
+  test("each event reaches a listener of its own kind (not only a listener of every kind)", () => {
+    const sim = new Simulator();
+    const bus = new EventBus(() => sim.now);
+    const seen: string[] = [];
+    for (const kind of ["ldc.send", "ldc.deliver", "ldc.drop", "ldc.reset"] as const)
+      bus.on(kind, (e) => seen.push(e.type));
+    const ch = new LdcChannel(
+      sim,
+      1,
+      0,
+      1,
+      { queueEntries: 8, latencyNs: 1, lossRate: 0, fate: (p) => (p[0] === 0 ? 0 : 1) },
+      new Rng(1),
+      bus,
+    );
+    ch.send(0, packet(0));
+    ch.send(0, packet(1));
+    sim.run();
+    ch.reset("x");
+    expect(seen).toEqual(["ldc.send", "ldc.drop", "ldc.send", "ldc.deliver", "ldc.reset"]);
+  });
+
   test("events: send, deliver and drop with the label of each packet", () => {
     const { sim, ch, events } = channel(
       {
@@ -219,7 +258,8 @@ describe("LDC channel", () => {
     ch.send(2, packet(1));
     ch.send(5, packet(9));
     sim.run();
-    expect(events).toEqual([
+    // Strict: only a drop carries a reason (not even an undefined one elsewhere).
+    expect(events).toStrictEqual([
       { type: "ldc.send", t: 0, channel: 3, from: 2, to: 5, msg: "m1", id: 10 },
       { type: "ldc.send", t: 0, channel: 3, from: 5, to: 2, msg: "m9", id: 90 },
       { type: "ldc.drop", t: 0, channel: 3, from: 5, to: 2, msg: "m9", id: 90, reason: "lost" },
@@ -227,7 +267,7 @@ describe("LDC channel", () => {
     ]);
     const plain = channel({}, true);
     plain.ch.send(5, packet(1));
-    expect(plain.events).toEqual([
+    expect(plain.events).toStrictEqual([
       { type: "ldc.send", t: 0, channel: 3, from: 5, to: 2, msg: "packet", id: 0 },
     ]);
   });
