@@ -5,9 +5,10 @@
  * moment of the machine hits every engine alike, and ratios are taken within each repetition.
  * Every engine counts the timeouts it completed; a count other than P x L fails the bench.
  * The floor is a bare loop over the kernel's binary heap (pop, push the next time) with no
- * processes: what scheduling alone costs. Rates are per wall second; ours is also given per
- * CPU-second of this process (process.cpuUsage: user + system, all threads), which time-slicing
- * on a shared machine does not dilute, and the load average is printed before and after.
+ * processes: what scheduling alone costs. Rates are per wall second. On a shared machine the
+ * scheduler's time slices dilute them unevenly, so ours per CPU-second (process.cpuUsage: user +
+ * system, all threads) and the peer ratios in CPU time (SimPy's time.process_time) are printed
+ * too, with the load average before and after.
  */
 import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
@@ -25,10 +26,10 @@ const TARGET_EVENTS = 12e6;
 const TARGET_SIMPY = 8;
 const TARGET_SIMJS = 2.2;
 
-/** One engine's repetition: wall and CPU seconds taken (CPU: JS engines only), timeouts completed. */
+/** One engine's repetition: wall and CPU seconds taken, timeouts completed. */
 interface Rep {
   seconds: number;
-  cpuSeconds?: number;
+  cpuSeconds: number;
   timeouts: number;
 }
 
@@ -114,10 +115,11 @@ function simpyPeer(processes: number, loops: number): Simpy {
     const out = JSON.parse(res.stdout.toString()) as {
       timeouts: number;
       seconds: number;
+      cpu_seconds: number;
       simpy: string;
     };
     version = out.simpy;
-    return { seconds: out.seconds, timeouts: out.timeouts };
+    return { seconds: out.seconds, cpuSeconds: out.cpu_seconds, timeouts: out.timeouts };
   };
   return {
     run,
@@ -151,18 +153,20 @@ export default async function kernelBench(opts: { quick: boolean }): Promise<voi
   const load0 = loadAverage();
   for (let w = 0; w < 2; w++) for (const [name, run] of engines) if (name !== "simpy") run();
   const rates = new Map<string, number[]>(engines.map(([n]) => [n, []]));
-  const oursCpu: number[] = [];
+  const cpuRates = new Map<string, number[]>(engines.map(([n]) => [n, []]));
   for (let i = 0; i < reps; i++) {
     for (const [name, run] of engines) {
       const r = run();
       if (r.timeouts !== timeouts)
         throw new Error(`${name} completed ${r.timeouts} timeouts, not ${timeouts}`);
       rates.get(name)!.push(timeouts / r.seconds);
-      if (name === "ours") oursCpu.push(timeouts / r.cpuSeconds!);
+      cpuRates.get(name)!.push(timeouts / r.cpuSeconds);
     }
   }
   const ours = rates.get("ours")!;
+  const oursCpu = cpuRates.get("ours")!;
   const ratio = (peer: string) => ours.map((x, i) => x / rates.get(peer)![i]!);
+  const cpuRatio = (peer: string) => oursCpu.map((x, i) => x / cpuRates.get(peer)![i]!);
   row("ours, generator processes", ours, "events/s", TARGET_EVENTS);
   row("ours, generator processes, per CPU-second", oursCpu, "events/s");
   row("ours, one callback per process", rates.get("callbacks")!, "events/s");
@@ -175,5 +179,7 @@ export default async function kernelBench(opts: { quick: boolean }): Promise<voi
   if ("run" in simpy) row("ours / SimPy 3, per repetition", ratio("simpy"), "x", TARGET_SIMPY);
   if ("run" in simjs) row("ours / simjs, per repetition", ratio("simjs"), "x", TARGET_SIMJS);
   row("ours / heap floor, per repetition", ratio("heap"), "x");
+  if ("run" in simpy) row("ours / SimPy 3, per repetition, CPU time", cpuRatio("simpy"), "x");
+  if ("run" in simjs) row("ours / simjs, per repetition, CPU time", cpuRatio("simjs"), "x");
   note("load average (1, 5, 15 min)", `${load0} before; ${loadAverage()} after`);
 }
