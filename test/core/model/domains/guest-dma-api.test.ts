@@ -3,6 +3,7 @@
 // unmaps, coherent buffers, sync, idle leases.
 import { describe, expect, test } from "bun:test";
 import type { BrokerLink } from "../../../../core/model/domains/broker-client.ts";
+import { checkLocalPolicy } from "../../../../core/model/domains/checked-local.ts";
 import { GuestDmaApi } from "../../../../core/model/domains/guest-dma.ts";
 import {
   attrsOf,
@@ -11,12 +12,16 @@ import {
   isDmaFailure,
   newDmaStats,
 } from "../../../../core/model/domains/guest-dma-types.ts";
+import { Platform } from "../../../../core/model/domains/platform.ts";
 import { type Message, Msg, message } from "../../../../core/model/domains/protocol.ts";
 import { HV } from "../../../../core/model/hv/status.ts";
 import { IO_ATTR_READ, IO_ATTR_WRITE } from "../../../../core/model/iommu/iotsb.ts";
-import type { Proc } from "../../../../core/model/sim/kernel.ts";
+import { parseCostModel } from "../../../../core/model/machine/parse.ts";
+import { type Proc, Simulator } from "../../../../core/model/sim/kernel.ts";
+import { BitmapNextFitPolicy } from "../../../../plugins/policies/bitmap-next-fit.ts";
+import { FirstFitPolicy } from "../../../../plugins/policies/first-fit.ts";
 import { bootSmall, runProc } from "../../../helpers/platform.ts";
-import { WINDOW_BASE } from "../../../helpers/small-machine.ts";
+import { smallMachine, WINDOW_BASE } from "../../../helpers/small-machine.ts";
 
 const DH = 0x200;
 const PAGE = 8192;
@@ -444,5 +449,94 @@ describe("coherent buffers, sync, stats and idle leases", () => {
     const a = t.dma.accounting;
     expect([a.domain, a.devhandle, a.locks.includes(t.dma.flushLock)]).toEqual([t.g.id, DH, true]);
     expect(t.dma.flushLock.name).toBe("g1:dma-flush");
+  });
+});
+
+describe("time on the guest's vCPU", () => {
+  /** A machine whose local policies report nothing: each policy call costs one 'call' unit. */
+  function plain(guestDma: Record<string, unknown> = {}, maxTtesPerCall = 1024) {
+    const sim = new Simulator();
+    const cost = parseCostModel({});
+    const platform = new Platform({
+      md: smallMachine({ guests: 1, windowPages: 64, maxTtesPerCall }),
+      cost,
+      seed: 1,
+      sim,
+      globalPolicy: (_dh, w) => new FirstFitPolicy(w),
+      localPolicy: (_g, _dh, w) => checkLocalPolicy("bitmap", new BitmapNextFitPolicy(w), w),
+      guestDma: { leasePages: 8, ...guestDma },
+    });
+    const g = platform.guests[0]!;
+    runProc({ sim }, g.link.handshake());
+    const dma = g.dma.get(DH)!;
+    /** Runs `p` on vCPU 1 from now; returns its result, its duration and vCPU 1's busy time. */
+    const timed = <T>(p: Proc<T>) => {
+      const t0 = sim.now;
+      const busy0 = g.cpu.vcpuBusyNs(1);
+      let end = -1;
+      const proc = sim.spawn(p);
+      proc.done.onTrigger(() => {
+        end = sim.now;
+      });
+      sim.run(t0 + 1e9);
+      return { value: proc.done.value as T, dt: end - t0, busy: g.cpu.vcpuBusyNs(1) - busy0 };
+    };
+    return { sim, cost, platform, hv: platform.hv, g, dma, timed, call: cost.policyCallNs };
+  }
+
+  test("a map inside a held lease: bookkeeping, one policy call and the map hypercall, all on the vCPU", () => {
+    const t = plain({}, 2);
+    const ra = t.g.memory.alloc(4);
+    mapping(t.timed(t.dma.mapSingle(ra, 1, "to-device", 1)).value);
+    const m = t.timed(t.dma.mapSingle(ra + PAGE, 2 * PAGE, "to-device", 1));
+    mapping(m.value);
+    const want = t.cost.dmaApiCpuNs + t.call + t.hv.lastCostNs;
+    expect([m.dt, m.busy]).toEqual([want, want]);
+    const u = t.timed(t.dma.unmapSingle(mapping(m.value), 1));
+    const unwant = t.cost.dmaApiCpuNs + t.hv.lastCostNs + t.call;
+    expect([u.dt, u.busy]).toEqual([unwant, unwant]);
+  });
+
+  test("a map in partial batches pays every call; a failed map pays its demap too", () => {
+    const t = plain({}, 2);
+    const ra = t.g.memory.alloc(4);
+    mapping(t.timed(t.dma.mapSingle(ra, 1, "to-device", 1)).value);
+    const m = t.timed(
+      t.dma.mapSg(
+        [
+          { ra, len: 2 * PAGE },
+          { ra: 0x7fff_0000 * PAGE, len: 1 },
+        ],
+        "to-device",
+        1,
+      ),
+    );
+    expect(isDmaFailure(m.value)).toBe(true);
+    expect(m.dt).toBe(m.busy);
+    // bookkeeping, the alloc and the free calls, two map calls and the demap of what the first mapped
+    expect(t.dma.stats).toMatchObject({ mapCalls: 3, demapCalls: 1 });
+    expect(m.dt).toBeGreaterThan(t.cost.dmaApiCpuNs + 2 * t.call + 3 * t.cost.hcallTrapNs);
+  });
+
+  test("a deferred unmap costs only bookkeeping; the flush pays the demaps and the frees", () => {
+    const t = plain({ unmap: "deferred", deferredMaxEntries: 2, deferredMaxNs: 1e9 });
+    const ra = t.g.memory.alloc(4);
+    const a = mapping(t.timed(t.dma.mapSingle(ra, 1, "to-device", 1)).value);
+    const b = mapping(t.timed(t.dma.mapSingle(ra + PAGE, 1, "to-device", 1)).value);
+    const u = t.timed(t.dma.unmapSingle(a, 1));
+    expect([u.dt, u.busy]).toEqual([t.cost.dmaApiCpuNs, t.cost.dmaApiCpuNs]);
+    const f = t.timed(t.dma.unmapSingle(b, 1));
+    // one demap call for the two adjacent entries, then two policy frees
+    const want = t.cost.dmaApiCpuNs + t.hv.lastCostNs + 2 * t.call;
+    expect([f.dt, f.busy, t.dma.stats.demapCalls]).toEqual([want, want, 1]);
+    expect(t.dma.flushLock.stats.acquisitions).toBe(1);
+  });
+
+  test("sync holds the vCPU for the hypercall's cost", () => {
+    const t = plain();
+    const ra = t.g.memory.alloc(1);
+    mapping(t.timed(t.dma.mapSingle(ra, PAGE, "bidirectional", 1)).value);
+    const s = t.timed(t.dma.sync(ra, PAGE, true, 1));
+    expect([s.value, s.dt, s.busy]).toEqual([HV.EOK, t.hv.lastCostNs, t.hv.lastCostNs]);
   });
 });

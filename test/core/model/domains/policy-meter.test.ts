@@ -1,7 +1,7 @@
 // The policy meter's records, the replay's locks and prices, and the broker's per-window policies
 // (errors reported by name, calls recorded for replay), read exactly.
 import { describe, expect, test } from "bun:test";
-import { DomainCpu, PluginError, type Proc, Simulator } from "../../../../core/index.ts";
+import { PluginError } from "../../../../core/input/errors.ts";
 import {
   CALL_UNIT,
   IMPLICIT_LOCK,
@@ -13,7 +13,9 @@ import {
 import { PolicyReplay, unitPrice } from "../../../../core/model/domains/policy-replay.ts";
 import { WindowPolicies } from "../../../../core/model/domains/window-policies.ts";
 import { EventBus } from "../../../../core/model/events/bus.ts";
+import { DomainCpu } from "../../../../core/model/machine/cpu.ts";
 import { parseCostModel } from "../../../../core/model/machine/parse.ts";
+import { type Proc, Simulator } from "../../../../core/model/sim/kernel.ts";
 import { smallHv } from "../../../helpers/small-machine.ts";
 
 const cost = parseCostModel({

@@ -189,6 +189,14 @@ describe("protocol packets", () => {
     expect(decode(good())).not.toBeNull();
     expect(decode(good().subarray(0, 63))).toBeNull();
     expect(decode(new Uint8Array(65))).toBeNull();
+    // cut or padded, a packet that would otherwise decode is still refused
+    const full23 = encode(message(Msg.DVMA_NACK, { id: 3, reason: "B".repeat(23) }));
+    expect(decode(full23)?.reason).toBe("B".repeat(23));
+    expect(decode(full23.subarray(0, 63))).toBeNull();
+    const padded = new Uint8Array(65);
+    padded.set(good());
+    expect(decode(padded)).toBeNull();
+    expect(decode(padded.subarray(0, 64))).not.toBeNull();
     for (const kind of [0, 9, 0xff]) {
       const p = good();
       p[0] = kind;
