@@ -92,6 +92,7 @@ describe("shared checks", () => {
       c.grant(0, 2, 1);
       expect(c.stats()).toEqual(ledger);
       expect(r.errors.map((e) => [e.message, e.hook])).toEqual([[message, "stats"]]);
+      if (!message.includes("no stats today")) expect(r.errors[0]!.value).toEqual(stats());
       const loud = checkGlobalPolicy("p", { ...inner, stats: stats as () => PolicyStats }, W);
       expect(() => loud.stats()).toThrow(message);
     }
@@ -267,6 +268,9 @@ describe("checked global policy: messages, counts and ledger", () => {
     c.revoke(1, 3, 1);
     expect(c.livePages(1)).toBe(0);
     c.reclaim(1);
+    c.restore(0, 29, 1);
+    expect(c.ownerOf(29)).toBe(0);
+    c.revoke(0, 29, 1);
     c.restore(MAX_LEDGER_DOMAIN, 30, 2);
     expect([c.ownerOf(29), c.ownerOf(30), c.ownerOf(31)]).toEqual([
       -1,
@@ -279,6 +283,8 @@ describe("checked global policy: messages, counts and ledger", () => {
       "revoke 1 0 1",
       "revoke 1 3 1",
       "reclaim 1",
+      "restore 0 29 1",
+      "revoke 0 29 1",
       `restore ${MAX_LEDGER_DOMAIN} 30 2`,
     ]);
     expect(c.stats()).toEqual({ allocatedPages: 4, freePages: W - 4, allocations: 2, failures: 0 });
@@ -475,6 +481,21 @@ describe("checked local policy: messages, counts and ledger", () => {
     }
   });
 
+  test("the first page of the window is named when it is the one at fault", () => {
+    const mis0 = (call: string, why: string) => `checked policy "q": ${call}: ${why}`;
+    const r = reporting();
+    const c = checkLocalPolicy("q", scriptedLocal(() => 0).inner, W, r);
+    expect(() => c.free(0, 1, 0)).toThrow(mis0("free([0, 1))", "page 0 is not allocated (none)"));
+    expect(() => c.removeRange(0, 2)).toThrow("page 0 is not held, or still allocated (none)");
+    c.addRange(4, 4);
+    expect(c.alloc(1, 1, 0)).toBe(-1);
+    expect(r.errors.map((e) => e.message)).toEqual([
+      "[plugin q] alloc: returned 0 for alloc(npages 1, align 1, cpu 0): page 0 is not in a range the guest holds",
+    ]);
+    c.addRange(0, 2);
+    expect(() => c.addRange(0, 1)).toThrow("page 0 is already held (free)");
+  });
+
   test("answers up to the limit and the window's end are taken; -1 is a failure, not a report", () => {
     let next = 8;
     const r = reporting();
@@ -534,6 +555,7 @@ describe("checked local policy: messages, counts and ledger", () => {
     expect(checkLocalPolicy("q", scriptedLocal(() => 0, "lease").inner, W).acquire).toBe("lease");
     const c = checkLocalPolicy("q", scriptedLocal(() => 0).inner, W);
     expect(c.acquire).toBeUndefined();
+    expect("acquire" in c).toBe(false);
     expect([c.stateOf(-1), c.stateOf(W), c.stateOf(5000)]).toEqual(["none", "none", "none"]);
     expect(c.stats()).toEqual({ allocatedPages: 0, freePages: 0, allocations: 0, failures: 0 });
   });

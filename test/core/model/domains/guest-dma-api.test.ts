@@ -7,6 +7,7 @@ import { checkLocalPolicy } from "../../../../core/model/domains/checked-local.t
 import { GuestDmaApi } from "../../../../core/model/domains/guest-dma.ts";
 import {
   attrsOf,
+  DEFAULT_GUEST_DMA,
   type DmaFailure,
   type DmaMapping,
   isDmaFailure,
@@ -67,6 +68,17 @@ describe("types", () => {
     expect(isDmaFailure({ dvma: 1 })).toBe(false);
     expect(Object.values(newDmaStats()).every((v) => v === 0)).toBe(true);
     expect(Object.keys(newDmaStats()).length).toBe(10);
+  });
+
+  test("defaults: leases of 512 pages kept forever, strict unmap, Linux's deferred bounds", () => {
+    expect(DEFAULT_GUEST_DMA).toEqual({
+      acquire: "lease",
+      leasePages: 512,
+      unmap: "strict",
+      deferredMaxEntries: 250,
+      deferredMaxNs: 10_000_000,
+      leaseIdleNs: 0,
+    });
   });
 });
 
@@ -209,7 +221,18 @@ describe("acquiring DVMA", () => {
       { base: 8, npages: 10 },
     ]);
     expect(t.dma.stats).toMatchObject({ negotiations: 2, leasesHeld: 2 });
+    // two round trips to the broker, each well under a millisecond
     expect(t.dma.stats.dvmaWaitNs).toBeGreaterThan(4 * t.b.platform.cfg.cost.ldcLatencyNs);
+    expect(t.dma.stats.dvmaWaitNs).toBeLessThan(1e6);
+  });
+
+  test("a lease's first page is a place like any other: no second lease for it", () => {
+    const t = booted();
+    const ra = t.g.memory.alloc(8);
+    const a = mapping(t.run(t.dma.mapSingle(ra, 8 * PAGE, "to-device")));
+    t.run(t.dma.unmapSingle(a));
+    const b = mapping(t.run(t.dma.mapSingle(ra, 8 * PAGE, "to-device")));
+    expect([a.index, b.index, t.dma.stats.negotiations]).toEqual([0, 0, 1]);
   });
 
   test("a nack names its reason; a silent broker is a timeout; both are refusals", () => {
@@ -237,11 +260,14 @@ describe("acquiring DVMA", () => {
       [2, 1],
     ]);
     expect(t.dma.heldLeases).toEqual([]);
+    t.run(t.dma.unmapSingle(b));
+    t.b.sim.run(t.b.sim.now + 1e8);
+    expect([...t.dma.accounting.perMap]).toEqual([[0, 2]]);
+    expect(t.b.broker.grantsOf(t.g.id, DH)).toEqual([{ base: 0, npages: 2 }]);
     t.run(t.dma.unmapSingle(a));
     t.b.sim.run(t.b.sim.now + 1e8);
-    expect([...t.dma.accounting.perMap]).toEqual([[2, 1]]);
-    expect(t.b.broker.grantsOf(t.g.id, DH)).toEqual([{ base: 2, npages: 1 }]);
-    expect(t.dma.stats).toMatchObject({ negotiations: 2, unmaps: 1, leasesHeld: 0 });
+    expect(t.b.broker.grantsOf(t.g.id, DH)).toEqual([]);
+    expect(t.dma.stats).toMatchObject({ negotiations: 2, unmaps: 2, leasesHeld: 0 });
   });
 
   test("a per-map nack is a refusal", () => {
@@ -249,6 +275,7 @@ describe("acquiring DVMA", () => {
     const ra = t.g.memory.alloc(5);
     expect(t.run(t.dma.mapSingle(ra, 5 * PAGE, "to-device"))).toEqual({ error: "nack:bad-npages" });
     expect(t.dma.stats).toMatchObject({ refused: 1, negotiations: 1 });
+    expect([...t.dma.accounting.perMap]).toEqual([]);
   });
 
   test("a policy that asks for per-map acquisition gets it whatever the guest's setting", () => {
@@ -351,6 +378,69 @@ describe("unmapping", () => {
     expect(t.dma.stats.deferredFlushes).toBe(1);
   });
 
+  test("after a timer's flush the next unmap starts a timer of its own", () => {
+    const t = booted({
+      guestDma: { unmap: "deferred", deferredMaxEntries: 100, deferredMaxNs: 1e6 },
+    });
+    const ra = t.g.memory.alloc(3);
+    const ms = [0, 1, 2].map((i) => mapping(t.run(t.dma.mapSingle(ra + i * PAGE, 1, "to-device"))));
+    const t0 = t.b.sim.now;
+    t.b.sim.spawn(t.dma.unmapSingle(ms[0]!));
+    t.b.sim.run(t0 + 5e5);
+    t.b.sim.spawn(t.dma.unmapSingle(ms[1]!));
+    t.b.sim.run(t0 + 1.1e6);
+    expect(t.valid()).toBe(1);
+    t.b.sim.spawn(t.dma.unmapSingle(ms[2]!));
+    t.b.sim.run(t0 + 1.6e6);
+    expect(t.valid()).toBe(1); // its own timer: not flushed by one started before
+    t.b.sim.run(t0 + 2.2e6);
+    expect(t.valid()).toBe(0);
+    expect(t.dma.stats.deferredFlushes).toBe(2);
+  });
+
+  test("an explicit flush cancels the pending timer; a later unmap gets a timer of its own", () => {
+    const t = booted({
+      guestDma: { unmap: "deferred", deferredMaxEntries: 100, deferredMaxNs: 1e6 },
+    });
+    const ra = t.g.memory.alloc(2);
+    const a = mapping(t.run(t.dma.mapSingle(ra, 1, "to-device")));
+    const b = mapping(t.run(t.dma.mapSingle(ra + PAGE, 1, "to-device")));
+    const t0 = t.b.sim.now;
+    t.b.sim.spawn(t.dma.unmapSingle(a));
+    t.b.sim.run(t0 + 1000);
+    t.b.sim.spawn(t.dma.flush());
+    t.b.sim.run(t0 + 5e5);
+    expect(t.valid()).toBe(1);
+    t.b.sim.spawn(t.dma.unmapSingle(b));
+    t.b.sim.run(t0 + 1.2e6); // the cancelled timer would have fired at 1e6
+    expect(t.valid()).toBe(1);
+    t.b.sim.run(t0 + 1.6e6);
+    expect(t.valid()).toBe(0);
+    expect(t.dma.stats.deferredFlushes).toBe(2);
+  });
+
+  test("a flush with nothing pending does not wait for its vCPU", () => {
+    const t = booted();
+    const cpu = t.g.cpu;
+    const t0 = t.b.sim.now;
+    t.b.sim.spawn(
+      (function* () {
+        const v = yield* cpu.take(0);
+        yield 5000;
+        cpu.free(v);
+      })(),
+    );
+    let end = -1;
+    t.b.sim.spawn(
+      (function* () {
+        yield* t.dma.flush(0);
+        end = t.b.sim.now;
+      })(),
+    );
+    t.b.sim.run(t0 + 1e6);
+    expect(end).toBe(t0);
+  });
+
   test("an explicit flush demaps what is pending and cancels the timer", () => {
     const t = booted({
       guestDma: { unmap: "deferred", deferredMaxEntries: 100, deferredMaxNs: 1e6 },
@@ -362,6 +452,17 @@ describe("unmapping", () => {
     expect([t.valid(), t.dma.stats.deferredFlushes]).toEqual([0, 1]);
     t.b.sim.run(t.b.sim.now + 1e8);
     expect(t.dma.stats.deferredFlushes).toBe(1);
+  });
+
+  test("a strict unmap larger than the per-call limit loops until every entry is clear", () => {
+    const t = booted({ maxTtesPerCall: 3, guestDma: { leasePages: 16 } });
+    const ra = t.g.memory.alloc(12);
+    mapping(t.run(t.dma.mapSingle(ra, PAGE, "to-device")));
+    const m = mapping(t.run(t.dma.mapSingle(ra + PAGE, 10 * PAGE, "to-device")));
+    expect([m.index, t.valid()]).toEqual([1, 11]);
+    t.run(t.dma.unmapSingle(m));
+    expect(t.ttes(0, 12).map((e) => e[0])).toEqual([true, ...Array(11).fill(false)]);
+    expect(t.dma.stats.demapCalls).toBe(4);
   });
 
   test("a demap of entries already revoked stops at once", () => {
@@ -431,6 +532,22 @@ describe("coherent buffers, sync, stats and idle leases", () => {
     expect(t.dma.stats.leasesHeld).toBe(1);
     expect(t.b.broker.grantsOf(t.g.id, DH)).toEqual([{ base: 8, npages: 10 }]);
     expect(t.run(t.dma.releaseIdleLeases())).toBe(0);
+  });
+
+  test("a lease given back while the broker is away is resent until the broker takes it", () => {
+    const t = booted();
+    const ra = t.g.memory.alloc(10);
+    const a = mapping(t.run(t.dma.mapSingle(ra, 8 * PAGE, "to-device")));
+    const b = mapping(t.run(t.dma.mapSingle(ra, 10 * PAGE, "to-device")));
+    t.run(t.dma.unmapSingle(b));
+    expect(b.index).toBe(8);
+    t.b.broker.crash();
+    t.b.sim.spawn(t.dma.releaseIdleLeases());
+    t.b.sim.run(t.b.sim.now + 2e7); // past every usual retry
+    t.b.broker.restart();
+    t.b.sim.run(t.b.sim.now + 1e8);
+    expect(t.b.broker.grantsOf(t.g.id, DH)).toEqual([{ base: 0, npages: 8 }]);
+    expect(a.index).toBe(0);
   });
 
   test("with leaseIdleNs a lease idle that long goes back by itself", () => {
@@ -530,6 +647,19 @@ describe("time on the guest's vCPU", () => {
     const want = t.cost.dmaApiCpuNs + t.hv.lastCostNs + 2 * t.call;
     expect([f.dt, f.busy, t.dma.stats.demapCalls]).toEqual([want, want, 1]);
     expect(t.dma.flushLock.stats.acquisitions).toBe(1);
+  });
+
+  test("a lease given back first charges the policy's calls on vCPU 0, then the round trip", () => {
+    const t = plain();
+    const ra = t.g.memory.alloc(8);
+    const m = mapping(t.timed(t.dma.mapSingle(ra, 8 * PAGE, "to-device", 1)).value);
+    t.timed(t.dma.unmapSingle(m, 1));
+    const busy0 = t.g.cpu.vcpuBusyNs(0);
+    const r = t.timed(t.dma.releaseIdleLeases());
+    expect(r.value).toBe(1);
+    // removeRange's call, then the release sent and its ack received on vCPU 0
+    expect(t.g.cpu.vcpuBusyNs(0) - busy0).toBe(t.call + t.cost.ldcSendCpuNs + t.cost.ldcRecvCpuNs);
+    expect(t.platform.broker.grantsOf(t.g.id, DH)).toEqual([]);
   });
 
   test("sync holds the vCPU for the hypercall's cost", () => {
