@@ -115,6 +115,24 @@ describe("mapSingle and mapSg", () => {
     expect(t.dma.stats).toMatchObject({ maps: 4, failures: 0, negotiations: 1, mapCalls: 4 });
   });
 
+  test("past one page list (1,024 entries) the rest goes in a second call, each page at its own place", () => {
+    const t = booted({ windowPages: 2048, guestMiB: 16, guestDma: { leasePages: 1100 } });
+    const ra = t.g.memory.alloc(1030);
+    const m = mapping(t.run(t.dma.mapSingle(ra, 1030 * PAGE, "to-device")));
+    expect([m.npages, t.valid(), t.dma.stats.mapCalls]).toEqual([1030, 1030, 2]);
+    const pa = t.mem.paPageOf(ra);
+    expect(t.ttes(m.index + 1023, m.index + 1031).map((e) => e[1])).toEqual([
+      pa + 1023,
+      pa + 1024,
+      pa + 1025,
+      pa + 1026,
+      pa + 1027,
+      pa + 1028,
+      pa + 1029,
+      0,
+    ]);
+  });
+
   test("a length that is not positive is refused before any work", () => {
     const t = booted();
     const ra = t.g.memory.alloc(1);
