@@ -158,6 +158,7 @@ describe("BrokerClient", () => {
     // chase: resent at once, then after 1, 2, 4 ... timeouts
     r.sim.run(snd + to + 7 * to + lat + 1);
     expect(r.seen.map((s) => (s.t - lat - snd - to) / to)).toEqual([-(snd + to) / to, 0, 1, 3, 7]);
+    expect(r.client.stats.sent).toBe(5);
     answer = true;
     r.sim.run(1e12);
     expect(r.seen.filter((s) => s.m.kind === Msg.DVMA_REQ).length).toBe(6);
@@ -226,9 +227,11 @@ describe("BrokerClient", () => {
       if (m.kind === Msg.DVMA_RELEASE) return [{ m: message(Msg.RELEASE_ACK, { id: m.id }) }];
       return [
         { m: grantFor(m, 0x8000_0000) },
+        { m: grantFor(m, 0x8000_0000) }, // the same instant: the asker has not run yet
         { m: grantFor(m, 0x8000_0000), delay: 10 },
         { m: grantFor(m, 0x8000_0000), delay: 1e8 },
         { m: grantFor(m, 0x8001_0000), delay: 2e8 },
+        { m: grantFor(m, 0x8000_0000), delay: 3e8 }, // still the taken one, after the stray
       ];
     });
     const a = r.run(r.client.ask(req()));
@@ -236,7 +239,23 @@ describe("BrokerClient", () => {
     expect(a.result()).toMatchObject({ base: 0x8000_0000 });
     const back = r.seen.filter((s) => s.m.kind === Msg.DVMA_RELEASE);
     expect(back.map((s) => s.m.base)).toEqual([0x8001_0000]);
-    expect(r.client.stats).toMatchObject({ received: 5, strayGrantsReleased: 1 });
+    expect(r.client.stats).toMatchObject({ received: 7, strayGrantsReleased: 1 });
+  });
+
+  test("a stray grant's release is resent until the broker acknowledges it", () => {
+    let releases = 0;
+    const r = rig(
+      (m) => {
+        if (m.kind !== Msg.DVMA_RELEASE) return [];
+        releases++;
+        return releases >= 5 ? [{ m: message(Msg.RELEASE_ACK, { id: m.id }) }] : [];
+      },
+      { retries: 2 },
+    );
+    r.channel.send(BROKER, encode(grantFor(message(Msg.DVMA_REQ, { id: 9 }), 0x8000_2000, 1)));
+    r.sim.run(1e12);
+    expect(releases).toBe(5);
+    expect(r.sim.pending).toBe(0);
   });
 
   test("a grant for an id never asked is a stray and goes back, once; other strays are dropped", () => {

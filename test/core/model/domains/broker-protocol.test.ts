@@ -33,7 +33,9 @@ const FIXED = cost.ldcRecvCpuNs + cost.brokerRequestCpuNs + cost.ldcSendCpuNs;
 type Maker = (dh: number, windowPages: number) => GlobalPolicy;
 
 /** A machine whose guest 1 speaks raw packets to the broker and records every reply. */
-function rig(opts: { policy?: Maker; queueEntries?: number; guests?: number } = {}) {
+function rig(
+  opts: { policy?: Maker; queueEntries?: number; guests?: number; noBus?: boolean } = {},
+) {
   const sim = new Simulator();
   const bus = new EventBus(() => sim.now);
   const policy =
@@ -43,7 +45,7 @@ function rig(opts: { policy?: Maker; queueEntries?: number; guests?: number } = 
     cost,
     seed: 1,
     sim,
-    bus,
+    bus: opts.noBus ? undefined : bus,
     globalPolicy: (dh, w) => policy(dh, w),
     localPolicy: (_g, _dh, w) => new BitmapNextFitPolicy(w),
     ldc: { queueEntries: opts.queueEntries ?? 128 },
@@ -54,6 +56,8 @@ function rig(opts: { policy?: Maker; queueEntries?: number; guests?: number } = 
   g.channel.onReceive(g.id, (pkt) => replies.push({ t: sim.now, m: decode(pkt) }));
   const nacks: unknown[] = [];
   bus.on("dvma.nack", (e) => nacks.push({ domain: e.domain, id: e.id, reason: e.reason }));
+  const errors: unknown[] = [];
+  bus.on("plugin.error", (e) => errors.push({ plugin: e.plugin, hook: e.hook }));
   const send = (m: Message) => {
     const t = sim.now;
     expect(g.channel.send(g.id, encode(m))).toBe(HV.EOK);
@@ -71,7 +75,7 @@ function rig(opts: { policy?: Maker; queueEntries?: number; guests?: number } = 
   const hello = () => ask(message(Msg.VER_INFO, { id: 1 }));
   const io = hv.iommus.get(DH)!;
   const owners = () => [...io.entryOwner.slice(0, 16)];
-  return { sim, platform, hv, broker, g, replies, send, ask, hello, nacks, owners };
+  return { sim, platform, hv, broker, g, replies, send, ask, hello, nacks, errors, owners };
 }
 
 const req = (id: number, npages: number, align = 1, devhandle = DH) =>
@@ -364,5 +368,106 @@ describe("broker: replies under back-pressure", () => {
     expect(r.replies.map((x) => x.m?.kind)).toEqual([Msg.VER_ACK, Msg.DVMA_GRANT, Msg.DVMA_GRANT]);
     expect(r.replies[2]!.t - r.replies[1]!.t).toBeGreaterThanOrEqual(LAT);
     expect(r.broker.stats).toMatchObject({ grants: 1, replays: 1 });
+  });
+});
+
+describe("broker: what it costs and what it says when things go wrong", () => {
+  const throwing =
+    (hook: string): Maker =>
+    (_dh, w) => {
+      const p = new FirstFitPolicy(w);
+      return Object.assign(Object.create(p), {
+        [hook]: () => {
+          throw new Error(`${hook} broke`);
+        },
+      });
+    };
+
+  test("a nack without an event bus", () => {
+    const r = rig({ noBus: true });
+    expect(r.ask(req(1, 1)).m).toMatchObject({ kind: Msg.DVMA_NACK, reason: "no-handshake" });
+  });
+
+  test("the control domain's own grant names the hook that broke; a refusal is not a policy error", () => {
+    const r = rig({ policy: throwing("grant") });
+    expect(r.broker.grantSelf(DH, 1, 1)).toBe(-1);
+    expect(r.errors).toEqual([{ plugin: "global-policy", hook: "grant" }]);
+    const full = rig();
+    expect(full.broker.grantSelf(DH, 64, 1)).toBe(0);
+    expect(full.broker.grantSelf(DH, 1, 1)).toBe(-1);
+    expect(full.broker.stats.policyErrors).toBe(0);
+    const rv = rig({ policy: throwing("revoke") });
+    expect(rv.hv.dvmaGrant(0, 2, DH, WINDOW_BASE, 1)).toBe(HV.EOK);
+    expect(rv.broker.grantSelf(DH, 1, 1)).toBe(-1);
+    expect(rv.errors).toEqual([{ plugin: "global-policy", hook: "revoke" }]);
+  });
+
+  test("giving back what the hypervisor does not show is a bug, named with the call", () => {
+    const r = rig();
+    expect(() => r.broker.releaseSelf(DH, 5, 2)).toThrow(
+      /^ledger and hypervisor disagree: dvma_revoke\(0, 5\+2\) = \d+ \(release\)$/,
+    );
+  });
+
+  test("a death's revokes and policy calls are charged to the control domain", () => {
+    const r = rig();
+    r.hello();
+    r.ask(req(2, 2));
+    r.ask(req(3, 3));
+    const cpu = r.platform.controlCpu;
+    const before = cpu.busyNs;
+    r.hv.killDomain(1, "test");
+    r.sim.run(r.sim.now + 1e8);
+    // two revoke hypercalls, two policy revokes and one reclaim (100 ns each, unreported work)
+    expect(cpu.busyNs - before).toBeGreaterThan(2 * cost.hcallTrapNs + 3 * cost.policyCallNs);
+  });
+
+  test("a restart's restores are charged to the control domain", () => {
+    const r = rig();
+    r.hello();
+    r.ask(req(2, 2));
+    r.broker.crash();
+    const cpu = r.platform.controlCpu;
+    const before = cpu.busyNs;
+    r.broker.restart();
+    r.sim.run(r.sim.now + 1e8);
+    expect(cpu.busyNs - before).toBeGreaterThanOrEqual(cost.policyCallNs);
+  });
+
+  test("a crashed broker spends nothing on what arrives; a crash mid-request drops its reply", () => {
+    const r = rig();
+    r.hello();
+    r.broker.crash();
+    const cpu = r.platform.controlCpu;
+    const before = cpu.busyNs;
+    r.send(req(2, 1));
+    r.sim.run(r.sim.now + 1e8);
+    expect(cpu.busyNs).toBe(before);
+    r.broker.restart();
+    r.sim.run(r.sim.now + 1e8);
+    const n = r.replies.length;
+    const t0 = r.send(req(3, 1));
+    r.sim.run(t0 + LAT + 100); // arrived, being served
+    r.broker.crash();
+    r.sim.run(r.sim.now + 1e8);
+    expect(r.replies.length).toBe(n);
+  });
+
+  test("two requests served at once: each reply waits for its own work only", () => {
+    const r = rig();
+    r.hello();
+    const g2 = r.platform.guests[1]!;
+    const other: { t: number; m: Message | null }[] = [];
+    g2.channel.onReceive(g2.id, (pkt) => other.push({ t: r.sim.now, m: decode(pkt) }));
+    const t0 = r.sim.now;
+    r.send(req(2, 4)); // guest 1: a grant, with its hypercall and policy call
+    expect(g2.channel.send(g2.id, encode(req(1, 1)))).toBe(HV.EOK); // guest 2: no handshake
+    r.sim.run(t0 + 1e8);
+    // its own receive, request and send time; at most one policy call more (the window's calls
+    // are replayed by whichever request settles first), and none of guest 1's hypercall
+    expect(other.map((x) => x.m?.reason)).toEqual(["no-handshake"]);
+    expect(other[0]!.t - t0).toBeGreaterThanOrEqual(2 * LAT + FIXED);
+    expect(other[0]!.t - t0).toBeLessThanOrEqual(2 * LAT + FIXED + cost.policyCallNs);
+    expect(r.replies.at(-1)!.t - t0).toBeGreaterThan(2 * LAT + FIXED);
   });
 });

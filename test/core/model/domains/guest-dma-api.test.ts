@@ -477,9 +477,11 @@ describe("unmapping", () => {
     const ra = t.g.memory.alloc(12);
     mapping(t.run(t.dma.mapSingle(ra, PAGE, "to-device")));
     const m = mapping(t.run(t.dma.mapSingle(ra + PAGE, 10 * PAGE, "to-device")));
-    expect([m.index, t.valid()]).toEqual([1, 11]);
+    const after = mapping(t.run(t.dma.mapSingle(ra + 11 * PAGE, PAGE, "to-device")));
+    expect([m.index, after.index, t.valid()]).toEqual([1, 11, 12]);
     t.run(t.dma.unmapSingle(m));
-    expect(t.ttes(0, 12).map((e) => e[0])).toEqual([true, ...Array(11).fill(false)]);
+    // the mappings on either side stay
+    expect(t.ttes(0, 13).map((e) => e[0])).toEqual([true, ...Array(10).fill(false), true, false]);
     expect(t.dma.stats.demapCalls).toBe(4);
   });
 
