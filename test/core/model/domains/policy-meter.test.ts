@@ -2,6 +2,7 @@
 // (errors reported by name, calls recorded for replay), read exactly.
 import { describe, expect, test } from "bun:test";
 import { PluginError } from "../../../../core/input/errors.ts";
+import { isRefusal } from "../../../../core/model/domains/policy.ts";
 import {
   CALL_UNIT,
   IMPLICIT_LOCK,
@@ -68,6 +69,15 @@ describe("MeterLog", () => {
     expect(
       ["call", "node", "word", "magazine", "bucket", ""].map((n) => unitPrice(cost, n)),
     ).toEqual([100, 20, 2, 10, 3, 3]);
+  });
+});
+
+describe("isRefusal", () => {
+  test("only an object with a reason is a refusal", () => {
+    expect(isRefusal({ refused: "full" })).toBe(true);
+    expect(isRefusal(3)).toBe(false);
+    expect(isRefusal(null as never)).toBe(false);
+    expect(isRefusal({} as never)).toBe(false);
   });
 });
 
@@ -207,6 +217,80 @@ describe("PolicyReplay", () => {
     expect(t.cpu.vcpuBusyNs(0)).toBe(1000);
   });
 
+  test("each unit keeps its own price whatever was priced before it", () => {
+    const s = setup();
+    s.meter.unit("node");
+    const word = s.meter.unit("word");
+    s.sim.spawn(s.caller(0, () => s.meter.work(word, 3)));
+    s.sim.run();
+    s.sim.spawn(s.caller(0, () => {}));
+    s.sim.run();
+    s.sim.spawn(s.caller(0, () => s.meter.work(word, 3)));
+    s.sim.run();
+    expect(s.done).toEqual([6, 106, 112]);
+  });
+
+  test("a shorter call after a longer one replays only its own records", () => {
+    const s = setup();
+    const a = s.meter.lock("a");
+    const node = s.meter.unit("node");
+    s.sim.spawn(
+      s.caller(0, () => {
+        s.meter.acquire(a);
+        s.meter.work(node, 50);
+        s.meter.release(a);
+      }),
+    );
+    s.sim.run();
+    s.sim.spawn(s.caller(0, () => s.meter.work(node, 1)));
+    s.sim.run();
+    expect(s.done).toEqual([1000, 1020]);
+  });
+
+  /** vCPU 1 holds sleeping lock `b` for 1,000 ns from 0; vCPU 0 runs `call` from 0. */
+  function contended(call: (s: ReturnType<typeof setup>, b: number) => void) {
+    const s = setup(2);
+    const b = s.meter.lock("b", "sleep");
+    const node = s.meter.unit("node");
+    s.sim.spawn(
+      s.caller(1, () => {
+        s.meter.acquire(b);
+        s.meter.work(node, 50);
+        s.meter.release(b);
+      }),
+    );
+    s.sim.spawn(s.caller(0, () => call(s, b)));
+    s.sim.run(1e6);
+    return s;
+  }
+
+  test("a sleeping lock is slept on once every spinlock taken before it is released", () => {
+    const s = contended((t, b) => {
+      const spin = t.meter.lock("s", "spin");
+      t.meter.acquire(spin);
+      t.meter.release(spin);
+      t.meter.acquire(b);
+      t.meter.release(b);
+    });
+    expect(s.cpu.vcpuBusyNs(0)).toBe(0);
+    const t = contended((u, b) => {
+      const other = u.meter.lock("a", "sleep");
+      u.meter.acquire(other);
+      u.meter.release(other);
+      u.meter.acquire(b);
+      u.meter.release(b);
+    });
+    expect(t.cpu.vcpuBusyNs(0)).toBe(0);
+    const held = contended((u, b) => {
+      const other = u.meter.lock("a", "sleep");
+      u.meter.acquire(other);
+      u.meter.acquire(b); // a sleeping lock held: still no spinning
+      u.meter.release(b);
+      u.meter.release(other);
+    });
+    expect(held.cpu.vcpuBusyNs(0)).toBe(0);
+  });
+
   test("nothing recorded: the replay returns the vCPU at once", () => {
     const s = setup();
     const g = s.replay.replay(s.cpu, 1, 1);
@@ -254,6 +338,22 @@ describe("WindowPolicies", () => {
     expect(s.w.pending).toBe(true);
     s.w.clear();
     expect(s.w.get(0x200)).toBeUndefined();
+  });
+
+  test("without an event bus a throw is still counted, and its answer is none", () => {
+    const hv = smallHv();
+    let counted = 0;
+    const w = new WindowPolicies(
+      { sim: new Simulator(), hv, cost, policy: () => ({}) as never },
+      () => counted++,
+    );
+    w.make();
+    expect(
+      w.call(0x200, "grant", () => {
+        throw new Error("x");
+      }),
+    ).toBeUndefined();
+    expect(counted).toBe(1);
   });
 
   test("a throw is counted and reported by name; its answer is none", () => {
