@@ -31,6 +31,7 @@ describe("LeaseTable", () => {
     t.insert(10, 10);
     t.insert(40, 4);
     expect(t.all.map((l) => l.base)).toEqual([0, 10, 20, 40]);
+    expect(t.all.map((l) => [l.live, l.idleTimer])).toEqual(Array(4).fill([0, -1]));
     t.use(9, 2); // pages 9 and 10: the first two leases
     t.use(19, 1);
     t.use(30, 10); // between leases: none
