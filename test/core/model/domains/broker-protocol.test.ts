@@ -392,6 +392,12 @@ describe("broker: what it costs and what it says when things go wrong", () => {
     const r = rig({ policy: throwing("grant") });
     expect(r.broker.grantSelf(DH, 1, 1)).toBe(-1);
     expect(r.errors).toEqual([{ plugin: "global-policy", hook: "grant" }]);
+    // behind the checks, a policy that broke is asked nothing more
+    const checked = rig({
+      policy: (dh, w) => checkGlobalPolicy("ff", throwing("grant")(dh, w), w),
+    });
+    expect(checked.broker.grantSelf(DH, 1, 1)).toBe(-1);
+    expect(checked.broker.stats.policyErrors).toBe(1);
     const full = rig();
     expect(full.broker.grantSelf(DH, 64, 1)).toBe(0);
     expect(full.broker.grantSelf(DH, 1, 1)).toBe(-1);

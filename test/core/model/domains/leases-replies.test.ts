@@ -242,6 +242,31 @@ describe("ReplyCache", () => {
     expect([1, 4].map((id) => c.get(id))).toEqual([undefined, undefined]);
   });
 
+  test("a grant on a root complex the guest holds nothing of is not kept", () => {
+    const hv = smallHv({ windowPages: 64 });
+    hv.iommus.set(0x300, hv.iommus.get(DH)!);
+    const a = new RangeSet();
+    a.add(0, 2);
+    const c = new ReplyCache(0, hv, new Map([[DH, a]]));
+    c.set(1, grant(1, 0, 2, 0x300));
+    expect(c.get(1)).toBeUndefined();
+  });
+
+  test("with room for two, kept grants are pruned only past four", () => {
+    const { c, set } = cache(2);
+    for (let i = 0; i < 8; i++) set.add(i * 2, 2);
+    for (let i = 0; i < 6; i++) c.set(i, grant(i, i * 2, 2)); // 0..3 kept, 4 and 5 recent
+    set.remove(0, 2);
+    c.set(6, nack(6)); // 4 kept aside too: five kept, pruned: 0 goes
+    expect([0, 1, 4].map((id) => c.get(id) !== undefined)).toEqual([false, true, true]);
+    const { c: d, set: s2 } = cache(2);
+    for (let i = 0; i < 8; i++) s2.add(i * 2, 2);
+    for (let i = 0; i < 5; i++) d.set(i, grant(i, i * 2, 2)); // 0..2 kept
+    s2.remove(0, 2);
+    d.set(5, nack(5)); // four kept: not more than twice the size, no prune
+    expect(d.get(0)).toEqual(grant(0, 0, 2));
+  });
+
   test("released() ignores kept grants of another root complex", () => {
     const hv = smallHv({ windowPages: 64 });
     // a second root complex to keep a grant of
