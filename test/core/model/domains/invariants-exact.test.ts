@@ -112,6 +112,19 @@ describe("ledger = ownership table (3)", () => {
       "rc 512 entry 2: granted to 1 and 2",
       "rc 512 entry 5: granted to 1 and 3",
     ]);
+    // a grant ending where the covering one ends does not take over the cover
+    const same = ledger({
+      1: [{ base: 0, npages: 8 }],
+      2: [{ base: 4, npages: 4 }],
+      3: [{ base: 6, npages: 1 }],
+    });
+    expect(ledgerViolations(hv, same, io)).toEqual([
+      "rc 512 entry 4: granted to 1 and 2",
+      "rc 512 entry 5: granted to 1 and 2",
+      "rc 512 entry 6: granted to 1 and 2",
+      "rc 512 entry 7: granted to 1 and 2",
+      "rc 512 entry 6: granted to 1 and 3",
+    ]);
   });
 
   test("a broker that is down is not compared", () => {
@@ -183,6 +196,10 @@ describe("every valid TTE accounted for (7)", () => {
     for (const i of [2, 3, 6, 7]) io.iotsb.set(i, pa, 3);
     expect(dmaApiViolations(hv, api(1, [], [0, 4, 6, 1]))).toEqual([
       "domain 1 entry 7: valid TTE that no mapping accounts for",
+    ]);
+    io.iotsb.set(0, pa, 3);
+    expect(dmaApiViolations(hv, api(1, [2, 3, 6, 7]))).toEqual([
+      "domain 1 entry 0: valid TTE that no mapping accounts for",
     ]);
     // a short range after a long one does not shorten what the long one covers
     expect(dmaApiViolations(hv, api(1, [], [0, 8, 1, 1]))).toEqual([]);

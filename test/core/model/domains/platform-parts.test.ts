@@ -5,10 +5,15 @@ import { DevicePort, duplexLink } from "../../../../core/model/domains/device-po
 import { isDmaFailure } from "../../../../core/model/domains/guest-dma-types.ts";
 import { DATA_CORRUPT, intoMemory } from "../../../../core/model/domains/io.ts";
 import { LocalBrokerLink } from "../../../../core/model/domains/local-link.ts";
-import { Msg, message } from "../../../../core/model/domains/protocol.ts";
+import { Platform } from "../../../../core/model/domains/platform.ts";
+import { encode, Msg, message } from "../../../../core/model/domains/protocol.ts";
+import { HV } from "../../../../core/model/hv/status.ts";
 import { DmaFault } from "../../../../core/model/iommu/iommu.ts";
+import { parseCostModel } from "../../../../core/model/machine/parse.ts";
+import { BitmapNextFitPolicy } from "../../../../plugins/policies/bitmap-next-fit.ts";
+import { FirstFitPolicy } from "../../../../plugins/policies/first-fit.ts";
 import { bootSmall, runProc } from "../../../helpers/platform.ts";
-import { WINDOW_BASE } from "../../../helpers/small-machine.ts";
+import { smallMachine, WINDOW_BASE } from "../../../helpers/small-machine.ts";
 
 const DH = 0x200;
 const PAGE = 8192;
@@ -60,6 +65,53 @@ describe("platform", () => {
     expect(() => new DevicePort(b.sim, b.hv, 9, b.platform.cfg.cost, duplexLink(b.sim))).toThrow(
       new RangeError("no device 9"),
     );
+  });
+});
+
+describe("platform LDC options", () => {
+  function boot(ldc?: ConstructorParameters<typeof Platform>[0]["ldc"]) {
+    const cost = parseCostModel({});
+    return new Platform({
+      md: smallMachine({ guests: 2 }),
+      cost,
+      seed: 1,
+      globalPolicy: (_dh, w) => new FirstFitPolicy(w),
+      localPolicy: (_g, _dh, w) => new BitmapNextFitPolicy(w),
+      ldc,
+    });
+  }
+  const pkt = () => encode(message(Msg.VER_INFO, { id: 1 }));
+
+  test("defaults without options: 128 queue entries, nothing lost", () => {
+    const p = boot();
+    const ch = p.guests[0]!.channel;
+    for (let i = 0; i < 128; i++) expect(ch.send(1, pkt())).toBe(HV.EOK);
+    expect(ch.send(1, pkt())).toBe(HV.EWOULDBLOCK);
+    expect(ch.dropped).toBe(0);
+  });
+
+  test("queue entries, loss and each packet's fate reach every guest's channel", () => {
+    const small = boot({ queueEntries: 1 }).guests[0]!.channel;
+    expect([small.send(1, pkt()), small.send(1, pkt())]).toEqual([HV.EOK, HV.EWOULDBLOCK]);
+    const lossy = boot({ lossRate: 1 }).guests[1]!.channel;
+    lossy.send(2, pkt());
+    expect(lossy.dropped).toBe(1);
+    const asked: number[] = [];
+    const late = boot({
+      fate: (channel) => {
+        asked.push(channel);
+        return 3;
+      },
+    });
+    const g = late.guests[1]!;
+    const arrived: number[] = [];
+    g.channel.onReceive(0, () => arrived.push(late.sim.now));
+    g.channel.send(2, pkt());
+    late.sim.run(1e9);
+    const cost = late.cfg.cost;
+    expect(asked).toEqual([2]);
+    // "late": after the sender has given up waiting
+    expect(arrived).toEqual([2 * cost.ldcLatencyNs + cost.ldcTimeoutNs]);
   });
 });
 
@@ -136,6 +188,26 @@ describe("device port", () => {
     expect(cost.dmaSetupNs).toBeGreaterThan(0);
   });
 
+  test("a faulted transfer takes only its setup and translation, and needs no event bus", () => {
+    const { b, m, cost } = mapped(PAGE, false);
+    const io = b.hv.iommus.get(DH)!;
+    const quiet = new DevicePort(b.sim, b.hv, 0, cost, duplexLink(b.sim));
+    const t0 = b.sim.now;
+    let end = -1;
+    let fault = -1;
+    b.sim.spawn(
+      (function* () {
+        fault = yield* quiet.dma(m.dvma, PAGE, true, 1);
+        end = b.sim.now;
+      })(),
+    );
+    b.sim.run(t0 + 1e9);
+    expect(fault).not.toBe(DmaFault.none);
+    expect(end - t0).toBe(cost.dmaSetupNs + io.lastCostNs);
+    expect(runProc(b, quiet.dma(m.dvma, PAGE, false, 1))).toBe(DmaFault.none);
+    expect(quiet.stats).toEqual({ dmas: 2, bytes: PAGE, faults: 1 });
+  });
+
   test("two transfers the same way queue on the device's link; opposite ways overlap", () => {
     const { b, m, port, cost } = mapped(2 * PAGE, true);
     const ends: number[] = [];
@@ -188,6 +260,21 @@ describe("the control domain's broker link", () => {
     );
     expect(b.broker.grantsOf(0, DH)).toEqual([{ base: 0, npages: 3 }]);
     expect(b.platform.controlCpu.busyNs).toBeGreaterThan(cost.brokerRequestCpuNs);
+    const second = runProc(b, l.ask(message(Msg.DVMA_REQ, { id: 8, devhandle: DH, npages: 2 })));
+    expect(second).toEqual(
+      message(Msg.DVMA_GRANT, { id: 8, devhandle: DH, base: WINDOW_BASE + 3 * PAGE, npages: 2 }),
+    );
+    runProc(
+      b,
+      l.ask(
+        message(Msg.DVMA_RELEASE, {
+          id: 9,
+          devhandle: DH,
+          base: WINDOW_BASE + 3 * PAGE,
+          npages: 2,
+        }),
+      ),
+    );
     const n = runProc(b, l.ask(message(Msg.DVMA_REQ, { id: 5, devhandle: DH, npages: 16 })));
     expect(n).toEqual(message(Msg.DVMA_NACK, { id: 5, reason: "no-space" }));
     const r = runProc(
