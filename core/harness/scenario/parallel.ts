@@ -32,11 +32,28 @@ export interface SweepProgress {
   events: number;
 }
 
+/**
+ * A finished run as `--timing` prints it: where it sits, what it simulated, and the wall time it
+ * took in the thread that ran it, boot to finish (host clock: never in the report).
+ */
+export interface RunTiming {
+  index: number;
+  total: number;
+  path: string;
+  params: Record<string, unknown>;
+  simNs: number;
+  events: number;
+  ios: number;
+  wallNs: number;
+}
+
 export interface ParallelRunOptions {
   /** Workers to start (at most one per run). */
   workers: number;
   /** Called as runs advance and finish. */
   progress?: (p: SweepProgress) => void;
+  /** Called as each run finishes, in the order they finish (not plan order). */
+  timed?: (t: RunTiming) => void;
 }
 
 /**
@@ -109,8 +126,19 @@ export async function runScenarioParallel(
         const cause = plugin && new PluginError(plugin[0], plugin[1], why);
         reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`, { cause }));
       };
-      const finished = (index: number, m: PathMetrics, events: number) => {
+      const finished = (index: number, m: PathMetrics, events: number, wallNs: number) => {
         metrics[index] = m;
+        const { params, path } = at[index]!;
+        opts.timed?.({
+          index,
+          total,
+          path,
+          params,
+          simNs: runNs[index]!,
+          events,
+          ios: m.ios,
+          wallNs,
+        });
         inFlight.delete(index);
         done++;
         doneNs += runNs[index]!;
@@ -129,6 +157,7 @@ export async function runScenarioParallel(
           const r = plan.runs[index]!;
           inFlight.set(index, { simulatedNs: 0, events: 0 });
           try {
+            const wall0 = performance.now(); // host clock: --timing only
             const state = startPath(r.scenario, r.path, table, r.params, { index, total });
             const { sim, untilNs } = state;
             const slice = Math.max(1000, Math.ceil(untilNs / SLICES));
@@ -141,7 +170,7 @@ export async function runScenarioParallel(
             }
             if (settled) return;
             const run = state.finish();
-            finished(index, run.metrics, run.events);
+            finished(index, run.metrics, run.events, (performance.now() - wall0) * 1e6); // host clock
           } catch (e) {
             const p = pluginErrorIn(e);
             return fail(index, describeThrown(e), e instanceof InputError, p && [p.plugin, p.hook]);
@@ -165,7 +194,7 @@ export async function runScenarioParallel(
             inFlight.set(m.index, { simulatedNs: m.simulatedNs, events: m.events });
             return report();
           }
-          finished(m.index, m.metrics, m.events);
+          finished(m.index, m.metrics, m.events, m.wallNs);
           if (!settled) start(w, busy);
         };
         // Uncaught in the worker (outside a run's try) or the worker died: blame its current run.
