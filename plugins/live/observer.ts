@@ -27,7 +27,8 @@ export interface LiveRun {
   /** Run number on this server (1, 2, ...). */
   readonly run: number;
   readonly info: RunInfo;
-  readonly sim: Simulator;
+  /** The run's clock; once the run is over and no longer the latest, only its end time. */
+  sim: Pick<Simulator, "now">;
   readonly series: RunSeries;
   platform?: Platform;
   metrics?: PathMetrics;
@@ -95,11 +96,17 @@ export class LiveObserver {
     this.unsubscribe(tap);
     this.active.delete(r.info);
     r.metrics = metrics;
+    r.series.detach();
     this.hub.publish(new FeedNotice("result", { run: r.run, path: r.info.path, metrics }));
     this.finished.push(r);
     if (this.finished.length > KEEP_FINISHED) this.finished.shift();
-    // Only the latest run's machine is kept (for /state); older ones can be collected.
-    for (const f of this.finished) if (f !== this.latest) f.platform = undefined;
+    // Only the latest run's machine and clock are kept (for /state); older ones can be collected
+    // (a clock holds its pending events, whose closures hold the whole machine).
+    for (const f of this.finished)
+      if (f !== this.latest && f.platform !== undefined) {
+        f.platform = undefined;
+        f.sim = { now: f.sim.now };
+      }
   }
 
   /** Clients came, went or changed their filters: every run in progress subscribes anew. */
