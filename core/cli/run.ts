@@ -218,7 +218,8 @@ export async function runCommand(
       const now = performance.now(); // host clock
       const { index, total, path, params } = run.info;
       const [simNs, events, ios] = [runNs[done - 1]!, run.events, run.metrics.ios];
-      timed!({ index, total, path, params, simNs, events, ios, wallNs: (now - wall0) * 1e6 });
+      const wallNs = (now - wall0) * 1e6;
+      timed!({ index, total, path, params, simNs, events, ios, wallNs, thread: 0 });
       wall0 = now;
     };
     const opts = {
@@ -246,8 +247,7 @@ export async function runCommand(
     } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
-  const runners = parallel ? Math.min(workers, plan.runs.length) : 1;
-  if (totals) io.err.write(totals.line((performance.now() - sweep0) * 1e6, runners)); // host clock
+  if (totals) io.err.write(totals.line((performance.now() - sweep0) * 1e6)); // host clock
   if (args.report) writeAtomic(args.report, htmlReport(report, scn, series?.series()));
   if (args.trace && trace) writeAtomic(args.trace, trace.serialize());
   if (args.out) writeAtomic(args.out, reportJson(report));

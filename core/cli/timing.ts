@@ -40,6 +40,7 @@ export class TimingTotals {
   private events = 0;
   private ios = 0;
   private runWallNs = 0;
+  private readonly threads = new Set<number>();
 
   add(t: RunTiming): void {
     this.runs++;
@@ -47,15 +48,17 @@ export class TimingTotals {
     this.events += t.events;
     this.ios += t.ios;
     this.runWallNs += t.wallNs;
+    this.threads.add(t.thread);
   }
 
   /**
-   * The sweep's line: its own wall time (`wallNs`, start to last result, on `runners` threads
-   * at once) beside the runs' wall times summed, and the rates over the sweep's wall time.
+   * The sweep's line: the threads that ran its runs, its own wall time (`wallNs`, start to last
+   * result) beside the runs' wall times summed, and the rates over the sweep's wall time.
    */
-  line(wallNs: number, runners: number): string {
+  line(wallNs: number): string {
+    const n = this.threads.size;
     return (
-      `timing all ${this.runs} runs on ${runners} thread${runners === 1 ? "" : "s"}: ` +
+      `timing all ${this.runs} runs on ${n} thread${n === 1 ? "" : "s"}: ` +
       `wall ${(wallNs / 1e9).toFixed(3)} s (runs' wall summed ${(this.runWallNs / 1e9).toFixed(3)} s), ` +
       `simulated ${simTime(this.simNs)}, ${grouped(this.events)} events, ${rates(this.simNs, this.ios, wallNs)}\n`
     );

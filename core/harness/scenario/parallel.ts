@@ -46,6 +46,8 @@ export interface RunTiming {
   events: number;
   ios: number;
   wallNs: number;
+  /** Which thread ran it: 0 this one, 1.. the sweep's workers in the order they joined. */
+  thread: number;
 }
 
 export interface ParallelRunOptions {
@@ -148,19 +150,17 @@ export async function runScenarioParallel(
         const cause = plugin && new PluginError(plugin[0], plugin[1], why);
         reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`, { cause }));
       };
-      const finished = (index: number, m: PathMetrics, events: number, wallNs: number) => {
+      const finished = (
+        index: number,
+        m: PathMetrics,
+        events: number,
+        wallNs: number,
+        thread: number,
+      ) => {
         metrics[index] = m;
         const { params, path } = at[index]!;
-        opts.timed?.({
-          index,
-          total,
-          path,
-          params,
-          simNs: runNs[index]!,
-          events,
-          ios: m.ios,
-          wallNs,
-        });
+        const [simNs, ios] = [runNs[index]!, m.ios];
+        opts.timed?.({ index, total, path, params, simNs, events, ios, wallNs, thread });
         inFlight.delete(index);
         done++;
         doneNs += runNs[index]!;
@@ -179,8 +179,10 @@ export async function runScenarioParallel(
           w.postMessage({ type: "run", index, total, at: at[index] } satisfies ToWorker);
         } else busy.index = -1;
       };
+      let joined = 0;
       const enlist = (w: Worker) => {
         const busy = { index: -1 };
+        const thread = ++joined;
         w.onmessage = (e: MessageEvent<FromWorker>) => {
           const m = e.data;
           if (m.type === "error") return fail(m.index, m.message, m.input, m.plugin);
@@ -188,7 +190,7 @@ export async function runScenarioParallel(
             inFlight.set(m.index, { simulatedNs: m.simulatedNs, events: m.events });
             return report();
           }
-          finished(m.index, m.metrics, m.events, m.wallNs);
+          finished(m.index, m.metrics, m.events, m.wallNs, thread);
           if (!settled) start(w, busy);
         };
         // Uncaught in the worker (outside a run's try) or the worker died: blame its current run.
@@ -245,7 +247,8 @@ export async function runScenarioParallel(
             const run = state.finish();
             hereMs += performance.now() - ran; // host clock
             hereRuns++;
-            finished(index, run.metrics, run.events, (performance.now() - wall0) * 1e6); // host clock
+            const wallNs = (performance.now() - wall0) * 1e6; // host clock
+            finished(index, run.metrics, run.events, wallNs, 0);
             maybeMore();
           } catch (e) {
             const p = pluginErrorIn(e);

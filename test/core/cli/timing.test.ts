@@ -35,7 +35,9 @@ describe("--timing", () => {
       // The sweep's line sums the runs' events and simulated time, on the threads it used.
       expect(total).toMatch(TOTAL_LINE);
       const [, threads, wall, summed, events] = total.match(TOTAL_LINE)!;
-      expect(threads).toBe(workers);
+      // A sweep this short starts no new worker (WORKER_WORTH_MS); a kept one may join.
+      expect(Number(threads)).toBeGreaterThanOrEqual(1);
+      expect(Number(threads)).toBeLessThanOrEqual(Number(workers));
       const eventsOf = lines.map((l) => count(l, /([\d,]+) events/));
       expect(Number(events!.replaceAll(",", ""))).toBe(eventsOf.reduce((a, b) => a + b, 0));
       const walls = lines.map((l) => Number(l.match(/wall (\d+\.\d{3}) s/)![1]));

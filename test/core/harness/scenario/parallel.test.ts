@@ -1,10 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { Progress } from "../../../../core/cli/progress.ts";
+import { TimingTotals } from "../../../../core/cli/timing.ts";
 import { reportJson } from "../../../../core/harness/report/report.ts";
 import { EXIT_PLUGIN_ERRORS } from "../../../../core/harness/scenario/failures.ts";
 import {
   keptWorkers,
+  type RunTiming,
   runScenarioParallel,
   type SweepProgress,
   startedWorkers,
@@ -76,8 +78,11 @@ describe("parallel sweeps", () => {
     // Every kept worker joins, and one more is wanted.
     const workers = keptWorkers() + 2;
     const started = startedWorkers();
-    // A sweep of a few seconds at most, weighed against the default: no worker is started.
-    expect(reportJson(await runScenarioParallel(LONGER, { workers }))).toBe(one);
+    // Weighed against an hour of work: no worker is started.
+    const hour = 3_600_000;
+    expect(reportJson(await runScenarioParallel(LONGER, { workers, workerWorthMs: hour }))).toBe(
+      one,
+    );
     expect(startedWorkers()).toBe(started);
     // The same sweep when any work at all is worth a worker: one starts, mid-sweep.
     const seen: number[] = [];
@@ -121,6 +126,21 @@ describe("parallel sweeps", () => {
     bar.done();
     expect(line).toContain("6/6 runs, 1.8/1.8 ms simulated");
     expect(line.endsWith("\n")).toBe(true);
+  });
+
+  test("timed reports every run once, with the thread that ran it; --timing's closing line counts them", async () => {
+    const seen: RunTiming[] = [];
+    await runScenarioParallel(SWEEP, { workers: 2, workerWorthMs: 0, timed: (t) => seen.push(t) });
+    expect(seen.map((t) => t.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(new Set(seen.map((t) => t.thread))).toEqual(new Set([0, 1]));
+    const totals = new TimingTotals();
+    for (const t of seen) {
+      expect(t).toMatchObject({ total: 6, path: "direct", simNs: 300_000 });
+      expect(t.wallNs).toBeGreaterThan(0);
+      expect(t.events).toBeGreaterThan(t.ios);
+      totals.add(t);
+    }
+    expect(totals.line(1e9)).toStartWith("timing all 6 runs on 2 threads: wall 1.000 s");
   });
 
   test("a run that throws in a worker fails the sweep, naming the run", async () => {
