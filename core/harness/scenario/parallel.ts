@@ -58,7 +58,7 @@ export interface ParallelRunOptions {
   /** Called as each run finishes, in the order they finish (not plan order). */
   timed?: (t: RunTiming) => void;
   /**
-   * Start new workers only once this thread estimates more wall time of runs left than this
+   * Start new workers only once this thread estimates more CPU time of runs left than this
    * (default WORKER_WORTH_MS; 0: start them at once). Kept workers always join.
    */
   workerWorthMs?: number;
@@ -78,14 +78,22 @@ const YIELD_EVERY_MS = 5;
 /** A run in this thread advances in slices of at most this share of its simulated time. */
 const SLICES = 1000;
 /**
- * A new worker is started only when this thread estimates at least this much wall time of runs
+ * A new worker is started only when this thread estimates at least this much CPU time of runs
  * left: a worker's start-up (loading the modules, JIT-compiling the model again in its own VM)
  * measured about 2 CPU-s on the 2-CPU host (JITWorker thread time), so at this much work left
- * it costs at most a tenth of the share the worker takes over (assumed trade-off).
+ * it costs at most a fifth of the share a second runner takes over (assumed trade-off). CPU
+ * time, not wall time: on a busy machine wall time would overstate the work and start workers
+ * whose start-up then competes for the same CPUs.
  */
 export const WORKER_WORTH_MS = 20_000;
-/** This thread runs this long (or one run) before it estimates the wall time of the runs left. */
+/** This thread runs this much CPU time (or one run) before it estimates the runs left. */
 const ESTIMATE_AFTER_MS = 250;
+
+/** This thread's CPU time, ms (host clock: scheduling only). */
+function threadCpuMs(): number {
+  const u = process.threadCpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 /**
  * Runs every (point, path) of the scenario named by `spec` over workers.
@@ -200,13 +208,14 @@ export async function runScenarioParallel(
         if (exited.has(w)) fail(busy.index, "the worker exited");
       };
       for (const w of workers) enlist(w);
-      // This thread's own wall time running, and the simulated time it advanced in it: its rate
-      // estimates the wall time of the runs left, which decides whether new workers pay off.
-      let hereMs = 0;
+      // This thread's CPU time since it began running, and the simulated time it advanced: its
+      // rate estimates the CPU time of the runs left, which decides whether new workers pay off.
+      const cpu0 = threadCpuMs();
       let hereNs = 0;
       let hereRuns = 0;
       const maybeMore = () => {
         if (workers.length >= useful || hereNs <= 0) return;
+        const hereMs = threadCpuMs() - cpu0;
         if (hereMs < ESTIMATE_AFTER_MS && hereRuns === 0) return;
         const leftMs = (hereMs / hereNs) * (totalNs - simulatedNow());
         if (leftMs < worthMs) return;
@@ -224,7 +233,7 @@ export async function runScenarioParallel(
           const r = plan.runs[index]!;
           inFlight.set(index, { simulatedNs: 0, events: 0 });
           try {
-            const wall0 = performance.now(); // host clock: scheduling and --timing only
+            const wall0 = performance.now(); // host clock: yields and --timing only
             let ran = wall0;
             const state = startPath(r.scenario, r.path, table, r.params, { index, total });
             const { sim, untilNs } = state;
@@ -237,7 +246,6 @@ export async function runScenarioParallel(
               hereNs += sim.now - from;
               if (sim.now < target) break; // stopped early, as a single sim.run(untilNs) would be
               if (now - ran < YIELD_EVERY_MS) continue;
-              hereMs += now - ran;
               inFlight.set(index, { simulatedNs: sim.now, events: sim.eventsProcessed });
               maybeMore();
               await new Promise((go) => setImmediate(go));
@@ -245,7 +253,6 @@ export async function runScenarioParallel(
             }
             if (settled) return;
             const run = state.finish();
-            hereMs += performance.now() - ran; // host clock
             hereRuns++;
             const wallNs = (performance.now() - wall0) * 1e6; // host clock
             finished(index, run.metrics, run.events, wallNs, 0);

@@ -28,7 +28,7 @@ const LONGER: ScenarioSpec = {
   ...SWEEP,
   sets: [
     "seed=11",
-    'duration="1ms"',
+    'duration="300us"',
     'matrix={"workloads.0.plugin.1.inflight":[1,2,3,4,5,6,7,8,9,10,11,12]}',
   ],
 };
