@@ -89,6 +89,12 @@ export default async function sweepBench({ quick }: { quick: boolean }): Promise
   );
   const speedup = one.map((s, i) => s.wallS / two[i]!.wallS);
   row("speedup of 2 workers (pairs run back to back)", speedup, "x", quick ? undefined : 1.3);
+  // A worker's own start-up (modules, JIT) and the two runners' contention, per pair.
+  row(
+    "CPU time the second runner adds (pairs)",
+    one.map((s, i) => two[i]!.cpuS - s.cpuS),
+    "CPU-s",
+  );
   const p1 = perCpu(one);
   row("points per CPU-second, 1 worker", p1, "points/s");
   row("points per CPU-second, 2 workers", perCpu(two), "points/s", { min: median(p1) * 0.95 });
