@@ -209,6 +209,7 @@ export async function runCommand(
       workers,
       progress: progress ? (p) => progress.update(p) : undefined,
       timed,
+      loaded: { raw, scn, table },
     });
   } else {
     const runNs = plan.runs.map((r) => durationNs(r.scenario.duration));

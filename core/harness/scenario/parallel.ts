@@ -10,7 +10,7 @@ import {
   type RunPlan,
 } from "./run-scenario.ts";
 import { type PluginTable, refName, startPath } from "./runner.ts";
-import { loadSpec, type ScenarioSpec } from "./spec.ts";
+import { type LoadedScenario, loadSpec, type ScenarioSpec } from "./spec.ts";
 // Types only: the worker module installs a message handler wherever it is evaluated.
 import type { FromWorker, ToWorker } from "./worker.ts";
 
@@ -62,6 +62,8 @@ export interface ParallelRunOptions {
    * (default WORKER_WORTH_MS; 0: start them at once). Kept workers always join.
    */
   workerWorthMs?: number;
+  /** The scenario `spec` names, when the caller has loaded it already (workers load their own). */
+  loaded?: LoadedScenario;
 }
 
 /**
@@ -113,7 +115,7 @@ export async function runScenarioParallel(
   let scn: Scenario;
   let table: PluginTable;
   try {
-    const loaded = await loadSpec(spec);
+    const loaded = opts.loaded ?? (await loadSpec(spec));
     scn = loaded.scn;
     table = loaded.table;
     plan = planRuns(loaded.raw, scn);
