@@ -105,7 +105,6 @@ class Nic implements DeviceModel {
   private readonly pairs: QueuePairs;
   private readonly queues: Queue[];
   private readonly checks: CheckBuffers;
-  private readonly txWire: Resource;
   /** Exact (fractional) ns at which each wire is free: frames chain without rounding drift. */
   private txEnd = 0;
   private rxEnd = 0;
@@ -136,7 +135,6 @@ class Nic implements DeviceModel {
       rxDone: ring(true),
     }));
     this.checks = new CheckBuffers(Math.ceil(o.mtu / PAGE_SIZE) + 1);
-    this.txWire = new Resource(sim, 1);
     this.nsPerByte = 8 / o.lineRateGbps;
   }
 
@@ -185,13 +183,12 @@ class Nic implements DeviceModel {
       this.stats.corrupt++;
       return DATA_CORRUPT;
     }
-    yield this.txWire.request();
-    // Back to back (this frame queued while the last was on the wire) it starts where that one ended.
+    // The wire carries frames one at a time in the order they reach it: back to back (this frame
+    // came while earlier ones were still on the wire) it starts where the last one ends.
     const start = sim.now < this.txEnd + 1 ? this.txEnd : sim.now;
     this.txEnd = start + this.wireNs(req.bytes);
     const wait = Math.ceil(this.txEnd) - sim.now;
     if (wait > 0) yield wait;
-    this.txWire.release();
     this.stats.tx++;
     return yield* q.txDone.pass();
   }

@@ -80,16 +80,22 @@ export class RingBatcher {
       this.counts[last]!++;
       return yield this.sigs[last]!;
     }
+    if (!this.running) {
+      // An idle ring moves this entry at once, in this request's own process: no server process
+      // and no signal. Requests that come meanwhile gather in the next batch.
+      this.running = true;
+      const f = yield* this.carry(1);
+      if (this.head < this.sigs.length) this.sim.spawn(this.serve(), "ring-dma");
+      else this.running = false;
+      return f;
+    }
     const s = this.sim.signal<number>();
     this.sigs.push(s);
     this.counts.push(1);
-    if (!this.running) {
-      this.running = true;
-      this.sim.spawn(this.serve(), "ring-dma");
-    }
     return yield s;
   }
 
+  /** Carries the batches that gathered behind a DMA, oldest first, one DMA after the other. */
   private *serve(): Proc<void> {
     while (this.head < this.sigs.length) {
       // The batch is closed once its DMA starts: later requests gather in the next.
@@ -101,20 +107,21 @@ export class RingBatcher {
         this.counts.length = 0;
         this.head = 0;
       }
-      let f = 0;
-      for (let left = n; left > 0 && f === 0; ) {
-        const k = Math.min(left, this.entries - this.pos);
-        f = yield* this.dma(
-          this.base + this.pos * this.entryBytes,
-          k * this.entryBytes,
-          this.write,
-        );
-        this.pos = (this.pos + k) % this.entries;
-        left -= k;
-      }
-      s.trigger(f);
+      s.trigger(yield* this.carry(n));
     }
     this.running = false;
+  }
+
+  /** Moves the next `n` entries: one DMA per contiguous run. Returns 0 or the fault code. */
+  private *carry(n: number): Proc<number> {
+    let f = 0;
+    for (let left = n; left > 0 && f === 0; ) {
+      const k = Math.min(left, this.entries - this.pos);
+      f = yield* this.dma(this.base + this.pos * this.entryBytes, k * this.entryBytes, this.write);
+      this.pos = (this.pos + k) % this.entries;
+      left -= k;
+    }
+    return f;
   }
 }
 
@@ -140,46 +147,38 @@ export class QueueInterrupt {
 
   /** From a request's process once the device finished it: returns when the driver has seen it. */
   *complete(): Proc<void> {
-    if (this.pending === null) {
-      this.pending = this.sim.signal<void>();
-      this.count = 0;
+    if (this.running) {
+      // A handler is on its way: this completion is seen when it runs.
+      this.pending ??= this.sim.signal<void>();
+      this.count++;
+      if (this.early !== undefined && !this.early.triggered && this.count >= this.o.coalesceFrames)
+        this.early.trigger();
+      yield this.pending;
+      return;
     }
-    const s = this.pending;
-    this.count++;
-    if (!this.running) {
-      this.running = true;
-      this.sim.spawn(this.serve(), "irq");
-    } else if (
-      this.early !== undefined &&
-      !this.early.triggered &&
-      this.count >= this.o.coalesceFrames
-    )
-      this.early.trigger();
-    yield s;
-  }
-
-  private *serve(): Proc<void> {
+    // The first completion raises the interrupt; its own process carries the handler through
+    // (no handler process, no signal), and completions that come meanwhile see it too.
+    this.running = true;
+    this.count = 1;
     const { coalesceNs, coalesceFrames, interruptNs } = this.o;
-    while (this.pending !== null) {
-      if (coalesceNs > 0 && this.count < coalesceFrames) {
-        const early = this.sim.signal<void>();
-        this.early = early;
-        const timer = this.sim.schedule(coalesceNs, () => {
-          if (!early.triggered) early.trigger();
-        });
-        yield early;
-        this.sim.cancel(timer);
-        this.early = undefined;
-      }
-      if (interruptNs > 0) yield interruptNs;
-      const v = yield* this.cpu.take(this.vcpu);
-      if (this.irqCpuNs > 0) yield this.irqCpuNs;
-      this.cpu.free(v);
-      const done = this.pending;
-      this.pending = null;
-      done.trigger();
+    if (coalesceNs > 0 && coalesceFrames > 1) {
+      const early = this.sim.signal<void>();
+      this.early = early;
+      const timer = this.sim.schedule(coalesceNs, () => {
+        if (!early.triggered) early.trigger();
+      });
+      yield early;
+      this.sim.cancel(timer);
+      this.early = undefined;
     }
+    if (interruptNs > 0) yield interruptNs;
+    const v = yield* this.cpu.take(this.vcpu);
+    if (this.irqCpuNs > 0) yield this.irqCpuNs;
+    this.cpu.free(v);
+    const done = this.pending;
+    this.pending = null;
     this.running = false;
+    done?.trigger();
   }
 }
 

@@ -3,18 +3,83 @@ import type { Hypervisor } from "../hv/hypervisor.ts";
 import type { DmaFaultCode } from "../iommu/iommu.ts";
 import type { CostModel } from "../machine/cost-model.ts";
 import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
-import { Resource } from "../sim/resource.ts";
 
 /**
- * A full-duplex PCIe link: one resource per direction, [0] towards the device (DMA reads: memory
+ * One direction of a PCIe link: one transfer's data at a time, granted in the order asked (FIFO).
+ * A holder that knows when its data is through frees it ahead with `releaseAt`, so ending the
+ * hold costs no event; a transfer that asks before then waits until that time.
+ */
+export class Link {
+  private held = false;
+  /** Free from this time on (when not held). */
+  private until = 0;
+  private waiters: Signal<void>[] = [];
+  private head = 0;
+  private waking = false;
+  /** Returned for every grant made at once: a fired signal, so the asker goes on without an event. */
+  private readonly granted: Signal<void>;
+  private readonly wake = () => {
+    this.waking = false;
+    this.grantNext();
+  };
+
+  constructor(private readonly sim: Simulator) {
+    this.granted = sim.signal<void>();
+    this.granted.trigger();
+  }
+
+  /** A signal that fires when the caller holds the link (already fired if it is free now). */
+  request(): Signal<void> {
+    if (!this.held && this.head === this.waiters.length && this.sim.now >= this.until) {
+      this.held = true;
+      return this.granted;
+    }
+    const s = this.sim.signal<void>();
+    this.waiters.push(s);
+    if (!this.held && !this.waking) this.wakeAt(this.until);
+    return s;
+  }
+
+  /** The holder is through now. */
+  release(): void {
+    this.releaseAt(this.sim.now);
+  }
+
+  /** The holder is through at `t` (>= now): the next transfer may start then. */
+  releaseAt(t: number): void {
+    if (!this.held) throw new Error("Link released while free");
+    this.held = false;
+    this.until = t;
+    if (this.head < this.waiters.length) {
+      if (t === this.sim.now) this.grantNext();
+      else this.wakeAt(t);
+    }
+  }
+
+  private wakeAt(t: number): void {
+    this.waking = true;
+    this.sim.at(t, this.wake);
+  }
+
+  private grantNext(): void {
+    const s = this.waiters[this.head]!;
+    this.waiters[this.head++] = undefined as unknown as Signal<void>;
+    if (this.head === this.waiters.length) {
+      this.waiters.length = 0;
+      this.head = 0;
+    }
+    this.held = true;
+    s.trigger();
+  }
+}
+
+/**
+ * A full-duplex PCIe link: one `Link` per direction, [0] towards the device (DMA reads: memory
  * to device), [1] towards memory (DMA writes). Data in one direction never waits for the other.
  */
-export type DuplexLink = readonly [Resource, Resource];
+export type DuplexLink = readonly [Link, Link];
 
-export const duplexLink = (sim: Simulator): DuplexLink => [
-  new Resource(sim, 1),
-  new Resource(sim, 1),
-];
+export const duplexLink = (sim: Simulator): DuplexLink => [new Link(sim), new Link(sim)];
 
 /** One direction of a device's own link as its port uses it: one transfer's data at a time. */
 export interface LinkLane {
@@ -82,13 +147,14 @@ export class DevicePort {
       const own = this.own[dir];
       const shared = this.link[dir];
       yield own.request();
-      // The data holds the shared link for its share of the time; the device's own rate may be slower.
+      // The data holds the shared link for its share of the time; the device's own rate may be
+      // slower, so its own link may stay busy longer. One wait covers both.
       const dataStart = this.sim.now;
       yield shared.request();
-      yield Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
-      shared.release();
-      const rest = Math.ceil(bytes / this.cost.dmaBytesPerNs) - (this.sim.now - dataStart);
-      if (rest > 0) yield rest;
+      const sharedEnd = this.sim.now + Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
+      shared.releaseAt(sharedEnd);
+      const end = Math.max(sharedEnd, dataStart + Math.ceil(bytes / this.cost.dmaBytesPerNs));
+      if (end > this.sim.now) yield end - this.sim.now;
       own.release();
     }
     this.stats.dmas++;
