@@ -5,71 +5,67 @@ import type { CostModel } from "../machine/cost-model.ts";
 import type { Proc, Signal, Simulator } from "../sim/kernel.ts";
 
 /**
- * One direction of a PCIe link: one transfer's data at a time, granted in the order asked (FIFO).
- * A holder that knows when its data is through frees it ahead with `releaseAt`, so ending the
- * hold costs no event; a transfer that asks before then waits until that time.
+ * One direction of a PCIe link as a timeline: each transfer books the stretch its data holds the
+ * link, one transfer's data at a time, in the first free stretch long enough at or after the time
+ * it can start (so the link never idles while data that fits waits). A transfer books when its
+ * device issues it and the caller waits once, until its data is through: no event per step.
  */
 export class Link {
-  private held = false;
-  /** Free from this time on (when not held). */
-  private until = 0;
-  private waiters: Signal<void>[] = [];
+  /** Booked stretches [starts[i], ends[i]), in time order, none overlapping; [head..] not yet over. */
+  private starts: number[] = [];
+  private ends: number[] = [];
   private head = 0;
-  private waking = false;
-  /** Returned for every grant made at once: a fired signal, so the asker goes on without an event. */
-  private readonly granted: Signal<void>;
-  private readonly wake = () => {
-    this.waking = false;
-    this.grantNext();
-  };
 
-  constructor(private readonly sim: Simulator) {
-    this.granted = sim.signal<void>();
-    this.granted.trigger();
-  }
+  constructor(private readonly sim: Simulator) {}
 
-  /** A signal that fires when the caller holds the link (already fired if it is free now). */
-  request(): Signal<void> {
-    if (!this.held && this.head === this.waiters.length && this.sim.now >= this.until) {
-      this.held = true;
-      return this.granted;
+  /** The earliest start at or after `at` of a free stretch of `ns`. */
+  fit(at: number, ns: number): number {
+    this.forget();
+    let t = at;
+    for (let i = this.head; i < this.starts.length; i++) {
+      if (this.ends[i]! <= t) continue;
+      if (this.starts[i]! >= t + ns) break;
+      t = this.ends[i]!;
     }
-    const s = this.sim.signal<void>();
-    this.waiters.push(s);
-    if (!this.held && !this.waking) this.wakeAt(this.until);
-    return s;
+    return t;
   }
 
-  /** The holder is through now. */
-  release(): void {
-    this.releaseAt(this.sim.now);
+  /** True when nothing is booked in [from, to). */
+  freeOver(from: number, to: number): boolean {
+    for (let i = this.head; i < this.starts.length; i++) {
+      if (this.starts[i]! >= to) return true;
+      if (this.ends[i]! > from) return false;
+    }
+    return true;
   }
 
-  /** The holder is through at `t` (>= now): the next transfer may start then. */
-  releaseAt(t: number): void {
-    if (!this.held) throw new Error("Link released while free");
-    this.held = false;
-    this.until = t;
-    if (this.head < this.waiters.length) {
-      if (t === this.sim.now) this.grantNext();
-      else this.wakeAt(t);
+  /** Books [from, to) (free, as fit() found it). */
+  book(from: number, to: number): void {
+    if (to <= from) return;
+    let i = this.starts.length;
+    while (i > this.head && this.starts[i - 1]! > from) i--;
+    if (i === this.starts.length) {
+      this.starts.push(from);
+      this.ends.push(to);
+    } else {
+      this.starts.splice(i, 0, from);
+      this.ends.splice(i, 0, to);
     }
   }
 
-  private wakeAt(t: number): void {
-    this.waking = true;
-    this.sim.at(t, this.wake);
-  }
-
-  private grantNext(): void {
-    const s = this.waiters[this.head]!;
-    this.waiters[this.head++] = undefined as unknown as Signal<void>;
-    if (this.head === this.waiters.length) {
-      this.waiters.length = 0;
+  /** Drops stretches already over. */
+  private forget(): void {
+    const now = this.sim.now;
+    while (this.head < this.starts.length && this.ends[this.head]! <= now) this.head++;
+    if (this.head === this.starts.length) {
+      this.starts.length = 0;
+      this.ends.length = 0;
+      this.head = 0;
+    } else if (this.head > 64) {
+      this.starts = this.starts.slice(this.head);
+      this.ends = this.ends.slice(this.head);
       this.head = 0;
     }
-    this.held = true;
-    s.trigger();
   }
 }
 
@@ -99,7 +95,7 @@ export class DevicePort {
   readonly domain: number;
   readonly devhandle: number;
   /** The device's own link (dmaBytesPerNs each way). */
-  private own: readonly [LinkLane, LinkLane];
+  private own: readonly [LinkLane | Link, LinkLane | Link];
   readonly stats = { dmas: 0, bytes: 0, faults: 0 };
 
   constructor(
@@ -141,21 +137,41 @@ export class DevicePort {
   ): Proc<DmaFaultCode> {
     const start = this.sim.now;
     const fault = this.hv.deviceDma(this.device, dvma, bytes, write, tag, readOut);
-    yield this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
-    if (fault === 0) {
+    const latency = this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
+    if (fault !== 0) yield latency;
+    else {
       const dir = write ? 1 : 0;
       const own = this.own[dir];
       const shared = this.link[dir];
-      yield own.request();
-      // The data holds the shared link for its share of the time; the device's own rate may be
-      // slower, so its own link may stay busy longer. One wait covers both.
-      const dataStart = this.sim.now;
-      yield shared.request();
-      const sharedEnd = this.sim.now + Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
-      shared.releaseAt(sharedEnd);
-      const end = Math.max(sharedEnd, dataStart + Math.ceil(bytes / this.cost.dmaBytesPerNs));
+      const sharedNs = Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
+      const ownNs = Math.ceil(bytes / this.cost.dmaBytesPerNs);
+      let end: number;
+      if (own instanceof Link) {
+        // Setup and translation are latency; then the data holds the device's own link and, for
+        // its share of the time, the shared one (the own link may be the slower). Both are
+        // booked now, when the device issues the transfer.
+        let from = start + latency;
+        for (;;) {
+          const ownStart = own.fit(from, ownNs);
+          const sharedStart = shared.fit(ownStart, sharedNs);
+          end = Math.max(sharedStart + sharedNs, ownStart + ownNs);
+          if (own.freeOver(ownStart, end)) {
+            own.book(ownStart, end);
+            shared.book(sharedStart, sharedStart + sharedNs);
+            break;
+          }
+          from = ownStart + 1;
+        }
+      } else {
+        // A link taken in turns (SR-IOV functions sharing their port's): wait for the turn.
+        yield latency;
+        yield own.request();
+        const sharedStart = shared.fit(this.sim.now, sharedNs);
+        shared.book(sharedStart, sharedStart + sharedNs);
+        end = Math.max(sharedStart + sharedNs, this.sim.now + ownNs);
+      }
       if (end > this.sim.now) yield end - this.sim.now;
-      own.release();
+      if (!(own instanceof Link)) own.release();
     }
     this.stats.dmas++;
     if (fault === 0 && this.bus?.wants("dma.done")) {
