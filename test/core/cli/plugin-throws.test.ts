@@ -1,15 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { main } from "../../../core/cli/main.ts";
 import { EXIT_PLUGIN_ERRORS } from "../../../core/harness/scenario/failures.ts";
-
-async function cli(...argv: string[]) {
-  let err = "";
-  const code = await main(argv, {
-    out: { write: () => {} },
-    err: { write: (s: string) => (err += s) },
-  });
-  return { code, err };
-}
+import { cli } from "../../helpers/cli.ts";
 
 const run = (file: string, ...set: string[]) =>
   cli(

@@ -2,19 +2,9 @@
 
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { main } from "../../../core/cli/main.ts";
+import { cli } from "../../helpers/cli.ts";
 
 const MAIN = resolve(import.meta.dir, "../../../core/cli/main.ts");
-
-async function cli(...argv: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(argv, {
-    out: { write: (s: string) => (out += s) },
-    err: { write: (s: string) => (err += s) },
-  });
-  return { code, out, err };
-}
 
 /** Reads `stream` until `pattern` matches what has arrived; returns the match. */
 async function waitFor(

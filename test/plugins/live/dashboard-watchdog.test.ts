@@ -9,7 +9,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { CHROMIUM, HAVE_CHROMIUM, launchChromium, OUT } from "../../helpers/browser.ts";
+import {
+  CHROMIUM,
+  HAVE_CHROMIUM,
+  launchChromium,
+  OUT,
+  watchedPage,
+} from "../../helpers/browser.ts";
 import { runShort, startLive } from "./helpers.ts";
 
 if (!HAVE_CHROMIUM) console.warn(`dashboard watchdog test skipped: ${CHROMIUM} is missing`);
@@ -102,21 +108,17 @@ describe.skipIf(!HAVE_CHROMIUM)("dashboard: watchdog, server away, 375 px", () =
 
   test("while the server is away: the status line says so, the page logs no errors", async () => {
     const srv = startLive({ heartbeatMs: HEARTBEAT_MS });
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on("pageerror", (e) => errors.push(`page error: ${e.message}`));
-    page.on("console", (m) => {
-      // Chromium itself reports each refused connection; those are the network's, not the page's.
-      if (m.type() === "error" && !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(m.text()))
-        errors.push(`console: ${m.text()}`);
-    });
+    const { page, errors } = await watchedPage(browser);
     try {
       await page.goto(srv.url);
       await page.locator("#conn.on").waitFor({ timeout: 20_000 });
       await srv.stop();
       await statusMatches(page, /unreachable/);
       await Bun.sleep(3_000);
-      expect(errors).toEqual([]);
+      // Chromium itself reports each refused connection; those are the network's, not the page's.
+      expect(
+        errors.filter((e) => !/ERR_CONNECTION_REFUSED|Failed to load resource/.test(e)),
+      ).toEqual([]);
     } finally {
       await page.close();
     }

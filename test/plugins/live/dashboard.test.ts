@@ -9,7 +9,13 @@ import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Browser, Page } from "playwright-core";
 import type { LiveServer } from "../../../plugins/live/index.ts";
-import { CHROMIUM, HAVE_CHROMIUM, launchChromium, OUT } from "../../helpers/browser.ts";
+import {
+  CHROMIUM,
+  HAVE_CHROMIUM,
+  launchChromium,
+  OUT,
+  watchedPage,
+} from "../../helpers/browser.ts";
 import { runShort, startLive } from "./helpers.ts";
 
 const haveChromium = HAVE_CHROMIUM;
@@ -50,20 +56,11 @@ describe.skipIf(!haveChromium)("dashboard in headless Chromium", () => {
   });
 
   test("charts, DVMA map and event log follow a paced run; the form starts a run", async () => {
-    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-    const problems: string[] = [];
-    page.on("console", (m) => {
-      if (m.type() === "error") problems.push(`console: ${m.text()}`);
-    });
-    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    const { page, errors, requests } = await watchedPage(browser, { width: 1400, height: 1000 });
+    const failed: string[] = [];
     page.on("requestfailed", (r) => {
       // The event stream is cut when the page closes; anything else failing is a problem.
-      if (!r.url().includes("/events")) problems.push(`request failed: ${r.url()}`);
-    });
-    // No request may leave the server's origin (no CDN, no internet).
-    page.on("request", (r) => {
-      if (!r.url().startsWith(srv.url) && !r.url().startsWith("data:"))
-        problems.push(`external request: ${r.url()}`);
+      if (!r.url().includes("/events")) failed.push(r.url());
     });
     await page.goto(srv.url);
     await page.locator("#type-filters input").first().waitFor();
@@ -96,7 +93,10 @@ describe.skipIf(!haveChromium)("dashboard in headless Chromium", () => {
     expect(await page.locator("#results tbody tr").count()).toBeGreaterThan(0);
     mkdirSync(OUT, { recursive: true });
     await page.screenshot({ path: resolve(OUT, "dashboard.png"), fullPage: true });
-    expect(problems).toEqual([]);
+    expect(errors).toEqual([]);
+    expect(failed).toEqual([]);
+    // No request may leave the server's origin (no CDN, no internet).
+    expect(requests.filter((u) => !u.startsWith(srv.url) && !u.startsWith("data:"))).toEqual([]);
 
     // A refused run shows the server's reason (Chromium logs the 400 itself, so this comes last).
     await page.fill("#run-form input[name=duration]", "soon");

@@ -1,12 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Hooks } from "../../../core/harness/plugin/hooks.ts";
-import { PluginHost } from "../../../core/harness/plugin/host.ts";
-import type { CoreHooks, LocalPolicy } from "../../../core/index.ts";
+import type { LocalPolicy } from "../../../core/index.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
-import { EventBus } from "../../../core/model/events/index.ts";
-import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import bitmapNextFit, { BitmapNextFitPolicy } from "../../../plugins/policies/bitmap-next-fit.ts";
+import { policyHost } from "./policy-model.ts";
 
 /** Not a multiple of 32, to exercise the last partial word. */
 const W = 200;
@@ -16,12 +13,7 @@ const FREE = 1;
 const USED = 2;
 
 function make(perCpuHint: boolean, windowPages = W, checkPolicies = true): LocalPolicy {
-  const host = new PluginHost({
-    hooks: new Hooks<CoreHooks>(),
-    bus: new EventBus(() => 0),
-    rng: (s) => new Rng(fnv1a32(s)),
-    checkPolicies,
-  });
+  const host = policyHost({ checkPolicies });
   return host.use(bitmapNextFit, { perCpuHint })({
     windowPages,
     cpus: CPUS,
@@ -174,18 +166,10 @@ describe("bitmap-next-fit", () => {
   });
 
   test("options: perCpuHint defaults to false and is type-checked", () => {
-    const host = new PluginHost({
-      hooks: new Hooks<CoreHooks>(),
-      bus: new EventBus(() => 0),
-      rng: (s) => new Rng(fnv1a32(s)),
-    });
+    const host = policyHost();
     host.use(bitmapNextFit);
     expect(host.getByName("bitmap-next-fit")?.options).toEqual({ perCpuHint: false });
-    const other = new PluginHost({
-      hooks: new Hooks<CoreHooks>(),
-      bus: new EventBus(() => 0),
-      rng: (s) => new Rng(fnv1a32(s)),
-    });
+    const other = policyHost();
     expect(() => other.use(bitmapNextFit, { perCpuHint: "maybe" })).toThrow(
       "/perCpuHint: Expected boolean",
     );

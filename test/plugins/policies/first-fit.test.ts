@@ -1,29 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Hooks } from "../../../core/harness/plugin/hooks.ts";
-import { PluginHost } from "../../../core/harness/plugin/host.ts";
-import {
-  type CoreHooks,
-  type GlobalPolicy,
-  InputError,
-  isRefusal,
-  type PluginError,
-} from "../../../core/index.ts";
+import { type GlobalPolicy, InputError, isRefusal, type PluginError } from "../../../core/index.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
-import { EventBus } from "../../../core/model/events/index.ts";
-import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import firstFit, { FirstFitPolicy } from "../../../plugins/policies/first-fit.ts";
+import { policyHost } from "./policy-model.ts";
 
 const W = 256;
-
-function host(onPolicyError?: (e: PluginError) => void) {
-  return new PluginHost({
-    hooks: new Hooks<CoreHooks>(),
-    bus: new EventBus(() => 0),
-    rng: (s) => new Rng(fnv1a32(s)),
-    onPolicyError,
-  });
-}
 
 /** Lowest aligned base with `n` free pages in the model, or -1. */
 function lowestFit(model: Int32Array, n: number, align: number): number {
@@ -84,7 +66,7 @@ describe("first-fit", () => {
         fc.option(fc.integer({ min: 1, max: 128 }), { nil: undefined }),
         fc.array(cmd, { maxLength: 100, size: "max" }),
         (quota, cmds) => {
-          const policy: GlobalPolicy = host().use(firstFit, { maxPagesPerGuest: quota })({
+          const policy: GlobalPolicy = policyHost().use(firstFit, { maxPagesPerGuest: quota })({
             windowPages: W,
             meter: new MeterLog(),
             guests: [1, 2, 3, 4],
@@ -180,15 +162,15 @@ describe("first-fit", () => {
   });
 
   test("options are validated", () => {
-    expect(() => host().use(firstFit, { maxPagesPerGuest: 0 })).toThrow(InputError);
-    expect(() => host().use(firstFit, { maxPages: 3 })).toThrow(
+    expect(() => policyHost().use(firstFit, { maxPagesPerGuest: 0 })).toThrow(InputError);
+    expect(() => policyHost().use(firstFit, { maxPages: 3 })).toThrow(
       '/maxPages: Unknown property (did you mean "maxPagesPerGuest"?)',
     );
   });
 
   test("runs behind the checked wrapper without a single violation", () => {
     const errors: PluginError[] = [];
-    const policy = host((e) => errors.push(e)).use(firstFit)({
+    const policy = policyHost({ onPolicyError: (e) => errors.push(e) }).use(firstFit)({
       windowPages: 1024,
       guests: [1, 2],
       meter: new MeterLog(),

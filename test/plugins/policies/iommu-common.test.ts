@@ -1,24 +1,11 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Hooks } from "../../../core/harness/plugin/hooks.ts";
-import { PluginHost } from "../../../core/harness/plugin/host.ts";
-import type { CoreHooks } from "../../../core/index.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
-import { EventBus } from "../../../core/model/events/index.ts";
-import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import iommuCommon, { IommuCommonPolicy } from "../../../plugins/policies/iommu-common.ts";
-import { CPUS, FREE, localCmd, lowestFit, runLocal, USED } from "./policy-model.ts";
+import { CPUS, FREE, localCmd, lowestFit, policyHost, runLocal, USED } from "./policy-model.ts";
 
 /** Not a multiple of 16, so the last pool takes a remainder. */
 const W = 260;
-
-function host() {
-  return new PluginHost({
-    hooks: new Hooks<CoreHooks>(),
-    bus: new EventBus(() => 0),
-    rng: (s) => new Rng(fnv1a32(s)),
-  });
-}
 
 /** The algorithm written plainly over a page array: pools, hints, hashing, hops, rescans. */
 class Reference {
@@ -106,7 +93,7 @@ describe("iommu-common", () => {
         fc.constantFrom("hash32" as const, "mask" as const),
         fc.array(localCmd(W), { maxLength: 120, size: "max" }),
         (pools, largePool, poolHash, cmds) => {
-          const policy = host().use(iommuCommon, { pools, largePool, poolHash })({
+          const policy = policyHost().use(iommuCommon, { pools, largePool, poolHash })({
             windowPages: W,
             meter: new MeterLog(),
             cpus: CPUS,
@@ -209,8 +196,8 @@ describe("iommu-common", () => {
   });
 
   test("options: pools must be a power of two", () => {
-    expect(() => host().use(iommuCommon, { pools: 3 })).toThrow("/pools");
-    const h = host();
+    expect(() => policyHost().use(iommuCommon, { pools: 3 })).toThrow("/pools");
+    const h = policyHost();
     h.use(iommuCommon);
     expect(h.getByName("iommu-common")?.options).toEqual({
       lazyFlush: false,

@@ -1,25 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Hooks } from "../../../core/harness/plugin/hooks.ts";
-import { PluginHost } from "../../../core/harness/plugin/host.ts";
-import type { CoreHooks } from "../../../core/index.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
-import { EventBus } from "../../../core/model/events/index.ts";
-import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import negotiatePerMap, {
   NegotiatePerMapPolicy,
 } from "../../../plugins/policies/negotiate-per-map.ts";
-import { CPUS, FREE, localCmd, lowestFit, runLocal } from "./policy-model.ts";
+import { CPUS, FREE, localCmd, lowestFit, policyHost, runLocal } from "./policy-model.ts";
 
 const W = 200;
-
-function host() {
-  return new PluginHost({
-    hooks: new Hooks<CoreHooks>(),
-    bus: new EventBus(() => 0),
-    rng: (s) => new Rng(fnv1a32(s)),
-  });
-}
 
 /** The lowest free run of exactly n pages starting aligned, else the lowest fit. */
 function expected(state: Uint8Array, n: number, align: number): number {
@@ -40,7 +27,7 @@ describe("negotiate-per-map", () => {
   test("property: an exact free run first, else the lowest fit; exact accounting", () => {
     fc.assert(
       fc.property(fc.array(localCmd(W), { maxLength: 120, size: "max" }), (cmds) => {
-        const policy = host().use(negotiatePerMap)({
+        const policy = policyHost().use(negotiatePerMap)({
           windowPages: W,
           cpus: CPUS,
           meter: new MeterLog(),
@@ -57,7 +44,11 @@ describe("negotiate-per-map", () => {
 
   test("says acquire: per-map, also behind the host's checked wrapper", () => {
     expect(new NegotiatePerMapPolicy(8).acquire).toBe("per-map");
-    const policy = host().use(negotiatePerMap)({ windowPages: 8, cpus: 1, meter: new MeterLog() });
+    const policy = policyHost().use(negotiatePerMap)({
+      windowPages: 8,
+      cpus: 1,
+      meter: new MeterLog(),
+    });
     expect(policy.acquire).toBe("per-map");
   });
 

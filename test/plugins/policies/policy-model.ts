@@ -7,6 +7,9 @@
 
 import { expect } from "bun:test";
 import fc from "fast-check";
+import { Hooks } from "../../../core/harness/plugin/hooks.ts";
+import { PluginHost, type PluginHostOptions } from "../../../core/harness/plugin/host.ts";
+import type { CoreHooks } from "../../../core/index.ts";
 import {
   type GlobalPolicy,
   isRefusal,
@@ -14,6 +17,8 @@ import {
   type PolicyStats,
   type Refusal,
 } from "../../../core/index.ts";
+import { EventBus } from "../../../core/model/events/index.ts";
+import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 
 export const NONE = 0;
 export const FREE = 1;
@@ -314,4 +319,16 @@ export function runGlobal(
     expectations.stats?.(m, stats);
   }
   return m;
+}
+
+/** A plugin host for one policy's tests: nothing listens to its events; streams seeded by name. */
+export function policyHost(
+  options: Pick<PluginHostOptions, "checkPolicies" | "onPolicyError"> = {},
+) {
+  return new PluginHost({
+    hooks: new Hooks<CoreHooks>(),
+    bus: new EventBus(() => 0),
+    rng: (s) => new Rng(fnv1a32(s)),
+    ...options,
+  });
 }

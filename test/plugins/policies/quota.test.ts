@@ -1,23 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Hooks } from "../../../core/harness/plugin/hooks.ts";
-import { PluginHost } from "../../../core/harness/plugin/host.ts";
-import type { CoreHooks } from "../../../core/index.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
-import { EventBus } from "../../../core/model/events/index.ts";
-import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import quota, { QuotaPolicy } from "../../../plugins/policies/quota.ts";
-import { GUESTS, globalCmd, runGlobal } from "./policy-model.ts";
+import { GUESTS, globalCmd, policyHost, runGlobal } from "./policy-model.ts";
 
 const W = 200;
-
-function host() {
-  return new PluginHost({
-    hooks: new Hooks<CoreHooks>(),
-    bus: new EventBus(() => 0),
-    rng: (s) => new Rng(fnv1a32(s)),
-  });
-}
 
 function lowestFree(owner: Int32Array, n: number, align: number): number {
   for (let b = 0; b + n <= owner.length; b += align) {
@@ -34,7 +21,7 @@ describe("quota", () => {
         fc.boolean(),
         fc.array(globalCmd(W), { maxLength: 120, size: "max" }),
         (maxPagesPerGuest, fairShare, cmds) => {
-          const policy = host().use(quota, { maxPagesPerGuest, fairShare })({
+          const policy = policyHost().use(quota, { maxPagesPerGuest, fairShare })({
             windowPages: W,
             meter: new MeterLog(),
             guests: GUESTS,
@@ -72,7 +59,11 @@ describe("quota", () => {
   });
 
   test("fair share is windowPages / guests; the limit frees up on revoke and reclaim", () => {
-    const policy = host().use(quota)({ windowPages: 90, guests: [1, 2, 3], meter: new MeterLog() });
+    const policy = policyHost().use(quota)({
+      windowPages: 90,
+      guests: [1, 2, 3],
+      meter: new MeterLog(),
+    });
     expect(policy.grant(1, 30, 1)).toBe(0);
     expect(policy.grant(1, 1, 1)).toEqual({ refused: "quota-exceeded" });
     expect(policy.grant(2, 31, 1)).toEqual({ refused: "quota-exceeded" });
@@ -94,12 +85,12 @@ describe("quota", () => {
   });
 
   test("no fair share and no maximum: first fit over the whole window", () => {
-    const policy = host().use(quota, { fairShare: false })({
+    const policy = policyHost().use(quota, { fairShare: false })({
       windowPages: 64,
       guests: [1, 2],
       meter: new MeterLog(),
     });
     expect(policy.grant(1, 64, 1)).toBe(0);
-    expect(() => host().use(quota, { maxPagesPerGuest: 0 })).toThrow("/maxPagesPerGuest");
+    expect(() => policyHost().use(quota, { maxPagesPerGuest: 0 })).toThrow("/maxPagesPerGuest");
   });
 });

@@ -1,26 +1,14 @@
 import { describe, expect, test } from "bun:test";
 import fc from "fast-check";
-import { Hooks } from "../../../core/harness/plugin/hooks.ts";
-import { PluginHost } from "../../../core/harness/plugin/host.ts";
-import { type CoreHooks, isRefusal } from "../../../core/index.ts";
+import { isRefusal } from "../../../core/index.ts";
 import { MeterLog } from "../../../core/model/domains/policy-meter.ts";
-import { EventBus } from "../../../core/model/events/index.ts";
-import { fnv1a32, Rng } from "../../../core/model/sim/rng.ts";
 import staticPartition, {
   StaticPartitionPolicy,
 } from "../../../plugins/policies/static-partition.ts";
-import { GUESTS, globalCmd, runGlobal } from "./policy-model.ts";
+import { GUESTS, globalCmd, policyHost, runGlobal } from "./policy-model.ts";
 
 /** Not a multiple of most slice counts, so a remainder is left over. */
 const W = 250;
-
-function host() {
-  return new PluginHost({
-    hooks: new Hooks<CoreHooks>(),
-    bus: new EventBus(() => 0),
-    rng: (s) => new Rng(fnv1a32(s)),
-  });
-}
 
 /** Lowest aligned start in [lo, hi) with n free pages (owner -1), or -1. */
 function lowestFree(owner: Int32Array, n: number, align: number, lo: number, hi: number): number {
@@ -38,7 +26,7 @@ describe("static-partition", () => {
         fc.boolean(),
         fc.array(globalCmd(W), { maxLength: 120, size: "max" }),
         (slices, includeControl, cmds) => {
-          const policy = host().use(staticPartition, { slices, includeControl })({
+          const policy = policyHost().use(staticPartition, { slices, includeControl })({
             windowPages: W,
             meter: new MeterLog(),
             guests: GUESTS,
@@ -119,8 +107,8 @@ describe("static-partition", () => {
   });
 
   test("options are validated", () => {
-    expect(() => host().use(staticPartition, { slices: 0 })).toThrow("/slices");
-    expect(() => host().use(staticPartition, { includeControls: true })).toThrow(
+    expect(() => policyHost().use(staticPartition, { slices: 0 })).toThrow("/slices");
+    expect(() => policyHost().use(staticPartition, { includeControls: true })).toThrow(
       'did you mean "includeControl"',
     );
   });

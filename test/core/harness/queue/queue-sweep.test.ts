@@ -3,7 +3,6 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import Redis from "ioredis";
-import { main } from "../../../../core/cli/main.ts";
 import { parseQueueUrl } from "../../../../core/harness/queue/redis-url.ts";
 import {
   type Provenance,
@@ -11,6 +10,7 @@ import {
   SweepError,
 } from "../../../../core/harness/queue/submit.ts";
 import { reportJson } from "../../../../core/harness/report/report.ts";
+import { cli } from "../../../helpers/cli.ts";
 import { HAVE_REDIS, REDIS_SKIP_LINE, TestRedis, WorkerProcess } from "../../../helpers/redis.ts";
 
 /**
@@ -39,16 +39,6 @@ const POISONED = [
   "--set",
   'matrix={"workloads.0.plugin.1.failAtUs":[0,100,0]}',
 ];
-
-async function cli(...argv: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(argv, {
-    out: { write: (s: string) => (out += s) },
-    err: { write: (s: string) => (err += s) },
-  });
-  return { code, out, err };
-}
 
 /**
  * A scenario given as a file with a helper beside it: the submitter's copy in one directory, the

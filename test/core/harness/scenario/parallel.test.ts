@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
-import { main } from "../../../../core/cli/main.ts";
 import { Progress } from "../../../../core/cli/progress.ts";
 import { reportJson } from "../../../../core/harness/report/report.ts";
 import { EXIT_PLUGIN_ERRORS } from "../../../../core/harness/scenario/failures.ts";
@@ -11,6 +10,7 @@ import {
 } from "../../../../core/harness/scenario/parallel.ts";
 import { RunFailedError, runScenario } from "../../../../core/harness/scenario/run-scenario.ts";
 import { loadSpec, type ScenarioSpec } from "../../../../core/harness/scenario/spec.ts";
+import { cli } from "../../../helpers/cli.ts";
 
 const REPO = resolve(import.meta.dir, "../../../..");
 /** 3 x 2 matrix points, one path. */
@@ -30,16 +30,6 @@ const FAILING: ScenarioSpec = {
 async function serial(spec: ScenarioSpec) {
   const { raw, scn, table } = await loadSpec(spec);
   return runScenario(raw, scn, table);
-}
-
-async function cli(...argv: string[]) {
-  let out = "";
-  let err = "";
-  const code = await main(argv, {
-    out: { write: (s: string) => (out += s) },
-    err: { write: (s: string) => (err += s) },
-  });
-  return { code, out, err };
 }
 
 describe("parallel sweeps", () => {
