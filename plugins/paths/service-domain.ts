@@ -142,9 +142,7 @@ class ServiceIo implements GuestIo {
       bus,
     );
     hv.addChannel(this.channel);
-    this.channel.onReceive(guest.id, (pkt) =>
-      this.pending.get(packetId(pkt))?.trigger(pkt),
-    );
+    this.channel.onReceive(guest.id, (pkt) => this.pending.get(packetId(pkt))?.trigger(pkt));
     this.channel.onReceive(
       hv.control.id,
       (pkt) => this.arrive(pkt),
