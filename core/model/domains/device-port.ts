@@ -30,13 +30,13 @@ export class Link {
     return t;
   }
 
-  /** True when nothing is booked in [from, to). */
-  freeOver(from: number, to: number): boolean {
+  /** -1 when nothing is booked in [from, to), else the end of the first stretch booked there. */
+  clash(from: number, to: number): number {
     for (let i = this.head; i < this.starts.length; i++) {
-      if (this.starts[i]! >= to) return true;
-      if (this.ends[i]! > from) return false;
+      if (this.starts[i]! >= to) return -1;
+      if (this.ends[i]! > from) return this.ends[i]!;
     }
-    return true;
+    return -1;
   }
 
   /** Books [from, to) (free, as fit() found it). */
@@ -155,12 +155,14 @@ export class DevicePort {
           const ownStart = own.fit(from, ownNs);
           const sharedStart = shared.fit(ownStart, sharedNs);
           end = Math.max(sharedStart + sharedNs, ownStart + ownNs);
-          if (own.freeOver(ownStart, end)) {
+          // Waiting for the shared link keeps the own link longer: it must be free that long too.
+          const clash = own.clash(ownStart, end);
+          if (clash < 0) {
             own.book(ownStart, end);
             shared.book(sharedStart, sharedStart + sharedNs);
             break;
           }
-          from = ownStart + 1;
+          from = clash;
         }
       } else {
         // A link taken in turns (SR-IOV functions sharing their port's): wait for the turn.

@@ -28,9 +28,9 @@ describe("Link: a PCIe link direction as a timeline", () => {
           // Earliest: every earlier start it could have had (at, or where a stretch ends) collides.
           for (const t of [at, ...booked.map(([, e]) => e)])
             if (t >= at && t < start) expect(overlaps(t, t + ns)).toBe(true);
-          expect(link.freeOver(start, start + ns)).toBe(true);
+          expect(link.clash(start, start + ns)).toBe(-1);
           link.book(start, start + ns);
-          expect(link.freeOver(start, start + ns)).toBe(false);
+          expect(link.clash(start, start + ns)).toBe(start + ns);
           booked.push([start, start + ns]);
         }
       }),
