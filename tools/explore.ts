@@ -1,6 +1,6 @@
 /**
  * `bun run explore [--maps N] [--losses N] [--duplicates N] [--delays N] [--deaths N] [--restarts N]
- *   [--retries N] [--window N] [--lease N] [--max-states N] [--no-prune] [--replay 0.1.0...]`
+ *   [--stale N] [--retries N] [--window N] [--lease N] [--max-states N] [--no-prune] [--replay 0.1.0...]`
  *
  * Explores every schedule of the DVMA protocol within the bounds (2 guests) and prints states
  * explored, time and the result; a counterexample is printed as a schedule that --replay runs
@@ -33,6 +33,7 @@ function parse() {
       delays: { type: "string" },
       deaths: { type: "string" },
       restarts: { type: "string" },
+      stale: { type: "string" },
       retries: { type: "string" },
       window: { type: "string" },
       lease: { type: "string" },
@@ -64,6 +65,7 @@ const bounds: ExploreBounds = {
   delays: int("delays", v.delays, DEFAULT_BOUNDS.delays, 0, 8),
   deaths: int("deaths", v.deaths, DEFAULT_BOUNDS.deaths, 0, 2),
   restarts: int("restarts", v.restarts, DEFAULT_BOUNDS.restarts, 0, 8),
+  stale: int("stale", v.stale, DEFAULT_BOUNDS.stale, 0, 8),
   retries: int("retries", v.retries, DEFAULT_BOUNDS.retries, 0, 8),
   windowPages: int("window", v.window, DEFAULT_BOUNDS.windowPages, 1, 1024),
   leasePages: int("lease", v.lease, DEFAULT_BOUNDS.leasePages, 1, 1024),
@@ -99,7 +101,16 @@ if (v.replay !== undefined) {
 }
 
 const t0 = performance.now(); // host clock: wall time of the exploration, printed only
-const r = explore({ bounds, policies: explorePolicies, prune: !v["no-prune"], maxStates });
+const r = explore({
+  bounds,
+  policies: explorePolicies,
+  prune: !v["no-prune"],
+  maxStates,
+  progress: (p) => {
+    const s = ((performance.now() - t0) / 1000).toFixed(0); // host clock
+    process.stderr.write(`  ... ${p.states} states, ${p.schedules} schedules, ${s} s\n`);
+  },
+});
 const seconds = (performance.now() - t0) / 1000; // host clock
 console.log(`explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}`);
 console.log(`  states explored   ${r.states}`);

@@ -14,6 +14,36 @@ import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
 /** A schedule that does not fit the model (a user's --replay), not a finding. */
 export class ScheduleError extends RangeError {}
 
+/**
+ * States seen: per 64-bit hash of the state key, the budget vectors it was seen with. A state is
+ * covered when its key was seen with at least as much of every budget (ExploreWorld.budgets).
+ */
+export class SeenStates {
+  private readonly byKey = new Map<bigint, number[][]>();
+  size = 0;
+
+  /** True when covered; otherwise records the state (dropping vectors it covers) and is false. */
+  visit(h: bigint, v: readonly number[]): boolean {
+    const list = this.byKey.get(h);
+    if (list === undefined) {
+      this.byKey.set(h, [v.slice()]);
+      this.size++;
+      return false;
+    }
+    for (const w of list) if (covers(w, v)) return true;
+    const kept = list.filter((w) => !covers(v, w));
+    this.size += 1 - (list.length - kept.length);
+    kept.push(v.slice());
+    this.byKey.set(h, kept);
+    return false;
+  }
+}
+
+function covers(w: readonly number[], v: readonly number[]): boolean {
+  for (let i = 0; i < v.length; i++) if (w[i]! < v[i]!) return false;
+  return true;
+}
+
 export interface ExploreOptions {
   bounds: ExploreBounds;
   policies: PolicyMaker;
@@ -21,6 +51,8 @@ export interface ExploreOptions {
   prune: boolean;
   /** Stop (incomplete) after this many distinct states. */
   maxStates: number;
+  /** Called with the counts so far every 1,000 schedules. */
+  progress?: (r: Readonly<ExploreResult>) => void;
 }
 
 interface Point {
@@ -59,7 +91,8 @@ export function runSchedule(
   bounds: ExploreBounds,
   policies: PolicyMaker,
   prefix: readonly number[],
-  seen: Set<bigint> | null,
+  seen: SeenStates | null,
+  /** Each choice point, named (its `what` in the trail is filled only when this is given). */
   onStep?: (what: string, k: number, n: number) => void,
 ): RunOutcome & { endKey: bigint | null } {
   const trail: Point[] = [];
@@ -83,10 +116,13 @@ export function runSchedule(
   // Steps each process has taken: with its name, where a generator (which cannot be read) stands.
   const steps = new WeakMap<Process<unknown>, number>();
   // Asked before every event (also when only one is due), so the invariants hold in every state;
-  // a fault the budget allows is one more option, after which the choice is made again.
+  // a fault the budget allows is one more option, after which the choice is made again. While the
+  // prefix replays, every state is one an earlier schedule reached and checked (and hashed): the
+  // checks start where this schedule leaves the prefix.
   const chooser: EventChooser = (n, candidate) => {
     for (;;) {
-      const bad = world.violations();
+      const fresh = trail.length >= prefix.length;
+      const bad = fresh ? world.violations() : [];
       if (bad.length > 0 || pruned) {
         violations.push(...bad);
         sim.stop();
@@ -97,12 +133,14 @@ export function runSchedule(
       const total = n + faults.length;
       let k = 0;
       if (total > 1) {
+        const hashing = seen !== null && fresh;
         labels.length = 0;
-        for (let i = 0; i < n; i++) {
-          const p = candidate(i);
-          labels.push(p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`);
-        }
-        if (seen !== null && trail.length >= prefix.length) {
+        if (hashing || onStep)
+          for (let i = 0; i < n; i++) {
+            const p = candidate(i);
+            labels.push(p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`);
+          }
+        if (hashing) {
           const later = [...labels];
           sim.forEachPending((t, p) => {
             later.push(
@@ -110,17 +148,18 @@ export function runSchedule(
             );
           });
           const h = Bun.hash.wyhash(world.stateKey(later));
-          if (seen.has(h)) {
+          if (seen.visit(h, world.budgets())) {
             pruned = true;
             continue;
           }
-          seen.add(h);
         }
         k = choose(total, "");
-        const at = trail[trail.length - 1]!;
-        at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
-        if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
-        onStep?.(at.what, k, total);
+        if (onStep) {
+          const at = trail[trail.length - 1]!;
+          at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
+          if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
+          onStep(at.what, k, total);
+        }
         if (k >= n) {
           faults[k - n]!.run();
           continue;
@@ -150,7 +189,7 @@ export function runSchedule(
 
 /** Depth-first over every schedule within `bounds`; stops at the first violation. */
 export function explore(opts: ExploreOptions): ExploreResult {
-  const seen = new Set<bigint>();
+  const seen = new SeenStates();
   const ends = new Set<bigint>();
   const r: ExploreResult = {
     states: 0,
@@ -166,6 +205,10 @@ export function explore(opts: ExploreOptions): ExploreResult {
     const out = runSchedule(opts.bounds, opts.policies, prefix, opts.prune ? seen : null);
     r.schedules++;
     r.events += out.events;
+    if (r.schedules % 1000 === 0 && opts.progress) {
+      r.states = seen.size;
+      opts.progress(r);
+    }
     if (out.pruned) r.pruned++;
     if (out.endKey !== null) ends.add(out.endKey);
     r.maxDepth = Math.max(r.maxDepth, out.trail.length);

@@ -4,6 +4,7 @@ import { type GuestOs, Platform, type PlatformConfig } from "../../model/domains
 import { labelPacket } from "../../model/domains/protocol.ts";
 import { EventBus } from "../../model/events/bus.ts";
 import { quiescentViolations } from "../../model/hv/invariants.ts";
+import type { CostModel } from "../../model/machine/cost-model.ts";
 import type { MachineDescription } from "../../model/machine/description.ts";
 import { PAGE_SIZE } from "../../model/machine/memory.ts";
 import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
@@ -27,6 +28,8 @@ export interface ExploreBounds {
   deaths: number;
   /** Broker crash-and-restart cycles. */
   restarts: number;
+  /** Stale resends: a guest's last DVMA request, already answered and taken, sent again. */
+  stale: number;
   /** Resends after a timeout (the cost model's ldcRetries). */
   retries: number;
 }
@@ -40,6 +43,7 @@ export const DEFAULT_BOUNDS: ExploreBounds = {
   delays: 1,
   deaths: 1,
   restarts: 1,
+  stale: 0,
   retries: 1,
 };
 
@@ -62,7 +66,8 @@ function hidden(o: object, names: string[]): string {
     (_k, v: unknown) => {
       if (v instanceof Map) return [...v.entries()];
       if (v instanceof Set) return [...v];
-      if (v instanceof Uint8Array) return Bun.hash.wyhash(v).toString();
+      if (ArrayBuffer.isView(v))
+        return Bun.hash.wyhash(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).toString();
       if (v === null || typeof v !== "object") return v;
       if ("triggered" in v) return (v as { triggered: boolean }).triggered;
       // The machine itself is hashed apart; a reference to it is only a name here.
@@ -71,6 +76,26 @@ function hidden(o: object, names: string[]): string {
       return v;
     },
   );
+}
+
+/** Fields of a policy that only count (history, not state): left out of the state key. */
+const COUNTERS = new Set(["allocations", "failures"]);
+
+/**
+ * A guest's local policy as far as its future depends on it: the checked wrapper's page states
+ * and the policy's own fields (free bitmap, held ranges, next-fit hints), counters left out.
+ */
+function policyKey(policy: object): string {
+  const p = policy as { inner?: object };
+  const fields = (o: object) => Object.keys(o).filter((k) => !COUNTERS.has(k) && k !== "inner");
+  return hidden(policy, fields(policy)) + (p.inner ? hidden(p.inner, fields(p.inner)) : "");
+}
+
+const costs = new Map<number, CostModel>();
+function costFor(retries: number): CostModel {
+  let c = costs.get(retries);
+  if (c === undefined) costs.set(retries, (c = parseCostModel({ ldcRetries: retries })));
+  return c;
 }
 
 /** The explored machine: control domain and two guests, one device each on one root complex. */
@@ -117,6 +142,9 @@ export class ExploreWorld {
   private delays: number;
   private deaths: number;
   private restarts: number;
+  private stale: number;
+  /** Each guest's last DVMA request as sent (what a stale resend sends again), or null. */
+  private readonly lastRequest: (Uint8Array | null)[] = GUESTS.map(() => null);
   /** When the broker crashed (it must be back by then + downMaxNs), or -1 while it is up. */
   private downSince = -1;
   /**
@@ -138,9 +166,10 @@ export class ExploreWorld {
     this.delays = bounds.delays;
     this.deaths = bounds.deaths;
     this.restarts = bounds.restarts;
+    this.stale = bounds.stale;
     const md = machineFor(bounds.windowPages);
     const bus = new EventBus(() => 0);
-    const cost = parseCostModel({ ldcRetries: bounds.retries });
+    const cost = costFor(bounds.retries);
     this.downMaxNs = (bounds.retries + 2) * 2 * cost.ldcTimeoutNs;
     this.platform = new Platform({
       md,
@@ -178,6 +207,8 @@ export class ExploreWorld {
     if (this.duplicates > 0) options.push(2);
     if (this.delays > 0) options.push(3);
     const { msg, id } = labelPacket(pkt);
+    const g = this.platform?.guests.findIndex((x) => x.id === from) ?? -1;
+    if (g >= 0 && msg === "DVMA_REQ") this.lastRequest[g] = pkt.slice();
     const c = options[options.length === 1 ? 0 : this.choose(options.length, `fate ${msg}#${id}`)]!;
     if (c === 0) this.losses--;
     if (c === 2) this.duplicates--;
@@ -234,6 +265,21 @@ export class ExploreWorld {
         },
       });
     if (!broker.isUp) out.push({ name: "restart broker", run: () => this.restartBroker() });
+    if (this.stale > 0)
+      for (const [i, g] of this.platform.guests.entries()) {
+        const pkt = this.lastRequest[i];
+        if (pkt === null || !hv.domains[g.id]!.alive) continue;
+        const { id } = labelPacket(pkt);
+        // Only once the guest took its answer: a resend while it still waits is the normal retry.
+        if (!(g.link as unknown as { accepted: Map<number, number> }).accepted.has(id)) continue;
+        out.push({
+          name: `stale resend ${g.name} DVMA_REQ#${id}`,
+          run: () => {
+            this.stale--;
+            g.channel.send(g.id, pkt);
+          },
+        });
+      }
     return out;
   }
 
@@ -286,18 +332,38 @@ export class ExploreWorld {
     return out;
   }
 
-  /** Everything the future of this world depends on that can be read from outside. */
+  /**
+   * What is left of each fault budget, and of the time a crashed broker may stay down (0 while it
+   * is up). More of any only adds options (a fault is an option while its budget lasts; a restart
+   * is an option at every instant until the deadline forces it), so a state whose key was seen
+   * with at least as much of each has nothing new to show.
+   */
+  budgets(): number[] {
+    const now = this.platform.sim.now;
+    const down = this.downSince < 0 ? 0 : this.downSince + this.downMaxNs - now;
+    return [
+      this.losses,
+      this.duplicates,
+      this.delays,
+      this.deaths,
+      this.restarts,
+      this.stale,
+      down,
+    ];
+  }
+
+  /** Everything else the future of this world depends on that can be read from outside. */
   stateKey(pending: readonly string[]): string {
     const { hv, broker, guests } = this.platform;
     const now = this.platform.sim.now;
+    // Not the time itself: the future depends on times relative to now (pending events,
+    // arrivals), so one state reached at two times is one state. The fault budgets and the
+    // broker's restart deadline are not here either: see budgets().
     const parts: string[] = [
-      // Not the time itself: the future depends on times relative to now (pending events,
-      // arrivals, the broker's restart deadline), so one state reached at two times is one state.
-      this.downSince < 0 ? "up" : String(this.downSince + this.downMaxNs - now),
       pending.slice().sort().join(","),
       this.progress.join(","),
-      `${this.losses}${this.duplicates}${this.delays}${this.deaths}${this.restarts}${broker.isUp ? 1 : 0}`,
-      JSON.stringify(broker.stats),
+      broker.isUp ? "up" : "down",
+      this.lastRequest.map((p) => (p === null ? "" : Bun.hash.wyhash(p).toString())).join(","),
     ];
     for (const io of hv.iommus.values()) {
       parts.push(io.entryOwner.join(","));
@@ -310,11 +376,10 @@ export class ExploreWorld {
       parts.push(hv.domains[g.id]!.alive ? "up" : "dead");
       for (const [dh, dma] of g.dma) {
         parts.push(JSON.stringify(broker.grantsOf(g.id, dh)), JSON.stringify(dma.heldLeases));
-        parts.push(JSON.stringify(dma.stats), JSON.stringify(dma.policyStats()));
+        parts.push(policyKey(dma.accounting.policy));
       }
-      parts.push(JSON.stringify(g.link.stats), this.inFlight.get(g.channel.id)!.join(","));
-      parts.push(`${g.channel.sent},${g.channel.delivered},${g.channel.dropped}`);
-      parts.push(hidden(g.link, ["pending", "accepted", "nextId"]));
+      parts.push(this.inFlight.get(g.channel.id)!.join(","));
+      parts.push(hidden(g.link, ["pending", "accepted", "chasing", "nextId"]));
       parts.push(hidden(g.channel, ["inFlight", "epoch", "down"]));
       const arrivals = (g.channel as unknown as { lastArrival: number[] }).lastArrival;
       parts.push(arrivals.map((t) => Math.max(0, t - now)).join(","));

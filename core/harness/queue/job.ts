@@ -23,6 +23,20 @@ export const MAX_STALLED = 2;
 
 /** Starts the reason of a point that failed on bad input (reported as input, exit 2, not retried). */
 export const INPUT_PREFIX = "bad input: ";
+/**
+ * Starts the reason of a point a plugin failed; then the plugin's own line, `[plugin <name>]
+ * <hook>: <message>` (reported as a plugin error, exit 3, as in a local run).
+ */
+export const PLUGIN_PREFIX = "plugin error: ";
+
+/** What a PLUGIN_PREFIX reason says (plugin, hook, its message), or undefined for any other. */
+export function pluginOfReason(
+  reason: string,
+): { plugin: string; hook: string; message: string } | undefined {
+  if (!reason.startsWith(PLUGIN_PREFIX)) return undefined;
+  const m = /^\[plugin ([^\]]+)\] ([^:]+): (.*)$/s.exec(reason.slice(PLUGIN_PREFIX.length));
+  return m === null ? undefined : { plugin: m[1]!, hook: m[2]!, message: m[3]! };
+}
 
 /** Redis key that marks a sweep as wanted; jobs of a sweep without it are dropped by workers. */
 export const sweepKey = (sweep: string) => `${QUEUE_NAME}:sweep:${sweep}`;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Queue as BullQueue } from "bullmq";
-import { describeThrown, InputError } from "../../input/errors.ts";
+import { describeThrown, InputError, PluginError } from "../../input/errors.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs } from "../scenario/define.ts";
 import { loadScenarioFile } from "../scenario/load.ts";
@@ -15,8 +15,10 @@ import {
   decodeResult,
   INPUT_PREFIX,
   jobId,
+  PLUGIN_PREFIX,
   type PointJob,
   type PointProgress,
+  pluginOfReason,
   QUEUE_NAME,
   SWEEP_HEARTBEAT_MS,
   SWEEP_TTL_S,
@@ -178,7 +180,11 @@ export async function runScenarioQueued(
         if (i === undefined || metrics[i] !== undefined) return;
         if (failedReason.startsWith(INPUT_PREFIX))
           return finish(new InputError(failedReason.slice(INPUT_PREFIX.length)));
-        finish(new RunFailedError(i, `${describeRun(plan, i)}: ${failedReason}`));
+        // A plugin's error keeps its class (the CLI's exit status for plugin errors).
+        const p = pluginOfReason(failedReason);
+        const why = p ? failedReason.slice(PLUGIN_PREFIX.length) : failedReason;
+        const cause = p && new PluginError(p.plugin, p.hook, p.message);
+        finish(new RunFailedError(i, `${describeRun(plan, i)}: ${why}`, { cause }));
       });
       events.on("progress", ({ jobId: id, data }) => {
         const i = indexOf(id);

@@ -16,6 +16,8 @@ export class ThreadRunError extends Error {
   constructor(
     message: string,
     readonly input: boolean,
+    /** The plugin and hook that threw, when a plugin did. */
+    readonly plugin?: [string, string],
   ) {
     super(message);
     this.name = "ThreadRunError";
@@ -44,7 +46,7 @@ class RunThread {
       if (m.type === "progress")
         return p.progress({ simulatedNs: m.simulatedNs, events: m.events });
       this.pending = undefined;
-      if (m.type === "error") p.reject(new ThreadRunError(m.message, m.input));
+      if (m.type === "error") p.reject(new ThreadRunError(m.message, m.input, m.plugin));
       else p.resolve({ metrics: m.metrics, events: m.events });
     };
     const died = (why: string) => {

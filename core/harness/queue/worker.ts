@@ -8,6 +8,7 @@ import {
   INPUT_PREFIX,
   LOCK_MS,
   MAX_STALLED,
+  PLUGIN_PREFIX,
   type PointResult,
   QUEUE_NAME,
   STALLED_CHECK_MS,
@@ -77,6 +78,8 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
         // Bad input fails the same everywhere: no retry, and the submitter reports it as input.
         if (e instanceof ThreadRunError && e.input)
           throw new bullmq.UnrecoverableError(`${INPUT_PREFIX}${e.message}`);
+        if (e instanceof ThreadRunError && e.plugin)
+          throw new Error(`${PLUGIN_PREFIX}${e.message}`);
         throw e;
       }
     },

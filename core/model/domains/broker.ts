@@ -156,13 +156,10 @@ export class DvmaBroker {
     return this.up;
   }
 
-  /** The broker process stops: ledger, policies, caches (but the grant journal) are lost. */
+  /** The broker process stops: ledger and policies are lost (the reply journal is not). */
   crash(): void {
     this.up = false;
-    for (const s of this.sessions.values()) {
-      s.ledger.clear();
-      s.replies.crash();
-    }
+    for (const s of this.sessions.values()) s.ledger.clear();
     this.policies.clear();
   }
 
@@ -185,10 +182,7 @@ export class DvmaBroker {
         index += run;
       }
     }
-    for (const s of this.sessions.values()) {
-      s.versioned = true; // sessions survive; guests need not re-handshake
-      s.replies.recover();
-    }
+    for (const s of this.sessions.values()) s.versioned = true; // sessions survive; guests need not re-handshake
     this.up = true;
     // A guest that died while the broker was down still holds ranges in the hypervisor.
     for (const d of hv.domains) if (!d.alive) this.reclaim(d.id);

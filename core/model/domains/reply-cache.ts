@@ -9,10 +9,12 @@ import type { RangeSet } from "./ranges.ts";
  * aside as long as that lasts. Otherwise a guest with more requests in flight than `size`,
  * resending after a lost reply, would be granted a second range while the first leaked.
  *
- * Grant replies are journaled (written before the grant is made, kept durably by the control
- * domain): a broker crash loses the rest, but after the restart the journal is checked against the
- * rebuilt ledger and the grants still held answer a resend again. Without it, a grant whose reply
- * the crash swallowed stays with the guest, who never learnt its range, until the guest exits.
+ * The replies are journaled (each written before it is sent, kept durably by the control domain),
+ * so a broker crash loses none and after the restart a resend is answered as before. Without the
+ * journal two grants leaked: a grant whose reply the crash swallowed (the resend was granted
+ * afresh, the first range stayed with a guest that never learnt it), and a grant already given
+ * back (a stale resend was granted afresh, often the same range, which the guest ignored as a
+ * duplicate of the answer it had taken) — both held until the guest exits.
  */
 export class ReplyCache {
   private readonly recent = new Map<number, Uint8Array>();
@@ -65,19 +67,6 @@ export class ReplyCache {
       const start = (m.base - io.windowBase) / PAGE_SIZE;
       if (start < index + npages && index < start + m.npages) this.liveGrants.delete(id);
     }
-  }
-
-  /** Everything is lost except the journaled grant replies (see recover). */
-  crash(): void {
-    for (const [id, pkt] of this.recent)
-      if (pkt[0] === Msg.DVMA_GRANT) this.liveGrants.set(id, pkt);
-    this.recent.clear();
-  }
-
-  /** After a restart rebuilt the ledger: journaled grants it no longer holds are dropped. */
-  recover(): void {
-    for (const [id, pkt] of this.liveGrants)
-      if (!this.stillGranted(pkt)) this.liveGrants.delete(id);
   }
 
   clear(): void {

@@ -5,9 +5,10 @@ import {
   explore,
   runSchedule,
   ScheduleError,
+  SeenStates,
 } from "../../../../core/harness/explore/index.ts";
+import { DvmaBroker } from "../../../../core/model/domains/broker.ts";
 import { BrokerClient } from "../../../../core/model/domains/broker-client.ts";
-import { ReplyCache } from "../../../../core/model/domains/reply-cache.ts";
 import { Hypervisor } from "../../../../core/model/hv/hypervisor.ts";
 import { explorePolicies } from "../../../../tools/explore-policies.ts";
 
@@ -18,6 +19,7 @@ const none: ExploreBounds = {
   delays: 0,
   deaths: 0,
   restarts: 0,
+  stale: 0,
 };
 
 describe("protocol exploration (small bounds)", () => {
@@ -46,6 +48,29 @@ describe("protocol exploration (small bounds)", () => {
     expect(r.complete).toBe(true);
   }, 60_000);
 
+  test("pruning keeps every end state: one loss, the same end states as every schedule run out", () => {
+    const bounds = { ...none, losses: 1 };
+    const pruned = explore({ bounds, policies: explorePolicies, prune: true, maxStates: 100_000 });
+    const all = explore({ bounds, policies: explorePolicies, prune: false, maxStates: 100_000 });
+    expect(pruned.schedules).toBeLessThan(all.schedules / 4);
+    expect(pruned.endStates).toBe(all.endStates);
+    expect([pruned.complete, all.complete]).toEqual([true, true]);
+  }, 60_000);
+
+  test("a state seen with at least as much of every budget covers it; with more of one, not", () => {
+    const seen = new SeenStates();
+    expect(seen.visit(1n, [1, 0, 5])).toBe(false);
+    expect(seen.visit(1n, [1, 0, 5])).toBe(true);
+    expect(seen.visit(1n, [0, 0, 3])).toBe(true);
+    expect(seen.visit(2n, [0, 0, 3])).toBe(false); // another state
+    expect(seen.visit(1n, [0, 1, 0])).toBe(false); // one more of the second budget
+    expect(seen.size).toBe(3);
+    // A vector covering both stored ones replaces them.
+    expect(seen.visit(1n, [1, 1, 5])).toBe(false);
+    expect(seen.size).toBe(2);
+    expect(seen.visit(1n, [0, 1, 4])).toBe(true);
+  });
+
   test("a schedule replays to the same choices, events and end", () => {
     const first = runSchedule({ ...none, deaths: 1, losses: 1 }, explorePolicies, [1, 0, 1], null);
     const schedule = first.trail.map((p) => p.k);
@@ -61,13 +86,21 @@ describe("protocol exploration (small bounds)", () => {
 
   describe("finds a removed safety step", () => {
     const kill = Hypervisor.prototype.killDomain;
-    const crash = ReplyCache.prototype.crash;
+    const crash = DvmaBroker.prototype.crash;
+    /** The broker without its reply journal: a crash loses every cached reply. */
+    const crashForgetting = function (this: DvmaBroker) {
+      crash.call(this);
+      const sessions = (
+        this as unknown as { sessions: Map<number, { replies: { clear(): void } }> }
+      ).sessions;
+      for (const s of sessions.values()) s.replies.clear();
+    };
     // Private: the background resends of a request the guest gave up on.
     const client = BrokerClient.prototype as unknown as { chase: () => Generator };
     const chase = client.chase;
     afterEach(() => {
       Hypervisor.prototype.killDomain = kill;
-      ReplyCache.prototype.crash = crash;
+      DvmaBroker.prototype.crash = crash;
       client.chase = chase;
     });
 
@@ -88,19 +121,48 @@ describe("protocol exploration (small bounds)", () => {
     test("a broker crash that swallows a grant's reply strands no grant (the journal answers the resend)", () => {
       const bounds = { ...none, restarts: 1 };
       const all = { bounds, policies: explorePolicies, prune: true, maxStates: 100_000 };
-      // Without the grant journal a crash loses every cached reply: the stranded grant is found.
-      ReplyCache.prototype.crash = ReplyCache.prototype.clear;
+      // Without the reply journal a crash loses every cached reply: the stranded grant is found.
+      DvmaBroker.prototype.crash = crashForgetting;
       const bad = explore(all);
       expect(bad.counterexample?.violations.join("\n")).toMatch(
         /broker grants 4 pages, its leases hold 0/,
       );
       const schedule = bad.counterexample!.schedule;
-      ReplyCache.prototype.crash = crash;
+      DvmaBroker.prototype.crash = crash;
       // The same schedule with the journal: the resend gets the grant back, and it goes back.
-      const replay = runSchedule(bounds, explorePolicies, schedule, null);
-      expect(replay.trail.some((p) => p.what.includes("crash broker"))).toBe(true);
+      const steps: string[] = [];
+      const replay = runSchedule(bounds, explorePolicies, schedule, null, (what) =>
+        steps.push(what),
+      );
+      expect(steps.some((what) => what.includes("crash broker"))).toBe(true);
       expect(replay.violations).toEqual([]);
       // Every schedule of these bounds: `bun run explore --restarts 1` (too slow for this suite).
+    }, 120_000);
+
+    test("a stale resend after a release and a broker restart strands no grant (the journal answers it)", () => {
+      const bounds = { ...none, restarts: 1, stale: 1 };
+      const all = { bounds, policies: explorePolicies, prune: true, maxStates: 100_000 };
+      // Without the journal the resend of a request whose grant went back is granted afresh, the
+      // same range, which the guest ignores as a duplicate of the answer it took: it stays held.
+      DvmaBroker.prototype.crash = crashForgetting;
+      const bad = explore(all);
+      expect(bad.counterexample?.violations.join("\n")).toMatch(
+        /g1: broker grants 4 pages, its leases hold 0/,
+      );
+      const schedule = bad.counterexample!.schedule;
+      DvmaBroker.prototype.crash = crash;
+      const steps: string[] = [];
+      const replay = runSchedule(bounds, explorePolicies, schedule, null, (what) =>
+        steps.push(what),
+      );
+      expect(steps.slice(-3)).toEqual([
+        expect.stringContaining("crash broker"),
+        expect.stringContaining("restart broker"),
+        expect.stringContaining("stale resend g1 DVMA_REQ#2"),
+      ]);
+      expect(replay.violations).toEqual([]);
+      // Every schedule of these bounds: `bun run explore` with --restarts 1 --stale 1, the other
+      // faults 0 (too slow for this suite).
     }, 120_000);
 
     test("a death that leaves the dead guest's TTEs valid is a counterexample, and replays", () => {

@@ -100,11 +100,12 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
   );
 
   test(
-    "a point that fails every time ends the sweep with its reason after 3 attempts",
+    "a point whose plugin throws every time ends the sweep as locally: plugin and hook named, exit 3",
     async () => {
       const here = await cli(...POISONED, "--workers", "2");
       const r = await cli(...POISONED, "--queue", redis.url);
-      expect(r.code).toBe(1);
+      expect(here.code).toBe(3);
+      expect(r.code).toBe(3);
       expect(r.err).toBe(here.err);
       expect(r.err).toBe(
         "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): [plugin fixture-fail] start: fixture failure at 100 us\n",
