@@ -24,7 +24,7 @@ function reads(guests: number, perDevice: number): number[] {
     return m.dvma;
   });
   // Warm the IOTLB so every transfer has the same latency.
-  b.ports.forEach((p, i) => runProc(b, p.dma(dvmas[i]!, BYTES, false, 0)));
+  for (const [i, p] of b.ports.entries()) runProc(b, p.dma(dvmas[i]!, BYTES, false, 0));
   const t0 = b.sim.now;
   const ends: number[] = [];
   b.ports.forEach((p, i) => {
