@@ -182,6 +182,98 @@ export class QueueInterrupt {
   }
 }
 
+/**
+ * At most `n` operations in flight, granted in the order asked (a tx queue's payload reads). An
+ * operation whose end is known when it starts says so (`endsAt`) and its slot frees itself then,
+ * with no event unless someone waits for it; one whose end is not known calls `release()`.
+ */
+export class InFlight {
+  /** Known ends of operations in flight, in no order. */
+  private readonly ends: number[] = [];
+  /** Granted operations whose end is not known yet. */
+  private open = 0;
+  private readonly waiters: Signal<void>[] = [];
+  private head = 0;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private wakeToken = -1;
+  private readonly granted: Signal<void>;
+  private readonly wake = () => {
+    this.wakeToken = -1;
+    this.wakeAt = Number.POSITIVE_INFINITY;
+    this.pump();
+  };
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly n: number,
+  ) {
+    this.granted = sim.signal<void>();
+    this.granted.trigger();
+  }
+
+  /** A signal that fires when the caller may start (already fired when a slot is free now). */
+  request(): Signal<void> {
+    this.forget();
+    if (this.head === this.waiters.length && this.ends.length + this.open < this.n) {
+      this.open++;
+      return this.granted;
+    }
+    const s = this.sim.signal<void>();
+    this.waiters.push(s);
+    this.arm();
+    return s;
+  }
+
+  /** The operation granted to the caller ends at `t` (>= now). */
+  endsAt(t: number): void {
+    this.open--;
+    this.ends.push(t);
+    if (t <= this.sim.now) this.pump();
+    else if (this.head < this.waiters.length) this.arm();
+  }
+
+  /** The operation granted to the caller ends now. */
+  release(): void {
+    this.open--;
+    this.pump();
+  }
+
+  /** Grants the oldest waiters the slots free now; wakes again when the next one frees. */
+  private pump(): void {
+    this.forget();
+    while (this.head < this.waiters.length && this.ends.length + this.open < this.n) {
+      const s = this.waiters[this.head]!;
+      this.waiters[this.head++] = undefined as unknown as Signal<void>;
+      this.open++;
+      s.trigger();
+    }
+    if (this.head === this.waiters.length) {
+      this.waiters.length = 0;
+      this.head = 0;
+    } else this.arm();
+  }
+
+  /** Schedules a wake-up at the earliest known end, if that is sooner than the one set. */
+  private arm(): void {
+    let t = Number.POSITIVE_INFINITY;
+    for (const e of this.ends) if (e < t) t = e;
+    if (t >= this.wakeAt || t === Number.POSITIVE_INFINITY) return;
+    if (this.wakeToken >= 0) this.sim.cancel(this.wakeToken);
+    this.wakeAt = t;
+    this.wakeToken = this.sim.at(Math.max(t, this.sim.now), this.wake);
+  }
+
+  private forget(): void {
+    const now = this.sim.now;
+    const ends = this.ends;
+    for (let i = ends.length - 1; i >= 0; i--)
+      if (ends[i]! <= now) {
+        ends[i] = ends[ends.length - 1]!;
+        ends.pop();
+      }
+  }
+}
+
 /** The queue pairs of a device: queue q serves vCPU q (mod queues) and interrupts vCPU q. */
 export class QueuePairs {
   readonly count: number;

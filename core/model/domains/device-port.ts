@@ -124,9 +124,41 @@ export class DevicePort {
     this.own = own;
   }
 
+  /** True when both directions of this port's own link are timelines (`issue` may be used). */
+  get issues(): boolean {
+    return this.own[0] instanceof Link && this.own[1] instanceof Link;
+  }
+
+  /** When the transfer `issue` started last is through (or, faulted, known to have failed). */
+  doneAt = 0;
+
   /**
-   * Moves `bytes` at `dvma` (`write` = into memory). Returns 0 or the fault code; a faulted
-   * transfer touched no memory.
+   * Moves `bytes` at `dvma` (`write` = into memory) on a port whose links are timelines, without
+   * waiting: the transfer is booked now and the caller waits until `doneAt`. Returns 0 or the
+   * fault code; a faulted transfer touched no memory. `dma.done` is announced at `doneAt`.
+   */
+  issue(
+    dvma: number,
+    bytes: number,
+    write: boolean,
+    tag: number,
+    readOut?: Uint32Array,
+  ): DmaFaultCode {
+    const start = this.sim.now;
+    const fault = this.hv.deviceDma(this.device, dvma, bytes, write, tag, readOut);
+    const latency = this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
+    this.doneAt = fault === 0 ? this.book(start + latency, bytes, write) : start + latency;
+    this.count(fault, bytes);
+    if (fault === 0 && this.bus?.wants("dma.done")) {
+      const e = this.doneEvent(dvma, bytes, write, this.doneAt - start);
+      this.sim.at(this.doneAt, () => this.bus!.emit("dma.done", e));
+    }
+    return fault;
+  }
+
+  /**
+   * Moves `bytes` at `dvma` (`write` = into memory), waiting until it is through. Returns 0 or
+   * the fault code; a faulted transfer touched no memory.
    */
   *dma(
     dvma: number,
@@ -140,56 +172,72 @@ export class DevicePort {
     const latency = this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
     if (fault !== 0) yield latency;
     else {
-      const dir = write ? 1 : 0;
-      const own = this.own[dir];
-      const shared = this.link[dir];
-      const sharedNs = Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
-      const ownNs = Math.ceil(bytes / this.cost.dmaBytesPerNs);
+      const own = this.own[write ? 1 : 0];
       let end: number;
-      if (own instanceof Link) {
-        // Setup and translation are latency; then the data holds the device's own link and, for
-        // its share of the time, the shared one (the own link may be the slower). Both are
-        // booked now, when the device issues the transfer.
-        let from = start + latency;
-        for (;;) {
-          const ownStart = own.fit(from, ownNs);
-          const sharedStart = shared.fit(ownStart, sharedNs);
-          end = Math.max(sharedStart + sharedNs, ownStart + ownNs);
-          // Waiting for the shared link keeps the own link longer: it must be free that long too.
-          const clash = own.clash(ownStart, end);
-          if (clash < 0) {
-            own.book(ownStart, end);
-            shared.book(sharedStart, sharedStart + sharedNs);
-            break;
-          }
-          from = clash;
-        }
-      } else {
+      if (own instanceof Link) end = this.book(start + latency, bytes, write);
+      else {
         // A link taken in turns (SR-IOV functions sharing their port's): wait for the turn.
         yield latency;
         yield own.request();
+        const shared = this.link[write ? 1 : 0];
+        const sharedNs = Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
         const sharedStart = shared.fit(this.sim.now, sharedNs);
         shared.book(sharedStart, sharedStart + sharedNs);
-        end = Math.max(sharedStart + sharedNs, this.sim.now + ownNs);
+        end = Math.max(
+          sharedStart + sharedNs,
+          this.sim.now + Math.ceil(bytes / this.cost.dmaBytesPerNs),
+        );
       }
       if (end > this.sim.now) yield end - this.sim.now;
       if (!(own instanceof Link)) own.release();
     }
-    this.stats.dmas++;
-    if (fault === 0 && this.bus?.wants("dma.done")) {
-      this.bus.emit("dma.done", {
-        device: this.name,
-        domain: this.domain,
-        devhandle: this.devhandle,
-        dvma,
-        bytes,
-        write,
-        durNs: this.sim.now - start,
-      });
+    this.count(fault, bytes);
+    if (fault === 0 && this.bus?.wants("dma.done"))
+      this.bus.emit("dma.done", this.doneEvent(dvma, bytes, write, this.sim.now - start));
+    return fault;
+  }
+
+  /**
+   * Books a transfer's data whose setup and translation end at `from`: it holds the device's own
+   * link and, for its share of the time, the shared one (the own link may be the slower), each in
+   * its first free stretch. Returns when the data is through.
+   */
+  private book(from: number, bytes: number, write: boolean): number {
+    const own = this.own[write ? 1 : 0] as Link;
+    const shared = this.link[write ? 1 : 0];
+    const sharedNs = Math.ceil(bytes / this.cost.rootComplexBytesPerNs);
+    const ownNs = Math.ceil(bytes / this.cost.dmaBytesPerNs);
+    for (;;) {
+      const ownStart = own.fit(from, ownNs);
+      const sharedStart = shared.fit(ownStart, sharedNs);
+      const end = Math.max(sharedStart + sharedNs, ownStart + ownNs);
+      // Waiting for the shared link keeps the own link longer: it must be free that long too.
+      const clash = own.clash(ownStart, end);
+      if (clash < 0) {
+        own.book(ownStart, end);
+        shared.book(sharedStart, sharedStart + sharedNs);
+        return end;
+      }
+      from = clash;
     }
+  }
+
+  private count(fault: number, bytes: number): void {
+    this.stats.dmas++;
     if (fault === 0) this.stats.bytes += bytes;
     else this.stats.faults++;
-    return fault;
+  }
+
+  private doneEvent(dvma: number, bytes: number, write: boolean, durNs: number) {
+    return {
+      device: this.name,
+      domain: this.domain,
+      devhandle: this.devhandle,
+      dvma,
+      bytes,
+      write,
+      durNs,
+    };
   }
 
   get now(): number {
