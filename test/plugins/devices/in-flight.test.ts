@@ -20,7 +20,7 @@ function reference(ops: Op[], n: number): number[] {
   const sim = new Simulator();
   const r = new Resource(sim, n);
   const starts: number[] = [];
-  ops.forEach((op, i) =>
+  for (const [i, op] of ops.entries())
     sim.spawn(
       (function* (): Proc<void> {
         yield op.at;
@@ -29,8 +29,7 @@ function reference(ops: Op[], n: number): number[] {
         if (op.ns > 0) yield op.ns;
         r.release();
       })(),
-    ),
-  );
+    );
   sim.run();
   return starts;
 }
@@ -40,7 +39,7 @@ function inFlight(ops: Op[], n: number): number[] {
   const sim = new Simulator();
   const f = new InFlight(sim, n);
   const starts: number[] = [];
-  ops.forEach((op, i) =>
+  for (const [i, op] of ops.entries())
     sim.spawn(
       (function* (): Proc<void> {
         yield op.at;
@@ -52,8 +51,7 @@ function inFlight(ops: Op[], n: number): number[] {
           f.release();
         }
       })(),
-    ),
-  );
+    );
   sim.run();
   return starts;
 }
