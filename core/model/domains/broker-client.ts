@@ -140,6 +140,6 @@ export class BrokerClient implements BrokerLink {
   private remember(id: number, base: number): void {
     this.accepted.set(id, base);
     if (this.accepted.size > ACCEPTED_MEMORY)
-      this.accepted.delete(this.accepted.values().next().value!);
+      this.accepted.delete(this.accepted.keys().next().value!);
   }
 }

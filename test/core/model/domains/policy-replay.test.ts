@@ -1,8 +1,9 @@
 import { describe, expect, test } from "bun:test";
-import { DomainCpu, type Proc, Simulator } from "../../../../core/index.ts";
 import { MeterLog } from "../../../../core/model/domains/policy-meter.ts";
 import { PolicyReplay } from "../../../../core/model/domains/policy-replay.ts";
+import { DomainCpu } from "../../../../core/model/machine/cpu.ts";
 import { parseCostModel } from "../../../../core/model/machine/parse.ts";
+import { type Proc, Simulator } from "../../../../core/model/sim/kernel.ts";
 
 const cost = parseCostModel({ policyCallNs: 100, policyNodeNs: 20 });
 
