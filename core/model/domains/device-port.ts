@@ -119,7 +119,7 @@ export class DevicePort {
    * SR-IOV: this port is a virtual function whose data crosses its physical function's link
    * (shared with the other functions), still under its own requester ID. Before any DMA.
    */
-  useLink(own: readonly [LinkLane, LinkLane]): void {
+  useLink(own: readonly [LinkLane | Link, LinkLane | Link]): void {
     if (this.stats.dmas > 0) throw new Error(`${this.name}: link changed after DMA started`);
     this.own = own;
   }
