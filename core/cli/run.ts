@@ -20,7 +20,11 @@ import {
   loadScenarioPlugins,
   parseScenario,
 } from "../harness/scenario/load.ts";
-import { defaultWorkers, runScenarioParallel } from "../harness/scenario/parallel.ts";
+import {
+  defaultWorkers,
+  type RunTiming,
+  runScenarioParallel,
+} from "../harness/scenario/parallel.ts";
 import type { RunInfo } from "../harness/scenario/run-info.ts";
 import { planRuns, runScenario, runScenarioAsync } from "../harness/scenario/run-scenario.ts";
 import { type ObserverRef, type PathRun, refName } from "../harness/scenario/runner.ts";
@@ -32,7 +36,7 @@ import type { CliIo } from "./io.ts";
 import { checkOutputPath, writeAtomic } from "./output.ts";
 import { Progress, serialTally } from "./progress.ts";
 import { pivotTable, resultsTable } from "./table.ts";
-import { timingLine } from "./timing.ts";
+import { TimingTotals, timingLine } from "./timing.ts";
 import { durationFlag, seedFlag } from "./values.ts";
 
 /** The run command's own flags (plugins add theirs: see `pluginFlags`). */
@@ -75,7 +79,7 @@ export const RUN_ARGS = {
   timing: {
     type: "boolean",
     description:
-      "per run on stderr: wall time, simulated time, kernel events, simulated time and I/Os per wall second; the runs go serially in this process",
+      "per run on stderr: wall time, simulated time, kernel events, simulated time and I/Os per wall second; then the same over the whole sweep",
   },
   queue: {
     type: "string",
@@ -169,17 +173,25 @@ export async function runCommand(
   // A service that serves (has a URL) keeps the process up after the runs, until Ctrl-C.
   const serving = lasting.filter((s) => s.url !== undefined);
   // The trace and observers watch runs in this process.
-  const inProcess = trace || series || observers.length > 0 || args.timing;
+  const inProcess = trace || series || observers.length > 0;
   const parallel = workers > 1 && plan.runs.length > 1 && !inProcess;
   const stop = new AbortController();
   const signalled = serving.length > 0 ? untilSignal().then(() => stop.abort()) : undefined;
   for (const { name, service } of started)
     if (service?.url) io.err.write(`${name}: serving on ${service.url} (Ctrl-C to stop)\n`);
-  if ((trace || series || args.timing) && args.workers !== undefined && workers > 1 && !args.quiet)
+  if ((trace || series) && args.workers !== undefined && workers > 1 && !args.quiet)
     io.err.write(
-      `note: ${trace ? "--trace records" : series ? "--report records" : "--timing times runs"} in this process, so the runs go serially\n`,
+      `note: ${trace ? "--trace records" : "--report records"} in this process, so the runs go serially\n`,
     );
   const pace = enabled.find((e) => e.pace !== undefined)?.pace;
+  const totals = args.timing ? new TimingTotals() : undefined;
+  const timed = totals
+    ? (t: RunTiming) => {
+        totals.add(t);
+        io.err.write(timingLine(t));
+      }
+    : undefined;
+  const sweep0 = performance.now(); // host clock: --timing only, never in the report
   let report: Report;
   if (args.queue !== undefined) {
     const cancel = new AbortController();
@@ -211,14 +223,19 @@ export async function runCommand(
     report = await runScenarioParallel(spec, {
       workers,
       progress: progress ? (p) => progress.update(p) : undefined,
+      timed,
+      loaded: { raw, scn, table },
     });
   } else {
     const runNs = plan.runs.map((r) => durationNs(r.scenario.duration));
     const tally = serialTally(runNs);
-    let wall0 = performance.now(); // host clock: --timing only, never in the report
+    let wall0 = sweep0;
     const timing = (done: number, run: PathRun) => {
       const now = performance.now(); // host clock
-      io.err.write(timingLine(run, runNs[done - 1]!, (now - wall0) * 1e6));
+      const { index, total, path, params } = run.info;
+      const [simNs, events, ios] = [runNs[done - 1]!, run.events, run.metrics.ios];
+      const wallNs = (now - wall0) * 1e6;
+      timed!({ index, total, path, params, simNs, events, ios, wallNs, thread: 0 });
       wall0 = now;
     };
     const opts = {
@@ -246,6 +263,7 @@ export async function runCommand(
     } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
+  if (totals) io.err.write(totals.line((performance.now() - sweep0) * 1e6)); // host clock
   if (args.report) writeAtomic(args.report, htmlReport(report, scn, series?.series()));
   if (args.trace && trace) writeAtomic(args.trace, trace.serialize());
   if (args.out) writeAtomic(args.out, reportJson(report));

@@ -24,7 +24,14 @@ import {
   type Static,
   Type,
 } from "../../core/index.ts";
-import { CheckBuffers, holdsTags, interruptOptions, QueuePairs, RingBatcher } from "./queues.ts";
+import {
+  CheckBuffers,
+  holdsTags,
+  InFlight,
+  interruptOptions,
+  QueuePairs,
+  RingBatcher,
+} from "./queues.ts";
 
 const options = Type.Object(
   {
@@ -89,7 +96,7 @@ const MIN_FRAME = 60;
 interface Queue {
   txSlots: Resource;
   rxSlots: Resource;
-  reads: Resource;
+  reads: InFlight;
   txFetch: RingBatcher;
   txDone: RingBatcher;
   rxFetch: RingBatcher;
@@ -105,7 +112,6 @@ class Nic implements DeviceModel {
   private readonly pairs: QueuePairs;
   private readonly queues: Queue[];
   private readonly checks: CheckBuffers;
-  private readonly txWire: Resource;
   /** Exact (fractional) ns at which each wire is free: frames chain without rounding drift. */
   private txEnd = 0;
   private rxEnd = 0;
@@ -129,14 +135,13 @@ class Nic implements DeviceModel {
     this.queues = Array.from({ length: this.pairs.count }, () => ({
       txSlots: new Resource(sim, o.ringEntries),
       rxSlots: new Resource(sim, o.ringEntries),
-      reads: new Resource(sim, o.readsInFlight),
+      reads: new InFlight(sim, o.readsInFlight),
       txFetch: ring(false),
       txDone: ring(true),
       rxFetch: ring(false),
       rxDone: ring(true),
     }));
     this.checks = new CheckBuffers(Math.ceil(o.mtu / PAGE_SIZE) + 1);
-    this.txWire = new Resource(sim, 1);
     this.nsPerByte = 8 / o.lineRateGbps;
   }
 
@@ -175,23 +180,32 @@ class Nic implements DeviceModel {
     if (f !== 0) return f;
     yield q.reads.request();
     const out = this.checks.take();
-    f = yield* this.port.dma(dvma, req.bytes, false, tag, out);
-    q.reads.release();
+    let read: number;
+    if (this.port.issues) {
+      // The read is booked now and the frame's place on the wire with it: one wait for both.
+      f = this.port.issue(dvma, req.bytes, false, tag, out);
+      read = this.port.doneAt;
+      q.reads.endsAt(read);
+    } else {
+      f = yield* this.port.dma(dvma, req.bytes, false, tag, out);
+      read = sim.now;
+      q.reads.release();
+    }
     // The frame on the wire must be the data the driver wrote.
     const same = f === 0 && holdsTags(out, tag, pagesSpanned(dvma, req.bytes));
     this.checks.give(out);
-    if (f !== 0) return f;
-    if (!same) {
+    if (f !== 0 || !same) {
+      if (read > sim.now) yield read - sim.now;
+      if (f !== 0) return f;
       this.stats.corrupt++;
       return DATA_CORRUPT;
     }
-    yield this.txWire.request();
-    // Back to back (this frame queued while the last was on the wire) it starts where that one ended.
-    const start = sim.now < this.txEnd + 1 ? this.txEnd : sim.now;
+    // The wire carries frames one at a time in the order their data comes: back to back (this
+    // frame came while earlier ones were still on the wire) it starts where the last one ends.
+    const start = read < this.txEnd + 1 ? this.txEnd : read;
     this.txEnd = start + this.wireNs(req.bytes);
     const wait = Math.ceil(this.txEnd) - sim.now;
     if (wait > 0) yield wait;
-    this.txWire.release();
     this.stats.tx++;
     return yield* q.txDone.pass();
   }

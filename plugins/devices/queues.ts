@@ -80,16 +80,22 @@ export class RingBatcher {
       this.counts[last]!++;
       return yield this.sigs[last]!;
     }
+    if (!this.running) {
+      // An idle ring moves this entry at once, in this request's own process: no server process
+      // and no signal. Requests that come meanwhile gather in the next batch.
+      this.running = true;
+      const f = yield* this.carry(1);
+      if (this.head < this.sigs.length) this.sim.spawn(this.serve(), "ring-dma");
+      else this.running = false;
+      return f;
+    }
     const s = this.sim.signal<number>();
     this.sigs.push(s);
     this.counts.push(1);
-    if (!this.running) {
-      this.running = true;
-      this.sim.spawn(this.serve(), "ring-dma");
-    }
     return yield s;
   }
 
+  /** Carries the batches that gathered behind a DMA, oldest first, one DMA after the other. */
   private *serve(): Proc<void> {
     while (this.head < this.sigs.length) {
       // The batch is closed once its DMA starts: later requests gather in the next.
@@ -101,20 +107,21 @@ export class RingBatcher {
         this.counts.length = 0;
         this.head = 0;
       }
-      let f = 0;
-      for (let left = n; left > 0 && f === 0; ) {
-        const k = Math.min(left, this.entries - this.pos);
-        f = yield* this.dma(
-          this.base + this.pos * this.entryBytes,
-          k * this.entryBytes,
-          this.write,
-        );
-        this.pos = (this.pos + k) % this.entries;
-        left -= k;
-      }
-      s.trigger(f);
+      s.trigger(yield* this.carry(n));
     }
     this.running = false;
+  }
+
+  /** Moves the next `n` entries: one DMA per contiguous run. Returns 0 or the fault code. */
+  private *carry(n: number): Proc<number> {
+    let f = 0;
+    for (let left = n; left > 0 && f === 0; ) {
+      const k = Math.min(left, this.entries - this.pos);
+      f = yield* this.dma(this.base + this.pos * this.entryBytes, k * this.entryBytes, this.write);
+      this.pos = (this.pos + k) % this.entries;
+      left -= k;
+    }
+    return f;
   }
 }
 
@@ -140,46 +147,130 @@ export class QueueInterrupt {
 
   /** From a request's process once the device finished it: returns when the driver has seen it. */
   *complete(): Proc<void> {
-    if (this.pending === null) {
-      this.pending = this.sim.signal<void>();
-      this.count = 0;
+    if (this.running) {
+      // A handler is on its way: this completion is seen when it runs.
+      this.pending ??= this.sim.signal<void>();
+      this.count++;
+      if (this.early !== undefined && !this.early.triggered && this.count >= this.o.coalesceFrames)
+        this.early.trigger();
+      yield this.pending;
+      return;
     }
-    const s = this.pending;
-    this.count++;
-    if (!this.running) {
-      this.running = true;
-      this.sim.spawn(this.serve(), "irq");
-    } else if (
-      this.early !== undefined &&
-      !this.early.triggered &&
-      this.count >= this.o.coalesceFrames
-    )
-      this.early.trigger();
-    yield s;
+    // The first completion raises the interrupt; its own process carries the handler through
+    // (no handler process, no signal), and completions that come meanwhile see it too.
+    this.running = true;
+    this.count = 1;
+    const { coalesceNs, coalesceFrames, interruptNs } = this.o;
+    if (coalesceNs > 0 && coalesceFrames > 1) {
+      const early = this.sim.signal<void>();
+      this.early = early;
+      const timer = this.sim.schedule(coalesceNs, () => {
+        if (!early.triggered) early.trigger();
+      });
+      yield early;
+      this.sim.cancel(timer);
+      this.early = undefined;
+    }
+    if (interruptNs > 0) yield interruptNs;
+    const v = yield* this.cpu.take(this.vcpu);
+    if (this.irqCpuNs > 0) yield this.irqCpuNs;
+    this.cpu.free(v);
+    const done = this.pending;
+    this.pending = null;
+    this.running = false;
+    done?.trigger();
+  }
+}
+
+/**
+ * At most `n` operations in flight, granted in the order asked (a tx queue's payload reads). An
+ * operation whose end is known when it starts says so (`endsAt`) and its slot frees itself then,
+ * with no event unless someone waits for it; one whose end is not known calls `release()`.
+ */
+export class InFlight {
+  /** Known ends of operations in flight, in no order. */
+  private readonly ends: number[] = [];
+  /** Granted operations whose end is not known yet. */
+  private open = 0;
+  private readonly waiters: Signal<void>[] = [];
+  private head = 0;
+  private wakeAt = Number.POSITIVE_INFINITY;
+  private wakeToken = -1;
+  private readonly granted: Signal<void>;
+  private readonly wake = () => {
+    this.wakeToken = -1;
+    this.wakeAt = Number.POSITIVE_INFINITY;
+    this.pump();
+  };
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly n: number,
+  ) {
+    this.granted = sim.signal<void>();
+    this.granted.trigger();
   }
 
-  private *serve(): Proc<void> {
-    const { coalesceNs, coalesceFrames, interruptNs } = this.o;
-    while (this.pending !== null) {
-      if (coalesceNs > 0 && this.count < coalesceFrames) {
-        const early = this.sim.signal<void>();
-        this.early = early;
-        const timer = this.sim.schedule(coalesceNs, () => {
-          if (!early.triggered) early.trigger();
-        });
-        yield early;
-        this.sim.cancel(timer);
-        this.early = undefined;
-      }
-      if (interruptNs > 0) yield interruptNs;
-      const v = yield* this.cpu.take(this.vcpu);
-      if (this.irqCpuNs > 0) yield this.irqCpuNs;
-      this.cpu.free(v);
-      const done = this.pending;
-      this.pending = null;
-      done.trigger();
+  /** A signal that fires when the caller may start (already fired when a slot is free now). */
+  request(): Signal<void> {
+    this.forget();
+    if (this.head === this.waiters.length && this.ends.length + this.open < this.n) {
+      this.open++;
+      return this.granted;
     }
-    this.running = false;
+    const s = this.sim.signal<void>();
+    this.waiters.push(s);
+    this.arm();
+    return s;
+  }
+
+  /** The operation granted to the caller ends at `t` (>= now). */
+  endsAt(t: number): void {
+    this.open--;
+    this.ends.push(t);
+    if (t <= this.sim.now) this.pump();
+    else if (this.head < this.waiters.length) this.arm();
+  }
+
+  /** The operation granted to the caller ends now. */
+  release(): void {
+    this.open--;
+    this.pump();
+  }
+
+  /** Grants the oldest waiters the slots free now; wakes again when the next one frees. */
+  private pump(): void {
+    this.forget();
+    while (this.head < this.waiters.length && this.ends.length + this.open < this.n) {
+      const s = this.waiters[this.head]!;
+      this.waiters[this.head++] = undefined as unknown as Signal<void>;
+      this.open++;
+      s.trigger();
+    }
+    if (this.head === this.waiters.length) {
+      this.waiters.length = 0;
+      this.head = 0;
+    } else this.arm();
+  }
+
+  /** Schedules a wake-up at the earliest known end, if that is sooner than the one set. */
+  private arm(): void {
+    let t = Number.POSITIVE_INFINITY;
+    for (const e of this.ends) if (e < t) t = e;
+    if (t >= this.wakeAt || t === Number.POSITIVE_INFINITY) return;
+    if (this.wakeToken >= 0) this.sim.cancel(this.wakeToken);
+    this.wakeAt = t;
+    this.wakeToken = this.sim.at(Math.max(t, this.sim.now), this.wake);
+  }
+
+  private forget(): void {
+    const now = this.sim.now;
+    const ends = this.ends;
+    for (let i = ends.length - 1; i >= 0; i--)
+      if (ends[i]! <= now) {
+        ends[i] = ends[ends.length - 1]!;
+        ends.pop();
+      }
   }
 }
 

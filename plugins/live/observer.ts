@@ -27,8 +27,11 @@ export interface LiveRun {
   /** Run number on this server (1, 2, ...). */
   readonly run: number;
   readonly info: RunInfo;
-  /** The run's clock: its simulator, or for a run on a queue's worker the time it last posted. */
-  readonly sim: Pick<Simulator, "now">;
+  /**
+   * The run's clock: its simulator, or for a run on a queue's worker the time it last posted;
+   * once the run is over and no longer the latest, only its end time.
+   */
+  sim: Pick<Simulator, "now">;
   readonly series: RunSeries;
   platform?: Platform;
   metrics?: PathMetrics;
@@ -126,13 +129,19 @@ export class LiveObserver {
     this.unsubscribe(tap);
     this.active.delete(r.info);
     r.metrics = metrics;
+    r.series.detach();
     const { path, index } = r.info;
     const by = r.worker === undefined ? {} : { worker: r.worker };
     this.hub.publish(new FeedNotice("result", { run: r.run, index, path, ...by, metrics }));
     this.finished.push(r);
     if (this.finished.length > KEEP_FINISHED) this.finished.shift();
-    // Only the latest run's machine is kept (for /state); older ones can be collected.
-    for (const f of this.finished) if (f !== this.latest) f.platform = undefined;
+    // Only the latest run's machine and clock are kept (for /state); older ones can be collected
+    // (a clock holds its pending events, whose closures hold the whole machine).
+    for (const f of this.finished)
+      if (f !== this.latest && f.platform !== undefined) {
+        f.platform = undefined;
+        f.sim = { now: f.sim.now };
+      }
   }
 
   /** Clients came, went or changed their filters: every run in progress subscribes anew. */

@@ -25,10 +25,15 @@ export class RunSeries {
   private latSum: number[] = [0];
   /** Control-domain busy ns when each bucket closed (the last bucket is still open). */
   private busyEnd: number[] = [];
-  private cpu: DomainCpu | undefined;
+  private cpu: Pick<DomainCpu, "busyNs" | "strands"> | undefined;
 
   attach(cpu: DomainCpu): void {
     this.cpu = cpu;
+  }
+
+  /** The run ended: keeps the CPU's last figures, not the CPU (it holds the whole machine). */
+  detach(): void {
+    if (this.cpu !== undefined) this.cpu = { busyNs: this.cpu.busyNs, strands: this.cpu.strands };
   }
 
   record(tNs: number, bytes: number, latencyNs: number): void {

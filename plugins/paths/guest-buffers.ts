@@ -25,16 +25,6 @@ export class BufferPool {
   }
 }
 
-/** Physical pages behind `len` bytes at `ra` in `domain`'s memory, in order. */
-function pagesOf(hv: Hypervisor, domain: number, ra: number, len: number): number[] {
-  const mem = hv.domains[domain]!.mem;
-  const first = Math.floor(ra / PAGE_SIZE);
-  const last = Math.floor((ra + len - 1) / PAGE_SIZE);
-  const out: number[] = [];
-  for (let p = first; p <= last; p++) out.push(mem.paPageOf(p * PAGE_SIZE));
-  return out;
-}
-
 /** The CPU writes the data to send: page k of the buffer gets content `tag + k`. */
 export function fillData(
   hv: Hypervisor,
@@ -43,9 +33,12 @@ export function fillData(
   len: number,
   tag: number,
 ): void {
-  pagesOf(hv, domain, ra, len).forEach((pa, k) => {
-    hv.memory.content[pa] = (tag + k) >>> 0;
-  });
+  const mem = hv.domains[domain]!.mem;
+  const content = hv.memory.content;
+  const first = Math.floor(ra / PAGE_SIZE);
+  const last = Math.floor((ra + len - 1) / PAGE_SIZE);
+  for (let p = first; p <= last; p++)
+    content[mem.paPageOf(p * PAGE_SIZE)] = (tag + p - first) >>> 0;
 }
 
 /** True if page k of the buffer holds `tag + k` (the data a device delivered). */
@@ -56,7 +49,13 @@ export function holdsData(
   len: number,
   tag: number,
 ): boolean {
-  return pagesOf(hv, domain, ra, len).every((pa, k) => hv.memory.content[pa] === (tag + k) >>> 0);
+  const mem = hv.domains[domain]!.mem;
+  const content = hv.memory.content;
+  const first = Math.floor(ra / PAGE_SIZE);
+  const last = Math.floor((ra + len - 1) / PAGE_SIZE);
+  for (let p = first; p <= last; p++)
+    if (content[mem.paPageOf(p * PAGE_SIZE)] !== (tag + p - first) >>> 0) return false;
+  return true;
 }
 
 /** Content tags unique per endpoint and I/O, leaving the low 8 bits for the page number. */

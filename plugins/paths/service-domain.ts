@@ -26,7 +26,6 @@ import {
   type PathEnv,
   type PathPlan,
   type Proc,
-  Resource,
   type Signal,
   Type,
 } from "../../core/index.ts";
@@ -95,6 +94,9 @@ const REPLY_ERRORS = [
   "bad-request",
 ];
 
+/** A packet's request id. */
+const packetId = (p: Uint8Array): number => new DataView(p.buffer).getUint32(4);
+
 /** A 64-bit packet field as a number, or -1 if above 2^53 - 1 (it would be rounded). */
 const safeNumber = (x: bigint): number => (x <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(x) : -1);
 
@@ -106,7 +108,11 @@ class ServiceIo implements GuestIo {
   private readonly backendPool: BufferPool;
   private readonly tags: TagSource;
   private readonly pending = new Map<number, Signal<Uint8Array | null>>();
-  private readonly workers: Resource;
+  /** Backend threads: how many, how many busy, and the packets waiting for one (oldest first). */
+  private readonly workers: number;
+  private busy = 0;
+  private readonly queue: Uint8Array[] = [];
+  private queueHead = 0;
   private nextId = 0;
   private backendDma: GuestDmaApi | undefined;
   /** Requests the backend refused undecoded (answered bad-request before any work). */
@@ -136,18 +142,16 @@ class ServiceIo implements GuestIo {
       bus,
     );
     hv.addChannel(this.channel);
-    this.channel.onReceive(guest.id, (pkt) =>
-      this.pending.get(new DataView(pkt.buffer).getUint32(4))?.trigger(pkt),
-    );
+    this.channel.onReceive(guest.id, (pkt) => this.pending.get(packetId(pkt))?.trigger(pkt));
     this.channel.onReceive(
       hv.control.id,
-      (pkt) => sim.spawn(this.serve(pkt), "vio-backend"),
+      (pkt) => this.arrive(pkt),
       () => this.failAll(),
     );
     this.pool = new BufferPool(guest.memory, device.maxBytes);
     this.backendPool = new BufferPool(platform.control.memory, device.maxBytes);
     this.tags = new TagSource(guest.id);
-    this.workers = new Resource(sim, o.workers);
+    this.workers = o.workers;
   }
 
   *setup(): Proc<boolean> {
@@ -210,37 +214,52 @@ class ServiceIo implements GuestIo {
     return { ok: error === "", bytes: req.bytes, latencyNs: sim.now - t0, error };
   }
 
-  /** The control domain's backend serving one request. */
+  /**
+   * A packet reached the backend: a free thread takes it now, else it waits its turn and the
+   * thread that finishes hands itself over (starting the next packet's process then, with no
+   * process waiting meanwhile).
+   */
+  private arrive(pkt: Uint8Array): void {
+    if (this.decode(pkt) === null) this.env.platform.sim.spawn(this.serve(pkt), "vio-backend");
+    else if (this.busy < this.workers && this.queueHead === this.queue.length) {
+      this.busy++;
+      this.env.platform.sim.spawn(this.serve(pkt), "vio-backend");
+    } else this.queue.push(pkt);
+  }
+
+  /** A backend thread is through with its part of a request: to the next packet, or idle. */
+  private handOver(): void {
+    if (this.queueHead < this.queue.length) {
+      const next = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as Uint8Array;
+      if (this.queueHead === this.queue.length) {
+        this.queue.length = 0;
+        this.queueHead = 0;
+      }
+      this.env.platform.sim.spawn(this.serve(next), "vio-backend");
+    } else this.busy--;
+  }
+
+  /** The control domain's backend serving one request, on a backend thread taken for it. */
   private *serve(pkt: Uint8Array): Proc<void> {
     const { platform, cost } = this.env;
     const { hv } = platform;
     const control = hv.control.id;
     const cpu = platform.controlCpu;
     const dma = this.backendDma!;
-    const view = new DataView(pkt.buffer);
-    const op = OPS[pkt[0]! - 0x40];
-    const id = view.getUint32(4);
-    const cookie = safeNumber(view.getBigUint64(8));
-    const bytes = view.getUint32(16);
-    const tag = view.getUint32(20);
-    const readyAt = safeNumber(view.getBigUint64(24));
-    // A packet that does not decode (unknown op, a number that would be rounded, a length its
-    // buffer cannot hold) is refused, not guessed at: no strand, no copy, no mapping.
-    if (
-      op === undefined ||
-      cookie < 0 ||
-      readyAt < 0 ||
-      !(bytes > 0 && bytes <= this.device.maxBytes)
-    ) {
+    const r = this.decode(pkt);
+    if (r === null) {
+      // A packet that does not decode (unknown op, a number that would be rounded, a length its
+      // buffer cannot hold) is refused, not guessed at: no thread, no strand, no copy, no mapping.
       this.stats.refused++;
       const bad = REPLY_ERRORS.indexOf("bad-request");
-      this.channel.send(control, vioPacket(0x50, bad, id, 0, 0, 0));
+      this.channel.send(control, vioPacket(0x50, bad, packetId(pkt), 0, 0, 0));
       return;
     }
+    const { op, id, cookie, bytes, tag, readyAt } = r;
     // The port's service thread runs on a control-domain strand: receive, copy in, map (the DMA
     // API takes its own strand). The device then works on its own; completion (unmap, copy out,
     // reply) takes a strand again.
-    yield this.workers.request();
     let v = yield* cpu.take(ANY_VCPU);
     yield cost.ldcRecvCpuNs + cost.backendRequestCpuNs;
     const buf = this.backendPool.take();
@@ -251,7 +270,7 @@ class ServiceIo implements GuestIo {
       status === 0
         ? yield* dma.mapSingle(buf, bytes, intoMemory(op) ? "from-device" : "to-device", ANY_VCPU)
         : undefined;
-    this.workers.release();
+    this.handOver();
     // A failed copy or mapping is answered like any other: the strand is taken again for the reply.
     if (m !== undefined && isDmaFailure(m)) {
       status = REPLY_ERRORS.indexOf("map-failed");
@@ -271,6 +290,23 @@ class ServiceIo implements GuestIo {
     this.backendPool.give(buf);
     yield* cpu.run(ANY_VCPU, cost.ldcSendCpuNs);
     this.channel.send(control, vioPacket(0x50, status, id, cookie, bytes, tag));
+  }
+
+  /** A request packet's fields, or null when it does not decode. */
+  private decode(pkt: Uint8Array) {
+    const view = new DataView(pkt.buffer);
+    const op = OPS[pkt[0]! - 0x40];
+    const cookie = safeNumber(view.getBigUint64(8));
+    const bytes = view.getUint32(16);
+    const readyAt = safeNumber(view.getBigUint64(24));
+    if (
+      op === undefined ||
+      cookie < 0 ||
+      readyAt < 0 ||
+      !(bytes > 0 && bytes <= this.device.maxBytes)
+    )
+      return null;
+    return { op, id: packetId(pkt), cookie, bytes, tag: view.getUint32(20), readyAt };
   }
 
   /** LDC_COPY between the guest's exported buffer and the backend's, on the strand the caller holds; returns a reply status. */

@@ -10,7 +10,7 @@ import {
   type RunPlan,
 } from "./run-scenario.ts";
 import { type PluginTable, refName, startPath } from "./runner.ts";
-import { loadSpec, type ScenarioSpec } from "./spec.ts";
+import { type LoadedScenario, loadSpec, type ScenarioSpec } from "./spec.ts";
 // Types only: the worker module installs a message handler wherever it is evaluated.
 import type { FromWorker, ToWorker } from "./worker.ts";
 
@@ -18,9 +18,10 @@ import type { FromWorker, ToWorker } from "./worker.ts";
  * Parallel sweeps: the runs of a scenario's plan (every matrix point times every path) are
  * taken one at a time by N runners: this thread and N - 1 Bun workers, each of which loads the
  * scenario again from its spec. Results are merged in plan order, so the report is
- * byte-identical to a serial run. Workers start (and load the spec) while this thread loads it
- * too, and are kept after a sweep that went well, idle and not holding the process open, for the
- * next sweep in this process.
+ * byte-identical to a serial run. This thread starts running at once; a new worker starts only
+ * when the runs left are worth its start-up (WORKER_WORTH_MS), so a short sweep stays on this
+ * thread. Workers are kept after a sweep that went well, idle and not holding the process open,
+ * for the next sweep in this process (which they join at once).
  */
 
 /** How far a sweep is: runs finished, and simulated time and events over all runs so far. */
@@ -32,11 +33,37 @@ export interface SweepProgress {
   events: number;
 }
 
+/**
+ * A finished run as `--timing` prints it: where it sits, what it simulated, and the wall time it
+ * took in the thread that ran it, boot to finish (host clock: never in the report).
+ */
+export interface RunTiming {
+  index: number;
+  total: number;
+  path: string;
+  params: Record<string, unknown>;
+  simNs: number;
+  events: number;
+  ios: number;
+  wallNs: number;
+  /** Which thread ran it: 0 this one, 1.. the sweep's workers in the order they joined. */
+  thread: number;
+}
+
 export interface ParallelRunOptions {
   /** Workers to start (at most one per run). */
   workers: number;
   /** Called as runs advance and finish. */
   progress?: (p: SweepProgress) => void;
+  /** Called as each run finishes, in the order they finish (not plan order). */
+  timed?: (t: RunTiming) => void;
+  /**
+   * Start new workers only once this thread estimates more CPU time of runs left than this
+   * (default WORKER_WORTH_MS; 0: start them at once). Kept workers always join.
+   */
+  workerWorthMs?: number;
+  /** The scenario `spec` names, when the caller has loaded it already (workers load their own). */
+  loaded?: LoadedScenario;
 }
 
 /**
@@ -48,8 +75,27 @@ export function defaultWorkers(): number {
 }
 
 const WORKER_URL = new URL("./worker.ts", import.meta.url);
-/** A run in this thread advances in this many slices, yielding to the workers' messages between them. */
-const SLICES = 100;
+/** A run in this thread yields to the workers' messages after this much wall time. */
+const YIELD_EVERY_MS = 5;
+/** A run in this thread advances in slices of at most this share of its simulated time. */
+const SLICES = 1000;
+/**
+ * A new worker is started only when this thread estimates at least this much CPU time of runs
+ * left: a worker's start-up (loading the modules, JIT-compiling the model again in its own VM)
+ * measured about 2 CPU-s on the 2-CPU host (JITWorker thread time), so at this much work left
+ * it costs at most a fifth of the share a second runner takes over (assumed trade-off). CPU
+ * time, not wall time: on a busy machine wall time would overstate the work and start workers
+ * whose start-up then competes for the same CPUs.
+ */
+export const WORKER_WORTH_MS = 20_000;
+/** This thread runs this much CPU time (or one run) before it estimates the runs left. */
+const ESTIMATE_AFTER_MS = 250;
+
+/** This thread's CPU time, ms (host clock: scheduling only). */
+function threadCpuMs(): number {
+  const u = process.threadCpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 /**
  * Runs every (point, path) of the scenario named by `spec` over workers.
@@ -59,14 +105,17 @@ export async function runScenarioParallel(
   spec: ScenarioSpec,
   opts: ParallelRunOptions,
 ): Promise<Report> {
-  // This thread is one of the runners; the others are workers. They start first, so they import
-  // and load the spec while this thread does the same.
-  const workers = Array.from({ length: Math.max(0, opts.workers - 1) }, () => takeWorker(spec));
+  const wanted = Math.max(0, opts.workers - 1);
+  const worthMs = opts.workerWorthMs ?? WORKER_WORTH_MS;
+  // Kept workers have paid their start-up: they join at once. With nothing to weigh, new ones
+  // start now too, so they import and load the spec while this thread does the same.
+  const workers = takeKept(spec, wanted);
+  if (worthMs <= 0) while (workers.length < wanted) workers.push(newWorker(spec));
   let plan: RunPlan;
   let scn: Scenario;
   let table: PluginTable;
   try {
-    const loaded = await loadSpec(spec);
+    const loaded = opts.loaded ?? (await loadSpec(spec));
     scn = loaded.scn;
     table = loaded.table;
     plan = planRuns(loaded.raw, scn);
@@ -76,7 +125,8 @@ export async function runScenarioParallel(
   }
   const total = plan.runs.length;
   const at = runsAt(plan);
-  for (const w of workers.splice(Math.max(0, total - 1))) keepWorker(w);
+  const useful = Math.min(wanted, total - 1);
+  for (const w of workers.splice(Math.max(0, useful))) keepWorker(w);
   const metrics: (PathMetrics | undefined)[] = new Array(total);
   const runNs = plan.runs.map((r) => durationNs(r.scenario.duration));
   const totalNs = runNs.reduce((a, b) => a + b, 0);
@@ -84,15 +134,16 @@ export async function runScenarioParallel(
   let done = 0;
   let doneNs = 0;
   let doneEvents = 0;
+  const simulatedNow = () => {
+    let ns = doneNs;
+    for (const r of inFlight.values()) ns += r.simulatedNs;
+    return ns;
+  };
   const report = () => {
     if (opts.progress === undefined) return;
-    let simulatedNs = doneNs;
     let events = doneEvents;
-    for (const r of inFlight.values()) {
-      simulatedNs += r.simulatedNs;
-      events += r.events;
-    }
-    opts.progress({ done, total, simulatedNs, totalNs, events });
+    for (const r of inFlight.values()) events += r.events;
+    opts.progress({ done, total, simulatedNs: simulatedNow(), totalNs, events });
   };
 
   let ok = false;
@@ -109,8 +160,17 @@ export async function runScenarioParallel(
         const cause = plugin && new PluginError(plugin[0], plugin[1], why);
         reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`, { cause }));
       };
-      const finished = (index: number, m: PathMetrics, events: number) => {
+      const finished = (
+        index: number,
+        m: PathMetrics,
+        events: number,
+        wallNs: number,
+        thread: number,
+      ) => {
         metrics[index] = m;
+        const { params, path } = at[index]!;
+        const [simNs, ios] = [runNs[index]!, m.ios];
+        opts.timed?.({ index, total, path, params, simNs, events, ios, wallNs, thread });
         inFlight.delete(index);
         done++;
         doneNs += runNs[index]!;
@@ -121,33 +181,6 @@ export async function runScenarioParallel(
           resolve();
         }
       };
-      // This thread's share: runs taken from the same queue, in slices, yielding between them
-      // so the workers' messages are answered while it runs.
-      const runHere = async () => {
-        while (!settled && next < total) {
-          const index = next++;
-          const r = plan.runs[index]!;
-          inFlight.set(index, { simulatedNs: 0, events: 0 });
-          try {
-            const state = startPath(r.scenario, r.path, table, r.params, { index, total });
-            const { sim, untilNs } = state;
-            const slice = Math.max(1000, Math.ceil(untilNs / SLICES));
-            while (sim.now < untilNs && !settled) {
-              const target = Math.min(untilNs, sim.now + slice);
-              sim.run(target);
-              if (sim.now < target) break; // stopped early, as a single sim.run(untilNs) would be
-              inFlight.set(index, { simulatedNs: sim.now, events: sim.eventsProcessed });
-              await new Promise((go) => setImmediate(go));
-            }
-            if (settled) return;
-            const run = state.finish();
-            finished(index, run.metrics, run.events);
-          } catch (e) {
-            const p = pluginErrorIn(e);
-            return fail(index, describeThrown(e), e instanceof InputError, p && [p.plugin, p.hook]);
-          }
-        }
-      };
       const start = (w: Worker, busy: { index: number }) => {
         if (next < total) {
           const index = next++;
@@ -156,8 +189,10 @@ export async function runScenarioParallel(
           w.postMessage({ type: "run", index, total, at: at[index] } satisfies ToWorker);
         } else busy.index = -1;
       };
-      for (const w of workers) {
+      let joined = 0;
+      const enlist = (w: Worker) => {
         const busy = { index: -1 };
+        const thread = ++joined;
         w.onmessage = (e: MessageEvent<FromWorker>) => {
           const m = e.data;
           if (m.type === "error") return fail(m.index, m.message, m.input, m.plugin);
@@ -165,7 +200,7 @@ export async function runScenarioParallel(
             inFlight.set(m.index, { simulatedNs: m.simulatedNs, events: m.events });
             return report();
           }
-          finished(m.index, m.metrics, m.events);
+          finished(m.index, m.metrics, m.events, m.wallNs, thread);
           if (!settled) start(w, busy);
         };
         // Uncaught in the worker (outside a run's try) or the worker died: blame its current run.
@@ -173,7 +208,63 @@ export async function runScenarioParallel(
         closed.set(w, () => fail(busy.index, "the worker exited"));
         start(w, busy);
         if (exited.has(w)) fail(busy.index, "the worker exited");
-      }
+      };
+      for (const w of workers) enlist(w);
+      // This thread's CPU time since it began running, and the simulated time it advanced: its
+      // rate estimates the CPU time of the runs left, which decides whether new workers pay off.
+      const cpu0 = threadCpuMs();
+      let hereNs = 0;
+      let hereRuns = 0;
+      const maybeMore = () => {
+        if (workers.length >= useful || hereNs <= 0) return;
+        const hereMs = threadCpuMs() - cpu0;
+        if (hereMs < ESTIMATE_AFTER_MS && hereRuns === 0) return;
+        const leftMs = (hereMs / hereNs) * (totalNs - simulatedNow());
+        if (leftMs < worthMs) return;
+        while (workers.length < useful) {
+          const w = newWorker(spec);
+          workers.push(w);
+          enlist(w);
+        }
+      };
+      // This thread's share: runs taken from the same queue, in slices, yielding between them
+      // so the workers' messages are answered while it runs.
+      const runHere = async () => {
+        while (!settled && next < total) {
+          const index = next++;
+          const r = plan.runs[index]!;
+          inFlight.set(index, { simulatedNs: 0, events: 0 });
+          try {
+            const wall0 = performance.now(); // host clock: yields and --timing only
+            let ran = wall0;
+            const state = startPath(r.scenario, r.path, table, r.params, { index, total });
+            const { sim, untilNs } = state;
+            const slice = Math.max(1000, Math.ceil(untilNs / SLICES));
+            while (sim.now < untilNs && !settled) {
+              const from = sim.now;
+              const target = Math.min(untilNs, from + slice);
+              sim.run(target);
+              const now = performance.now(); // host clock
+              hereNs += sim.now - from;
+              if (sim.now < target) break; // stopped early, as a single sim.run(untilNs) would be
+              if (now - ran < YIELD_EVERY_MS) continue;
+              inFlight.set(index, { simulatedNs: sim.now, events: sim.eventsProcessed });
+              maybeMore();
+              await new Promise((go) => setImmediate(go));
+              ran = performance.now(); // host clock
+            }
+            if (settled) return;
+            const run = state.finish();
+            hereRuns++;
+            const wallNs = (performance.now() - wall0) * 1e6; // host clock
+            finished(index, run.metrics, run.events, wallNs, 0);
+            maybeMore();
+          } catch (e) {
+            const p = pluginErrorIn(e);
+            return fail(index, describeThrown(e), e instanceof InputError, p && [p.plugin, p.hook]);
+          }
+        }
+      };
       runHere();
     });
     ok = true;
@@ -216,20 +307,32 @@ export function keptWorkers(): number {
   return idle.length;
 }
 
-/** A worker (kept or new), told to load `spec`, holding the process open while it works. */
-function takeWorker(spec: ScenarioSpec): Worker {
-  let w = idle.pop();
-  if (w === undefined) {
-    const fresh = new Worker(WORKER_URL);
-    fresh.addEventListener("close", () => {
-      exited.add(fresh);
-      const i = idle.indexOf(fresh);
-      if (i >= 0) idle.splice(i, 1);
-      closed.get(fresh)?.();
-    });
-    w = fresh;
+let started = 0;
+/** Workers started in this process so far (tests read it). */
+export function startedWorkers(): number {
+  return started;
+}
+
+/** Up to `n` kept workers, told to load `spec`, holding the process open while they work. */
+function takeKept(spec: ScenarioSpec, n: number): Worker[] {
+  const out = idle.splice(Math.max(0, idle.length - n));
+  for (const w of out) {
+    w.ref();
+    w.postMessage({ type: "load", spec } satisfies ToWorker);
   }
-  w.ref();
+  return out;
+}
+
+/** A new worker, told to load `spec`, holding the process open while it works. */
+function newWorker(spec: ScenarioSpec): Worker {
+  const w = new Worker(WORKER_URL);
+  started++;
+  w.addEventListener("close", () => {
+    exited.add(w);
+    const i = idle.indexOf(w);
+    if (i >= 0) idle.splice(i, 1);
+    closed.get(w)?.();
+  });
   w.postMessage({ type: "load", spec } satisfies ToWorker);
   return w;
 }

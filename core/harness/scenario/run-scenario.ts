@@ -183,7 +183,7 @@ export async function runScenarioAsync(
         const due = wall0 + sim.now / 1e6 / opts.pace;
         await sleepUnless(Math.max(0, due - now), opts.signal);
       } else if (now - lastYield > YIELD_EVERY_MS) {
-        await new Promise((res) => setTimeout(res, 0));
+        await new Promise((res) => setImmediate(res));
         lastYield = performance.now(); // host clock
       }
     }

@@ -31,7 +31,8 @@ export type ToWorker =
 
 export type FromWorker =
   | { type: "progress"; index: number; simulatedNs: number; events: number }
-  | { type: "result"; index: number; metrics: PathMetrics; events: number }
+  /** `wallNs`: the run's wall time in the worker, boot to finish (host clock, for --timing). */
+  | { type: "result"; index: number; metrics: PathMetrics; events: number; wallNs: number }
   /** `input`: bad user input (an InputError), which the CLI reports as such (exit 2). */
   | { type: "error"; index: number; message: string; input: boolean; plugin?: [string, string] };
 
@@ -94,10 +95,11 @@ function run(l: Loaded, msg: Extract<ToWorker, { type: "run" }>): void {
   const path = scn.paths[at.pathIndex];
   if (path === undefined || refName(path) !== at.path)
     throw new Error(`the scenario here has no path "${at.path}" at ${at.pathIndex}`);
+  const wall0 = performance.now(); // host clock: progress messages and --timing only
   const state = startPath(scn, path, l.table, at.params, { index, total: msg.total });
   const { sim, untilNs } = state;
   const slice = Math.max(1000, Math.ceil(untilNs / SLICES));
-  let posted = performance.now(); // host clock: progress messages only
+  let posted = wall0;
   while (sim.now < untilNs) {
     const target = Math.min(untilNs, sim.now + slice);
     sim.run(target);
@@ -109,7 +111,8 @@ function run(l: Loaded, msg: Extract<ToWorker, { type: "run" }>): void {
     }
   }
   const done = state.finish();
-  post({ type: "result", index, metrics: done.metrics, events: done.events });
+  const wallNs = (performance.now() - wall0) * 1e6; // host clock
+  post({ type: "result", index, metrics: done.metrics, events: done.events, wallNs });
 }
 
 /** Where every run of the sweep sits, planned here (for senders that name runs by index only). */

@@ -85,6 +85,25 @@ describe("live: zero cost when unobserved", () => {
     expect(state.feed.lastId).toBe(2); // the run and result notices
   });
 
+  test("a finished run's machine is freed once a later run finished (only the latest stays, for /state)", async () => {
+    srv = startLive();
+    const machines: WeakRef<object>[] = [];
+    const keep = definePlugin({
+      name: "machine-refs",
+      kind: "observer",
+      version: "1.0.0",
+      setup(ctx) {
+        ctx.hooks.hook("boot", (platform) => {
+          machines.push(new WeakRef(platform));
+        });
+      },
+    });
+    for (let i = 0; i < 3; i++) await run([srv.observer, keep]);
+    await Bun.sleep(0); // a WeakRef holds its target until the job that made it ends
+    Bun.gc(true);
+    expect(machines.map((m) => m.deref() !== undefined)).toEqual([false, false, true]);
+  });
+
   test("a client subscribes the run to what its filter names; all kinds through one listener", async () => {
     srv = startLive();
     const ac = new AbortController();

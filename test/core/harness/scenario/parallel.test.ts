@@ -1,12 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import { resolve } from "node:path";
 import { Progress } from "../../../../core/cli/progress.ts";
+import { TimingTotals } from "../../../../core/cli/timing.ts";
 import { reportJson } from "../../../../core/harness/report/report.ts";
 import { EXIT_PLUGIN_ERRORS } from "../../../../core/harness/scenario/failures.ts";
 import {
   keptWorkers,
+  type RunTiming,
   runScenarioParallel,
   type SweepProgress,
+  startedWorkers,
 } from "../../../../core/harness/scenario/parallel.ts";
 import { RunFailedError, runScenario } from "../../../../core/harness/scenario/run-scenario.ts";
 import { loadSpec, type ScenarioSpec } from "../../../../core/harness/scenario/spec.ts";
@@ -19,6 +22,15 @@ const SWEEP: ScenarioSpec = {
   cwd: REPO,
   sets: ["seed=11", 'duration="300us"'],
   plugins: [],
+};
+/** 12 runs of the same sweep, more than the kept workers can take. */
+const LONGER: ScenarioSpec = {
+  ...SWEEP,
+  sets: [
+    "seed=11",
+    'duration="300us"',
+    'matrix={"workloads.0.plugin.1.inflight":[1,2,3,4,5,6,7,8,9,10,11,12]}',
+  ],
 };
 const FAILING: ScenarioSpec = {
   target: "test/fixtures/scenarios/failing.ts",
@@ -35,7 +47,7 @@ async function serial(spec: ScenarioSpec) {
 describe("parallel sweeps", () => {
   test("2 workers give the serial report byte for byte, points in plan order", async () => {
     const one = await serial(SWEEP);
-    const two = await runScenarioParallel(SWEEP, { workers: 2 });
+    const two = await runScenarioParallel(SWEEP, { workers: 2, workerWorthMs: 0 });
     expect(reportJson(two)).toBe(reportJson(one));
     expect(two.points.map((p) => Object.values(p.params))).toEqual([
       [1, "strict"],
@@ -46,15 +58,42 @@ describe("parallel sweeps", () => {
       [16, "deferred"],
     ]);
     // More workers than runs, too.
-    expect(reportJson(await runScenarioParallel(SWEEP, { workers: 8 }))).toBe(reportJson(one));
+    expect(reportJson(await runScenarioParallel(SWEEP, { workers: 8, workerWorthMs: 0 }))).toBe(
+      reportJson(one),
+    );
   });
 
   test("a second sweep in the process runs on the kept workers, with the same report", async () => {
     const first = reportJson(await runScenarioParallel(SWEEP, { workers: 3 }));
     const kept = keptWorkers();
     expect(kept).toBeGreaterThanOrEqual(2); // this thread is the third runner
+    const started = startedWorkers();
     expect(reportJson(await runScenarioParallel(SWEEP, { workers: 3 }))).toBe(first);
     expect(keptWorkers()).toBe(kept);
+    expect(startedWorkers()).toBe(started); // kept workers join at once: none started
+  });
+
+  test("a new worker starts only when this thread estimates the runs left are worth it", async () => {
+    const one = reportJson(await serial(LONGER));
+    // Every kept worker joins, and one more is wanted.
+    const workers = keptWorkers() + 2;
+    const started = startedWorkers();
+    // Weighed against an hour of work: no worker is started.
+    const hour = 3_600_000;
+    expect(reportJson(await runScenarioParallel(LONGER, { workers, workerWorthMs: hour }))).toBe(
+      one,
+    );
+    expect(startedWorkers()).toBe(started);
+    // The same sweep when any work at all is worth a worker: one starts, mid-sweep.
+    const seen: number[] = [];
+    const two = await runScenarioParallel(LONGER, {
+      workers,
+      workerWorthMs: 1,
+      progress: () => seen.push(startedWorkers()),
+    });
+    expect(reportJson(two)).toBe(one);
+    expect(startedWorkers()).toBe(started + 1);
+    expect(seen[0]).toBe(started); // this thread ran a run before it weighed
   });
 
   test("the CLI prints the same JSON with --workers 1 and --workers 2", async () => {
@@ -69,7 +108,11 @@ describe("parallel sweeps", () => {
 
   test("progress counts every run and ends at the total simulated time", async () => {
     const seen: SweepProgress[] = [];
-    await runScenarioParallel(SWEEP, { workers: 2, progress: (p) => seen.push({ ...p }) });
+    await runScenarioParallel(SWEEP, {
+      workers: 2,
+      workerWorthMs: 0,
+      progress: (p) => seen.push({ ...p }),
+    });
     const last = seen[seen.length - 1]!;
     expect(last).toMatchObject({ done: 6, total: 6, simulatedNs: 6 * 300_000 });
     expect(last.totalNs).toBe(6 * 300_000);
@@ -85,8 +128,25 @@ describe("parallel sweeps", () => {
     expect(line.endsWith("\n")).toBe(true);
   });
 
+  test("timed reports every run once, with the thread that ran it; --timing's closing line counts them", async () => {
+    const seen: RunTiming[] = [];
+    await runScenarioParallel(SWEEP, { workers: 2, workerWorthMs: 0, timed: (t) => seen.push(t) });
+    expect(seen.map((t) => t.index).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(new Set(seen.map((t) => t.thread))).toEqual(new Set([0, 1]));
+    const totals = new TimingTotals();
+    for (const t of seen) {
+      expect(t).toMatchObject({ total: 6, path: "direct", simNs: 300_000 });
+      expect(t.wallNs).toBeGreaterThan(0);
+      expect(t.events).toBeGreaterThan(t.ios);
+      totals.add(t);
+    }
+    expect(totals.line(1e9)).toStartWith("timing all 6 runs on 2 threads: wall 1.000 s");
+  });
+
   test("a run that throws in a worker fails the sweep, naming the run", async () => {
-    const err = await runScenarioParallel(FAILING, { workers: 2 }).catch((e) => e);
+    const err = await runScenarioParallel(FAILING, { workers: 2, workerWorthMs: 0 }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(RunFailedError);
     expect(err.index).toBe(1);
     expect(err.message).toBe(
