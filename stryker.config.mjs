@@ -15,7 +15,6 @@ const hvUnit = [
   "strict-decoding",
   "ldc",
   "ldc-fate",
-  "ldc-copy",
 ].map((f) => `test/core/model/hv/${f}.test.ts`);
 const areas = {
   iommu: {
