@@ -1,3 +1,4 @@
+import { EventBus } from "../../core/model/events/bus.ts";
 import { Hypervisor } from "../../core/model/hv/hypervisor.ts";
 import { parseCostModel, parseMachine } from "../../core/model/machine/parse.ts";
 
@@ -40,6 +41,25 @@ export function smallMachine(
 
 export function smallHv(opts: Parameters<typeof smallMachine>[0] = {}) {
   return new Hypervisor(smallMachine(opts), parseCostModel({}));
+}
+
+/**
+ * A small machine's hypervisor whose every event is recorded (without its time) and whose clock
+ * moves only on `tick()`: for tests that pin what each call announces.
+ */
+export function recordedHv(opts: Parameters<typeof smallMachine>[0] = {}) {
+  let now = 0;
+  const bus = new EventBus(() => now);
+  const events: Record<string, unknown>[] = [];
+  bus.on("*", (e) => {
+    const { t: _t, ...rest } = e as unknown as Record<string, unknown>;
+    events.push(rest);
+  });
+  const cost = parseCostModel({});
+  const hv = new Hypervisor(smallMachine(opts), cost, bus);
+  const io = hv.iommus.get(0x200)!;
+  const tick = () => now++;
+  return { hv, io, cost, events, tick };
 }
 
 /** Writes `ras` as the IO page list at `listRa` in `domain`'s memory (as its kernel would). */

@@ -4,9 +4,8 @@
  * Fast on purpose: a mutation run executes these for each mutant of core/model/hv.
  */
 import { describe, expect, test } from "bun:test";
-import { EventBus } from "../../../../core/model/events/bus.ts";
 import { SYNC_FOR_CPU, SYNC_FOR_DEVICE } from "../../../../core/model/hv/functions.ts";
-import { Hypervisor, RA_BASE } from "../../../../core/model/hv/hypervisor.ts";
+import { type Hypervisor, RA_BASE } from "../../../../core/model/hv/hypervisor.ts";
 import { HV } from "../../../../core/model/hv/status.ts";
 import {
   IO_ATTR_READ,
@@ -14,8 +13,12 @@ import {
   IO_ATTR_WRITE,
   TTE_VALID,
 } from "../../../../core/model/iommu/iotsb.ts";
-import { parseCostModel } from "../../../../core/model/machine/parse.ts";
-import { smallMachine, WINDOW_BASE, writeList } from "../../../helpers/small-machine.ts";
+import {
+  recordedHv,
+  type smallMachine,
+  WINDOW_BASE,
+  writeList,
+} from "../../../helpers/small-machine.ts";
 
 const RW = IO_ATTR_READ | IO_ATTR_WRITE;
 const DH = 0x200;
@@ -24,21 +27,6 @@ const LIST = RA_BASE;
 const BUF = RA_BASE + 16 * P;
 /** One byte past each guest's 8 MiB of memory. */
 const MEM_END = RA_BASE + 8 * 1024 * 1024;
-
-function setup(opts: Parameters<typeof smallMachine>[0] = {}) {
-  let now = 0;
-  const bus = new EventBus(() => now);
-  const events: Record<string, unknown>[] = [];
-  bus.on("*", (e) => {
-    const { t: _t, ...rest } = e as unknown as Record<string, unknown>;
-    events.push(rest);
-  });
-  const cost = parseCostModel({});
-  const hv = new Hypervisor(smallMachine({ windowPages: 64, ...opts }), cost, bus);
-  const io = hv.iommus.get(DH)!;
-  const tick = () => now++;
-  return { hv, io, cost, events, tick };
-}
 
 /** A snapshot of everything a refused call must leave alone. */
 function state(hv: Hypervisor) {
@@ -57,7 +45,7 @@ function state(hv: Hypervisor) {
 
 /** g1 owns entries 0..7 and has mapped 0..2; g2 owns 8..63. */
 function mapped(opts: Parameters<typeof smallMachine>[0] = {}) {
-  const s = setup(opts);
+  const s = recordedHv(opts);
   expect(s.hv.dvmaGrant(0, 1, DH, WINDOW_BASE, 8)).toBe(HV.EOK);
   expect(s.hv.dvmaGrant(0, 2, DH, WINDOW_BASE + 8 * P, 56)).toBe(HV.EOK);
   writeList(s.hv, 1, LIST, [BUF, BUF + P, BUF + 2 * P]);
@@ -68,7 +56,7 @@ function mapped(opts: Parameters<typeof smallMachine>[0] = {}) {
 
 describe("pci_iommu_map", () => {
   test("maps the listed pages: TTEs, ret1, cost, hcall and iommu.map events, no remap", () => {
-    const { hv, io, cost, events } = setup();
+    const { hv, io, cost, events } = recordedHv();
     hv.dvmaGrant(0, 1, DH, WINDOW_BASE + 2 * P, 4);
     events.length = 0;
     const calls = hv.hcalls[1]!;
@@ -332,7 +320,7 @@ describe("pci_dma_sync", () => {
 
 describe("dvma_grant", () => {
   test("at the window's first entry: EOK (not -0), ownership, count, ret1, event, trap cost", () => {
-    const { hv, io, cost, events } = setup();
+    const { hv, io, cost, events } = recordedHv();
     const status = hv.dvmaGrant(0, 2, DH, WINDOW_BASE, 3);
     expect(Object.is(status, HV.EOK)).toBe(true);
     expect([...io.entryOwner.slice(0, 4)]).toEqual([2, 2, 2, -1]);
@@ -354,7 +342,7 @@ describe("dvma_grant", () => {
   });
 
   test("away from entry 0 and up to the window's end; grants add up", () => {
-    const { hv, io } = setup();
+    const { hv, io } = recordedHv();
     expect(hv.dvmaGrant(0, 1, DH, WINDOW_BASE + 60 * P, 4)).toBe(HV.EOK);
     expect([...io.entryOwner.slice(58)]).toEqual([-1, -1, 1, 1, 1, 1]);
     expect(hv.dvmaGrant(0, 1, DH, WINDOW_BASE + 10 * P, 2)).toBe(HV.EOK);
@@ -365,7 +353,7 @@ describe("dvma_grant", () => {
   });
 
   test("refusals: status, ret1 0, nothing changed, no event", () => {
-    const { hv, events } = setup();
+    const { hv, events } = recordedHv();
     hv.dvmaGrant(0, 1, DH, WINDOW_BASE + 4 * P, 2);
     hv.killDomain(2, "test");
     events.length = 0;

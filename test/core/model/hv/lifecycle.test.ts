@@ -15,24 +15,17 @@ import { OWNER_HV } from "../../../../core/model/machine/memory.ts";
 import { parseCostModel, parseMachine } from "../../../../core/model/machine/parse.ts";
 import { Simulator } from "../../../../core/model/sim/kernel.ts";
 import { Rng } from "../../../../core/model/sim/rng.ts";
-import { smallMachine, WINDOW_BASE, writeList } from "../../../helpers/small-machine.ts";
+import {
+  recordedHv,
+  smallMachine,
+  WINDOW_BASE,
+  writeList,
+} from "../../../helpers/small-machine.ts";
 
 const P = 8192;
 const DH = 0x200;
 const RW = IO_ATTR_READ | IO_ATTR_WRITE;
 const BUF = RA_BASE + 16 * P;
-
-function setup(opts: Parameters<typeof smallMachine>[0] = {}) {
-  const bus = new EventBus(() => 0);
-  const events: Record<string, unknown>[] = [];
-  bus.on("*", (e) => {
-    const { t: _t, ...rest } = e as unknown as Record<string, unknown>;
-    events.push(rest);
-  });
-  const cost = parseCostModel({});
-  const hv = new Hypervisor(smallMachine({ windowPages: 64, ...opts }), cost, bus);
-  return { hv, io: hv.iommus.get(DH)!, cost, events };
-}
 
 const channel = (id: number, a: number, b: number, bus?: EventBus) =>
   new LdcChannel(
@@ -154,7 +147,7 @@ describe("boot", () => {
 
 describe("channels", () => {
   test("registered by id, with two empty map tables; a taken id throws; the next free id", () => {
-    const { hv } = setup();
+    const { hv } = recordedHv();
     expect(hv.freeChannelId()).toBe(1);
     const c5 = channel(5, 0, 1);
     hv.addChannel(c5);
@@ -175,7 +168,7 @@ describe("channels", () => {
 
 describe("device DMA", () => {
   test("a fault is returned and emitted with the device, domain, faulting DVMA and reason", () => {
-    const { hv, events } = setup();
+    const { hv, events } = recordedHv();
     expect(hv.deviceDma(1, WINDOW_BASE + 3 * P + 5, 8, false, 0)).toBe(DmaFault.noTranslation);
     expect(events).toEqual([
       {
@@ -209,7 +202,7 @@ describe("device DMA", () => {
 
 describe("a domain's death", () => {
   function twoMapped() {
-    const s = setup();
+    const s = recordedHv();
     const { hv } = s;
     hv.dvmaGrant(0, 1, DH, WINDOW_BASE, 4);
     hv.dvmaGrant(0, 2, DH, WINDOW_BASE + 4 * P, 4);
@@ -271,7 +264,7 @@ describe("a domain's death", () => {
 
 describe("finish: what every call's end records", () => {
   test("ret1 = count and ret2 = 0 unless kept; cost = trap + work; the caller's count; the hcall event", () => {
-    const { hv, cost, events } = setup();
+    const { hv, cost, events } = recordedHv();
     expect(hv.finish(2, FN.DVMA_INFO, HV.EBUSY, 4, 30, DH, 0)).toBe(HV.EBUSY);
     expect([hv.ret1, hv.ret2, hv.lastCostNs]).toEqual([4, 0, cost.hcallTrapNs + 30]);
     expect(hv.hcalls).toEqual([0, 0, 1]);
@@ -293,7 +286,7 @@ describe("finish: what every call's end records", () => {
   });
 
   test("a caller outside the domains is not counted (and no slot is added)", () => {
-    const { hv } = setup();
+    const { hv } = recordedHv();
     hv.finish(-1, FN.DVMA_INFO, HV.EOK, 0, 0, DH, 0);
     hv.finish(3, FN.DVMA_INFO, HV.EOK, 0, 0, DH, 0);
     hv.finish(2, FN.DVMA_INFO, HV.EOK, 0, 0, DH, 0);
@@ -314,7 +307,7 @@ describe("finish: what every call's end records", () => {
   });
 
   test("iommu.map and iommu.demap events only for EOK calls that did something", () => {
-    const { hv, events } = setup();
+    const { hv, events } = recordedHv();
     hv.finish(1, FN.PCI_IOMMU_MAP, HV.EOK, 0, 0, DH, 3);
     hv.finish(1, FN.PCI_IOMMU_MAP, HV.EINVAL, 2, 0, DH, 3);
     hv.finish(1, FN.PCI_IOMMU_DEMAP, HV.ENOACCESS, 2, 0, DH, 3);
@@ -345,7 +338,7 @@ describe("finish: what every call's end records", () => {
   });
 
   test("the refusal of an unserved trap: its status, ret1 = ret2 = 0, trap cost, counted", () => {
-    const { hv, cost } = setup();
+    const { hv, cost } = recordedHv();
     hv.ret1 = 3;
     expect(hv.refuse(1, 0x77, HV.EBADTRAP)).toBe(HV.EBADTRAP);
     expect([hv.ret1, hv.ret2, hv.lastCostNs, hv.hcalls[1]]).toEqual([0, 0, cost.hcallTrapNs, 1]);
