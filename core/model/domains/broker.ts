@@ -278,7 +278,9 @@ export class DvmaBroker {
     const io = this.env.hv.iommus.get(m.devhandle);
     const policy = this.policies.get(m.devhandle);
     let reason = "";
-    if (!s.versioned) reason = "no-handshake";
+    // A stale resend: answered before, the answer since pushed out of the journal.
+    if (s.replies.stale(m.id)) reason = "stale";
+    else if (!s.versioned) reason = "no-handshake";
     else if (io === undefined || policy === undefined) reason = "bad-devhandle";
     else if (!(m.npages >= 1 && m.npages <= io.windowPages)) reason = "bad-npages";
     else if (!(m.align >= 1 && (m.align & (m.align - 1)) === 0)) reason = "bad-align";

@@ -15,10 +15,17 @@ import type { RangeSet } from "./ranges.ts";
  * afresh, the first range stayed with a guest that never learnt it), and a grant already given
  * back (a stale resend was granted afresh, often the same range, which the guest ignored as a
  * duplicate of the answer it had taken) — both held until the guest exits.
+ *
+ * The journal still keeps only the latest `size` replies, so it also records the newest id it has
+ * pushed out (journaled with it): a request at or below that mark with no reply kept is stale — it
+ * was answered and its answer is gone. Granting it afresh would leak the same way (first fit hands
+ * out the range the guest gave back, and the guest ignores it as a duplicate), so it is refused.
  */
 export class ReplyCache {
   private readonly recent = new Map<number, Uint8Array>();
   private readonly liveGrants = new Map<number, Uint8Array>();
+  /** The newest id pushed out of `recent`, or -1. Ids are 32 bits and wrap: compared as serials. */
+  private mark = -1;
 
   constructor(
     private readonly size: number,
@@ -41,11 +48,21 @@ export class ReplyCache {
     return this.recent.get(id) ?? this.liveGrants.get(id);
   }
 
+  /**
+   * True when `id` has no reply kept and is at or below the newest id pushed out. A request first
+   * seen here after that many newer replies (all its copies lost) is refused too: it is granted
+   * nothing, which is safe; granting a stale one is not.
+   */
+  stale(id: number): boolean {
+    return this.mark >= 0 && this.get(id) === undefined && atOrBefore(id, this.mark);
+  }
+
   set(id: number, pkt: Uint8Array): void {
     this.recent.set(id, pkt);
     if (this.recent.size <= this.size) return;
     const [oldId, old] = this.recent.entries().next().value!;
     this.recent.delete(oldId);
+    if (this.mark < 0 || atOrBefore(this.mark, oldId)) this.mark = oldId;
     if (!this.stillGranted(old)) return;
     this.liveGrants.set(oldId, old);
     // Released grants are dropped once the aside set has doubled: bounded by what is granted.
@@ -73,4 +90,9 @@ export class ReplyCache {
     this.recent.clear();
     this.liveGrants.clear();
   }
+}
+
+/** `a` is `b` or comes before it among 32-bit ids that wrap (serial number arithmetic, RFC 1982). */
+function atOrBefore(a: number, b: number): boolean {
+  return (b - a) >>> 0 < 0x8000_0000;
 }

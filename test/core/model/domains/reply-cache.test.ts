@@ -26,3 +26,54 @@ describe("reply cache", () => {
     expect(cache.get(1)).toBeUndefined();
   });
 });
+
+describe("reply cache: the stale mark", () => {
+  const nack = (id: number) => encode(message(Msg.DVMA_NACK, { id, devhandle: DH, npages: 1 }));
+
+  test("an id is stale only once a reply at or after it was pushed out, and only while none is kept", () => {
+    const ledger = new RangeSet();
+    const cache = new ReplyCache(2, hv, new Map([[DH, ledger]]));
+    cache.set(5, nack(5));
+    cache.set(7, nack(7));
+    expect([3, 5, 6, 7, 8].map((id) => cache.stale(id))).toEqual(Array(5).fill(false));
+    cache.set(6, nack(6)); // pushes out 5
+    expect([3, 4, 5, 6, 7, 8].map((id) => cache.stale(id))).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
+    // A grant still held is kept aside when pushed out: a resend of it is answered, not stale.
+    ledger.add(0, 1);
+    cache.set(9, grant(9, 0, 1)); // pushes out 7: the mark is 7
+    cache.set(10, nack(10)); // pushes out 6: the mark stays 7
+    cache.set(11, nack(11)); // pushes out 9 (kept aside): the mark is 9
+    expect([7, 8, 9, 10].map((id) => cache.stale(id))).toEqual([true, true, false, false]);
+    // The mark never moves back when an older id is pushed out after a newer one.
+    cache.set(2, nack(2)); // pushes out 10
+    cache.set(1, nack(1)); // pushes out 11: the mark is 11
+    cache.set(3, nack(3)); // pushes out 2: the mark stays 11
+    expect([1, 2, 10, 11, 12].map((id) => cache.stale(id))).toEqual([
+      false,
+      true,
+      true,
+      true,
+      false,
+    ]);
+  });
+
+  test("ids wrap at 32 bits: the first ids after the wrap are newer than the mark", () => {
+    const cache = new ReplyCache(1, hv, new Map());
+    for (const id of [0xffff_fffe, 0xffff_ffff, 1, 2]) cache.set(id, nack(id)); // the mark: 1
+    expect([0xffff_fffe, 0xffff_ffff, 1, 2, 3, 0x8000_0000].map((id) => cache.stale(id))).toEqual([
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
+  });
+});
