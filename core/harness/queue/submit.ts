@@ -86,8 +86,8 @@ const ADD_CHUNK = 500;
 /**
  * Runs every (point, path) of `spec` as BullMQ jobs on whatever workers serve the queue, and
  * assembles the report from their results in plan order, exactly as a local run does.
- * @throws InputError (before any job is added, or a point's bad input), RunFailedError (a point
- * failed ATTEMPTS times), SweepError (cancelled, or Redis lost the sweep)
+ * @throws InputError (before any job is added, or a point's bad input), RunFailedError (a point's
+ * plugin threw, or it failed ATTEMPTS times), SweepError (cancelled, or Redis lost the sweep)
  */
 export async function runScenarioQueued(
   spec: ScenarioSpec,

@@ -35,7 +35,9 @@ export interface QueueWorkerOptions {
 /**
  * `bun run scenario worker --queue redis://…`: takes points of any sweep from the queue and runs
  * them, until `stop`. A point whose scenario or plugins this machine lacks (or has in another
- * version: the hashes cover each file's local imports) fails at once with the reason; a point that throws is retried (ATTEMPTS in all).
+ * version: the hashes cover each file's local imports) fails at once with the reason, as does a
+ * point that meets bad input or a plugin that throws; a point that fails otherwise (its thread
+ * died) is retried (ATTEMPTS in all), and one whose worker dies is handed to another.
  */
 export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
   const { bullmq, Redis } = await loadQueueDeps();
@@ -75,11 +77,12 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
         return { ...r, worker: self, wallMs } satisfies PointResult;
       } catch (e) {
         opts.log(`${name}: failed: ${describeThrown(e)}`);
-        // Bad input fails the same everywhere: no retry, and the submitter reports it as input.
+        // Bad input, and a plugin that throws, fail the same on every try (the run is
+        // deterministic: same seed, same throw): no retry; the submitter reports them as locally.
         if (e instanceof ThreadRunError && e.input)
           throw new bullmq.UnrecoverableError(`${INPUT_PREFIX}${e.message}`);
         if (e instanceof ThreadRunError && e.plugin)
-          throw new Error(`${PLUGIN_PREFIX}${e.message}`);
+          throw new bullmq.UnrecoverableError(`${PLUGIN_PREFIX}${e.message}`);
         throw e;
       }
     },

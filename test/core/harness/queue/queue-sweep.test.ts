@@ -130,10 +130,10 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
       expect(r.err).toBe(
         "run failed: run 2/3 (path direct, workloads.0.plugin.1.failAtUs=100): [plugin fixture-fail] start: fixture failure at 100 us\n",
       );
-      const tries = [...a.lines, ...b.lines].filter((l) =>
-        /point 2\/3 .*: failed: .*fixture failure/.test(l),
-      );
-      expect(tries).toHaveLength(3);
+      // Run once, not retried: the run is deterministic, so every try would throw the same.
+      const lines = [...a.lines, ...b.lines].filter((l) => /point 2\/3 of default/.test(l));
+      expect(lines.filter((l) => /: started$/.test(l))).toHaveLength(1);
+      expect(lines.filter((l) => /: failed: .*fixture failure/.test(l))).toHaveLength(1);
     },
     LONG,
   );
