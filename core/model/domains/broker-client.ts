@@ -11,6 +11,7 @@ import {
   message,
   PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
+  STALE,
 } from "./protocol.ts";
 
 /** How a domain's DMA API gets DVMA: over LDC from the broker, or (the control domain) locally. */
@@ -59,12 +60,15 @@ export class BrokerClient implements BrokerLink {
     return reply !== null && reply.kind === Msg.VER_ACK;
   }
 
-  /** Sends `m` with a fresh id and waits for its reply (null after every retry timed out). */
+  /**
+   * Sends `m` with a fresh id and waits for its reply (null after every retry timed out). A
+   * release answered STALE (the broker did nothing: every copy was lost for longer than it keeps
+   * replies) is sent again under a fresh id, so the DVMA still goes back. A request answered
+   * STALE is a refusal like any other: the guest asks again as after any nack.
+   */
   *ask(m: Message, persistent = false, vcpu = 0): Proc<Message | null> {
     const { sim, cost, channel, domain, cpu } = this;
-    // Ids are 32 bits on the wire: they wrap (skipping 0) rather than overflow the field.
-    m.id = this.nextId = this.nextId === 0xffff_ffff ? 1 : this.nextId + 1;
-    const pkt = encode(m);
+    let pkt = this.stamp(m);
     for (let attempt = 0; persistent || attempt <= cost.ldcRetries; attempt++) {
       if (!this.alive()) break;
       const sig = sim.signal<Message | null>();
@@ -89,7 +93,9 @@ export class BrokerClient implements BrokerLink {
         // Taken at once, so a duplicate arriving while the reply is processed is not a stray.
         if (reply.kind === Msg.DVMA_GRANT) this.remember(m.id, reply.base);
         yield* cpu.run(vcpu, cost.ldcRecvCpuNs); // the interrupt and dequeue of the reply
-        return reply;
+        if (reply.kind !== Msg.RELEASE_ACK || reply.reason !== STALE) return reply;
+        pkt = this.stamp(m);
+        continue;
       }
       this.stats.timeouts++;
     }
@@ -98,6 +104,12 @@ export class BrokerClient implements BrokerLink {
     // background until it answers, so such a grant arrives (as a stray) and goes back.
     if (m.kind === Msg.DVMA_REQ && this.alive()) sim.spawn(this.chase(m.id, pkt), "dvma-chase");
     return null;
+  }
+
+  /** Gives `m` the next id (32 bits on the wire: they wrap, skipping 0) and encodes it. */
+  private stamp(m: Message): Uint8Array {
+    m.id = this.nextId = this.nextId === 0xffff_ffff ? 1 : this.nextId + 1;
+    return encode(m);
   }
 
   /** Resends a given-up request, backing off, until any reply to it arrives or the guest dies. */

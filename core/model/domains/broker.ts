@@ -15,6 +15,7 @@ import {
   message,
   PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
+  STALE,
 } from "./protocol.ts";
 import { RangeSet } from "./ranges.ts";
 import { ReplyCache } from "./reply-cache.ts";
@@ -65,6 +66,8 @@ export class DvmaBroker {
     nacks: 0,
     releases: 0,
     replays: 0,
+    /** Requests and releases refused as stale (see ReplyCache). */
+    stale: 0,
     invalid: 0,
     reclaims: 0,
     restarts: 0,
@@ -103,15 +106,8 @@ export class DvmaBroker {
     if (!this.up || io === undefined) return -1;
     const got = this.policies.call(devhandle, "grant", (p) => p.grant(this.id, npages, align));
     if (got === undefined || isRefusal(got)) return -1;
-    if (
-      this.env.hv.dvmaGrant(
-        this.id,
-        this.id,
-        devhandle,
-        io.windowBase + got * PAGE_SIZE,
-        npages,
-      ) !== HV.EOK
-    ) {
+    const base = io.windowBase + got * PAGE_SIZE;
+    if (this.env.hv.dvmaGrant(this.id, this.id, devhandle, base, npages) !== HV.EOK) {
       this.policies.call(devhandle, "revoke", (p) => p.revoke(this.id, got, npages));
       return -1;
     }
@@ -272,14 +268,20 @@ export class DvmaBroker {
     return true;
   }
 
+  /** A resend older than every reply kept, with none kept for it: refused, nothing done. */
+  private isStale(s: Session, id: number): boolean {
+    const stale = s.replies.stale(id);
+    if (stale) this.stats.stale++;
+    return stale;
+  }
+
   private request(guest: number, s: Session, m: Message): void {
     this.stats.requests++;
     if (this.replayed(s, m.id)) return;
     const io = this.env.hv.iommus.get(m.devhandle);
     const policy = this.policies.get(m.devhandle);
     let reason = "";
-    // A stale resend: answered before, the answer since pushed out of the journal.
-    if (s.replies.stale(m.id)) reason = "stale";
+    if (this.isStale(s, m.id)) reason = STALE;
     else if (!s.versioned) reason = "no-handshake";
     else if (io === undefined || policy === undefined) reason = "bad-devhandle";
     else if (!(m.npages >= 1 && m.npages <= io.windowPages)) reason = "bad-npages";
@@ -323,7 +325,8 @@ export class DvmaBroker {
     if (this.replayed(s, m.id)) return;
     const io = this.env.hv.iommus.get(m.devhandle);
     let reason = "";
-    if (io === undefined) reason = "bad-devhandle";
+    if (this.isStale(s, m.id)) reason = STALE;
+    else if (io === undefined) reason = "bad-devhandle";
     else {
       const index = (m.base - io.windowBase) / PAGE_SIZE;
       if (!this.rangesOf(s, m.devhandle).covers(index, m.npages)) reason = "not-granted";

@@ -11,6 +11,11 @@ import { LDC_PACKET_SIZE } from "../hv/ldc.ts";
 
 export const PROTOCOL_MAJOR = 1;
 export const PROTOCOL_MINOR = 0;
+/**
+ * The reason the broker gives for a request or release whose id is older than every reply it
+ * keeps and that it has no answer for: it did nothing for it (see ReplyCache).
+ */
+export const STALE = "stale";
 
 export const Msg = {
   VER_INFO: 1,

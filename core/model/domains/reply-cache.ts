@@ -17,9 +17,13 @@ import type { RangeSet } from "./ranges.ts";
  * duplicate of the answer it had taken) — both held until the guest exits.
  *
  * The journal still keeps only the latest `size` replies, so it also records the newest id it has
- * pushed out (journaled with it): a request at or below that mark with no reply kept is stale — it
- * was answered and its answer is gone. Granting it afresh would leak the same way (first fit hands
- * out the range the guest gave back, and the guest ignores it as a duplicate), so it is refused.
+ * pushed out (journaled with it): a request or release at or below that mark with no reply kept
+ * is stale — most likely answered, its answer gone — and is refused, doing nothing. Granting a
+ * stale request afresh would leak the same way (first fit hands out the range the guest gave
+ * back, and the guest ignores it as a duplicate); acting on a stale release would take back the
+ * same range granted to the guest again since. One whose every copy was lost that long is
+ * refused too: a refused request grants nothing, and the guest sends a refused release again
+ * under a fresh id.
  */
 export class ReplyCache {
   private readonly recent = new Map<number, Uint8Array>();
@@ -48,11 +52,7 @@ export class ReplyCache {
     return this.recent.get(id) ?? this.liveGrants.get(id);
   }
 
-  /**
-   * True when `id` has no reply kept and is at or below the newest id pushed out. A request first
-   * seen here after that many newer replies (all its copies lost) is refused too: it is granted
-   * nothing, which is safe; granting a stale one is not.
-   */
+  /** True when `id` has no reply kept and is at or below the newest id pushed out. */
   stale(id: number): boolean {
     return this.mark >= 0 && this.get(id) === undefined && atOrBefore(id, this.mark);
   }

@@ -280,6 +280,24 @@ describe("BrokerClient", () => {
     expect([dead.seen.length, dead.client.stats.strayGrantsReleased]).toEqual([0, 0]);
   });
 
+  test("a release answered stale goes again under a fresh id; a request answered stale is a refusal", () => {
+    const stale = (m: Message) =>
+      m.kind === Msg.DVMA_RELEASE
+        ? message(Msg.RELEASE_ACK, { id: m.id, reason: "stale" })
+        : message(Msg.DVMA_NACK, { id: m.id, reason: "stale" });
+    const r = rig((m, n) => [{ m: n <= 2 ? stale(m) : message(Msg.RELEASE_ACK, { id: m.id }) }]);
+    const rel = message(Msg.DVMA_RELEASE, { devhandle: DH, base: 0x8000_0000, npages: 1 });
+    const a = r.run(r.client.ask(rel, true));
+    r.sim.run(1e9);
+    expect(r.seen.map((s) => s.m.id)).toEqual([1, 2, 3]);
+    expect(a.result()).toMatchObject({ kind: Msg.RELEASE_ACK, id: 3, reason: "" });
+    const q = rig((m) => [{ m: stale(m) }]);
+    const b = q.run(q.client.ask(req()));
+    q.sim.run(1e9);
+    expect(b.result()).toMatchObject({ kind: Msg.DVMA_NACK, id: 1, reason: "stale" });
+    expect(q.seen).toHaveLength(1);
+  });
+
   test("taken grants are remembered for the last 4,096 ids only", () => {
     const r = rig((m) =>
       m.kind === Msg.DVMA_RELEASE ? [{ m: message(Msg.RELEASE_ACK, { id: m.id }) }] : [],

@@ -41,9 +41,30 @@ describe("a stale resend after the reply cache has moved on", () => {
   });
 });
 
+describe("a stale release after the reply cache has moved on", () => {
+  test("is refused: the same range, granted to the guest again since, stays granted", () => {
+    const b = bootSmall({ guests: 1, windowPages: 64 });
+    const g = b.platform.guests[0]!;
+    expect(runProc(b, g.link.handshake())).toBe(true);
+    const pair = (npages: number) => {
+      const grant = runProc(b, g.link.ask(message(Msg.DVMA_REQ, { devhandle: DH, npages })))!;
+      const rel = message(Msg.DVMA_RELEASE, { devhandle: DH, base: grant.base, npages });
+      expect(runProc(b, g.link.ask(rel))).toMatchObject({ kind: Msg.RELEASE_ACK, reason: "" });
+      return rel;
+    };
+    const first = pair(4);
+    for (let i = 0; i < 300; i++) pair(1);
+    const again = runProc(b, g.link.ask(message(Msg.DVMA_REQ, { devhandle: DH, npages: 4 })))!;
+    expect(again.base).toBe(first.base); // first fit: the same range, to the same guest
+    expect(g.channel.send(g.id, encode(first))).toBe(0);
+    b.sim.run(b.sim.now + 1e8);
+    expect(b.broker.grantsOf(g.id, DH)).toEqual([{ base: 0, npages: 4 }]);
+  });
+});
+
 describe("no DVMA leaks through stale resends", () => {
-  test("random requests, releases, stale resends, fillers past the reply cache, crashes and restarts, with loss: the ledger equals what the guest holds", () => {
-    const seen = { staleRefused: 0, staleSent: 0, restarts: 0 };
+  test("random requests, releases, stale resends of both, fillers past the reply cache, crashes and restarts, with loss: the ledger equals what the guest holds", () => {
+    const seen = { staleRefused: 0, staleReleases: 0, staleSent: 0, restarts: 0 };
     const op = fc.oneof(
       fc.record({ op: fc.constant("req" as const), npages: fc.integer({ min: 1, max: 4 }) }),
       fc.record({ op: fc.constant("rel" as const), k: fc.nat() }),
@@ -74,12 +95,13 @@ describe("no DVMA leaks through stale resends", () => {
           const { broker, hv, sim } = b;
           const g = b.platform.guests[0]!;
           for (let k = 0; !runProc(b, g.link.handshake()); k++) expect(k).toBeLessThan(20);
+          const staleNacksBefore = seen.staleRefused;
           b.bus.on("dvma.nack", (e) => {
             if (e.reason === "stale") seen.staleRefused++;
           });
           /** Grants the guest took and still holds, by request id. */
           const held = new Map<number, { base: number; npages: number }>();
-          /** Every request sent, as encoded (what a stale resend sends again). */
+          /** Every request and release sent, as encoded (what a stale resend sends again). */
           const sent: Uint8Array[] = [];
           const request = (npages: number) => {
             const req = message(Msg.DVMA_REQ, { devhandle: DH, npages });
@@ -91,9 +113,11 @@ describe("no DVMA leaks through stale resends", () => {
           const release = (id: number) => {
             const { base, npages } = held.get(id)!;
             held.delete(id);
+            const rel = message(Msg.DVMA_RELEASE, { devhandle: DH, base, npages });
             // Persistent: it completes once the broker is up; the guest need not wait for it.
-            sim.spawn(g.link.ask(message(Msg.DVMA_RELEASE, { devhandle: DH, base, npages }), true));
+            sim.spawn(g.link.ask(rel, true));
             sim.run(sim.now + 1e6);
+            sent.push(encode(rel)); // with the id the ask gave it
           };
           for (const o of ops) {
             switch (o.op) {
@@ -135,6 +159,7 @@ describe("no DVMA leaks through stale resends", () => {
           }
           if (!broker.isUp) broker.restart();
           sim.run(sim.now + 1e9);
+          seen.staleReleases += broker.stats.stale - (seen.staleRefused - staleNacksBefore);
           expect(invariantViolations(hv, broker)).toEqual([]);
           const pages = (rs: Iterable<{ base: number; npages: number }>) => {
             const out: number[] = [];
@@ -151,6 +176,7 @@ describe("no DVMA leaks through stale resends", () => {
       { numRuns: 40 },
     );
     expect(seen.staleRefused).toBeGreaterThan(5);
+    expect(seen.staleReleases).toBeGreaterThan(5);
     expect(seen.staleSent).toBeGreaterThan(20);
     expect(seen.restarts).toBeGreaterThan(5);
   }, 120_000);
