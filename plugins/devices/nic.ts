@@ -171,7 +171,7 @@ class Nic implements DeviceModel {
     const f = tx ? yield* this.send(q, req, dvma, tag) : yield* this.receive(q, req, dvma, tag);
     slots.release();
     if (f !== 0) return f;
-    yield* this.pairs.irqs[qi]!.complete(c);
+    yield* this.pairs.irqs[qi]!.complete(cpu, c);
     return 0;
   }
 

@@ -163,7 +163,7 @@ class Nvme implements DeviceModel {
     const f = yield* this.command(q, req, dvma, tag);
     q.slots.release();
     if (f !== 0) return f;
-    yield* this.pairs.irqs[qi]!.complete(c);
+    yield* this.pairs.irqs[qi]!.complete(cpu, c);
     return 0;
   }
 

@@ -149,9 +149,11 @@ export class QueueInterrupt {
 
   /**
    * From a request's process once the device finished it: returns when the driver has seen it.
-   * The handler does `c` (see Completion) if this request raised the interrupt.
+   * The handler does `c` (see Completion) if this request raised the interrupt and was issued
+   * from the handler's own vCPU (`cpu`), where its driver would have done that work anyway.
    */
-  *complete(c?: Completion): Proc<void> {
+  *complete(cpu: number, c?: Completion): Proc<void> {
+    if (cpu !== this.vcpu) c = undefined;
     if (this.running) {
       // A handler is on its way: this completion is seen when it runs.
       this.pending ??= this.sim.signal<void>();

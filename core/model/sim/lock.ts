@@ -80,9 +80,9 @@ export class Lock {
     return this.waitQ.length - this.head;
   }
 
-  /** Takes the lock now if it is free (nobody holds it, nobody waits, no hold is booked). */
+  /** Takes the lock now if it is free (nobody holds it, nobody waits, no booked hold is running). */
   tryAcquire(): boolean {
-    if (this.held || this.freeAt > this.sim.now) return false;
+    if (this.held || this.freeAt > this.sim.now || this.waitQ.length > this.head) return false;
     this.held = true;
     this.since = this.sim.now;
     this.st.acquisitions++;
