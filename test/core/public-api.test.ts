@@ -74,6 +74,7 @@ const PUBLIC_API = [
   "Static",
   "SweepFollower",
   "TSchema",
+  "TimedSignal",
   "TraceCollector",
   "Type",
   "Workload",
