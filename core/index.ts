@@ -237,6 +237,10 @@ export {
   /** A log-bucketed (HDR-style) histogram: percentiles within 1.6%, exact min and max; merges. */
   Histogram,
 } from "./model/sim/stats.ts";
+export {
+  /** A signal that can be set to fire at a known later time, waking its waiters then with no event of its own. */
+  TimedSignal,
+} from "./model/sim/timed-signal.ts";
 
 // ── Scenarios, runs and reports ────────────────────────────────────────────────────────────
 

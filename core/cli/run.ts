@@ -36,7 +36,7 @@ import type { CliIo } from "./io.ts";
 import { checkOutputPath, writeAtomic } from "./output.ts";
 import { Progress, serialTally } from "./progress.ts";
 import { pivotTable, resultsTable } from "./table.ts";
-import { TimingTotals, timingLine } from "./timing.ts";
+import { cpuNow, TimingTotals, threadCpuNs, timingLine } from "./timing.ts";
 import { durationFlag, seedFlag } from "./values.ts";
 
 /** The run command's own flags (plugins add theirs: see `pluginFlags`). */
@@ -192,6 +192,7 @@ export async function runCommand(
       }
     : undefined;
   const sweep0 = performance.now(); // host clock: --timing only, never in the report
+  const cpuAt0 = cpuNow(); // host clock
   let report: Report;
   if (args.queue !== undefined) {
     const cancel = new AbortController();
@@ -229,14 +230,14 @@ export async function runCommand(
   } else {
     const runNs = plan.runs.map((r) => durationNs(r.scenario.duration));
     const tally = serialTally(runNs);
-    let wall0 = sweep0;
+    let [wall0, cpu0] = [sweep0, cpuAt0.thread];
     const timing = (done: number, run: PathRun) => {
-      const now = performance.now(); // host clock
+      const [now, cpu] = [performance.now(), threadCpuNs()]; // host clock
       const { index, total, path, params } = run.info;
       const [simNs, events, ios] = [runNs[done - 1]!, run.events, run.metrics.ios];
-      const wallNs = (now - wall0) * 1e6;
-      timed!({ index, total, path, params, simNs, events, ios, wallNs, thread: 0 });
-      wall0 = now;
+      const [wallNs, cpuNs] = [(now - wall0) * 1e6, cpu - cpu0];
+      timed!({ index, total, path, params, simNs, events, ios, wallNs, cpuNs, thread: 0 });
+      [wall0, cpu0] = [now, cpu];
     };
     const opts = {
       observers: [
@@ -263,7 +264,11 @@ export async function runCommand(
     } else report = runScenario(raw, scn, table, opts);
   }
   progress?.done();
-  if (totals) io.err.write(totals.line((performance.now() - sweep0) * 1e6)); // host clock
+  if (totals) {
+    const cpu = cpuNow(); // host clock
+    io.err.write(totals.line((performance.now() - sweep0) * 1e6)); // host clock
+    io.err.write(totals.cpuLine(cpu.process - cpuAt0.process, cpu.thread - cpuAt0.thread));
+  }
   if (args.report) writeAtomic(args.report, htmlReport(report, scn, series?.series()));
   if (args.trace && trace) writeAtomic(args.trace, trace.serialize());
   if (args.out) writeAtomic(args.out, reportJson(report));

@@ -1,4 +1,14 @@
-import type { RunTiming } from "../harness/scenario/parallel.ts";
+import { type RunTiming, threadCpuNs } from "../harness/scenario/parallel.ts";
+
+export { threadCpuNs };
+
+/** The process's CPU time (every thread: Bun's GC and JIT threads too) and this thread's, ns. */
+export function cpuNow(): { process: number; thread: number } {
+  const u = process.cpuUsage(); // host clock: --timing only
+  return { process: (u.user + u.system) * 1000, thread: threadCpuNs() };
+}
+
+const seconds = (ns: number) => `${(ns / 1e9).toFixed(3)} s`;
 
 /** Groups digits: 1234567 -> "1,234,567". */
 const grouped = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -28,7 +38,8 @@ export function timingLine(t: RunTiming): string {
   const params = Object.entries(t.params).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
   const where = `${t.path}${params.length > 0 ? ` (${params.join(", ")})` : ""}`;
   return (
-    `timing ${t.index + 1}/${t.total} ${where}: wall ${(t.wallNs / 1e9).toFixed(3)} s, ` +
+    `timing ${t.index + 1}/${t.total} ${where}: wall ${seconds(t.wallNs)}, cpu ${seconds(t.cpuNs)}` +
+    `${t.thread > 0 ? ` (thread ${t.thread})` : ""}, ` +
     `simulated ${simTime(t.simNs)}, ${grouped(t.events)} events, ${rates(t.simNs, t.ios, t.wallNs)}\n`
   );
 }
@@ -40,7 +51,8 @@ export class TimingTotals {
   private events = 0;
   private ios = 0;
   private runWallNs = 0;
-  private readonly threads = new Set<number>();
+  /** Per thread: runs, their CPU time summed, and a worker's CPU time since it started. */
+  private readonly threads = new Map<number, { runs: number; cpuNs: number; allNs: number }>();
 
   add(t: RunTiming): void {
     this.runs++;
@@ -48,7 +60,32 @@ export class TimingTotals {
     this.events += t.events;
     this.ios += t.ios;
     this.runWallNs += t.wallNs;
-    this.threads.add(t.thread);
+    const th = this.threads.get(t.thread) ?? { runs: 0, cpuNs: 0, allNs: 0 };
+    th.runs++;
+    th.cpuNs += t.cpuNs;
+    th.allNs = Math.max(th.allNs, t.threadCpuNs ?? 0);
+    this.threads.set(t.thread, th);
+  }
+
+  /**
+   * Where the sweep's CPU time went: the process's (`processNs`, every thread) and points per
+   * CPU-second over it; per thread, its runs' CPU time and all of its own (`mainNs` for this
+   * thread, over the sweep; a worker's since it started, so its start-up too); the rest is
+   * Bun's own threads (GC, JIT compilers).
+   */
+  cpuLine(processNs: number, mainNs: number): string {
+    const threads = [...this.threads.entries()].sort(([a], [b]) => a - b);
+    let jsNs = 0;
+    const each = threads.map(([n, th]) => {
+      const allNs = n === 0 ? mainNs : th.allNs;
+      jsNs += allNs;
+      return `thread ${n} ${th.runs} runs ${seconds(th.cpuNs)} (all ${seconds(allNs)})`;
+    });
+    const perCpu = processNs > 0 ? this.runs / (processNs / 1e9) : 0;
+    return (
+      `timing cpu: process ${seconds(processNs)}, ${perCpu.toPrecision(3)} runs per CPU-s; ` +
+      `${each.join("; ")}; other threads ${seconds(Math.max(0, processNs - jsNs))}\n`
+    );
   }
 
   /**

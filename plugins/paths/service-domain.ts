@@ -26,7 +26,7 @@ import {
   type PathEnv,
   type PathPlan,
   type Proc,
-  type Signal,
+  TimedSignal,
   Type,
 } from "../../core/index.ts";
 import { BufferPool, fillData, holdsData, TagSource } from "./guest-buffers.ts";
@@ -94,6 +94,23 @@ const REPLY_ERRORS = [
   "bad-request",
 ];
 
+/** A decoded request packet. */
+interface VioRequest {
+  op: IoOp;
+  id: number;
+  cookie: number;
+  bytes: number;
+  tag: number;
+  readyAt: number;
+}
+
+/** What a backend thread's receive hold did: its buffer, a reply status so far, the hold's ns. */
+interface Received {
+  buf: number;
+  status: number;
+  ns: number;
+}
+
 /** A packet's request id. */
 const packetId = (p: Uint8Array): number => new DataView(p.buffer).getUint32(4);
 
@@ -107,12 +124,13 @@ class ServiceIo implements GuestIo {
   private readonly pool: BufferPool;
   private readonly backendPool: BufferPool;
   private readonly tags: TagSource;
-  private readonly pending = new Map<number, Signal<Uint8Array | null>>();
-  /** Backend threads: how many, how many busy, and the packets waiting for one (oldest first). */
+  /** Requests waiting for their reply, by id: each lane's wake-up, set to when its reply lands. */
+  private readonly pending = new Map<number, TimedSignal>();
+  /** Replies read from the channel and not yet taken by their lane, by id. */
+  private readonly replies = new Map<number, Uint8Array>();
+  /** Backend threads: how many, how many busy (packets waiting for one stay in the channel). */
   private readonly workers: number;
   private busy = 0;
-  private readonly queue: Uint8Array[] = [];
-  private queueHead = 0;
   private nextId = 0;
   private backendDma: GuestDmaApi | undefined;
   /** Requests the backend refused undecoded (answered bad-request before any work). */
@@ -142,12 +160,15 @@ class ServiceIo implements GuestIo {
       bus,
     );
     hv.addChannel(this.channel);
-    this.channel.onReceive(guest.id, (pkt) => this.pending.get(packetId(pkt))?.trigger(pkt));
+    // The guest's end is polled and never armed: a lane reads its reply when it wakes.
+    this.channel.onReceive(guest.id, (pkt) => this.keep(pkt), undefined, true);
     this.channel.onReceive(
       hv.control.id,
       (pkt) => this.arrive(pkt),
       () => this.failAll(),
+      true,
     );
+    this.channel.arm(hv.control.id, true); // every backend thread is free
     this.pool = new BufferPool(guest.memory, device.maxBytes);
     this.backendPool = new BufferPool(platform.control.memory, device.maxBytes);
     this.tags = new TagSource(guest.id);
@@ -185,7 +206,7 @@ class ServiceIo implements GuestIo {
       return fail("ldc-map-table-full");
     }
     const id = ++this.nextId;
-    const reply = sim.signal<Uint8Array | null>();
+    const reply = new TimedSignal(sim);
     this.pending.set(id, reply);
     const pkt = vioPacket(
       0x40 + OPS.indexOf(req.op),
@@ -202,7 +223,14 @@ class ServiceIo implements GuestIo {
       st = this.channel.send(guest.id, pkt);
     }
     yield* guest.cpu.run(cpu, cost.vioClientCpuNs + cost.ldcSendCpuNs);
-    const answer: Uint8Array | null = st === HV.EOK ? yield reply : null;
+    let answer: Uint8Array | null = null;
+    if (st === HV.EOK) {
+      yield reply;
+      for (let p = this.channel.poll(guest.id); p !== null; p = this.channel.poll(guest.id))
+        this.keep(p);
+      answer = this.replies.get(id) ?? null;
+      this.replies.delete(id);
+    }
     this.pending.delete(id);
     yield* guest.cpu.run(cpu, cost.ldcRecvCpuNs);
     hv.ldcUnbind(guest.id, this.channel.id, cookie);
@@ -215,56 +243,96 @@ class ServiceIo implements GuestIo {
   }
 
   /**
-   * A packet reached the backend: a free thread takes it now, else it waits its turn and the
-   * thread that finishes hands itself over (starting the next packet's process then, with no
-   * process waiting meanwhile).
+   * A packet landed while a backend thread is free: the thread takes it now. Busy threads leave
+   * packets in the channel's queue; the one that finishes reads the next itself (handOver).
    */
   private arrive(pkt: Uint8Array): void {
-    if (this.decode(pkt) === null) this.env.platform.sim.spawn(this.serve(pkt), "vio-backend");
-    else if (this.busy < this.workers && this.queueHead === this.queue.length) {
-      this.busy++;
-      this.env.platform.sim.spawn(this.serve(pkt), "vio-backend");
-    } else this.queue.push(pkt);
-  }
-
-  /** A backend thread is through with its part of a request: to the next packet, or idle. */
-  private handOver(): void {
-    if (this.queueHead < this.queue.length) {
-      const next = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as unknown as Uint8Array;
-      if (this.queueHead === this.queue.length) {
-        this.queue.length = 0;
-        this.queueHead = 0;
-      }
-      this.env.platform.sim.spawn(this.serve(next), "vio-backend");
-    } else this.busy--;
-  }
-
-  /** The control domain's backend serving one request, on a backend thread taken for it. */
-  private *serve(pkt: Uint8Array): Proc<void> {
-    const { platform, cost } = this.env;
-    const { hv } = platform;
-    const control = hv.control.id;
-    const cpu = platform.controlCpu;
-    const dma = this.backendDma!;
     const r = this.decode(pkt);
     if (r === null) {
-      // A packet that does not decode (unknown op, a number that would be rounded, a length its
-      // buffer cannot hold) is refused, not guessed at: no thread, no strand, no copy, no mapping.
-      this.stats.refused++;
-      const bad = REPLY_ERRORS.indexOf("bad-request");
-      this.channel.send(control, vioPacket(0x50, bad, packetId(pkt), 0, 0, 0));
+      this.refuse(pkt);
       return;
     }
+    if (++this.busy === this.workers) this.channel.arm(this.env.platform.hv.control.id, false);
+    this.start(r);
+  }
+
+  /** A backend thread is through with its part of a request: to the next packet read, or idle. */
+  private handOver(): void {
+    const control = this.env.platform.hv.control.id;
+    for (let pkt = this.channel.poll(control); pkt !== null; pkt = this.channel.poll(control)) {
+      const r = this.decode(pkt);
+      if (r === null) this.refuse(pkt);
+      else {
+        this.start(r);
+        return;
+      }
+    }
+    if (this.busy-- === this.workers) this.channel.arm(control, true);
+  }
+
+  /**
+   * A packet that does not decode (unknown op, a number that would be rounded, a length its
+   * buffer cannot hold) is refused, not guessed at: no thread, no strand, no copy, no mapping.
+   */
+  private refuse(pkt: Uint8Array): void {
+    this.stats.refused++;
+    const bad = REPLY_ERRORS.indexOf("bad-request");
+    this.reply(vioPacket(0x50, bad, packetId(pkt), 0, 0, 0));
+  }
+
+  /**
+   * A backend thread starts on a request: with a strand free now it takes it here, does the copy
+   * in, and the thread's process first runs when the strand's one hold (receive, request work,
+   * copy) ends; else the process waits for a strand itself.
+   */
+  private start(r: VioRequest): void {
+    const { sim } = this.env.platform;
+    const v = this.env.platform.controlCpu.tryTake(ANY_VCPU);
+    if (v < 0) sim.spawn(this.serve(r, -1, null), "vio-backend");
+    else {
+      const got = this.receive(r);
+      sim.spawn(this.serve(r, v, got), "vio-backend", got.ns);
+    }
+  }
+
+  /**
+   * On the strand the thread holds: receive the packet, the request's own work, and for data
+   * going to the device the LDC_COPY into the backend's buffer. The copy's effect is applied
+   * now; the hold (`ns`) covers all three.
+   */
+  private receive(r: VioRequest): Received {
+    const { cost } = this.env;
+    const buf = this.backendPool.take();
+    let ns = cost.ldcRecvCpuNs + cost.backendRequestCpuNs;
+    let status = 0;
+    if (!intoMemory(r.op)) {
+      status = this.copy(COPY_IN, r.cookie, buf, r.bytes);
+      ns += this.env.platform.hv.lastCostNs;
+    }
+    return { buf, status, ns };
+  }
+
+  /**
+   * The control domain's backend serving one request on a backend thread taken for it: `held` is
+   * the strand of the receive hold that just ended (`received`), or -1 and null: take one first.
+   */
+  private *serve(r: VioRequest, held: number, received: Received | null): Proc<void> {
+    const { platform, cost } = this.env;
+    const cpu = platform.controlCpu;
+    const dma = this.backendDma!;
     const { op, id, cookie, bytes, tag, readyAt } = r;
     // The port's service thread runs on a control-domain strand: receive, copy in, map (the DMA
     // API takes its own strand). The device then works on its own; completion (unmap, copy out,
     // reply) takes a strand again.
-    let v = yield* cpu.take(ANY_VCPU);
-    yield cost.ldcRecvCpuNs + cost.backendRequestCpuNs;
-    const buf = this.backendPool.take();
-    let status = 0;
-    if (!intoMemory(op)) status = yield* this.copy(COPY_IN, cookie, buf, bytes);
+    let v = held;
+    let got = received;
+    if (got === null) {
+      v = yield* cpu.take(ANY_VCPU);
+      got = this.receive(r);
+      yield got.ns;
+    }
+    const buf = got.buf;
+    let status = got.status;
     cpu.free(v);
     const m =
       status === 0
@@ -283,17 +351,18 @@ class ServiceIo implements GuestIo {
         status = fault === DATA_CORRUPT ? REPLY_ERRORS.indexOf("data-corrupt") : fault;
       else if (intoMemory(op)) {
         v = yield* cpu.take(ANY_VCPU);
-        status = yield* this.copy(COPY_OUT, cookie, buf, bytes);
+        status = this.copy(COPY_OUT, cookie, buf, bytes);
+        yield platform.hv.lastCostNs;
         cpu.free(v);
       }
     }
     this.backendPool.give(buf);
     yield* cpu.run(ANY_VCPU, cost.ldcSendCpuNs);
-    this.channel.send(control, vioPacket(0x50, status, id, cookie, bytes, tag));
+    this.reply(vioPacket(0x50, status, id, cookie, bytes, tag));
   }
 
   /** A request packet's fields, or null when it does not decode. */
-  private decode(pkt: Uint8Array) {
+  private decode(pkt: Uint8Array): VioRequest | null {
     const view = new DataView(pkt.buffer);
     const op = OPS[pkt[0]! - 0x40];
     const cookie = safeNumber(view.getBigUint64(8));
@@ -309,16 +378,30 @@ class ServiceIo implements GuestIo {
     return { op, id: packetId(pkt), cookie, bytes, tag: view.getUint32(20), readyAt };
   }
 
-  /** LDC_COPY between the guest's exported buffer and the backend's, on the strand the caller holds; returns a reply status. */
-  private *copy(dir: number, cookie: number, buf: number, bytes: number): Proc<number> {
+  /** LDC_COPY between the guest's exported buffer and the backend's; returns a reply status (its cost is hv.lastCostNs). */
+  private copy(dir: number, cookie: number, buf: number, bytes: number): number {
     const { hv } = this.env.platform;
     const st = hv.ldcCopy(hv.control.id, this.channel.id, dir, cookie, buf, bytes);
-    yield hv.lastCostNs;
     return st === HV.EOK ? 0 : REPLY_ERRORS.indexOf("copy-failed");
   }
 
+  /** A reply read from the channel waits for its lane (one nobody waits for is dropped). */
+  private keep(pkt: Uint8Array): void {
+    const id = packetId(pkt);
+    if (this.pending.has(id)) this.replies.set(id, pkt);
+  }
+
+  /** Sends a reply; its lane wakes when it lands, with no delivery event in between. */
+  private reply(pkt: Uint8Array): void {
+    this.channel.send(this.env.platform.hv.control.id, pkt);
+    const at = this.channel.lastLanding;
+    const lane = this.pending.get(packetId(pkt));
+    if (at >= 0 && lane !== undefined && !lane.triggered && lane.dueAt < 0) lane.fireAt(at);
+  }
+
+  /** The channel was reset: lanes not yet woken wake now and find no reply (woken ones, when due). */
   private failAll(): void {
-    for (const s of this.pending.values()) if (!s.triggered) s.trigger(null);
+    for (const s of this.pending.values()) if (!s.triggered && s.dueAt < 0) s.trigger();
   }
 }
 

@@ -5,7 +5,9 @@
  * thread of the process: CPU from the child's rusage) for each, the threads that ran the runs
  * (from --timing's closing line: a sweep too short to be worth a worker's start-up stays on one)
  * and the load average at the start of each sweep, since other work on the machine moves every
- * figure. Every report must be identical.
+ * figure. From --timing's CPU line, where the CPU time went: the runs' own (per thread, points
+ * per CPU-second of each thread) and Bun's threads (JIT compilers, GC), which load disturbs less
+ * than wall time. Every report and every sweep's kernel event count must be identical.
  */
 
 import { loadavg } from "node:os";
@@ -21,7 +23,14 @@ interface Sample {
   threads: number;
   load: number;
   json: string;
+  events: number;
+  /** Per thread that ran runs: runs, their CPU-s, the thread's own CPU-s in all. */
+  perThread: { runs: number; runsS: number; allS: number }[];
+  /** CPU-s of the process's other threads (Bun's JIT compilers and GC). */
+  otherS: number;
 }
+
+const THREAD = /thread (\d+) (\d+) runs (\d+\.\d+) s \(all (\d+\.\d+) s\)/g;
 
 async function sweep(duration: string, workers: number): Promise<Sample> {
   const load = loadavg()[0]!;
@@ -44,13 +53,24 @@ async function sweep(duration: string, workers: number): Promise<Sample> {
   const wallS = (Bun.nanoseconds() - t0) / 1e9; // host clock
   const cpu = p.resourceUsage()!.cpuTime;
   const threads = err.match(new RegExp(`^timing all ${POINTS} runs on (\\d+) threads?:`, "m"));
-  if (threads === null) throw new Error(`policies --workers ${workers}: no --timing total`);
+  const events = err.match(/^timing all .*?, ([\d,]+) events,/m);
+  const cpuLine = err.match(/^timing cpu: .*; other threads (\d+\.\d+) s$/m);
+  if (threads === null || events === null || cpuLine === null)
+    throw new Error(`policies --workers ${workers}: no --timing total`);
+  const perThread = [...cpuLine[0].matchAll(THREAD)].map((m) => ({
+    runs: Number(m[2]),
+    runsS: Number(m[3]),
+    allS: Number(m[4]),
+  }));
   return {
     wallS,
     cpuS: Number(cpu.user + cpu.system) / 1e6,
     threads: Number(threads[1]),
     load,
     json,
+    events: Number(events[1]!.replaceAll(",", "")),
+    perThread,
+    otherS: Number(cpuLine[1]),
   };
 }
 
@@ -64,8 +84,9 @@ export default async function sweepBench({ quick }: { quick: boolean }): Promise
     one.push(await sweep(duration, 1));
     two.push(await sweep(duration, 2));
   }
-  if (two.some((s) => s.json !== one[0]!.json) || one.some((s) => s.json !== one[0]!.json))
-    throw new Error("the sweeps' reports differ");
+  const all = [...one, ...two];
+  if (all.some((s) => s.json !== one[0]!.json)) throw new Error("the sweeps' reports differ");
+  if (all.some((s) => s.events !== one[0]!.events)) throw new Error("the sweeps' events differ");
   const perCpu = (xs: Sample[]) => xs.map((s) => POINTS / s.cpuS);
   const loads = (xs: Sample[]) => xs.map((s) => fmt(s.load)).join(", ");
   note(
@@ -98,4 +119,30 @@ export default async function sweepBench({ quick }: { quick: boolean }): Promise
   const p1 = perCpu(one);
   row("points per CPU-second, 1 worker", p1, "points/s");
   row("points per CPU-second, 2 workers", perCpu(two), "points/s", { min: median(p1) * 0.95 });
+  // Where the CPU time went (--timing's CPU line).
+  const runsS = (s: Sample) => s.perThread.reduce((a, t) => a + t.runsS, 0);
+  row("CPU time in the runs, 1 worker", one.map(runsS), "CPU-s");
+  row("CPU time in the runs, 2 workers (both threads)", two.map(runsS), "CPU-s");
+  row(
+    "CPU time of Bun's own threads (JIT, GC), 1 worker",
+    one.map((s) => s.otherS),
+    "CPU-s",
+  );
+  row(
+    "CPU time of Bun's own threads (JIT, GC), 2 workers",
+    two.map((s) => s.otherS),
+    "CPU-s",
+  );
+  const ofThread = (xs: Sample[], n: number) =>
+    xs.flatMap((s) => {
+      const t = s.perThread[n];
+      return t && t.allS > 0 ? [t.runs / t.allS] : [];
+    });
+  row("points per CPU-second of the thread, 1 worker", ofThread(one, 0), "points/s");
+  for (const n of [0, 1]) {
+    const xs = ofThread(two, n);
+    if (xs.length > 0)
+      row(`points per CPU-second of the thread, 2 workers: thread ${n}`, xs, "points/s");
+  }
+  note("kernel events per sweep (every sweep)", one[0]!.events.toLocaleString("en-US"));
 }

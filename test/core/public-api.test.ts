@@ -73,6 +73,7 @@ const PUBLIC_API = [
   "Static",
   "SweepFollower",
   "TSchema",
+  "TimedSignal",
   "TraceCollector",
   "Type",
   "Workload",

@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { describeThrown, InputError, PluginError, pluginErrorIn } from "../../input/errors.ts";
 import type { PathMetrics, Report } from "../report/report.ts";
 import { durationNs, type Scenario } from "./define.ts";
+import { PROBE_BUDGET_NS, PROBE_SHARE, RunOrder } from "./run-order.ts";
 import {
   assembleReport,
   describeRun,
@@ -12,7 +13,8 @@ import {
 import { type PluginTable, refName, startPath } from "./runner.ts";
 import { type LoadedScenario, loadSpec, type ScenarioSpec } from "./spec.ts";
 // Types only: the worker module installs a message handler wherever it is evaluated.
-import type { FromWorker, ToWorker } from "./worker.ts";
+import type { FromWorker, Probed, ToWorker } from "./worker.ts";
+import { closed, dropWorker, exited, keepWorker, newWorker, takeKept } from "./worker-pool.ts";
 
 /**
  * Parallel sweeps: the runs of a scenario's plan (every matrix point times every path) are
@@ -46,9 +48,16 @@ export interface RunTiming {
   events: number;
   ios: number;
   wallNs: number;
+  /** The run's CPU time in the thread that ran it, boot to finish (host clock). */
+  cpuNs: number;
   /** Which thread ran it: 0 this one, 1.. the sweep's workers in the order they joined. */
   thread: number;
+  /** A worker's CPU time since it started (its start-up included) when the run ended. */
+  threadCpuNs?: number;
 }
+
+/** A run's host-clock figures and the thread that ran it. */
+type HostTimes = Pick<RunTiming, "wallNs" | "cpuNs" | "thread" | "threadCpuNs">;
 
 export interface ParallelRunOptions {
   /** Workers to start (at most one per run). */
@@ -74,7 +83,6 @@ export function defaultWorkers(): number {
   return Math.max(1, (navigator.hardwareConcurrency || availableParallelism()) - 1);
 }
 
-const WORKER_URL = new URL("./worker.ts", import.meta.url);
 /** A run in this thread yields to the workers' messages after this much wall time. */
 const YIELD_EVERY_MS = 5;
 /** A run in this thread advances in slices of at most this share of its simulated time. */
@@ -91,11 +99,12 @@ export const WORKER_WORTH_MS = 20_000;
 /** This thread runs this much CPU time (or one run) before it estimates the runs left. */
 const ESTIMATE_AFTER_MS = 250;
 
-/** This thread's CPU time, ms (host clock: scheduling only). */
-function threadCpuMs(): number {
+/** The calling thread's CPU time since it started, ns (host clock: scheduling and --timing). */
+export function threadCpuNs(): number {
   const u = process.threadCpuUsage();
-  return (u.user + u.system) / 1000;
+  return (u.user + u.system) * 1000;
 }
+const threadCpuMs = () => threadCpuNs() / 1e6;
 
 /**
  * Runs every (point, path) of the scenario named by `spec` over workers.
@@ -149,7 +158,8 @@ export async function runScenarioParallel(
   let ok = false;
   try {
     await new Promise<void>((resolve, reject) => {
-      let next = 0;
+      const order = new RunOrder(total);
+      let probing = false;
       let settled = false;
       const fail = (index: number, why: string, input = false, plugin?: [string, string]) => {
         if (settled || index < 0) return; // an idle worker's end loses no run
@@ -160,17 +170,11 @@ export async function runScenarioParallel(
         const cause = plugin && new PluginError(plugin[0], plugin[1], why);
         reject(new RunFailedError(index, `${describeRun(plan, index)}: ${why}`, { cause }));
       };
-      const finished = (
-        index: number,
-        m: PathMetrics,
-        events: number,
-        wallNs: number,
-        thread: number,
-      ) => {
+      const finished = (index: number, m: PathMetrics, events: number, host: HostTimes) => {
         metrics[index] = m;
         const { params, path } = at[index]!;
         const [simNs, ios] = [runNs[index]!, m.ios];
-        opts.timed?.({ index, total, path, params, simNs, events, ios, wallNs, thread });
+        opts.timed?.({ index, total, path, params, simNs, events, ios, ...host });
         inFlight.delete(index);
         done++;
         doneNs += runNs[index]!;
@@ -182,31 +186,48 @@ export async function runScenarioParallel(
         }
       };
       const start = (w: Worker, busy: { index: number }) => {
-        if (next < total) {
-          const index = next++;
-          busy.index = index;
-          inFlight.set(index, { simulatedNs: 0, events: 0 });
-          w.postMessage({ type: "run", index, total, at: at[index] } satisfies ToWorker);
-        } else busy.index = -1;
+        const index = order.take();
+        busy.index = index;
+        if (index < 0) return;
+        inFlight.set(index, { simulatedNs: 0, events: 0 });
+        w.postMessage({ type: "run", index, total, at: at[index] } satisfies ToWorker);
+      };
+      // The first worker started for a long sweep (maybeMore), while it would start up anyway,
+      // probes the runs not started yet so that the rest go longest first (run-order.ts); then
+      // it takes the longest. Workers that join at once (kept, or no start-up to weigh) do not.
+      const probe = (w: Worker): boolean => {
+        if (probing || order.left <= 1 + useful) return false;
+        probing = true;
+        const runs = order.notStarted().map((index) => {
+          const untilNs = Math.max(1000, Math.ceil(runNs[index]! * PROBE_SHARE));
+          return { index, at: at[index]!, untilNs };
+        });
+        w.postMessage({ type: "probe", runs, budgetNs: PROBE_BUDGET_NS } satisfies ToWorker);
+        return true;
       };
       let joined = 0;
-      const enlist = (w: Worker) => {
+      const enlist = (w: Worker, probeFirst = false) => {
         const busy = { index: -1 };
         const thread = ++joined;
-        w.onmessage = (e: MessageEvent<FromWorker>) => {
+        w.onmessage = (e: MessageEvent<FromWorker | Probed>) => {
           const m = e.data;
+          if (m.type === "probed") {
+            order.reorder(m.runs, m.events, PROBE_SHARE);
+            return settled || start(w, busy);
+          }
           if (m.type === "error") return fail(m.index, m.message, m.input, m.plugin);
           if (m.type === "progress") {
             inFlight.set(m.index, { simulatedNs: m.simulatedNs, events: m.events });
             return report();
           }
-          finished(m.index, m.metrics, m.events, m.wallNs, thread);
+          const { wallNs, cpuNs, threadCpuNs } = m;
+          finished(m.index, m.metrics, m.events, { wallNs, cpuNs, thread, threadCpuNs });
           if (!settled) start(w, busy);
         };
         // Uncaught in the worker (outside a run's try) or the worker died: blame its current run.
         w.onerror = (e) => fail(busy.index, e.message || "the worker crashed");
         closed.set(w, () => fail(busy.index, "the worker exited"));
-        start(w, busy);
+        if (!(probeFirst && probe(w))) start(w, busy);
         if (exited.has(w)) fail(busy.index, "the worker exited");
       };
       for (const w of workers) enlist(w);
@@ -224,18 +245,18 @@ export async function runScenarioParallel(
         while (workers.length < useful) {
           const w = newWorker(spec);
           workers.push(w);
-          enlist(w);
+          enlist(w, true);
         }
       };
       // This thread's share: runs taken from the same queue, in slices, yielding between them
       // so the workers' messages are answered while it runs.
       const runHere = async () => {
-        while (!settled && next < total) {
-          const index = next++;
+        for (let index = order.take(); !settled && index >= 0; index = order.take()) {
           const r = plan.runs[index]!;
           inFlight.set(index, { simulatedNs: 0, events: 0 });
           try {
             const wall0 = performance.now(); // host clock: yields and --timing only
+            const cpu0 = threadCpuNs();
             let ran = wall0;
             const state = startPath(r.scenario, r.path, table, r.params, { index, total });
             const { sim, untilNs } = state;
@@ -257,7 +278,8 @@ export async function runScenarioParallel(
             const run = state.finish();
             hereRuns++;
             const wallNs = (performance.now() - wall0) * 1e6; // host clock
-            finished(index, run.metrics, run.events, wallNs, 0);
+            const cpuNs = threadCpuNs() - cpu0;
+            finished(index, run.metrics, run.events, { wallNs, cpuNs, thread: 0 });
             maybeMore();
           } catch (e) {
             const p = pluginErrorIn(e);
@@ -294,61 +316,4 @@ export function runsAt(plan: RunPlan): RunAt[] {
   }));
 }
 
-/** Idle workers kept between sweeps; at most this many. */
-const idle: Worker[] = [];
-const IDLE_KEPT = 8;
-/** What a worker's end means to the sweep that uses it (nothing while idle). */
-const closed = new WeakMap<Worker, () => void>();
-/** Workers that have ended (one may end before its sweep listens). */
-const exited = new WeakSet<Worker>();
-
-/** Idle workers kept for the next sweep (tests read it). */
-export function keptWorkers(): number {
-  return idle.length;
-}
-
-let started = 0;
-/** Workers started in this process so far (tests read it). */
-export function startedWorkers(): number {
-  return started;
-}
-
-/** Up to `n` kept workers, told to load `spec`, holding the process open while they work. */
-function takeKept(spec: ScenarioSpec, n: number): Worker[] {
-  const out = idle.splice(Math.max(0, idle.length - n));
-  for (const w of out) {
-    w.ref();
-    w.postMessage({ type: "load", spec } satisfies ToWorker);
-  }
-  return out;
-}
-
-/** A new worker, told to load `spec`, holding the process open while it works. */
-function newWorker(spec: ScenarioSpec): Worker {
-  const w = new Worker(WORKER_URL);
-  started++;
-  w.addEventListener("close", () => {
-    exited.add(w);
-    const i = idle.indexOf(w);
-    if (i >= 0) idle.splice(i, 1);
-    closed.get(w)?.();
-  });
-  w.postMessage({ type: "load", spec } satisfies ToWorker);
-  return w;
-}
-
-function keepWorker(w: Worker): void {
-  closed.delete(w);
-  w.onmessage = null;
-  w.onerror = null;
-  if (idle.length >= IDLE_KEPT) dropWorker(w);
-  else {
-    w.unref();
-    idle.push(w);
-  }
-}
-
-function dropWorker(w: Worker): void {
-  closed.delete(w);
-  w.terminate();
-}
+export { keptWorkers, startedWorkers } from "./worker-pool.ts";

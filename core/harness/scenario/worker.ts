@@ -8,9 +8,9 @@
 
 import { describeThrown, InputError, pluginErrorIn } from "../../input/errors.ts";
 import type { PathMetrics } from "../report/report.ts";
-import type { Scenario } from "./define.ts";
+import type { PluginRef, Scenario } from "./define.ts";
 import { pointScenario } from "./load.ts";
-import { type RunAt, runsAt } from "./parallel.ts";
+import { type RunAt, runsAt, threadCpuNs } from "./parallel.ts";
 import { planRuns } from "./run-scenario.ts";
 import { type PluginTable, refName, startPath } from "./runner.ts";
 import { loadSpec, type ScenarioSpec } from "./spec.ts";
@@ -27,12 +27,38 @@ export type ToWorker =
        * position, and its name to check). Without it the worker plans the whole sweep itself.
        */
       at?: RunAt;
-    };
+    }
+  /**
+   * Boot each run and advance it to `untilNs` only, counting its kernel events (the sweep's cost
+   * estimate, parallel.ts), in the order given, until `budgetNs` of this thread's CPU time is
+   * spent. Nothing of a probe is reported but its events: a run that fails here fails for real
+   * when it runs.
+   */
+  | { type: "probe"; runs: { index: number; at: RunAt; untilNs: number }[]; budgetNs: number };
+
+/** A probe's answer: kernel events in each probed run's first `untilNs` (only sweeps probe). */
+export interface Probed {
+  type: "probed";
+  runs: number[];
+  events: number[];
+}
 
 export type FromWorker =
   | { type: "progress"; index: number; simulatedNs: number; events: number }
-  /** `wallNs`: the run's wall time in the worker, boot to finish (host clock, for --timing). */
-  | { type: "result"; index: number; metrics: PathMetrics; events: number; wallNs: number }
+  /**
+   * `wallNs` and `cpuNs`: the run's wall and CPU time in the worker, boot to finish;
+   * `threadCpuNs`: the worker's CPU time since it started, start-up included (host clock, for
+   * --timing).
+   */
+  | {
+      type: "result";
+      index: number;
+      metrics: PathMetrics;
+      events: number;
+      wallNs: number;
+      cpuNs: number;
+      threadCpuNs: number;
+    }
   /** `input`: bad user input (an InputError), which the CLI reports as such (exit 2). */
   | { type: "error"; index: number; message: string; input: boolean; plugin?: [string, string] };
 
@@ -72,6 +98,7 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     loaded.catch(() => {}); // reported by each run that awaits it, not as an unhandled rejection
     return;
   }
+  if (msg.type === "probe") return probe(await loaded!.catch(() => undefined), msg);
   try {
     run(await loaded!, msg);
   } catch (err) {
@@ -86,16 +113,9 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
 function run(l: Loaded, msg: Extract<ToWorker, { type: "run" }>): void {
   const { index } = msg;
   const at = msg.at ?? planned(l, msg.total)[index]!;
-  const pointKey = JSON.stringify(at.params);
-  let scn = l.points.get(pointKey);
-  if (scn === undefined) {
-    scn = pointScenario(l.raw, at.params);
-    l.points.set(pointKey, scn);
-  }
-  const path = scn.paths[at.pathIndex];
-  if (path === undefined || refName(path) !== at.path)
-    throw new Error(`the scenario here has no path "${at.path}" at ${at.pathIndex}`);
+  const [scn, path] = pointOf(l, at);
   const wall0 = performance.now(); // host clock: progress messages and --timing only
+  const cpu0 = threadCpuNs();
   const state = startPath(scn, path, l.table, at.params, { index, total: msg.total });
   const { sim, untilNs } = state;
   const slice = Math.max(1000, Math.ceil(untilNs / SLICES));
@@ -112,7 +132,44 @@ function run(l: Loaded, msg: Extract<ToWorker, { type: "run" }>): void {
   }
   const done = state.finish();
   const wallNs = (performance.now() - wall0) * 1e6; // host clock
-  post({ type: "result", index, metrics: done.metrics, events: done.events, wallNs });
+  const cpuNs = threadCpuNs() - cpu0;
+  const { metrics, events } = done;
+  post({ type: "result", index, metrics, events, wallNs, cpuNs, threadCpuNs: threadCpuNs() });
+}
+
+/** The parsed scenario of the run's matrix point (parsed once per point) and its path. */
+function pointOf(l: Loaded, at: RunAt): [Scenario, PluginRef] {
+  const pointKey = JSON.stringify(at.params);
+  let scn = l.points.get(pointKey);
+  if (scn === undefined) {
+    scn = pointScenario(l.raw, at.params);
+    l.points.set(pointKey, scn);
+  }
+  const path = scn.paths[at.pathIndex];
+  if (path === undefined || refName(path) !== at.path)
+    throw new Error(`the scenario here has no path "${at.path}" at ${at.pathIndex}`);
+  return [scn, path];
+}
+
+function probe(l: Loaded | undefined, msg: Extract<ToWorker, { type: "probe" }>): void {
+  const runs: number[] = [];
+  const events: number[] = [];
+  const cpu0 = threadCpuNs();
+  for (const r of msg.runs) {
+    if (l === undefined || threadCpuNs() - cpu0 > msg.budgetNs) break;
+    let sim: { eventsProcessed: number } | undefined;
+    try {
+      const [scn, path] = pointOf(l, r.at);
+      const state = startPath(scn, path, l.table, r.at.params, { index: r.index });
+      sim = state.sim;
+      state.sim.run(Math.min(r.untilNs, state.untilNs));
+    } catch {
+      // Estimated by what it did before it failed; the run itself reports the failure.
+    }
+    runs.push(r.index);
+    events.push(sim?.eventsProcessed ?? 0);
+  }
+  self.postMessage({ type: "probed", runs, events } satisfies Probed);
 }
 
 /** Where every run of the sweep sits, planned here (for senders that name runs by index only). */

@@ -11,3 +11,4 @@ export { Lock, type LockKind } from "./lock.ts";
 export { Resource } from "./resource.ts";
 export { fnv1a32, Rng, RngStreams } from "./rng.ts";
 export { Counter, Histogram, TimeWeighted } from "./stats.ts";
+export { TimedSignal } from "./timed-signal.ts";

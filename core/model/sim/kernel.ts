@@ -34,12 +34,12 @@ const GEN_MASK = 2 ** (53 - SLOT_BITS) - 1;
  * already fired does not suspend: the process goes on at once, with no event (a free grant).
  */
 export class Signal<T = void> {
-  private readonly sim: Simulator;
-  private _triggered = false;
-  private _value: T | undefined = undefined;
+  protected readonly sim: Simulator;
+  protected _triggered = false;
+  protected _value: T | undefined = undefined;
   // Waiters in arrival order: processes to resume or callbacks to run. Callbacks are typed
   // `never` so that a Signal<T> stays assignable to Signal<unknown>.
-  private waiters: (Process<unknown> | ((value: never) => void))[] | null = null;
+  protected waiters: (Process<unknown> | ((value: never) => void))[] | null = null;
 
   constructor(sim: Simulator) {
     this.sim = sim;
@@ -170,18 +170,18 @@ export class Simulator {
     return true;
   }
 
-  /** Starts a generator process; its first step runs as an event at the current time. */
-  spawn<T>(gen: Proc<T>, name?: string): Process<T> {
-    if (gen === null || typeof gen !== "object" || typeof gen.next !== "function") {
+  /** Starts a generator process; its first step runs as an event `delayNs` (default 0) from now. */
+  spawn<T>(gen: Proc<T>, name?: string, delayNs = 0): Process<T> {
+    if (gen === null || typeof gen !== "object" || typeof gen.next !== "function")
       throw new TypeError("spawn: expected a generator object (call the generator function)");
-    }
+    if (!(Number.isSafeInteger(delayNs) && delayNs >= 0)) throw badDelay("spawn delay", delayNs);
     gen = keepable(gen); // a ready() value is shared: the process keeps its own
     if (this.wrap !== null) gen = this.wrap(gen);
     this.spawned++;
     const pid = this.freePids.length > 0 ? this.freePids.pop()! : this.procs.length;
     const p = new Process<T>(this, gen, name ?? `process-${this.spawned}`, pid);
     this.procs[pid] = p;
-    this.heap.push(this._now, ~pid);
+    this.heap.push(this._now + delayNs, ~pid);
     return p;
   }
 
@@ -285,10 +285,10 @@ export class Simulator {
     this.stopped = true;
   }
 
-  /** @internal Schedules process `p` to resume with `value` at the current time. */
-  _resume(p: Process<unknown>, value: unknown): void {
+  /** @internal Schedules process `p` to resume with `value` at time `t` (>= now; default now). */
+  _resume(p: Process<unknown>, value: unknown, t = this._now): void {
     p._resumeValue = value;
-    this.heap.push(this._now, ~p._pid);
+    this.heap.push(t, ~p._pid);
   }
 
   /**

@@ -2,16 +2,18 @@ import { describe, expect, test } from "bun:test";
 import { cli } from "../../helpers/cli.ts";
 
 const RUN_LINE =
-  /: wall \d+\.\d{3} s, simulated 500\.0 us, [\d,]+ events, [\d.e+-]+ simulated s per wall s, [\d,]+ I\/Os per wall s$/;
+  /: wall \d+\.\d{3} s, cpu \d+\.\d{3} s( \(thread \d\))?, simulated 500\.0 us, [\d,]+ events, [\d.e+-]+ simulated s per wall s, [\d,]+ I\/Os per wall s$/;
 const TOTAL_LINE =
   /^timing all 3 runs on (\d) threads?: wall (\d+\.\d{3}) s \(runs' wall summed (\d+\.\d{3}) s\), simulated 1\.500 ms, ([\d,]+) events, [\d.e+-]+ simulated s per wall s, [\d,]+ I\/Os per wall s$/;
+const CPU_LINE =
+  /^timing cpu: process (\d+\.\d{3}) s, [\d.e+-]+ runs per CPU-s; thread 0 \d runs (\d+\.\d{3}) s \(all (\d+\.\d{3}) s\);( thread \d \d runs \d+\.\d{3} s \(all \d+\.\d{3} s\);)* other threads \d+\.\d{3} s$/;
 const count = (line: string, re: RegExp) => Number(line.match(re)![1]!.replaceAll(",", ""));
 
 describe("--timing", () => {
   const plain = cli("default", "--duration", "500us", "--json", "--workers", "1");
 
   for (const workers of ["1", "2"])
-    test(`--workers ${workers}: one stderr line per run with wall, simulated time, events and per-wall-second rates, then the sweep's; the JSON is unchanged`, async () => {
+    test(`--workers ${workers}: one stderr line per run with wall and CPU time, simulated time, events and per-wall-second rates, then the sweep's and where its CPU time went; the JSON is unchanged`, async () => {
       const timed = await cli(
         "default",
         ...["--duration", "500us", "--json", "--timing", "--workers", workers],
@@ -19,7 +21,8 @@ describe("--timing", () => {
       expect(timed.code).toBe(0);
       expect(timed.out).toBe((await plain).out); // wall time never enters the report
       const lines = timed.err.trimEnd().split("\n");
-      expect(lines).toHaveLength(4);
+      expect(lines).toHaveLength(5);
+      const cpu = lines.pop()!;
       const total = lines.pop()!;
       // Runs print as they finish: with a worker, not necessarily in plan order.
       expect(lines.map((l) => l.split(":")[0]).sort()).toEqual([
@@ -45,6 +48,11 @@ describe("--timing", () => {
       // Serially the sweep takes at least its runs; a run cannot take longer than the sweep.
       if (workers === "1") expect(Number(wall)).toBeGreaterThanOrEqual(Number(summed) - 0.005);
       for (const w of walls) expect(w).toBeLessThanOrEqual(Number(wall) + 0.001);
+      // The process's CPU time holds every thread's: this thread's, and its runs'.
+      expect(cpu).toMatch(CPU_LINE);
+      const [, processS, runsS, mainS] = cpu.match(CPU_LINE)!.map(Number);
+      expect(mainS!).toBeLessThanOrEqual(processS!);
+      expect(runsS!).toBeLessThanOrEqual(mainS! + 0.001);
     });
 
   test("is refused with --queue (the runs would go elsewhere)", async () => {

@@ -8,11 +8,18 @@ import {
   keptWorkers,
   type RunTiming,
   runScenarioParallel,
+  runsAt,
   type SweepProgress,
   startedWorkers,
 } from "../../../../core/harness/scenario/parallel.ts";
-import { RunFailedError, runScenario } from "../../../../core/harness/scenario/run-scenario.ts";
+import {
+  planRuns,
+  RunFailedError,
+  runScenario,
+} from "../../../../core/harness/scenario/run-scenario.ts";
+import { startPath } from "../../../../core/harness/scenario/runner.ts";
 import { loadSpec, type ScenarioSpec } from "../../../../core/harness/scenario/spec.ts";
+import type { Probed, ToWorker } from "../../../../core/harness/scenario/worker.ts";
 import { cli } from "../../../helpers/cli.ts";
 
 const REPO = resolve(import.meta.dir, "../../../..");
@@ -96,6 +103,36 @@ describe("parallel sweeps", () => {
     expect(seen[0]).toBe(started); // this thread ran a run before it weighed
   });
 
+  test("a probe counts each run's kernel events over its first share, as the run itself does", async () => {
+    const { raw, scn, table } = await loadSpec(LONGER);
+    const at = runsAt(planRuns(raw, scn));
+    const runs = [11, 3, 7].map((index) => ({ index, at: at[index]!, untilNs: 100_000 }));
+    const w = new Worker(new URL("../../../../core/harness/scenario/worker.ts", import.meta.url));
+    const ask = (budgetNs: number) =>
+      new Promise<Probed>((answer) => {
+        w.onmessage = (e: MessageEvent<Probed>) => answer(e.data);
+        w.postMessage({ type: "probe", runs, budgetNs } satisfies ToWorker);
+      });
+    try {
+      w.postMessage({ type: "load", spec: LONGER } satisfies ToWorker);
+      const all = await ask(60e9);
+      expect(all.runs).toEqual([11, 3, 7]);
+      const plan = planRuns(raw, scn);
+      const here = runs.map(({ index }) => {
+        const r = plan.runs[index]!;
+        const state = startPath(r.scenario, r.path, table, r.params);
+        state.sim.run(100_000);
+        return state.sim.eventsProcessed;
+      });
+      expect(all.events).toEqual(here);
+      expect(here[0]).toBeGreaterThan(here[1]!); // 12 in flight against 4
+      // Out of CPU budget after the first run: the rest are not probed.
+      expect(await ask(0)).toEqual({ type: "probed", runs: [11], events: [here[0]!] });
+    } finally {
+      w.terminate();
+    }
+  });
+
   test("the CLI prints the same JSON with --workers 1 and --workers 2", async () => {
     const args = [SWEEP.target, "--seed", "5", "--duration", "200us", "--json"];
     const a = await cli(...args, "--workers", "1");
@@ -137,10 +174,19 @@ describe("parallel sweeps", () => {
     for (const t of seen) {
       expect(t).toMatchObject({ total: 6, path: "direct", simNs: 300_000 });
       expect(t.wallNs).toBeGreaterThan(0);
+      expect(t.cpuNs).toBeGreaterThan(0);
+      // A worker's own CPU time, start-up included, is more than the run's.
+      if (t.thread > 0) expect(t.threadCpuNs!).toBeGreaterThan(t.cpuNs);
       expect(t.events).toBeGreaterThan(t.ios);
       totals.add(t);
     }
     expect(totals.line(1e9)).toStartWith("timing all 6 runs on 2 threads: wall 1.000 s");
+    const runs = [0, 1].map((n) => seen.filter((t) => t.thread === n).length);
+    const line = totals.cpuLine(120e9, 1e9);
+    expect(line).toStartWith("timing cpu: process 120.000 s, 0.0500 runs per CPU-s; ");
+    expect(line).toContain(`; thread 0 ${runs[0]} runs `);
+    expect(line).toContain(" (all 1.000 s); thread 1 ");
+    expect(line).toMatch(/; other threads 11\d\.\d{3} s\n$/);
   });
 
   test("a run that throws in a worker fails the sweep, naming the run", async () => {

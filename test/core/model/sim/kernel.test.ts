@@ -212,6 +212,23 @@ describe("Simulator processes", () => {
     expect(sim.now).toBe(15);
   });
 
+  test("spawn with a delay: the first step runs that much later, as one event; bad delays throw", () => {
+    const sim = new Simulator();
+    const log: string[] = [];
+    function* worker(name: string): Proc {
+      log.push(`${name}@${sim.now}`);
+      yield 3;
+      log.push(`${name} done@${sim.now}`);
+    }
+    sim.spawn(worker("later"), "later", 25);
+    sim.spawn(worker("now"), "now");
+    sim.run();
+    expect(log).toEqual(["now@0", "now done@3", "later@25", "later done@28"]);
+    expect(sim.eventsProcessed).toBe(4);
+    for (const bad of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => sim.spawn(worker("bad"), "bad", bad)).toThrow(RangeError);
+  });
+
   test("a process joins another by yielding its done signal and receives the value", () => {
     const sim = new Simulator();
     function* child(): Proc<string> {
