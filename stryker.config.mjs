@@ -56,7 +56,8 @@ export default {
   // runs the sources as they are.
   tsconfigFile: "no-tsconfig-rewrite.json",
   concurrency: 1,
-  timeoutMS: 10000,
+  // MUTATE_TIMEOUT_MS raises the limit on a loaded machine, where a slow test run is not a hang.
+  timeoutMS: Number(process.env.MUTATE_TIMEOUT_MS ?? 10000),
   reporters: ["clear-text", "progress-append-only", "json"],
   jsonReporter: { fileName: `out/mutation/${report}.json` },
   tempDirName: `.stryker-tmp/${report}`,

@@ -4,6 +4,7 @@
  * machine is shared). Reports land in out/mutation/<area>.json; the score of each is printed, as
  * Stryker counts it (a timeout is a detection) and with every timeout counted as a survivor.
  * `--summary` prints the scores of the reports already there without running Stryker.
+ * MUTATE_TIMEOUT_MS (ms, default 10000) is added to each mutant's time limit (see stryker.config.mjs).
  */
 import { existsSync, readFileSync } from "node:fs";
 
@@ -15,6 +16,12 @@ for (const a of areas) {
     console.error(`mutate: unknown area "${a}" (areas: ${ALL.join(", ")})`);
     process.exit(2);
   }
+}
+
+const limit = process.env.MUTATE_TIMEOUT_MS;
+if (limit !== undefined && !/^[1-9][0-9]*$/.test(limit)) {
+  console.error(`mutate: MUTATE_TIMEOUT_MS must be a positive integer of ms, got "${limit}"`);
+  process.exit(2);
 }
 
 let failed = false;

@@ -7,9 +7,13 @@ import { join, resolve } from "node:path";
 const TOOL = resolve(import.meta.dir, "../../tools/mutate.ts");
 
 function run(cwd: string, ...args: string[]) {
+  return runWith({}, cwd, ...args);
+}
+
+function runWith(env: Record<string, string>, cwd: string, ...args: string[]) {
   const r = Bun.spawnSync(["bun", TOOL, ...args], {
     cwd,
-    env: { ...process.env, MUTATE_PART: "" },
+    env: { ...process.env, MUTATE_PART: "", ...env },
   });
   return { code: r.exitCode, out: r.stdout.toString(), err: r.stderr.toString() };
 }
@@ -39,6 +43,21 @@ test("scores as Stryker counts them and with timeouts as survivors; a missing re
     expect(unknown.err).toBe(
       'mutate: unknown area "nope" (areas: iommu, hv, domains, checked-policy)\n',
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a time limit that is not a positive integer of ms exits 2 before any work", () => {
+  const dir = mkdtempSync(join(tmpdir(), "mutate-"));
+  try {
+    for (const bad of ["1.5", "0", "10s", ""]) {
+      const r = runWith({ MUTATE_TIMEOUT_MS: bad }, dir, "hv");
+      expect([r.code, r.err]).toEqual([
+        2,
+        `mutate: MUTATE_TIMEOUT_MS must be a positive integer of ms, got "${bad}"\n`,
+      ]);
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

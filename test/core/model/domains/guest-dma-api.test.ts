@@ -690,3 +690,71 @@ describe("time on the guest's vCPU", () => {
     expect([s.value, s.dt, s.busy]).toEqual([HV.EOK, t.hv.lastCostNs, t.hv.lastCostNs]);
   });
 });
+
+describe("background threads", () => {
+  /** `t`'s DMA API again, on a link that answers grants as the broker does and fails on a release. */
+  function failingRelease(t: ReturnType<typeof booted>, opts: Record<string, unknown> = {}) {
+    const env = (t.dma as unknown as { env: ConstructorParameters<typeof GuestDmaApi>[0] }).env;
+    const link: BrokerLink = {
+      handshake: () => env.link.handshake(),
+      *ask(m: Message, persistent?: boolean, cpu?: number) {
+        if (m.kind === Msg.DVMA_RELEASE) throw new Error("link down");
+        return yield* env.link.ask(m, persistent, cpu);
+      },
+    };
+    return new GuestDmaApi({ ...env, link }, { leasePages: 8, ...opts });
+  }
+
+  test("a per-map release does not wait for vCPU 0 when there is no policy call to charge", () => {
+    const t = booted({ guestDma: { acquire: "per-map" } });
+    const m = mapping(t.run(t.dma.mapSingle(t.g.memory.alloc(1), 1, "to-device", 1)));
+    const cpu = t.g.cpu;
+    const t0 = t.b.sim.now;
+    t.b.sim.spawn(
+      (function* () {
+        const v = yield* cpu.take(0); // vCPU 0 busy for 1 ms
+        yield 1e6;
+        cpu.free(v);
+      })(),
+    );
+    const sent = t.g.link.stats.sent;
+    t.b.sim.spawn(t.dma.unmapSingle(m, 1));
+    t.b.sim.run(t0 + 1e5);
+    // The release went out at once and the broker has taken the range back, vCPU 0 still busy.
+    expect(t.g.link.stats.sent).toBe(sent + 1);
+    expect(t.b.broker.grantsOf(t.g.id, DH)).toEqual([]);
+  });
+
+  test("a per-map release that fails names its thread", () => {
+    const t = booted();
+    const api = failingRelease(t, { acquire: "per-map" });
+    const m = mapping(t.run(api.mapSingle(t.g.memory.alloc(1), 1, "to-device")));
+    t.b.sim.spawn(api.unmapSingle(m));
+    expect(() => t.b.sim.run(t.b.sim.now + 1e8)).toThrow('process "dvma-release" failed');
+  });
+
+  test("an idle lease's release that fails names its thread", () => {
+    const t = booted();
+    const api = failingRelease(t, { leaseIdleNs: 1e6 });
+    const m = mapping(t.run(api.mapSingle(t.g.memory.alloc(1), 1, "to-device")));
+    t.b.sim.spawn(api.unmapSingle(m));
+    expect(() => t.b.sim.run(t.b.sim.now + 1e8)).toThrow('process "lease-release" failed');
+  });
+
+  test("a timer's flush that fails names its thread", () => {
+    const t = booted();
+    const env = (t.dma as unknown as { env: ConstructorParameters<typeof GuestDmaApi>[0] }).env;
+    const policy = Object.assign(Object.create(env.policy), {
+      free() {
+        throw new Error("policy broken");
+      },
+    });
+    const api = new GuestDmaApi(
+      { ...env, policy },
+      { leasePages: 8, unmap: "deferred", deferredMaxNs: 1e6 },
+    );
+    const m = mapping(t.run(api.mapSingle(t.g.memory.alloc(1), 1, "to-device")));
+    t.b.sim.spawn(api.unmapSingle(m));
+    expect(() => t.b.sim.run(t.b.sim.now + 1e8)).toThrow('process "dma-flush-timer" failed');
+  });
+});

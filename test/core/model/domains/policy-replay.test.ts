@@ -141,3 +141,30 @@ describe("PolicyReplay", () => {
     expect(s.cpu.vcpuBusyNs(1)).toBe(100);
   });
 });
+
+describe("kernel events", () => {
+  // Work of 0 ns is not yielded: a `yield 0` would cost a kernel event (the figure events per
+  // frame counts) and let other processes of the same instant run in between.
+  test("a lock taken with no work before it, or released with none after, costs no event", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool", "spin");
+    const node = s.meter.unit("node");
+    const done: number[] = [];
+    s.sim.spawn(
+      caller(
+        s,
+        0,
+        () => {
+          s.meter.acquire(lock); // nothing pending before it
+          s.meter.work(node, 5);
+          s.meter.release(lock); // nothing pending after it
+        },
+        done,
+      ),
+    );
+    s.sim.run();
+    expect(done).toEqual([100]);
+    // The spawn's first step and the 100 ns of work: two events, no more.
+    expect(s.sim.eventsProcessed).toBe(2);
+  });
+});
