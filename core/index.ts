@@ -99,6 +99,8 @@ export type {
 // ── Devices, paths and workloads ───────────────────────────────────────────────────────────
 
 export {
+  /** Driver work a request's completion interrupt handler does for it (e.g. the unmap). */
+  type Completion,
   /** What DeviceModel.execute returns when the data a device read is not what the driver wrote. */
   DATA_CORRUPT,
   /** What a device factory receives (simulator, port, description, cost model, rng, owner's vCPUs). */

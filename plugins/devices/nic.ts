@@ -12,6 +12,7 @@
  */
 
 import {
+  type Completion,
   DATA_CORRUPT,
   type DeviceEnv,
   type DeviceModel,
@@ -161,7 +162,7 @@ class Nic implements DeviceModel {
     return (Math.max(bytes, MIN_FRAME) + this.o.wireOverheadBytes) * this.nsPerByte;
   }
 
-  *execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number> {
+  *execute(req: IoRequest, dvma: number, tag: number, cpu: number, c?: Completion): Proc<number> {
     const qi = this.pairs.of(cpu);
     const q = this.queues[qi]!;
     const tx = req.op === "tx";
@@ -170,7 +171,7 @@ class Nic implements DeviceModel {
     const f = tx ? yield* this.send(q, req, dvma, tag) : yield* this.receive(q, req, dvma, tag);
     slots.release();
     if (f !== 0) return f;
-    yield* this.pairs.irqs[qi]!.complete();
+    yield* this.pairs.irqs[qi]!.complete(cpu, c);
     return 0;
   }
 

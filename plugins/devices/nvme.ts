@@ -12,6 +12,7 @@
  */
 
 import {
+  type Completion,
   DATA_CORRUPT,
   type DeviceEnv,
   type DeviceModel,
@@ -155,14 +156,14 @@ class Nvme implements DeviceModel {
     this.prpBase = dvma + this.queues.length * this.queueBytes;
   }
 
-  *execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number> {
+  *execute(req: IoRequest, dvma: number, tag: number, cpu: number, c?: Completion): Proc<number> {
     const qi = this.pairs.of(cpu);
     const q = this.queues[qi]!;
     yield q.slots.request();
     const f = yield* this.command(q, req, dvma, tag);
     q.slots.release();
     if (f !== 0) return f;
-    yield* this.pairs.irqs[qi]!.complete();
+    yield* this.pairs.irqs[qi]!.complete(cpu, c);
     return 0;
   }
 

@@ -1,4 +1,5 @@
 import {
+  type Completion,
   type DeviceEnv,
   type DomainCpu,
   type Proc,
@@ -128,7 +129,8 @@ export class RingBatcher {
 /**
  * A queue's completion interrupt: raised at the first completion (or, coalescing, `coalesceNs`
  * later or once `coalesceFrames` wait), delivered after `interruptNs`, then its handler holds the
- * queue's vCPU for `irqCpuNs` and completes every request done by then.
+ * queue's vCPU for `irqCpuNs` and completes every request done by then. The handler also does
+ * the driver's completion work of the request that raised it, holding the vCPU on.
  */
 export class QueueInterrupt {
   /** The completions the next handler run will see share this signal. */
@@ -145,8 +147,13 @@ export class QueueInterrupt {
     private readonly o: InterruptConfig,
   ) {}
 
-  /** From a request's process once the device finished it: returns when the driver has seen it. */
-  *complete(): Proc<void> {
+  /**
+   * From a request's process once the device finished it: returns when the driver has seen it.
+   * The handler does `c` (see Completion) if this request raised the interrupt and was issued
+   * from the handler's own vCPU (`cpu`), where its driver would have done that work anyway.
+   */
+  *complete(cpu: number, c?: Completion): Proc<void> {
+    if (cpu !== this.vcpu) c = undefined;
     if (this.running) {
       // A handler is on its way: this completion is seen when it runs.
       this.pending ??= this.sim.signal<void>();
@@ -172,8 +179,11 @@ export class QueueInterrupt {
       this.early = undefined;
     }
     if (interruptNs > 0) yield interruptNs;
-    const v = yield* this.cpu.take(this.vcpu);
-    if (this.irqCpuNs > 0) yield this.irqCpuNs;
+    let v = yield* this.cpu.take(this.vcpu);
+    const sim = this.sim;
+    const t = c === undefined ? sim.now + this.irqCpuNs : c.work(sim.now + this.irqCpuNs);
+    if (t > sim.now) yield t - sim.now;
+    if (c !== undefined) v = yield* c.finish(v);
     this.cpu.free(v);
     const done = this.pending;
     this.pending = null;

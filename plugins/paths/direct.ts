@@ -64,9 +64,11 @@ export class DirectIo implements GuestIo {
       this.pool.give(ra);
       return { ok: false, bytes: 0, latencyNs: sim.now - t0, error: m.error };
     }
-    // The device completes it through its queue's interrupt on vCPU `cpu`; then the driver unmaps.
-    const fault = yield* this.device.execute(req, m.dvma, tag, cpu);
-    yield* this.dma.unmapSingle(m, cpu);
+    // The device completes it through its queue's interrupt, whose handler unmaps the buffer;
+    // if it did not (a fault, or another request raised the interrupt), the driver unmaps it.
+    const unmap = this.dma.completion(m);
+    const fault = yield* this.device.execute(req, m.dvma, tag, cpu, unmap ?? undefined);
+    if (unmap === null || !unmap.done) yield* this.dma.unmapSingle(m, cpu);
     let error =
       fault === 0 ? "" : fault === DATA_CORRUPT ? "data-corrupt" : DMA_FAULT_NAMES[fault]!;
     if (error === "" && into && !holdsData(hv, this.guest, ra, req.bytes, tag))

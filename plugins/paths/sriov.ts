@@ -17,6 +17,7 @@
  */
 
 import {
+  type Completion,
   type DeviceModel,
   definePlugin,
   InputError,
@@ -176,10 +177,10 @@ class VirtualFunction implements DeviceModel {
     this.fn.setRing(dvma);
   }
 
-  *execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number> {
+  *execute(req: IoRequest, dvma: number, tag: number, cpu: number, c?: Completion): Proc<number> {
     const ns = this.fn.wireNs?.(req.bytes);
     if (ns !== undefined) yield* this.phys.pace(req.op, this.index, ns);
-    return yield* this.fn.execute(req, dvma, tag, cpu);
+    return yield* this.fn.execute(req, dvma, tag, cpu, c);
   }
 }
 

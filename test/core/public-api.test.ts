@@ -11,6 +11,7 @@ const ROOT = resolve(import.meta.dir, "../..");
 /** Every name core/index.ts exports (types included), sorted. */
 const PUBLIC_API = [
   "ANY_VCPU",
+  "Completion",
   "CoreHooks",
   "DATA_CORRUPT",
   "DMA_FAULT_NAMES",

@@ -72,9 +72,9 @@ export class PluginBlame {
       const model: DeviceModel = this.call(plugin, "device", () => factory(env));
       const execute = model.execute.bind(model);
       const setRing = model.setRing.bind(model);
-      model.execute = (req, dvma, tag, cpu) =>
+      model.execute = (req, dvma, tag, cpu, c) =>
         this.steps(
-          this.call(plugin, "execute", () => execute(req, dvma, tag, cpu)),
+          this.call(plugin, "execute", () => execute(req, dvma, tag, cpu, c)),
           { plugin, hook: "execute" },
         );
       model.setRing = (dvma) => this.call(plugin, "setRing", () => setRing(dvma));

@@ -3,6 +3,7 @@ import { HV } from "../hv/status.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { Proc } from "../sim/kernel.ts";
 import { Lock } from "../sim/lock.ts";
+import { DmaCalls, StrictUnmap, type UnmapSteps } from "./guest-dma-calls.ts";
 import {
   attrsOf,
   DEFAULT_GUEST_DMA,
@@ -13,11 +14,17 @@ import {
   type GuestDmaOptions,
   isDmaFailure,
   newDmaStats,
-  PGLIST_NENTS,
 } from "./guest-dma-types.ts";
+import type { Completion } from "./io.ts";
 import { type Lease, LeaseTable, leaseWithFallback } from "./leases.ts";
 import type { PolicyStats } from "./policy.ts";
 import { Msg, message } from "./protocol.ts";
+
+/** A vCPU a map holds, and how far the work it holds it for has got (ns, >= now). */
+interface Held {
+  v: number;
+  t: number;
+}
 
 /**
  * A guest OS's DMA API, modelled on Linux's: mapSingle / mapSg / unmapSingle / allocCoherent /
@@ -29,8 +36,7 @@ import { Msg, message } from "./protocol.ts";
  */
 export class GuestDmaApi {
   readonly opts: GuestDmaOptions;
-  private readonly listRa: number;
-  private readonly list: Float64Array;
+  private readonly calls: DmaCalls;
   private readonly windowBase: number;
   private readonly leases: LeaseTable;
   private deferred: number[] = []; // flat (index, npages) pairs
@@ -56,13 +62,13 @@ export class GuestDmaApi {
     this.windowBase = io.windowBase;
     this.flushLock = new Lock(env.sim, `${env.hv.domains[env.domain]!.name}:dma-flush`, "spin");
     // The per-CPU page list lives in one page of the guest's own memory, as in Linux.
-    this.listRa = env.memory.alloc(1);
-    const pa = env.hv.domains[env.domain]!.mem.paPageOf(this.listRa);
+    const listRa = env.memory.alloc(1);
+    const pa = env.hv.domains[env.domain]!.mem.paPageOf(listRa);
     this.leases = new LeaseTable(env.sim, this.opts.leaseIdleNs, (l) => {
       this.dropLease(l);
       env.sim.spawn(this.release(l.base, l.npages), "lease-release");
     });
-    this.list = env.hv.memory.words(pa);
+    this.calls = new DmaCalls(env, listRa, env.hv.memory.words(pa), this.stats);
   }
 
   get alive(): boolean {
@@ -102,7 +108,7 @@ export class GuestDmaApi {
     this.stats.unmaps++;
     let v = yield* dcpu.take(cpu);
     if (this.opts.unmap === "strict") {
-      yield cost.dmaApiCpuNs + this.demap(m.index, m.npages);
+      yield cost.dmaApiCpuNs + this.calls.demap(m.index, m.npages);
       this.giveBack(m.index, m.npages, v);
       v = yield* this.env.replay.replay(dcpu, v, cpu);
     } else {
@@ -119,6 +125,26 @@ export class GuestDmaApi {
     }
     dcpu.free(v);
   }
+
+  /**
+   * The strict unmap of `m` as a completion interrupt's handler does it on its vCPU: the
+   * bookkeeping and demap, then (once the demap is over) the DVMA back to the local policy. Null
+   * when this API unmaps otherwise (deferred): use unmapSingle.
+   */
+  completion(m: DmaMapping): Completion | null {
+    return this.opts.unmap === "strict" ? new StrictUnmap(this.unmapSteps, m) : null;
+  }
+
+  private readonly unmapSteps: UnmapSteps = {
+    demap: (m, at) => {
+      this.stats.unmaps++;
+      return at + this.env.cost.dmaApiCpuNs + this.calls.demap(m.index, m.npages);
+    },
+    giveBack: (m, v) => {
+      this.giveBack(m.index, m.npages, v);
+      return this.env.replay.replay(this.env.cpu, v, v);
+    },
+  };
 
   /** Allocates zeroed guest pages and maps them for both directions. */
   *allocCoherent(len: number, cpu = 0): Proc<{ ra: number; mapping: DmaMapping } | DmaFailure> {
@@ -185,77 +211,63 @@ export class GuestDmaApi {
     limitPages?: number,
   ): Proc<DmaMapping | DmaFailure> {
     if (!this.alive) return this.fail("domain-dead");
-    const { cost, cpu: dcpu } = this.env;
-    const held = { v: yield* dcpu.take(cpu) };
-    yield cost.dmaApiCpuNs;
+    const { cost, cpu: dcpu, sim } = this.env;
+    // `t`: how far the work on the held vCPU has got. Work that cannot wait (the policy's alloc
+    // with its locks booked, bookkeeping, hypercalls) adds to it; the vCPU is held until then,
+    // and the process waits once, unless it must free the vCPU first (to ask the broker). The
+    // DVMA is allocated first, as Linux's dma_4v_map_page calls iommu_tbl_range_alloc first.
+    const held = { v: yield* dcpu.take(cpu), t: sim.now };
     const got = yield* this.acquire(npages, cpu, held, limitPages);
+    held.t += cost.dmaApiCpuNs;
     if (typeof got === "string") {
+      if (held.t > sim.now) yield held.t - sim.now;
       dcpu.free(held.v);
       this.stats.refused++;
       return this.fail(got);
     }
     const index = got;
-    let spent = 0;
-    let done = 0;
-    while (done < npages) {
-      const batch = Math.min(PGLIST_NENTS, npages - done);
-      for (let k = 0; k < batch; k++) {
-        this.list[k] = raPages === null ? raFirst + (done + k) * PAGE_SIZE : raPages[done + k]!;
-      }
-      let off = 0;
-      while (off < batch) {
-        const st = this.env.hv.iommuMap(
-          this.env.domain,
-          this.env.devhandle,
-          0,
-          index + done + off,
-          batch - off,
-          attrs,
-          this.listRa + off * 8,
-        );
-        this.stats.mapCalls++;
-        spent += this.env.hv.lastCostNs;
-        if (st !== HV.EOK) {
-          // Unlike Linux ("XXX demap?"), undo what was mapped before giving the DVMA back.
-          if (done + off > 0) spent += this.demap(index, done + off);
-          yield spent;
-          this.giveBack(index, npages, held.v);
-          dcpu.free(yield* this.env.replay.replay(dcpu, held.v, cpu));
-          return this.fail(`map-status-${st}`);
-        }
-        off += this.env.hv.ret1;
-      }
-      done += batch;
+    held.t += this.calls.map(index, npages, attrs, raFirst, raPages);
+    if (this.calls.status !== HV.EOK) {
+      // Unlike Linux ("XXX demap?"), undo what was mapped before giving the DVMA back.
+      const st = this.calls.status;
+      if (this.calls.mapped > 0) held.t += this.calls.demap(index, this.calls.mapped);
+      yield held.t - sim.now;
+      this.giveBack(index, npages, held.v);
+      dcpu.free(yield* this.env.replay.replay(dcpu, held.v, cpu));
+      return this.fail(`map-status-${st}`);
     }
     this.stats.maps++;
-    yield spent;
+    yield held.t - sim.now;
     dcpu.free(held.v);
     return { dvma: this.windowBase + index * PAGE_SIZE + offset, len, index, npages, attrs };
   }
 
-  /** First entry of `npages` mappable entries (below `lim`), or why none; frees `held.v` to ask the broker. */
-  private *acquire(
-    npages: number,
-    cpu: number,
-    held: { v: number },
-    lim?: number,
-  ): Proc<number | string> {
+  /**
+   * First entry of `npages` mappable entries (below `lim`), or why none; frees `held.v` to ask
+   * the broker, after the work it held it for (`held.t`).
+   */
+  private *acquire(npages: number, cpu: number, held: Held, lim?: number): Proc<number | string> {
     const dcpu = this.env.cpu;
+    const sim = this.env.sim;
     if (this.opts.acquire === "per-map") {
+      if (held.t > sim.now) yield held.t - sim.now;
       dcpu.free(held.v);
       const g = yield* this.negotiate(npages, cpu);
       held.v = yield* dcpu.take(cpu);
+      held.t = sim.now;
       if (typeof g === "string") return g;
       this.perMapGrants.set(g, npages);
       return g;
     }
     let idx = yield* this.alloc(npages, cpu, held, lim);
     if (idx < 0) {
+      if (held.t > sim.now) yield held.t - sim.now;
       dcpu.free(held.v);
       const g = yield* leaseWithFallback(this.opts.leasePages, npages, (n) =>
         this.negotiate(n, cpu),
       );
       held.v = yield* dcpu.take(cpu);
+      held.t = sim.now;
       if (typeof g === "string") return g;
       idx = yield* this.alloc(npages, cpu, held, lim);
       if (idx < 0) return "local-policy-refused";
@@ -264,11 +276,18 @@ export class GuestDmaApi {
     return idx;
   }
 
-  /** The local policy's alloc, charged on the held vCPU. */
-  private *alloc(npages: number, cpu: number, held: { v: number }, limit?: number): Proc<number> {
+  /** The local policy's alloc, charged on the held vCPU after the work it is held for. */
+  private *alloc(npages: number, cpu: number, held: Held, limit?: number): Proc<number> {
+    const { replay, sim } = this.env;
     const idx = this.env.policy.alloc(npages, 1, held.v, limit);
-    this.env.replay.endCall();
-    held.v = yield* this.env.replay.replay(this.env.cpu, held.v, cpu);
+    replay.endCall();
+    const end = replay.charge(held.t);
+    if (end >= 0) held.t = end;
+    else {
+      if (held.t > sim.now) yield held.t - sim.now;
+      held.v = yield* replay.replay(this.env.cpu, held.v, cpu);
+      held.t = sim.now;
+    }
     return idx;
   }
 
@@ -292,26 +311,6 @@ export class GuestDmaApi {
       this.env.replay.endCall();
     }
     return base;
-  }
-
-  /** Demaps [index, index + n), looping on partial completion; returns CPU ns spent. */
-  private demap(index: number, n: number): number {
-    let spent = 0;
-    let done = 0;
-    while (done < n) {
-      const st = this.env.hv.iommuDemap(
-        this.env.domain,
-        this.env.devhandle,
-        0,
-        index + done,
-        n - done,
-      );
-      this.stats.demapCalls++;
-      spent += this.env.hv.lastCostNs;
-      if (st !== HV.EOK || this.env.hv.ret1 === 0) break; // the range is no longer ours (revoked): nothing left to clear
-      done += this.env.hv.ret1;
-    }
-    return spent;
   }
 
   /** DVMA whose TTEs are cleared goes back: to the local policy (lease, on vCPU `cpu`) or to the broker (per-map). */
@@ -346,7 +345,7 @@ export class GuestDmaApi {
       const start = pairs[order[k]!]!;
       let end = start;
       for (; k < order.length && pairs[order[k]!] === end; k++) end += pairs[order[k]! + 1]!;
-      spent += this.demap(start, end - start);
+      spent += this.calls.demap(start, end - start);
     }
     const dcpu = this.env.cpu;
     v = yield* dcpu.lock(this.flushLock, v, cpu, false);

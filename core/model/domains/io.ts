@@ -48,6 +48,20 @@ export interface DeviceEnv {
 /** What `DeviceModel.execute` returns when data the device read is not what the driver wrote. */
 export const DATA_CORRUPT = -1;
 
+/**
+ * Driver work for one request that its completion interrupt's handler does on the handler's vCPU
+ * (a NIC driver unmaps a sent buffer in its completion handler): first `work`, then, once that
+ * is over, `finish`.
+ */
+export interface Completion {
+  /** Work that cannot wait, from `at` (>= now) on; returns when it ends. */
+  work(at: number): number;
+  /** Then, holding vCPU `v`: the rest; returns the vCPU held afterwards. */
+  finish(v: number): Proc<number>;
+  /** True once the handler did both. */
+  readonly done: boolean;
+}
+
 /** A device model (NIC, disk) driving one DevicePort. */
 export interface DeviceModel {
   readonly kind: string;
@@ -65,9 +79,10 @@ export interface DeviceModel {
    * `cpu` (ANY_VCPU: the first queue): descriptor fetch, data DMA, completion write and the
    * completion interrupt (charged on that queue's vCPU of the owning domain), with the device's
    * own timing. Writes into memory carry content `tag + k` on the k-th page. Returns 0, the DMA
-   * fault code that aborted it, or DATA_CORRUPT (a path reports it as `data-corrupt`).
+   * fault code that aborted it, or DATA_CORRUPT (a path reports it as `data-corrupt`). With
+   * `c`, the interrupt's handler may do the driver's completion work for it (`c.done` says).
    */
-  execute(req: IoRequest, dvma: number, tag: number, cpu: number): Proc<number>;
+  execute(req: IoRequest, dvma: number, tag: number, cpu: number, c?: Completion): Proc<number>;
   /**
    * Exact (possibly fractional) ns one request of `bytes` holds the device's physical medium in
    * its direction (a NIC's frame on the wire); absent when the device has none. A port shared by

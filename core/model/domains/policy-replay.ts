@@ -51,7 +51,77 @@ export class PolicyReplay {
    * Returns the vCPU held afterwards (a sleeper on ANY_VCPU may come back on another).
    */
   replay(dcpu: DomainCpu, v: number, cpu: number): Proc<number> {
-    return this.meter.length === 0 ? ready(v) : this.replayLog(dcpu, v, cpu);
+    if (this.meter.length === 0) return ready(v);
+    const end = this.charge(this.sim.now);
+    if (end < 0) return this.replayLog(dcpu, v, cpu);
+    return end > this.sim.now ? this.hold(end - this.sim.now, v) : ready(v);
+  }
+
+  private *hold(ns: number, v: number): Proc<number> {
+    yield ns;
+    return v;
+  }
+
+  /**
+   * For a caller that keeps its vCPU from `at` on: when every lock the recorded calls take is
+   * taken now (`at` is now, no work or wait before it) and its wait can be spun, books their
+   * holds (Lock.book), clears the log and returns when the calls are done, with no event: the
+   * caller holds its vCPU until then. Otherwise -1, the log kept: `replay` it event by event.
+   */
+  charge(at: number): number {
+    const now = this.sim.now;
+    const ops = this.meter.ops;
+    const n = this.meter.length;
+    const h = this.holds; // [lock id, start, end (-1 while held)] per hold
+    h.length = 0;
+    let t = at;
+    for (let i = 0; i < n; i += 3) {
+      const op = ops[i]!;
+      const id = ops[i + 1]!;
+      if (op === METER_WORK) t += ops[i + 2]! * this.price(id);
+      else if (op === METER_ACQUIRE) {
+        if (this.holding(h, id) >= 0) continue; // a re-entrant acquire would wait for itself
+        if (t !== now || this.took(h, id)) return -1;
+        const lock = this.lockOf(id);
+        const start = lock.bookFrom();
+        // A sleeper that must wait gives its vCPU up, unless it holds a spinlock (then it spins).
+        if (start < 0 || (start > now && lock.kind === "sleep" && !this.spinning(h))) return -1;
+        h.push(id, start, -1);
+        t = start;
+      } else if (op === METER_RELEASE) {
+        const k = this.holding(h, id);
+        if (k >= 0) h[k + 2] = t; // releasing what the call never took: nothing to do
+      }
+    }
+    // A call that returned holding a lock releases it here.
+    for (let k = 0; k < h.length; k += 3) {
+      if (h[k + 2]! < 0) h[k + 2] = t;
+      this.lockOf(h[k]!).book(h[k + 2]! - h[k + 1]!);
+    }
+    this.meter.clear();
+    return t;
+  }
+
+  // charge's holds, reused so a replay allocates nothing.
+  private readonly holds: number[] = [];
+
+  /** Index in `h` of the hold of lock `id` still running, or -1. */
+  private holding(h: number[], id: number): number {
+    for (let k = 0; k < h.length; k += 3) if (h[k] === id && h[k + 2]! < 0) return k;
+    return -1;
+  }
+
+  /** True when a hold in `h` still running is of a spinlock. */
+  private spinning(h: number[]): boolean {
+    for (let k = 0; k < h.length; k += 3)
+      if (h[k + 2]! < 0 && this.lockOf(h[k]!).kind === "spin") return true;
+    return false;
+  }
+
+  /** True when `h` has a hold of lock `id`. */
+  private took(h: number[], id: number): boolean {
+    for (let k = 0; k < h.length; k += 3) if (h[k] === id) return true;
+    return false;
   }
 
   private *replayLog(dcpu: DomainCpu, v: number, cpu: number): Proc<number> {

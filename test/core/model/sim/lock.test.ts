@@ -90,4 +90,45 @@ describe("Lock", () => {
     const lock = new Lock(new Simulator(), "l");
     expect(() => lock.release()).toThrow(/not held/);
   });
+
+  test("booked holds queue FIFO with no event; their figures count only once due", () => {
+    const sim = new Simulator();
+    const lock = new Lock(sim, "l");
+    expect(lock.book(100)).toBe(0); // free: starts now
+    expect(lock.book(50)).toBe(100); // behind the first
+    expect(sim.pending).toBe(0);
+    expect(lock.locked).toBe(true);
+    expect(lock.tryAcquire()).toBe(false);
+    expect(lock.stats).toMatchObject({ acquisitions: 1, contended: 0, holdNs: 0 });
+    sim.run(120);
+    expect(lock.stats).toMatchObject({ acquisitions: 2, contended: 1, waitNs: 100, holdNs: 100 });
+    expect(lock.stats.maxSpinNs).toBe(100); // a booked holder spins while it waits
+    sim.run(150);
+    expect(lock.stats.holdNs).toBe(150);
+    expect([lock.holds.count, lock.waits.count]).toEqual([2, 1]);
+    expect(lock.locked).toBe(false);
+    expect(lock.tryAcquire()).toBe(true);
+    expect(lock.book(10)).toBe(-1); // held by a waiting-style holder: no booking
+  });
+
+  test("a waiter behind booked holds gets the lock when they end; nobody barges in then", () => {
+    const sim = new Simulator();
+    const lock = new Lock(sim, "l");
+    const got: number[] = [];
+    lock.book(100);
+    sim.schedule(10, () => sim.spawn(holder(sim, lock, 20, got)));
+    let barged = true;
+    sim.at(100, () => {
+      barged = lock.tryAcquire();
+    });
+    let booked = 0;
+    sim.at(50, () => {
+      booked = lock.book(5); // someone waits: a booking would jump the queue
+    });
+    sim.run();
+    expect(got).toEqual([100]);
+    expect([barged, booked]).toEqual([false, -1]);
+    expect(lock.stats).toMatchObject({ acquisitions: 2, contended: 1, waitNs: 90, holdNs: 120 });
+    expect(lock.locked).toBe(false);
+  });
 });
