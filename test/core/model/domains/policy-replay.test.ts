@@ -197,4 +197,79 @@ describe("booked holds", () => {
     expect(s.sim.eventsProcessed).toBe(4);
     expect(s.replay.allLocks()[0]!.stats).toMatchObject({ acquisitions: 2, holdNs: 2000 });
   });
+
+  test("a sleeper that would wait is not booked: it gives its vCPU up until the lock is handed on", () => {
+    const s = setup();
+    const lock = s.meter.lock("mutex", "sleep");
+    const node = s.meter.unit("node");
+    const call = () => {
+      s.meter.acquire(lock);
+      s.meter.work(node, 50); // 1000 ns
+      s.meter.release(lock);
+    };
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, call, done));
+    s.sim.spawn(caller(s, 1, call, done));
+    s.sim.run();
+    expect(done).toEqual([1000, 2000]);
+    expect(s.cpu.vcpuBusyNs(1)).toBe(1000); // asleep while it waited
+    expect(s.replay.allLocks()[0]!.stats).toMatchObject({ contended: 1, waitNs: 1000 });
+  });
+
+  test("work after a release is not held under the lock: the next caller's hold starts at the release", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool", "spin");
+    const node = s.meter.unit("node");
+    const call = () => {
+      s.meter.acquire(lock);
+      s.meter.work(node, 10); // 200 ns under the lock
+      s.meter.release(lock);
+      s.meter.work(node, 10); // 200 ns after it
+    };
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, call, done));
+    s.sim.spawn(caller(s, 1, call, done));
+    s.sim.run();
+    expect(done).toEqual([400, 600]);
+    expect(s.replay.allLocks()[0]!.stats).toMatchObject({ holdNs: 400, waitNs: 200 });
+    expect(s.sim.eventsProcessed).toBe(4);
+  });
+
+  test("a sleeper that holds a spinlock spins for the sleeping lock, booked with no wake-up", () => {
+    const s = setup();
+    const spin = s.meter.lock("spin", "spin");
+    const mutex = s.meter.lock("mutex", "sleep");
+    const node = s.meter.unit("node");
+    const done: number[] = [];
+    s.sim.spawn(
+      caller(
+        s,
+        0,
+        () => {
+          s.meter.acquire(mutex);
+          s.meter.work(node, 50); // 1000 ns
+          s.meter.release(mutex);
+        },
+        done,
+      ),
+    );
+    s.sim.spawn(
+      caller(
+        s,
+        1,
+        () => {
+          s.meter.acquire(spin);
+          s.meter.acquire(mutex); // waits 1000 ns, spinning: it holds `spin`
+          s.meter.work(node, 50);
+          s.meter.release(mutex);
+          s.meter.release(spin);
+        },
+        done,
+      ),
+    );
+    s.sim.run();
+    expect(done).toEqual([1000, 2000]);
+    expect(s.cpu.vcpuBusyNs(1)).toBe(2000);
+    expect(s.sim.eventsProcessed).toBe(4);
+  });
 });
