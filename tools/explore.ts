@@ -1,6 +1,7 @@
 /**
  * `bun run explore [--maps N] [--losses N] [--duplicates N] [--delays N] [--deaths N] [--restarts N]
- *   [--stale N] [--retries N] [--window N] [--lease N] [--max-states N] [--no-prune] [--replay 0.1.0...]`
+ *   [--stale N] [--retries N] [--window N] [--lease N] [--max-states N] [--no-prune] [--no-reduce]
+ *   [--replay 0.1.0...]`
  *
  * Explores every schedule of the DVMA protocol within the bounds (2 guests) and prints states
  * explored, time and the result; a counterexample is printed as a schedule that --replay runs
@@ -39,6 +40,7 @@ function parse() {
       lease: { type: "string" },
       "max-states": { type: "string" },
       "no-prune": { type: "boolean" },
+      "no-reduce": { type: "boolean" },
       replay: { type: "string" },
     },
   });
@@ -71,6 +73,7 @@ const bounds: ExploreBounds = {
   leasePages: int("lease", v.lease, DEFAULT_BOUNDS.leasePages, 1, 1024),
 };
 const maxStates = int("max-states", v["max-states"], 5_000_000, 1, 1e9);
+const reduce = !v["no-reduce"];
 const summary = Object.entries(bounds)
   .map(([k, x]) => `${k}=${x}`)
   .join(" ");
@@ -85,9 +88,10 @@ if (v.replay !== undefined) {
   let step = 0;
   let out: ReturnType<typeof runSchedule>;
   try {
-    out = runSchedule(bounds, explorePolicies, schedule, null, (what, k, n) => {
+    const show = (what: string, k: number, n: number) => {
       console.log(`  ${String(step++).padStart(3)}: ${what} -> option ${k} of ${n}`);
-    });
+    };
+    out = runSchedule(bounds, explorePolicies, schedule, null, show, reduce);
   } catch (e) {
     if (e instanceof ScheduleError) usage(`--replay: ${e.message} (are the bounds the same?)`);
     throw e;
@@ -105,6 +109,7 @@ const r = explore({
   bounds,
   policies: explorePolicies,
   prune: !v["no-prune"],
+  reduce,
   maxStates,
   progress: (p) => {
     const s = ((performance.now() - t0) / 1000).toFixed(0); // host clock
@@ -112,7 +117,9 @@ const r = explore({
   },
 });
 const seconds = (performance.now() - t0) / 1000; // host clock
-console.log(`explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}`);
+console.log(
+  `explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}, fault reduction ${reduce ? "on" : "off"}`,
+);
 console.log(`  states explored   ${r.states}`);
 console.log(`  end states        ${r.endStates}`);
 console.log(`  schedules run     ${r.schedules} (${r.pruned} cut at a state already seen)`);

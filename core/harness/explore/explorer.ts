@@ -9,6 +9,7 @@
  * (ExploreWorld.stateKey): a state already seen has had (or is having) its subtree explored.
  */
 import type { EventChooser, Process } from "../../model/sim/kernel.ts";
+import { Actors, ANY, offered } from "./reduce.ts";
 import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
 
 /** A schedule that does not fit the model (a user's --replay), not a finding. */
@@ -49,6 +50,8 @@ export interface ExploreOptions {
   policies: PolicyMaker;
   /** Prune states whose hash was seen (off: every schedule is run to its end). */
   prune: boolean;
+  /** Offer a fault only before an event that depends on it (reduce.ts); default on. */
+  reduce?: boolean;
   /** Stop (incomplete) after this many distinct states. */
   maxStates: number;
   /** Called with the counts so far every 1,000 schedules. */
@@ -82,18 +85,24 @@ export interface ExploreResult {
   maxDepth: number;
   /** Distinct end states (quiescent), by hash. */
   endStates: number;
+  /** Their hashes. */
+  endKeys: Set<bigint>;
   complete: boolean;
   counterexample?: { schedule: number[]; violations: string[] };
 }
 
-/** Runs one schedule: `prefix` first, then option 0 everywhere; `seen` prunes when given. */
+/**
+ * Runs one schedule: `prefix` first, then option 0 everywhere; `seen` prunes when given. A
+ * schedule found with the reduction on replays only with it on (the options differ).
+ */
 export function runSchedule(
   bounds: ExploreBounds,
   policies: PolicyMaker,
   prefix: readonly number[],
   seen: SeenStates | null,
   /** Each choice point, named (its `what` in the trail is filled only when this is given). */
-  onStep?: (what: string, k: number, n: number) => void,
+  onStep?: ((what: string, k: number, n: number) => void) | undefined,
+  reduce = true,
 ): RunOutcome & { endKey: bigint | null } {
   const trail: Point[] = [];
   let pruned = false;
@@ -112,14 +121,50 @@ export function runSchedule(
   };
   const world = new ExploreWorld(bounds, policies, choose);
   const { sim } = world.platform;
+  // Whom each event acts for: in the state key always, in what faults are offered with `reduce`.
+  const actors = new Actors(sim);
+  for (const [i, g] of world.platform.guests.entries()) {
+    actors.tag(world.workloads[i]!, g.name);
+    actors.watchSends(g.channel, g.id, g.name);
+  }
+  const due = new Set<string>();
+  // In the state key an event is also named by whom it acts for (which faults it lets strike).
+  const name = (p: Process<unknown> | null, f: unknown, keyed: boolean): string =>
+    p === null
+      ? `callback${keyed ? `#${actors.kind(f)}/${actors.tagOf(p, f)}` : ""}`
+      : `${p.name}@${steps.get(p) ?? 0}${keyed ? `/${actors.tagOf(p, f)}` : ""}`;
   const labels: string[] = [];
+  // Faults the last choice point held back: offered once more when the schedule ends.
+  let waiting: string[] = [];
+  const strikeAtEnd = (): boolean => {
+    if (!reduce || waiting.length === 0) return false;
+    const bad = trail.length >= prefix.length ? world.violations() : [];
+    if (bad.length > 0) {
+      violations.push(...bad);
+      return false;
+    }
+    const faults = world.faultOptions().filter((f) => waiting.includes(f.name));
+    if (faults.length === 0) return false;
+    const k = choose(faults.length + 1, "");
+    const f = k === 0 ? null : faults[k - 1]!;
+    if (onStep) {
+      const at = trail[trail.length - 1]!;
+      at.what = `t=${sim.now} ${f === null ? "end" : f.name} (at the end)`;
+      onStep(at.what, k, faults.length + 1);
+    }
+    if (f === null) return false;
+    waiting = waiting.filter((w) => w !== f.name);
+    f.run();
+    return true;
+  };
   // Steps each process has taken: with its name, where a generator (which cannot be read) stands.
   const steps = new WeakMap<Process<unknown>, number>();
   // Asked before every event (also when only one is due), so the invariants hold in every state;
   // a fault the budget allows is one more option, after which the choice is made again. While the
   // prefix replays, every state is one an earlier schedule reached and checked (and hashed): the
   // checks start where this schedule leaves the prefix.
-  const chooser: EventChooser = (n, candidate) => {
+  const chooser: EventChooser = (n, candidate, fn) => {
+    actors.enter(ANY); // what the checks and faults below do acts for no one event
     for (;;) {
       const fresh = trail.length >= prefix.length;
       const bad = fresh ? world.violations() : [];
@@ -129,23 +174,25 @@ export function runSchedule(
         return 0;
       }
       if (world.restartOverdue()) continue;
-      const faults = world.faultOptions();
+      let faults = world.faultOptions();
+      if (reduce) {
+        due.clear();
+        for (let i = 0; i < n; i++) due.add(actors.of(candidate(i), fn(i)));
+        const all = faults;
+        faults = offered(all, due);
+        waiting = all.filter((f) => !faults.includes(f)).map((f) => f.name);
+      }
       const total = n + faults.length;
       let k = 0;
       if (total > 1) {
         const hashing = seen !== null && fresh;
         labels.length = 0;
         if (hashing || onStep)
-          for (let i = 0; i < n; i++) {
-            const p = candidate(i);
-            labels.push(p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`);
-          }
+          for (let i = 0; i < n; i++) labels.push(name(candidate(i), fn(i), hashing));
         if (hashing) {
           const later = [...labels];
-          sim.forEachPending((t, p) => {
-            later.push(
-              `${t - sim.now}:${p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`}`,
-            );
+          sim.forEachPending((t, p, f) => {
+            later.push(`${t - sim.now}:${name(p, f, true)}`);
           });
           const h = Bun.hash.wyhash(world.stateKey(later));
           if (seen.visit(h, world.budgets())) {
@@ -166,14 +213,17 @@ export function runSchedule(
         }
       }
       const p = candidate(k);
+      actors.enter(actors.tagOf(p, fn(k)));
       if (p !== null) steps.set(p, (steps.get(p) ?? 0) + 1);
       return k;
     }
   };
   sim.chooser = chooser;
   try {
-    do sim.run();
-    while (violations.length === 0 && !pruned && world.settle());
+    do {
+      sim.run();
+      actors.enter(ANY);
+    } while (violations.length === 0 && !pruned && (strikeAtEnd() || world.settle()));
   } catch (e) {
     const cause = e instanceof Error && e.cause instanceof ScheduleError ? e.cause : e;
     if (cause instanceof ScheduleError) throw cause;
@@ -198,11 +248,19 @@ export function explore(opts: ExploreOptions): ExploreResult {
     events: 0,
     maxDepth: 0,
     endStates: 0,
+    endKeys: ends,
     complete: true,
   };
   let prefix: number[] = [];
   for (;;) {
-    const out = runSchedule(opts.bounds, opts.policies, prefix, opts.prune ? seen : null);
+    const out = runSchedule(
+      opts.bounds,
+      opts.policies,
+      prefix,
+      opts.prune ? seen : null,
+      undefined,
+      opts.reduce ?? true,
+    );
     r.schedules++;
     r.events += out.events;
     if (r.schedules % 1000 === 0 && opts.progress) {

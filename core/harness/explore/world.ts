@@ -8,7 +8,9 @@ import type { CostModel } from "../../model/machine/cost-model.ts";
 import type { MachineDescription } from "../../model/machine/description.ts";
 import { PAGE_SIZE } from "../../model/machine/memory.ts";
 import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
-import type { Proc } from "../../model/sim/kernel.ts";
+import type { Proc, Process } from "../../model/sim/kernel.ts";
+import { globalPolicyKey, hidden, policyKey } from "./key-parts.ts";
+import { BROKER, type Fault } from "./reduce.ts";
 
 /** How much of each nondeterministic thing one schedule may contain. */
 export interface ExploreBounds {
@@ -54,42 +56,6 @@ export type PolicyMaker = () => Pick<PlatformConfig, "globalPolicy" | "localPoli
 export type Choose = (n: number, what: string) => number;
 
 const GUESTS = ["g1", "g2"];
-
-/**
- * Private fields the future depends on (reply caches, pending ids, channel epochs), read for the
- * state hash only: a Map or Set by its keys, a Signal by whether it fired, arrival times relative.
- */
-function hidden(o: object, names: string[]): string {
-  const r = o as unknown as Record<string, unknown>;
-  return JSON.stringify(
-    names.map((n) => r[n]),
-    (_k, v: unknown) => {
-      if (v instanceof Map) return [...v.entries()];
-      if (v instanceof Set) return [...v];
-      if (ArrayBuffer.isView(v))
-        return Bun.hash.wyhash(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)).toString();
-      if (v === null || typeof v !== "object") return v;
-      if ("triggered" in v) return (v as { triggered: boolean }).triggered;
-      // The machine itself is hashed apart; a reference to it is only a name here.
-      const kind = (v as object).constructor?.name;
-      if (kind === "LdcChannel" || kind === "Hypervisor" || kind === "Simulator") return kind;
-      return v;
-    },
-  );
-}
-
-/** Fields of a policy that only count (history, not state): left out of the state key. */
-const COUNTERS = new Set(["allocations", "failures"]);
-
-/**
- * A guest's local policy as far as its future depends on it: the checked wrapper's page states
- * and the policy's own fields (free bitmap, held ranges, next-fit hints), counters left out.
- */
-function policyKey(policy: object): string {
-  const p = policy as { inner?: object };
-  const fields = (o: object) => Object.keys(o).filter((k) => !COUNTERS.has(k) && k !== "inner");
-  return hidden(policy, fields(policy)) + (p.inner ? hidden(p.inner, fields(p.inner)) : "");
-}
 
 const costs = new Map<number, CostModel>();
 function costFor(retries: number): CostModel {
@@ -154,7 +120,8 @@ export class ExploreWorld {
    * guest to give up a request (all its retries time out) before the broker is back.
    */
   readonly downMaxNs: number;
-  private readonly workloads: { finished: boolean }[] = [];
+  /** Each guest's workload process, in GUESTS order. */
+  readonly workloads: Process<void>[] = [];
 
   constructor(
     readonly bounds: ExploreBounds,
@@ -187,14 +154,15 @@ export class ExploreWorld {
     }
   }
 
-  /** Packets in flight per channel, oldest first, named by direction, kind and id. */
+  /** Packets in flight per channel, oldest first, named by direction, kind, id and contents. */
   private trackPackets(bus: EventBus): void {
     for (const g of this.platform.guests) {
       this.inFlight.set(g.channel.id, []);
     }
     bus.on("ldc.deliver", (e) => {
       const q = this.inFlight.get(e.channel)!;
-      const at = q.indexOf(`${e.from}:${e.msg}:${e.id}`);
+      const head = `${e.from}:${e.msg}:${e.id}#`;
+      const at = q.findIndex((x) => x.startsWith(head));
       if (at >= 0) q.splice(at, 1);
     });
     bus.on("ldc.reset", (e) => this.inFlight.set(e.channel, []));
@@ -214,7 +182,9 @@ export class ExploreWorld {
     if (c === 2) this.duplicates--;
     if (c === 3) this.delays--;
     const q = this.inFlight.get(channel)!;
-    for (let k = c === 2 ? 2 : c === 0 ? 0 : 1; k > 0; k--) q.push(`${from}:${msg}:${id}`);
+    // Named with what it carries (a grant's range, say), not only its kind and id.
+    const label = `${from}:${msg}:${id}#${Bun.hash.wyhash(pkt)}`;
+    for (let k = c === 2 ? 2 : c === 0 ? 0 : 1; k > 0; k--) q.push(label);
     return c;
   }
 
@@ -241,15 +211,16 @@ export class ExploreWorld {
     this.progress[i] = "done";
   }
 
-  /** The faults the budget still allows now: each a name and what it does. */
-  faultOptions(): { name: string; run: () => void }[] {
+  /** The faults the budget still allows now: each a name, what it depends on, what it does. */
+  faultOptions(): Fault[] {
     const { hv, broker } = this.platform;
-    const out: { name: string; run: () => void }[] = [];
+    const out: Fault[] = [];
     if (this.deaths > 0)
       for (const g of this.platform.guests)
         if (hv.domains[g.id]!.alive)
           out.push({
             name: `kill ${g.name}`,
+            dependsOn: [g.name, BROKER], // its own events; the broker's (which reclaims)
             run: () => {
               this.deaths--;
               hv.killDomain(g.id, "explored death");
@@ -258,13 +229,15 @@ export class ExploreWorld {
     if (broker.isUp && this.restarts > 0)
       out.push({
         name: "crash broker",
+        dependsOn: [BROKER],
         run: () => {
           this.restarts--;
           this.downSince = this.platform.sim.now;
           broker.crash();
         },
       });
-    if (!broker.isUp) out.push({ name: "restart broker", run: () => this.restartBroker() });
+    if (!broker.isUp)
+      out.push({ name: "restart broker", dependsOn: [BROKER], run: () => this.restartBroker() });
     if (this.stale > 0)
       for (const [i, g] of this.platform.guests.entries()) {
         const pkt = this.lastRequest[i];
@@ -274,6 +247,7 @@ export class ExploreWorld {
         if (!(g.link as unknown as { accepted: Map<number, number> }).accepted.has(id)) continue;
         out.push({
           name: `stale resend ${g.name} DVMA_REQ#${id}`,
+          dependsOn: null, // a send: its arrival time is its instant's, so it is never moved
           run: () => {
             this.stale--;
             g.channel.send(g.id, pkt);
@@ -384,7 +358,8 @@ export class ExploreWorld {
       const arrivals = (g.channel as unknown as { lastArrival: number[] }).lastArrival;
       parts.push(arrivals.map((t) => Math.max(0, t - now)).join(","));
     }
-    parts.push(hidden(broker, ["sessions"]), String(this.platform.controlCpu.backlog));
+    parts.push(hidden(broker, ["sessions", "loose"]), String(this.platform.controlCpu.backlog));
+    for (const io of hv.iommus.values()) parts.push(globalPolicyKey(broker, io.devhandle));
     return parts.join("|");
   }
 }

@@ -10,11 +10,12 @@ export type Yieldable = number | Signal<any>;
 export type Proc<T = void> = Generator<Yieldable, T, any>;
 
 /**
- * Picks which of `n` events due at one instant runs next (0 = FIFO); `candidate(i)` is the process
- * event i resumes, or null for a callback. Asked before every event (n = 1 too, so a checker sees
+ * Picks which of `n` events due at one instant runs next (0 = FIFO): event i resumes the process
+ * `candidate(i)`, or (null) calls `fn(i)`. Asked before every event (n = 1 too, so a checker sees
  * every state): every ordering of simultaneous events is reachable and, recorded, replayable.
  */
-export type EventChooser = (n: number, candidate: (i: number) => Process<unknown> | null) => number;
+export type EventChooser = (n: number, candidate: Candidate, fn: (i: number) => unknown) => number;
+type Candidate = (i: number) => Process<unknown> | null;
 
 // Heap ids: a callback event uses a slot id (>= 0) in the slot table, which supports cancel();
 // a process event uses ~pid (< 0): a process has at most one pending event, so its resumption
@@ -238,10 +239,8 @@ export class Simulator {
   private runChosen(untilNs: number, choose: EventChooser): void {
     const heap = this.heap;
     const ready = this.ready;
-    const candidate = (i: number) => {
-      const id = ready[i]!;
-      return id < 0 ? this.procs[~id]! : null;
-    };
+    const candidate = (i: number) => (ready[i]! < 0 ? this.procs[~ready[i]!]! : null);
+    const callback = (i: number) => (ready[i]! < 0 ? undefined : this.slotObj[ready[i]!]);
     while (heap.size > 0) {
       const t = heap.peekTime();
       if (t > untilNs) break;
@@ -254,7 +253,7 @@ export class Simulator {
         } else ready.push(id);
       }
       if (ready.length === 0) continue;
-      const k = choose(ready.length, candidate);
+      const k = choose(ready.length, candidate, callback);
       if (!(Number.isInteger(k) && k >= 0 && k < ready.length))
         throw new RangeError(`chooser picked ${k} of ${ready.length} events`);
       const id = ready[k]!;
@@ -273,11 +272,11 @@ export class Simulator {
     if (untilNs !== Number.POSITIVE_INFINITY) this._now = untilNs;
   }
 
-  /** Every pending event (time, and the process it resumes or null), in no set order. */
-  forEachPending(fn: (timeNs: number, p: Process<unknown> | null) => void): void {
+  /** Every pending event (time, the process it resumes or null, a callback's function). */
+  forEachPending(fn: (t: number, p: Process<unknown> | null, callback?: unknown) => void): void {
     this.heap.forEach((t, id) => {
       if (id < 0) fn(t, this.procs[~id]!);
-      else if (this.slotKind[id] === CALLBACK) fn(t, null);
+      else if (this.slotKind[id] === CALLBACK) fn(t, null, this.slotObj[id]);
     });
   }
 

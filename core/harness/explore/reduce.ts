@@ -1,0 +1,110 @@
+/**
+ * Partial-order reduction of the explored faults (persistent sets over faults, after Godefroid
+ * 1996): a fault is offered only before an event that depends on it, or when the schedule ends.
+ * Striking before an event it does not depend on and striking right after that event reach the
+ * same state, so the earlier instant adds no state of its own (README, "The protocol explored
+ * exhaustively").
+ *
+ * Dependency is read from whom an event acts for, conservatively. A guest's own processes (its
+ * workload and every process or timer made while one of its events ran) act for that guest; an
+ * LDC arrival acts for its receiver (the guest, or the broker); what the broker's events make acts
+ * for the broker. Everything else (callbacks made by a fault or before tracking began) is ANY:
+ * it may touch anything, and every fault depends on it.
+ */
+import type { LdcChannel } from "../../model/hv/ldc.ts";
+import type { Process, Simulator } from "../../model/sim/kernel.ts";
+
+/** The actor of an event that may touch any part of the model. */
+export const ANY = "*";
+/** The control domain's broker (its processes and the packets it receives). */
+export const BROKER = "broker";
+
+/** Callback source texts, numbered in the order first seen (shared by every world of a run). */
+const sources = new Map<string, number>();
+
+export class Actors {
+  private readonly by = new WeakMap<object, string>();
+  private current = ANY;
+  /** While a channel sends: the receiver, whom the arrival callbacks made now act for. */
+  private arrivalFor: string | null = null;
+
+  constructor(sim: Simulator) {
+    const outer = sim.wrap;
+    sim.wrap = <T>(made: T): T => {
+      const m = outer === null ? made : outer(made);
+      const actor = (typeof m === "function" && this.arrivalFor) || this.current;
+      if (actor !== ANY) this.by.set(m as object, actor);
+      return m;
+    };
+  }
+
+  private readonly kinds = new WeakMap<object, number>();
+
+  /** Which code a callback runs (by its source text): two callbacks pending are told apart. */
+  kind(fn: unknown): number {
+    if (typeof fn !== "function") return -1;
+    let k = this.kinds.get(fn);
+    if (k === undefined) {
+      const src = fn.toString();
+      k = sources.get(src);
+      if (k === undefined) sources.set(src, (k = sources.size));
+      this.kinds.set(fn, k);
+    }
+    return k;
+  }
+
+  /** Marks `p` (spawned before tracking began) as acting for `actor`. */
+  tag(p: Process<unknown>, actor: string): void {
+    this.by.set(p._gen, actor);
+  }
+
+  /** Arrivals on `ch` sent by `guestId` act for the broker; the broker's, for `guest`. */
+  watchSends(ch: LdcChannel, guestId: number, guest: string): void {
+    const send = ch.send.bind(ch);
+    ch.send = (from, pkt) => {
+      this.arrivalFor = from === guestId ? `${BROKER}<${guest}` : `${guest}<${BROKER}`;
+      try {
+        return send(from, pkt);
+      } finally {
+        this.arrivalFor = null;
+      }
+    };
+  }
+
+  /** The tag of the event that resumes `p`, or else calls `fn`: its actor, and an arrival's sender. */
+  tagOf(p: Process<unknown> | null, fn: unknown): string {
+    const key = p === null ? fn : p._gen;
+    return (typeof key === "object" || typeof key === "function") && key !== null
+      ? (this.by.get(key) ?? ANY)
+      : ANY;
+  }
+
+  /** Whom the event that resumes `p`, or else calls `fn`, acts for. */
+  of(p: Process<unknown> | null, fn: unknown): string {
+    const tag = this.tagOf(p, fn);
+    const at = tag.indexOf("<");
+    return at < 0 ? tag : tag.slice(0, at);
+  }
+
+  /** The event about to run, by its tag (ANY while a fault runs). */
+  enter(tag: string): void {
+    const at = tag.indexOf("<");
+    this.current = at < 0 ? tag : tag.slice(0, at);
+  }
+}
+
+/** A fault and the actors whose events it depends on (null: offered everywhere). */
+export interface Fault {
+  name: string;
+  dependsOn: readonly string[] | null;
+  run: () => void;
+}
+
+/**
+ * The faults to offer before events acting for `due`: those an event due now depends on. The
+ * others wait for a later event that does, or for the end of the schedule (explorer.ts).
+ */
+export function offered(faults: Fault[], due: ReadonlySet<string>): Fault[] {
+  if (due.has(ANY)) return faults;
+  return faults.filter((f) => f.dependsOn === null || f.dependsOn.some((a) => due.has(a)));
+}
