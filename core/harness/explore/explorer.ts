@@ -128,6 +128,7 @@ export function runSchedule(
     actors.watchSends(g.channel, g.id, g.name);
   }
   const due = new Set<string>();
+  const live = new Set<Process<unknown>>();
   // In the state key an event is also named by whom it acts for (which faults it lets strike).
   const name = (p: Process<unknown> | null, f: unknown, keyed: boolean): string =>
     p === null
@@ -191,6 +192,9 @@ export function runSchedule(
           for (let i = 0; i < n; i++) labels.push(name(candidate(i), fn(i), hashing));
         if (hashing) {
           const later = [...labels];
+          for (const q of live)
+            if (q.finished) live.delete(q);
+            else later.push(`live:${name(q, null, true)}`);
           sim.forEachPending((t, p, f) => {
             later.push(`${t - sim.now}:${name(p, f, true)}`);
           });
@@ -214,7 +218,10 @@ export function runSchedule(
       }
       const p = candidate(k);
       actors.enter(actors.tagOf(p, fn(k)));
-      if (p !== null) steps.set(p, (steps.get(p) ?? 0) + 1);
+      if (p !== null) {
+        steps.set(p, (steps.get(p) ?? 0) + 1);
+        live.add(p);
+      }
       return k;
     }
   };

@@ -102,8 +102,8 @@ export class StrictUnmap implements Completion {
     return this.steps.demap(this.m, at);
   }
 
-  *finish(v: number): Proc<number> {
+  finish(v: number): Proc<number> {
     this.done = true;
-    return yield* this.steps.giveBack(this.m, v);
+    return this.steps.giveBack(this.m, v);
   }
 }

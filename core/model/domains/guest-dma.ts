@@ -3,6 +3,7 @@ import { HV } from "../hv/status.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { Proc } from "../sim/kernel.ts";
 import { Lock } from "../sim/lock.ts";
+import { ready } from "../sim/ready.ts";
 import { DmaCalls, StrictUnmap, type UnmapSteps } from "./guest-dma-calls.ts";
 import {
   attrsOf,
@@ -76,11 +77,11 @@ export class GuestDmaApi {
   }
 
   /** Maps [ra, ra + len); with `limit`, below window entry `limit` (a 32-bit DMA mask). */
-  *mapSingle(ra: number, len: number, dir: DmaDirection, cpu = 0, limit?: number) {
-    if (!(len > 0)) return this.fail("bad-length");
+  mapSingle(ra: number, len: number, dir: DmaDirection, cpu = 0, limit?: number) {
+    if (!(len > 0)) return ready(this.fail("bad-length"));
     const first = Math.floor(ra / PAGE_SIZE) * PAGE_SIZE;
     const n = Math.floor((ra + len - 1) / PAGE_SIZE) - first / PAGE_SIZE + 1;
-    return yield* this.mapPages(n, attrsOf(dir), cpu, ra - first, len, first, null, limit);
+    return this.mapPages(n, attrsOf(dir), cpu, ra - first, len, first, null, limit); // no frame around it
   }
 
   /** Maps scatter-gather segments into one contiguous DVMA range (Linux merges them the same way). */

@@ -31,6 +31,7 @@ export class Lock {
   // hold's end), length]; the token of the wake-up that hands the lock on after them.
   private freeAt = 0;
   private due: number[] = [];
+  private nextDue = 0;
   private wakeToken = -1;
   private readonly st = {
     acquisitions: 0,
@@ -127,6 +128,7 @@ export class Lock {
     const now = this.sim.now;
     this.freeAt = start + ns;
     this.due.push(start, start - now, 0, start + ns, -1, ns);
+    if (start < this.nextDue) this.nextDue = start;
     this.settle();
     return start;
   }
@@ -165,8 +167,9 @@ export class Lock {
   /** Counts the figures of booked holds whose start or end has come. */
   private settle(): void {
     const due = this.due;
-    if (due.length === 0) return;
     const now = this.sim.now;
+    if (due.length === 0 || now < this.nextDue) return;
+    let next = Number.POSITIVE_INFINITY;
     const st = this.st;
     let k = 0;
     for (let i = 0; i < due.length; i += 3) {
@@ -174,6 +177,7 @@ export class Lock {
       const wait = due[i + 1]!;
       const len = due[i + 2]!;
       if (at > now) {
+        if (at < next) next = at;
         due[k] = at;
         due[k + 1] = wait;
         due[k + 2] = len;
@@ -193,5 +197,6 @@ export class Lock {
       }
     }
     due.length = k;
+    this.nextDue = next;
   }
 }

@@ -61,7 +61,9 @@ describe("protocol exploration (small bounds)", () => {
   // every end state (and verdict) that offering every fault before every event reaches.
   for (const [what, extra] of [
     ["one guest death", { deaths: 1 }],
-    ["one broker crash and restart (no resends)", { restarts: 1, retries: 0 }],
+    // With resends: pruning once lost end states here (a process waiting on a signal was not in
+    // the key), so the unreduced run is the reference only since every live process is.
+    ["one broker crash and restart", { restarts: 1 }],
   ] as const)
     test(`the fault reduction keeps every end state: ${what}`, () => {
       const bounds = { ...none, ...extra };
