@@ -346,6 +346,18 @@ class ServiceIo implements GuestIo {
     if (m !== undefined && !isDmaFailure(m)) {
       const req: IoRequest = readyAt > 0 ? { op, bytes, readyAt } : { op, bytes };
       const fault = yield* this.device.execute(req, m.dvma, tag, ANY_VCPU);
+      const unmap = fault === 0 && !intoMemory(op) ? dma.completion(m) : null;
+      if (unmap !== null) {
+        // Data sent: on one strand the strict unmap's demap and the reply's send work, one hold
+        // (the thread goes on, as it would); the reply leaves when it ends, then the DVMA goes
+        // back to the policy.
+        v = yield* cpu.take(ANY_VCPU);
+        yield unmap.work(platform.sim.now) + cost.ldcSendCpuNs - platform.sim.now;
+        this.backendPool.give(buf);
+        this.reply(vioPacket(0x50, 0, id, cookie, bytes, tag));
+        cpu.free(yield* unmap.finish(v));
+        return;
+      }
       yield* dma.unmapSingle(m, ANY_VCPU);
       if (fault !== 0)
         status = fault === DATA_CORRUPT ? REPLY_ERRORS.indexOf("data-corrupt") : fault;

@@ -126,3 +126,25 @@ describe("service-domain backend: a bad request packet is refused, counted, with
     expect(m.io.stats.refused).toBe(0);
   });
 });
+
+describe("service-domain: a channel reset while requests wait", () => {
+  test("every waiting request ends channel-reset: one whose reply was in flight when that reply would have landed, the others at once", () => {
+    const m = endpoint();
+    const t0 = m.sim.now;
+    const procs = [0, 1, 2, 3].map((i) => m.sim.spawn(m.io.submit({ op: "tx", bytes: 1500 }, i)));
+    // Run until the backend has sent one reply (it lands a channel latency later), then reset.
+    while (m.io.channel.queued(m.guest.id) === 0) m.sim.run(m.sim.now + 100);
+    const inFlight = m.io.channel.lastLanding;
+    const resetAt = m.sim.now;
+    expect(inFlight).toBeGreaterThan(resetAt);
+    m.io.channel.reset("test");
+    m.sim.run(m.sim.now + 1_000_000);
+    const results = procs.map((p) => p.done.value!);
+    expect(procs.every((p) => p.finished)).toBe(true);
+    expect(results.map((r) => r.error)).toEqual(Array(4).fill("channel-reset"));
+    // The one with a reply in flight wakes when it would have landed, then its receive work.
+    const ends = results.map((r) => t0 + r.latencyNs).sort((a, b) => a - b);
+    expect(ends.at(-1)).toBeGreaterThanOrEqual(inFlight);
+    expect(ends[0]).toBeLessThan(inFlight);
+  });
+});

@@ -761,3 +761,32 @@ describe("background threads", () => {
     expect(() => t.b.sim.run(t.b.sim.now + 1e8)).toThrow('process "dma-flush-timer" failed');
   });
 });
+
+describe("unmapping in a completion interrupt's handler", () => {
+  test("a strict unmap in two steps: bookkeeping and demap from a time, then the DVMA back", () => {
+    const t = booted();
+    const cost = t.b.platform.cfg.cost;
+    const ra = t.g.memory.alloc(1);
+    const m = mapping(t.run(t.dma.mapSingle(ra, 1, "to-device")));
+    const c = t.dma.completion(m)!;
+    expect(c.done).toBe(false);
+    const at = t.b.sim.now + 5;
+    const end = c.work(at);
+    expect(end).toBe(at + cost.dmaApiCpuNs + t.b.hv.lastCostNs);
+    expect([t.valid(), t.dma.stats.demapCalls, c.done]).toEqual([0, 1, false]);
+    const cpu = t.g.cpu;
+    const v = t.run(
+      (function* () {
+        const v = yield* cpu.take(1);
+        const after = yield* c.finish(v);
+        cpu.free(after);
+        return after;
+      })(),
+    );
+    expect([v, c.done]).toEqual([1, true]);
+    // The page went back: the lease has nothing mapped, so it is idle and goes back too.
+    expect(t.run(t.dma.releaseIdleLeases())).toBe(1);
+    const deferred = booted({ guestDma: { unmap: "deferred" } });
+    expect(deferred.dma.completion(m)).toBe(null);
+  });
+});

@@ -35,6 +35,8 @@ describe("PolicyReplay", () => {
     const done: number[] = [];
     s.sim.spawn(caller(s, 0, () => {}, done));
     s.sim.run();
+    // The spawn and one hold of the vCPU: the call's lock is booked, with no event of its own.
+    expect(s.sim.eventsProcessed).toBe(2);
     expect(done).toEqual([100]);
     expect(s.cpu.vcpuBusyNs(0)).toBe(100);
     const [implicit] = s.replay.allLocks();
@@ -62,6 +64,8 @@ describe("PolicyReplay", () => {
       ),
     );
     s.sim.run();
+    // Work before the lock: replayed section by section (the spawn and two holds).
+    expect(s.sim.eventsProcessed).toBe(3);
     const outside = 4 * cost.policyUnitNs;
     expect(done).toEqual([outside + 200]);
     expect(s.cpu.vcpuBusyNs(1)).toBe(outside + 200);
@@ -81,6 +85,8 @@ describe("PolicyReplay", () => {
     s.sim.spawn(caller(s, 0, call, done));
     s.sim.spawn(caller(s, 1, call, done));
     s.sim.run();
+    // Two spawns and two holds: the second is booked behind the first, no wake-up event.
+    expect(s.sim.eventsProcessed).toBe(4);
     expect(done).toEqual([1000, 2000]);
     expect(s.cpu.vcpuBusyNs(1)).toBe(2000); // 1000 spinning + 1000 working
     expect(s.replay.allLocks()[0]!.stats).toMatchObject({ contended: 1, waitNs: 1000 });
@@ -100,6 +106,7 @@ describe("PolicyReplay", () => {
     s.sim.spawn(caller(s, 0, call, done));
     s.sim.spawn(caller(s, 0, call, done));
     s.sim.run();
+    expect(s.sim.eventsProcessed).toBe(5); // two spawns, two holds, one wake-up for the vCPU
     expect(done).toEqual([1000, 2000]);
     expect(s.cpu.utilisation(2000)).toBe(1);
   });
@@ -111,6 +118,7 @@ describe("PolicyReplay", () => {
     s.sim.spawn(caller(s, 0, () => s.meter.acquire(lock), done));
     s.sim.spawn(caller(s, 1, () => s.meter.release(lock), done));
     s.sim.run();
+    expect(s.sim.eventsProcessed).toBe(2); // two spawns; no work, no hold
     expect(s.replay.allLocks()[0]!.locked).toBe(false);
     expect(done).toEqual([0, 0]);
   });
@@ -136,6 +144,7 @@ describe("PolicyReplay", () => {
     // At 100 (mid-replay of the first) a second call records 5 units and replays them itself.
     s.sim.at(100, () => s.sim.spawn(caller(s, 1, () => s.meter.work(node, 5), done)));
     s.sim.run();
+    expect(s.sim.eventsProcessed).toBe(6);
     expect(done).toEqual([200, 400]);
     expect(s.cpu.vcpuBusyNs(0)).toBe(400);
     expect(s.cpu.vcpuBusyNs(1)).toBe(100);
@@ -166,5 +175,101 @@ describe("kernel events", () => {
     expect(done).toEqual([100]);
     // The spawn's first step and the 100 ns of work: two events, no more.
     expect(s.sim.eventsProcessed).toBe(2);
+  });
+});
+
+describe("booked holds", () => {
+  test("a lock acquired again inside its own hold is booked once, behind the holder, with no wake-up", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool", "spin");
+    const node = s.meter.unit("node");
+    const call = (twice: boolean) => () => {
+      s.meter.acquire(lock);
+      if (twice) s.meter.acquire(lock);
+      s.meter.work(node, 50); // 1000 ns
+      s.meter.release(lock);
+    };
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, call(false), done));
+    s.sim.spawn(caller(s, 1, call(true), done));
+    s.sim.run();
+    expect(done).toEqual([1000, 2000]);
+    expect(s.sim.eventsProcessed).toBe(4);
+    expect(s.replay.allLocks()[0]!.stats).toMatchObject({ acquisitions: 2, holdNs: 2000 });
+  });
+
+  test("a sleeper that would wait is not booked: it gives its vCPU up until the lock is handed on", () => {
+    const s = setup();
+    const lock = s.meter.lock("mutex", "sleep");
+    const node = s.meter.unit("node");
+    const call = () => {
+      s.meter.acquire(lock);
+      s.meter.work(node, 50); // 1000 ns
+      s.meter.release(lock);
+    };
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, call, done));
+    s.sim.spawn(caller(s, 1, call, done));
+    s.sim.run();
+    expect(done).toEqual([1000, 2000]);
+    expect(s.cpu.vcpuBusyNs(1)).toBe(1000); // asleep while it waited
+    expect(s.replay.allLocks()[0]!.stats).toMatchObject({ contended: 1, waitNs: 1000 });
+  });
+
+  test("work after a release is not held under the lock: the next caller's hold starts at the release", () => {
+    const s = setup();
+    const lock = s.meter.lock("pool", "spin");
+    const node = s.meter.unit("node");
+    const call = () => {
+      s.meter.acquire(lock);
+      s.meter.work(node, 10); // 200 ns under the lock
+      s.meter.release(lock);
+      s.meter.work(node, 10); // 200 ns after it
+    };
+    const done: number[] = [];
+    s.sim.spawn(caller(s, 0, call, done));
+    s.sim.spawn(caller(s, 1, call, done));
+    s.sim.run();
+    expect(done).toEqual([400, 600]);
+    expect(s.replay.allLocks()[0]!.stats).toMatchObject({ holdNs: 400, waitNs: 200 });
+    expect(s.sim.eventsProcessed).toBe(4);
+  });
+
+  test("a sleeper that holds a spinlock spins for the sleeping lock, booked with no wake-up", () => {
+    const s = setup();
+    const spin = s.meter.lock("spin", "spin");
+    const mutex = s.meter.lock("mutex", "sleep");
+    const node = s.meter.unit("node");
+    const done: number[] = [];
+    s.sim.spawn(
+      caller(
+        s,
+        0,
+        () => {
+          s.meter.acquire(mutex);
+          s.meter.work(node, 50); // 1000 ns
+          s.meter.release(mutex);
+        },
+        done,
+      ),
+    );
+    s.sim.spawn(
+      caller(
+        s,
+        1,
+        () => {
+          s.meter.acquire(spin);
+          s.meter.acquire(mutex); // waits 1000 ns, spinning: it holds `spin`
+          s.meter.work(node, 50);
+          s.meter.release(mutex);
+          s.meter.release(spin);
+        },
+        done,
+      ),
+    );
+    s.sim.run();
+    expect(done).toEqual([1000, 2000]);
+    expect(s.cpu.vcpuBusyNs(1)).toBe(2000);
+    expect(s.sim.eventsProcessed).toBe(4);
   });
 });
