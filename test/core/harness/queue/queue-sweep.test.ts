@@ -390,7 +390,7 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
       const spec = {
         target: "default",
         cwd: REPO,
-        sets: ['duration="300us"', 'matrix={"seed":[1,2]}'],
+        sets: ['duration="10ms"', 'matrix={"seed":[1,2]}'],
         plugins: [],
       };
       const err = await runScenarioQueued(spec, {
