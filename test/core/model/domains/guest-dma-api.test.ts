@@ -773,7 +773,12 @@ describe("unmapping in a completion interrupt's handler", () => {
     const at = t.b.sim.now + 5;
     const end = c.work(at);
     expect(end).toBe(at + cost.dmaApiCpuNs + t.b.hv.lastCostNs);
-    expect([t.valid(), t.dma.stats.demapCalls, c.done]).toEqual([0, 1, false]);
+    expect([t.valid(), t.dma.stats.demapCalls, t.dma.stats.unmaps, c.done]).toEqual([
+      0,
+      1,
+      1,
+      false,
+    ]);
     const cpu = t.g.cpu;
     const v = t.run(
       (function* () {
