@@ -296,6 +296,26 @@ describe("acquiring DVMA", () => {
     expect([...t.dma.accounting.perMap]).toEqual([]);
   });
 
+  test("a refusal still holds the vCPU for the DMA API's own work after the answer", () => {
+    const elapsed = (extraNs: number) => {
+      const cost = { dmaApiCpuNs: parseCostModel({}).dmaApiCpuNs + extraNs };
+      const t = booted({ windowPages: 4, cost, guestDma: { acquire: "per-map" } });
+      const ra = t.g.memory.alloc(5);
+      const sim = t.b.sim;
+      const t0 = sim.now;
+      const dma = t.dma;
+      const { r, end } = t.run(
+        (function* () {
+          const r = yield* dma.mapSingle(ra, 5 * PAGE, "to-device");
+          return { r, end: sim.now };
+        })(),
+      );
+      expect(r).toEqual({ error: "nack:bad-npages" });
+      return end - t0;
+    };
+    expect(elapsed(1000) - elapsed(0)).toBe(1000);
+  });
+
   test("a policy that asks for per-map acquisition gets it whatever the guest's setting", () => {
     const t = booted();
     const env = (t.dma as unknown as { env: ConstructorParameters<typeof GuestDmaApi>[0] }).env;
