@@ -59,6 +59,18 @@ const mapping = (r: DmaMapping | DmaFailure) => {
   return r;
 };
 
+/** A guest that defers unmaps (flushed at 100 entries or after 1 ms) with `n` one-page mappings. */
+function deferredMaps(n: number) {
+  const t = booted({
+    guestDma: { unmap: "deferred", deferredMaxEntries: 100, deferredMaxNs: 1e6 },
+  });
+  const ra = t.g.memory.alloc(n);
+  const ms = Array.from({ length: n }, (_, i) =>
+    mapping(t.run(t.dma.mapSingle(ra + i * PAGE, 1, "to-device"))),
+  );
+  return { t, ms };
+}
+
 describe("types", () => {
   test("attributes per direction; a failure is told from a mapping; counters start at 0", () => {
     expect(attrsOf("to-device")).toBe(IO_ATTR_READ);
@@ -395,12 +407,10 @@ describe("unmapping", () => {
   });
 
   test("deferred: flushed by the timer after deferredMaxNs, once", () => {
-    const t = booted({
-      guestDma: { unmap: "deferred", deferredMaxEntries: 100, deferredMaxNs: 1e6 },
-    });
-    const ra = t.g.memory.alloc(2);
-    const a = mapping(t.run(t.dma.mapSingle(ra, 1, "to-device")));
-    const b = mapping(t.run(t.dma.mapSingle(ra + PAGE, 1, "to-device")));
+    const {
+      t,
+      ms: [a, b],
+    } = deferredMaps(2);
     const t0 = t.b.sim.now;
     t.b.sim.spawn(t.dma.unmapSingle(a));
     t.b.sim.run(t0 + 5e5);
@@ -417,11 +427,7 @@ describe("unmapping", () => {
   });
 
   test("after a timer's flush the next unmap starts a timer of its own", () => {
-    const t = booted({
-      guestDma: { unmap: "deferred", deferredMaxEntries: 100, deferredMaxNs: 1e6 },
-    });
-    const ra = t.g.memory.alloc(3);
-    const ms = [0, 1, 2].map((i) => mapping(t.run(t.dma.mapSingle(ra + i * PAGE, 1, "to-device"))));
+    const { t, ms } = deferredMaps(3);
     const t0 = t.b.sim.now;
     t.b.sim.spawn(t.dma.unmapSingle(ms[0]!));
     t.b.sim.run(t0 + 5e5);
@@ -437,12 +443,10 @@ describe("unmapping", () => {
   });
 
   test("an explicit flush cancels the pending timer; a later unmap gets a timer of its own", () => {
-    const t = booted({
-      guestDma: { unmap: "deferred", deferredMaxEntries: 100, deferredMaxNs: 1e6 },
-    });
-    const ra = t.g.memory.alloc(2);
-    const a = mapping(t.run(t.dma.mapSingle(ra, 1, "to-device")));
-    const b = mapping(t.run(t.dma.mapSingle(ra + PAGE, 1, "to-device")));
+    const {
+      t,
+      ms: [a, b],
+    } = deferredMaps(2);
     const t0 = t.b.sim.now;
     t.b.sim.spawn(t.dma.unmapSingle(a));
     t.b.sim.run(t0 + 1000);
