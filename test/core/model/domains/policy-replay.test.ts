@@ -29,6 +29,17 @@ function* caller(
   done.push(s.sim.now);
 }
 
+/** A call that takes lock `name` of `kind`, works 50 units (1000 ns) under it and releases it. */
+function lockedWork(s: ReturnType<typeof setup>, name: string, kind: "spin" | "sleep") {
+  const lock = s.meter.lock(name, kind);
+  const node = s.meter.unit("node");
+  return () => {
+    s.meter.acquire(lock);
+    s.meter.work(node, 50);
+    s.meter.release(lock);
+  };
+}
+
 describe("PolicyReplay", () => {
   test("a call that reports nothing costs one 'call' unit under the implicit lock", () => {
     const s = setup();
@@ -74,13 +85,7 @@ describe("PolicyReplay", () => {
 
   test("two vCPUs on one spinlock: the second spins, burning its vCPU, and finishes later", () => {
     const s = setup();
-    const lock = s.meter.lock("pool", "spin");
-    const node = s.meter.unit("node");
-    const call = () => {
-      s.meter.acquire(lock);
-      s.meter.work(node, 50); // 1000 ns
-      s.meter.release(lock);
-    };
+    const call = lockedWork(s, "pool", "spin"); // 1000 ns under the lock
     const done: number[] = [];
     s.sim.spawn(caller(s, 0, call, done));
     s.sim.spawn(caller(s, 1, call, done));
@@ -94,13 +99,7 @@ describe("PolicyReplay", () => {
 
   test("with one vCPU and a sleeping lock, callers run one after the other at full utilisation", () => {
     const s = setup(1);
-    const lock = s.meter.lock("mutex", "sleep");
-    const node = s.meter.unit("node");
-    const call = () => {
-      s.meter.acquire(lock);
-      s.meter.work(node, 50);
-      s.meter.release(lock);
-    };
+    const call = lockedWork(s, "mutex", "sleep"); // 1000 ns under the lock
     const done: number[] = [];
     // One vCPU: the second caller cannot even start until the first frees it, so no wait shows.
     s.sim.spawn(caller(s, 0, call, done));
@@ -200,13 +199,7 @@ describe("booked holds", () => {
 
   test("a sleeper that would wait is not booked: it gives its vCPU up until the lock is handed on", () => {
     const s = setup();
-    const lock = s.meter.lock("mutex", "sleep");
-    const node = s.meter.unit("node");
-    const call = () => {
-      s.meter.acquire(lock);
-      s.meter.work(node, 50); // 1000 ns
-      s.meter.release(lock);
-    };
+    const call = lockedWork(s, "mutex", "sleep"); // 1000 ns under the lock
     const done: number[] = [];
     s.sim.spawn(caller(s, 0, call, done));
     s.sim.spawn(caller(s, 1, call, done));
