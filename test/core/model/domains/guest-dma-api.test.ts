@@ -618,9 +618,13 @@ describe("coherent buffers, sync, stats and idle leases", () => {
 
 describe("time on the guest's vCPU", () => {
   /** A machine whose local policies report nothing: each policy call costs one 'call' unit. */
-  function plain(guestDma: Record<string, unknown> = {}, maxTtesPerCall = 1024) {
+  function plain(
+    guestDma: Record<string, unknown> = {},
+    maxTtesPerCall = 1024,
+    costs: Record<string, number> = {},
+  ) {
     const sim = new Simulator();
-    const cost = parseCostModel({});
+    const cost = parseCostModel(costs);
     const platform = new Platform({
       md: smallMachine({ guests: 1, windowPages: 64, maxTtesPerCall }),
       cost,
@@ -745,9 +749,7 @@ describe("time on the guest's vCPU", () => {
     }
     const zeros: number[] = [];
     // Per-map, a grant and a refusal, with no DMA-API bookkeeping time to wait for after either.
-    const perMap = plain({ acquire: "per-map", leasePages: 4 });
-    const cost = perMap.cost as { dmaApiCpuNs: number };
-    cost.dmaApiCpuNs = 0;
+    const perMap = plain({ acquire: "per-map", leasePages: 4 }, 1024, { dmaApiCpuNs: 0 });
     const ra = perMap.g.memory.alloc(8);
     mapping(perMap.timed(zeroWaits(perMap.dma.mapSingle(ra, PAGE, "to-device", 1), zeros)).value);
     const big = perMap.timed(zeroWaits(perMap.dma.mapSingle(ra, 65 * PAGE, "to-device", 1), zeros));
