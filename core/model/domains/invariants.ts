@@ -4,6 +4,7 @@ import type { Iommu } from "../iommu/iommu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { DvmaBroker } from "./broker.ts";
 import type { GuestDmaApi } from "./guest-dma.ts";
+import type { PageRange } from "./ranges.ts";
 
 /**
  * Every safety invariant of DESIGN section 1 that can be read off the machine at any instant:
@@ -124,8 +125,8 @@ export function ledgerViolations(
 }
 
 /** Sorted ranges with adjacent ones joined, as a ledger keeps them. */
-function merged(rs: readonly { base: number; npages: number }[]): { base: number; npages: number }[] {
-  const out: { base: number; npages: number }[] = [];
+function merged(rs: readonly PageRange[]): PageRange[] {
+  const out: PageRange[] = [];
   for (const r of rs) {
     const last = out[out.length - 1];
     if (last !== undefined && last.base + last.npages === r.base) last.npages += r.npages;
