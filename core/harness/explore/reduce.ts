@@ -108,3 +108,27 @@ export function offered(faults: Fault[], due: ReadonlySet<string>): Fault[] {
   if (due.has(ANY)) return faults;
   return faults.filter((f) => f.dependsOn === null || f.dependsOn.some((a) => due.has(a)));
 }
+
+/**
+ * Which of the events due now to offer (persistent sets over events): when every one acts for a
+ * guest and two guests have events due, only the first guest's. A guest's events touch its own
+ * memory, channel end, leases and TTEs, none of which the other guest's events touch, so the two
+ * guests' events commute; the other guest's run next, at the same instant (time cannot move on
+ * while they are due). A packet fate chosen in one guest's send and one in the other's draw on a
+ * shared budget, but each order reaches what the other does where both fates are allowed. Any
+ * event of the broker, or of ANY, may touch both guests' state: then every event is offered.
+ * Returns the indices to offer, or null for all.
+ */
+export function offeredEvents(actors: readonly string[]): number[] | null {
+  let first: string | null = null;
+  let mixed = false;
+  for (const a of actors) {
+    if (a === ANY || a === BROKER) return null;
+    if (first === null) first = a;
+    else if (a !== first) mixed = true;
+  }
+  if (!mixed) return null;
+  const out: number[] = [];
+  for (let i = 0; i < actors.length; i++) if (actors[i] === first) out.push(i);
+  return out;
+}
