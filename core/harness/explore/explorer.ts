@@ -51,7 +51,7 @@ export interface ExploreOptions {
   policies: PolicyMaker;
   /** Prune states whose hash was seen (off: every schedule is run to its end). */
   prune: boolean;
-  /** Offer a fault only before an event that depends on it (reduce.ts); default on. */
+  /** Offer faults only before events that depend on them, one guest's events at a time (reduce.ts). */
   reduce?: boolean;
   /** Stop (incomplete) after this many distinct states. */
   maxStates: number;

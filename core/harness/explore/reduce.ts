@@ -9,7 +9,8 @@
  * workload and every process or timer made while one of its events ran) act for that guest; an
  * LDC arrival acts for its receiver (the guest, or the broker); what the broker's events make acts
  * for the broker. Everything else (callbacks made by a fault or before tracking began) is ANY:
- * it may touch anything, and every fault depends on it.
+ * it may touch anything, and every fault depends on it. The same reading lets two guests' events
+ * due at one instant run one guest's first (offeredEvents).
  */
 import type { LdcChannel } from "../../model/hv/ldc.ts";
 import type { Process, Simulator } from "../../model/sim/kernel.ts";
