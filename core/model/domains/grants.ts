@@ -6,15 +6,13 @@
  * guest anew, taking back the newer grant the guest still used (a range free in the ledger but
  * mapped by the guest: the next guest to get it shared it).
  *
- * Numbers start at 1 and are never reused for the guest (2^53 grants would take centuries).
+ * Numbers start at 1 (0 names no grant) and are never reused for the guest (2^53 grants would take centuries).
  * Like the reply journal, the table is written before the grant's reply is sent and is kept
  * durably by the control domain, so it survives a broker crash.
  */
 export class GrantTable {
   /** devhandle -> first page index -> [number, pages]. */
   private readonly byRange = new Map<number, Map<number, [number, number]>>();
-  /** Live grant numbers. */
-  private readonly numbers = new Set<number>();
   private next = 1;
 
   /** Records a grant of [index, index + npages) on `devhandle`; returns its number. */
@@ -23,13 +21,7 @@ export class GrantTable {
     let at = this.byRange.get(devhandle);
     if (at === undefined) this.byRange.set(devhandle, (at = new Map()));
     at.set(index, [n, npages]);
-    this.numbers.add(n);
     return n;
-  }
-
-  /** True while grant `n` is live (not released, not reclaimed). */
-  live(n: number): boolean {
-    return this.numbers.has(n);
   }
 
   /**
@@ -41,7 +33,6 @@ export class GrantTable {
     const g = at?.get(index);
     if (g === undefined || g[0] !== n || g[1] !== npages) return false;
     at!.delete(index);
-    this.numbers.delete(n);
     return true;
   }
 
@@ -55,6 +46,5 @@ export class GrantTable {
   /** The guest died: every grant it held is reclaimed. */
   clear(): void {
     this.byRange.clear();
-    this.numbers.clear();
   }
 }

@@ -266,6 +266,7 @@ describe("broker: releases", () => {
   test("a release of what the guest does not hold is refused and changes nothing", () => {
     const r = rig();
     r.hello();
+    expect(r.ask(rel(9, 0, 2)).m).toMatchObject({ reason: "not-granted" }); // nothing granted yet
     r.ask(req(2, 2));
     // Grant 1 is pages 0..1: more pages, fewer, another start, another number, another root complex.
     const cases: [Message, string][] = [
@@ -292,9 +293,14 @@ describe("broker: deaths, crashes and restarts", () => {
     r.hello();
     r.ask(req(2, 2));
     r.ask(req(3, 3));
+    expect(r.broker.numberedGrantsOf(1, DH)).toEqual([
+      { base: 0, npages: 2 },
+      { base: 2, npages: 3 },
+    ]);
     r.hv.killDomain(1, "test");
     r.sim.run(r.sim.now + 1e8);
     expect(r.broker.grantsOf(1, DH)).toEqual([]);
+    expect(r.broker.numberedGrantsOf(1, DH)).toEqual([]);
     expect(r.owners().every((o) => o === -1)).toBe(true);
     expect(r.broker.stats.reclaims).toBe(1);
   });

@@ -72,6 +72,17 @@ describe("ledger = ownership table (3)", () => {
       'rc 512: 1\'s grants [{"base":1,"npages":3}], ledger [{"base":0,"npages":4}]',
       'rc 512: 2\'s grants [], ledger [{"base":8,"npages":2}]',
     ]);
+    // As many pages, elsewhere: named too.
+    const moved = {
+      1: [
+        { base: 0, npages: 3 },
+        { base: 5, npages: 1 },
+      ],
+      2: split[2],
+    };
+    expect(ledgerViolations(hv, ledger(split, true, moved), io)).toEqual([
+      'rc 512: 1\'s grants [{"base":0,"npages":3},{"base":5,"npages":1}], ledger [{"base":0,"npages":4}]',
+    ]);
     // The control domain's own grants are not numbered.
     expect(hv.dvmaGrant(0, 0, DH, WINDOW_BASE + 20 * 8192, 1)).toBe(HV.EOK);
     const own = { ...split, 0: [{ base: 20, npages: 1 }] };
