@@ -30,6 +30,7 @@ import {
   holdsTags,
   InFlight,
   interruptOptions,
+  NOT_BOOKED,
   QueuePairs,
   RingBatcher,
 } from "./queues.ts";
@@ -132,7 +133,7 @@ class Nic implements DeviceModel {
     this.ringBytes = 2 * ringBytes * this.pairs.count;
     const dma = (dvma: number, bytes: number, write: boolean) => port.dma(dvma, bytes, write, 0);
     const ring = (write: boolean) =>
-      new RingBatcher(sim, dma, 0, o.ringEntries, DESC, write, o.batch);
+      new RingBatcher(sim, dma, 0, o.ringEntries, DESC, write, o.batch, port);
     this.queues = Array.from({ length: this.pairs.count }, () => ({
       txSlots: new Resource(sim, o.ringEntries),
       rxSlots: new Resource(sim, o.ringEntries),
@@ -214,13 +215,21 @@ class Nic implements DeviceModel {
   private *receive(q: Queue, req: IoRequest, dvma: number, tag: number): Proc<number> {
     const { sim } = this.env;
     // The driver posted the buffer: the NIC prefetches its descriptor before the frame comes.
-    let f = yield* q.rxFetch.pass();
-    if (f !== 0) return f;
+    // On an idle ring the prefetch is booked and the frame's place on the wire with it: the
+    // descriptor slot is held throughout, so one wait covers both.
+    let f = q.rxFetch.book();
+    let fetched = sim.now;
+    if (f === NOT_BOOKED) f = yield* q.rxFetch.pass();
+    else fetched = q.rxFetch.doneAt;
+    if (f !== 0) {
+      if (fetched > sim.now) yield fetched - sim.now;
+      return f;
+    }
     // The frame reaches the port at a given time (a reply), or back to back at line rate.
     const wire = this.wireNs(req.bytes);
-    const arrive = req.readyAt ?? Math.max(sim.now, this.rxEnd) + wire;
+    const arrive = req.readyAt ?? Math.max(fetched, this.rxEnd) + wire;
     this.rxEnd = Math.max(this.rxEnd, arrive);
-    const wait = Math.ceil(arrive) - sim.now;
+    const wait = Math.max(Math.ceil(arrive), fetched) - sim.now;
     if (wait > 0) yield wait;
     f = yield* this.port.dma(dvma, req.bytes, true, tag);
     if (f !== 0) return f;

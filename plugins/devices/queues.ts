@@ -44,6 +44,15 @@ export interface InterruptConfig {
 
 /** A port's DMA, as the batcher needs it. */
 type Dma = (dvma: number, bytes: number, write: boolean) => Proc<number>;
+/** A port that can book a DMA without waiting (a DevicePort, when `issues`). */
+export interface BookedDma {
+  readonly issues: boolean;
+  issue(dvma: number, bytes: number, write: boolean, tag: number): number;
+  readonly doneAt: number;
+}
+
+/** What RingBatcher.book returns when the ring is busy: the caller waits with pass() instead. */
+export const NOT_BOOKED = -2;
 
 /**
  * A ring the device reads (descriptor prefetch) or writes (completion write-back) with one DMA in
@@ -58,6 +67,8 @@ export class RingBatcher {
   private head = 0;
   private running = false;
   private pos = 0;
+  /** End of the DMA book() made last: the ring is busy until then. */
+  private busyUntil = 0;
 
   constructor(
     private readonly sim: Simulator,
@@ -68,6 +79,7 @@ export class RingBatcher {
     private readonly entryBytes: number,
     private readonly write: boolean,
     private readonly max: number,
+    private readonly booked?: BookedDma,
   ) {}
 
   setBase(dvma: number): void {
@@ -81,7 +93,7 @@ export class RingBatcher {
       this.counts[last]!++;
       return yield this.sigs[last]!;
     }
-    if (!this.running) {
+    if (!this.running && this.sim.now >= this.busyUntil) {
       // An idle ring moves this entry at once, in this request's own process: no server process
       // and no signal. Requests that come meanwhile gather in the next batch.
       this.running = true;
@@ -99,7 +111,33 @@ export class RingBatcher {
     const s = this.sim.signal<number>();
     this.sigs.push(s);
     this.counts.push(1);
+    // Behind a booked DMA nobody waits for: the batch's DMA starts when that one is through.
+    if (!this.running) {
+      this.running = true;
+      this.sim.spawn(this.serve(), "ring-dma", this.busyUntil - this.sim.now);
+    }
     return yield s;
+  }
+
+  /**
+   * On an idle ring of a port that books transfers: moves this request's entry without waiting
+   * (the DMA is booked; the ring is busy until it is through, and entries whose turn comes
+   * meanwhile gather behind it). Returns 0 or the fault code, the DMA's end in `doneAt`; or
+   * NOT_BOOKED when the ring is busy or cannot book (then wait with pass()).
+   */
+  book(): number {
+    const b = this.booked;
+    if (b === undefined || !b.issues || this.running || this.sim.now < this.busyUntil)
+      return NOT_BOOKED;
+    const f = b.issue(this.base + this.pos * this.entryBytes, this.entryBytes, this.write, 0);
+    this.pos = this.pos + 1 === this.entries ? 0 : this.pos + 1;
+    this.busyUntil = b.doneAt;
+    return f;
+  }
+
+  /** When the DMA book() made last is through. */
+  get doneAt(): number {
+    return this.busyUntil;
   }
 
   /** Carries the batches that gathered behind a DMA, oldest first, one DMA after the other. */
