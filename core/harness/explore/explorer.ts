@@ -8,7 +8,8 @@
  * a state. Repeated states are pruned by a 64-bit hash of what the future depends on
  * (ExploreWorld.stateKey): a state already seen has had (or is having) its subtree explored.
  */
-import type { EventChooser, Process } from "../../model/sim/kernel.ts";
+import { CHOOSE_AGAIN, type EventChooser } from "../../model/sim/chooser.ts";
+import type { Process } from "../../model/sim/kernel.ts";
 import { Actors, ANY, offered } from "./reduce.ts";
 import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
 
@@ -161,69 +162,72 @@ export function runSchedule(
   // Steps each process has taken: with its name, where a generator (which cannot be read) stands.
   const steps = new WeakMap<Process<unknown>, number>();
   // Asked before every event (also when only one is due), so the invariants hold in every state;
-  // a fault the budget allows is one more option, after which the choice is made again. While the
-  // prefix replays, every state is one an earlier schedule reached and checked (and hashed): the
-  // checks start where this schedule leaves the prefix.
+  // a fault the budget allows is one more option, after which the kernel asks again (with what the
+  // fault made due now). While the prefix replays, every state is one an earlier schedule reached
+  // and checked (and hashed): the checks start where this schedule leaves the prefix.
+  let clock = 0;
   const chooser: EventChooser = (n, candidate, fn) => {
     actors.enter(ANY); // what the checks and faults below do acts for no one event
-    for (;;) {
-      const fresh = trail.length >= prefix.length;
-      const bad = fresh ? world.violations() : [];
-      if (bad.length > 0 || pruned) {
-        violations.push(...bad);
-        sim.stop();
-        return 0;
-      }
-      if (world.restartOverdue()) continue;
-      let faults = world.faultOptions();
-      if (reduce) {
-        due.clear();
-        for (let i = 0; i < n; i++) due.add(actors.of(candidate(i), fn(i)));
-        const all = faults;
-        faults = offered(all, due);
-        waiting = all.filter((f) => !faults.includes(f)).map((f) => f.name);
-      }
-      const total = n + faults.length;
-      let k = 0;
-      if (total > 1) {
-        const hashing = seen !== null && fresh;
-        labels.length = 0;
-        if (hashing || onStep)
-          for (let i = 0; i < n; i++) labels.push(name(candidate(i), fn(i), hashing));
-        if (hashing) {
-          const later = [...labels];
-          for (const q of live)
-            if (q.finished) live.delete(q);
-            else later.push(`live:${name(q, null, true)}`);
-          sim.forEachPending((t, p, f) => {
-            later.push(`${t - sim.now}:${name(p, f, true)}`);
-          });
-          const h = Bun.hash.wyhash(world.stateKey(later));
-          if (seen.visit(h, world.budgets())) {
-            pruned = true;
-            continue;
-          }
-        }
-        k = choose(total, "");
-        if (onStep) {
-          const at = trail[trail.length - 1]!;
-          at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
-          if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
-          onStep(at.what, k, total);
-        }
-        if (k >= n) {
-          faults[k - n]!.run();
-          continue;
-        }
-      }
-      const p = candidate(k);
-      actors.enter(actors.tagOf(p, fn(k)));
-      if (p !== null) {
-        steps.set(p, (steps.get(p) ?? 0) + 1);
-        live.add(p);
-      }
-      return k;
+    const fresh = trail.length >= prefix.length;
+    const bad = fresh ? world.violations() : [];
+    // Time never runs backwards (a fault struck here acts at the instant of the events due).
+    if (sim.now < clock) bad.push(`the clock went back from ${clock} ns to ${sim.now} ns`);
+    clock = sim.now;
+    if (bad.length > 0 || pruned) {
+      violations.push(...bad);
+      sim.stop();
+      return 0;
     }
+    if (world.restartOverdue()) return CHOOSE_AGAIN;
+    let faults = world.faultOptions();
+    if (reduce) {
+      due.clear();
+      for (let i = 0; i < n; i++) due.add(actors.of(candidate(i), fn(i)));
+      const all = faults;
+      faults = offered(all, due);
+      waiting = all.filter((f) => !faults.includes(f)).map((f) => f.name);
+    }
+    const total = n + faults.length;
+    let k = 0;
+    if (total > 1) {
+      const hashing = seen !== null && fresh;
+      labels.length = 0;
+      if (hashing || onStep)
+        for (let i = 0; i < n; i++) labels.push(name(candidate(i), fn(i), hashing));
+      if (hashing) {
+        const later = [...labels];
+        for (const q of live)
+          if (q.finished) live.delete(q);
+          else later.push(`live:${name(q, null, true)}`);
+        sim.forEachPending((t, p, f) => {
+          later.push(`${t - sim.now}:${name(p, f, true)}`);
+        });
+        const h = Bun.hash.wyhash(world.stateKey(later));
+        if (seen.visit(h, world.budgets())) {
+          pruned = true;
+          sim.stop();
+          return 0;
+        }
+      }
+      k = choose(total, "");
+      if (onStep) {
+        const at = trail[trail.length - 1]!;
+        at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
+        if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
+        onStep(at.what, k, total);
+      }
+      if (k >= n) {
+        faults[k - n]!.run();
+        return CHOOSE_AGAIN;
+      }
+    }
+    const p = candidate(k);
+    actors.enter(actors.tagOf(p, fn(k)));
+    if (p !== null) {
+      steps.set(p, (steps.get(p) ?? 0) + 1);
+      live.add(p);
+    }
+    return k;
   };
   sim.chooser = chooser;
   try {

@@ -1,6 +1,6 @@
+export { CHOOSE_AGAIN, type EventChooser } from "./chooser.ts";
 export { EventHeap } from "./heap.ts";
 export {
-  type EventChooser,
   type Proc,
   Process,
   Signal,

@@ -1,3 +1,4 @@
+import { CHOOSE_AGAIN, type EventChooser } from "./chooser.ts";
 import { badDelay, describe } from "./describe.ts";
 import { EventHeap } from "./heap.ts";
 import { keepable } from "./ready.ts";
@@ -8,14 +9,6 @@ export type Yieldable = number | Signal<any>;
 /** A process body; `yield` returns the awaited signal's value, hence the `any` for TNext. */
 // biome-ignore lint/suspicious/noExplicitAny: `const v: T = yield sig` must type-check for any T
 export type Proc<T = void> = Generator<Yieldable, T, any>;
-
-/**
- * Picks which of `n` events due at one instant runs next (0 = FIFO): event i resumes the process
- * `candidate(i)`, or (null) calls `fn(i)`. Asked before every event (n = 1 too, so a checker sees
- * every state): every ordering of simultaneous events is reachable and, recorded, replayable.
- */
-export type EventChooser = (n: number, candidate: Candidate, fn: (i: number) => unknown) => number;
-type Candidate = (i: number) => Process<unknown> | null;
 
 // Heap ids: a callback event uses a slot id (>= 0) in the slot table, which supports cancel();
 // a process event uses ~pid (< 0): a process has at most one pending event, so its resumption
@@ -245,21 +238,26 @@ export class Simulator {
       const t = heap.peekTime();
       if (t > untilNs) break;
       ready.length = 0;
-      while (heap.size > 0 && heap.peekTime() === t) {
-        const id = heap.pop();
-        if (id >= 0 && this.slotKind[id] === CANCELLED) {
-          this.release(id);
-          this.tombstones--;
-        } else ready.push(id);
+      let k = CHOOSE_AGAIN;
+      while (k === CHOOSE_AGAIN) {
+        // Again: the chooser's change may have cancelled some and made more due at t.
+        while (heap.size > 0 && heap.peekTime() === t) ready.push(heap.pop());
+        let n = 0;
+        for (const id of ready)
+          if (id >= 0 && this.slotKind[id] === CANCELLED) {
+            this.release(id);
+            this.tombstones--;
+          } else ready[n++] = id;
+        if ((ready.length = n) === 0) break;
+        this._now = t;
+        k = choose(n, candidate, callback);
       }
       if (ready.length === 0) continue;
-      const k = choose(ready.length, candidate, callback);
       if (!(Number.isInteger(k) && k >= 0 && k < ready.length))
         throw new RangeError(`chooser picked ${k} of ${ready.length} events`);
       const id = ready[k]!;
       // The others go back in their order; all events due at t were taken, so FIFO is kept.
       for (let i = 0; i < ready.length; i++) if (i !== k) heap.push(t, ready[i]!);
-      this._now = t;
       this.processed++;
       if (id < 0) this.step(this.procs[~id]!);
       else {

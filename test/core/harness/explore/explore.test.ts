@@ -37,6 +37,21 @@ describe("protocol exploration (small bounds)", () => {
     expect(r.pruned).toBeGreaterThan(0);
   }, 60_000);
 
+  // A fault struck between events acts at the instant of the events it precedes: before, the clock
+  // still read the last event's time, and the broker's settle thread a death starts ran earlier
+  // than the event just run (`the clock went back from 27600 ns to 26800 ns`).
+  test("no explored step runs the clock backwards: handshakes and one guest death", () => {
+    const r = explore({
+      bounds: { ...none, maps: 0, deaths: 1 },
+      policies: explorePolicies,
+      prune: true,
+      maxStates: 100_000,
+    });
+    expect(r.counterexample?.violations ?? []).toEqual([]);
+    expect(r.complete).toBe(true);
+    expect(r.endStates).toBeGreaterThan(1);
+  }, 60_000);
+
   test("every schedule with one lost packet", () => {
     const r = explore({
       bounds: { ...none, losses: 1 },

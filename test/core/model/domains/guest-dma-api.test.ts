@@ -618,9 +618,13 @@ describe("coherent buffers, sync, stats and idle leases", () => {
 
 describe("time on the guest's vCPU", () => {
   /** A machine whose local policies report nothing: each policy call costs one 'call' unit. */
-  function plain(guestDma: Record<string, unknown> = {}, maxTtesPerCall = 1024) {
+  function plain(
+    guestDma: Record<string, unknown> = {},
+    maxTtesPerCall = 1024,
+    costs: Record<string, number> = {},
+  ) {
     const sim = new Simulator();
-    const cost = parseCostModel({});
+    const cost = parseCostModel(costs);
     const platform = new Platform({
       md: smallMachine({ guests: 1, windowPages: 64, maxTtesPerCall }),
       cost,
@@ -707,6 +711,65 @@ describe("time on the guest's vCPU", () => {
     // removeRange's call, then the release sent and its ack received on vCPU 0
     expect(t.g.cpu.vcpuBusyNs(0) - busy0).toBe(t.call + t.cost.ldcSendCpuNs + t.cost.ldcRecvCpuNs);
     expect(t.platform.broker.grantsOf(t.g.id, DH)).toEqual([]);
+  });
+
+  test("a map that outgrows its lease holds the vCPU for the policy's refused alloc before asking the broker", () => {
+    const t = plain();
+    const ra = t.g.memory.alloc(9);
+    mapping(t.timed(t.dma.mapSingle(ra, 1, "to-device", 1)).value); // a lease of 8, 1 page used
+    const sent = t.g.link.stats.sent;
+    let askedAt = -1;
+    const t0 = t.sim.now;
+    t.sim.spawn(
+      (function* () {
+        while (t.g.link.stats.sent === sent) yield 1;
+        askedAt = t.sim.now;
+      })(),
+    );
+    const m = t.timed(t.dma.mapSingle(ra + PAGE, 8 * PAGE, "to-device", 1));
+    expect([mapping(m.value).index, t.dma.stats.negotiations]).toEqual([1, 2]); // a second lease, next to the first
+    // The request leaves once the refused alloc's call is over on the vCPU.
+    expect(askedAt - t0).toBe(t.call);
+    // Refused alloc; request and reply; addRange and the alloc; bookkeeping; the map hypercall.
+    const hcall = t.hv.lastCostNs;
+    const want =
+      3 * t.call + t.cost.ldcSendCpuNs + t.cost.ldcRecvCpuNs + t.cost.dmaApiCpuNs + hcall;
+    expect(m.busy).toBe(want);
+  });
+
+  test("no wait of 0 ns: a map spends no kernel event on a wait of nothing", () => {
+    /** `p`, counting the waits of 0 ns it yields (each would be a kernel event of its own). */
+    function* zeroWaits<T>(p: Proc<T>, zeros: number[]): Proc<T> {
+      let r = p.next();
+      while (r.done !== true) {
+        if (r.value === 0) zeros.push(0);
+        r = p.next(yield r.value);
+      }
+      return r.value;
+    }
+    const zeros: number[] = [];
+    // Per-map, a grant and a refusal, with no DMA-API bookkeeping time to wait for after either.
+    const perMap = plain({ acquire: "per-map", leasePages: 4 }, 1024, { dmaApiCpuNs: 0 });
+    const ra = perMap.g.memory.alloc(8);
+    mapping(perMap.timed(zeroWaits(perMap.dma.mapSingle(ra, PAGE, "to-device", 1), zeros)).value);
+    const big = perMap.timed(zeroWaits(perMap.dma.mapSingle(ra, 65 * PAGE, "to-device", 1), zeros));
+    expect(big.value).toEqual({ error: "nack:bad-npages" });
+    // A lease too small while vCPU 0 holds the local policy's lock: the refused alloc waits for it.
+    const t = plain();
+    const ra2 = t.g.memory.alloc(9);
+    mapping(t.timed(t.dma.mapSingle(ra2, 1, "to-device", 1)).value);
+    const lock = t.dma.accounting.locks.find((l) => l.name.endsWith(":policy"))!;
+    t.sim.spawn(
+      (function* () {
+        expect(lock.tryAcquire()).toBe(true);
+        yield 500;
+        lock.release();
+      })(),
+    );
+    const m = t.timed(zeroWaits(t.dma.mapSingle(ra2 + PAGE, 8 * PAGE, "to-device", 1), zeros));
+    expect([mapping(m.value).index, t.dma.stats.negotiations]).toEqual([1, 2]); // a second lease, next to the first
+    expect(lock.stats).toMatchObject({ contended: 1, waitNs: 500 });
+    expect(zeros).toEqual([]);
   });
 
   test("sync holds the vCPU for the hypercall's cost", () => {

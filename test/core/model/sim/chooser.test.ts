@@ -1,5 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { type Proc, type Process, Simulator } from "../../../../core/model/sim/index.ts";
+import {
+  CHOOSE_AGAIN,
+  type Proc,
+  type Process,
+  Simulator,
+} from "../../../../core/model/sim/index.ts";
 
 /** Three processes and two callbacks, all due at t=0 and t=5; returns the order they ran in. */
 function world(sim: Simulator): string[] {
@@ -92,6 +97,76 @@ describe("event chooser", () => {
     sim.run();
     expect(ran).toEqual(["kept"]);
     expect(offered).toEqual([1]);
+  });
+
+  test("while it chooses, the clock reads the instant of the events due, not the last event's", () => {
+    const sim = new Simulator();
+    world(sim);
+    const at: number[] = [];
+    sim.chooser = () => {
+      at.push(sim.now);
+      return 0;
+    };
+    sim.run();
+    expect(at).toEqual([0, 0, 0, 0, 5, 5, 5, 5]);
+  });
+
+  test("what the chooser starts between events starts at that instant and, after CHOOSE_AGAIN, is offered then", () => {
+    const sim = new Simulator();
+    const log = world(sim);
+    let struck = false;
+    const offered: number[] = [];
+    sim.chooser = (n) => {
+      offered.push(n);
+      if (sim.now === 5 && !struck) {
+        struck = true; // a fault: a process that starts now, and a timer
+        sim.spawn(
+          (function* (): Proc {
+            log.push(`fault@${sim.now}`);
+            yield 0;
+          })(),
+          "fault",
+        );
+        sim.schedule(0, () => log.push(`timer@${sim.now}`));
+        return CHOOSE_AGAIN;
+      }
+      return n - 1; // the newest first: what the fault made runs before what was due
+    };
+    sim.run();
+    expect(log).toEqual([
+      "cb1@0",
+      "c@0",
+      "b@0",
+      "a@0",
+      "timer@5",
+      "fault@5",
+      "a@5",
+      "b@5",
+      "c@5",
+      "cb2@5",
+    ]);
+    // The fault process yields 0 once: it is due again at 5, so 5 are offered twice.
+    expect(offered).toEqual([4, 3, 2, 1, 4, 6, 5, 5, 4, 3, 2, 1]);
+  });
+
+  test("an event due now that the chooser cancels is not offered again, nor run", () => {
+    const sim = new Simulator();
+    const ran: string[] = [];
+    const doomed = sim.schedule(0, () => ran.push("cancelled"));
+    sim.schedule(0, () => ran.push("kept"));
+    const offered: number[] = [];
+    sim.chooser = (n) => {
+      offered.push(n);
+      if (offered.length === 1) {
+        sim.cancel(doomed);
+        return CHOOSE_AGAIN;
+      }
+      return 0;
+    };
+    sim.run();
+    expect(ran).toEqual(["kept"]);
+    expect(offered).toEqual([2, 1]);
+    expect(sim.pending).toBe(0);
   });
 
   test("a choice out of range is refused", () => {
