@@ -148,7 +148,11 @@ export class PluginBlame {
         return {
           guest: io.guest,
           device: io.device,
-          setup: () => this.steps(this.run(onSetup, () => io.setup()), onSetup),
+          setup: () =>
+            this.steps(
+              this.run(onSetup, () => io.setup()),
+              onSetup,
+            ),
           // Per request: no closure, only the Blamed that carries the generator.
           submit: (req, cpu) => {
             const prev = this.current;

@@ -1,6 +1,6 @@
 import type { GuestIo, IoRequest, IoResult } from "../../model/domains/io.ts";
-import type { Proc } from "../../model/sim/kernel.ts";
 import type { EventBus } from "../../model/events/bus.ts";
+import type { Proc } from "../../model/sim/kernel.ts";
 import { Histogram } from "../../model/sim/stats.ts";
 import { IoErrorTally } from "./failures.ts";
 
