@@ -182,7 +182,13 @@ class Nic implements DeviceModel {
     const qi = this.pairs.of(cpu);
     const q = this.queues[qi]!;
     yield q.txSlots.request();
-    let f = yield* q.txFetch.pass();
+    // A ring found idle moves the entry in this generator (start, wait, finish): no pass().
+    let f = q.txFetch.start();
+    if (f === NOT_BOOKED) f = yield* q.txFetch.pass();
+    else {
+      if (q.txFetch.waitNs >= 0) yield q.txFetch.waitNs;
+      q.txFetch.finish();
+    }
     if (f === 0) {
       yield q.reads.request();
       const out = this.checks.take();
@@ -215,7 +221,12 @@ class Nic implements DeviceModel {
         const wait = Math.ceil(this.txEnd) - sim.now;
         if (wait > 0) yield wait;
         this.stats.tx++;
-        f = yield* q.txDone.pass();
+        f = q.txDone.start();
+        if (f === NOT_BOOKED) f = yield* q.txDone.pass();
+        else {
+          if (q.txDone.waitNs >= 0) yield q.txDone.waitNs;
+          q.txDone.finish();
+        }
       }
     }
     q.txSlots.release();
@@ -251,10 +262,20 @@ class Nic implements DeviceModel {
       this.rxEnd = Math.max(this.rxEnd, arrive);
       const wait = Math.max(Math.ceil(arrive), fetched) - sim.now;
       if (wait > 0) yield wait;
-      f = yield* this.port.dma(dvma, req.bytes, true, tag);
+      if (this.port.issues) {
+        const at = sim.now;
+        f = this.port.begin(dvma, req.bytes, true, tag);
+        if (f !== 0 || this.port.doneAt > at) yield this.port.doneAt - at;
+        this.port.end(f, dvma, req.bytes, true, at);
+      } else f = yield* this.port.dma(dvma, req.bytes, true, tag);
       if (f === 0) {
         this.stats.rx++;
-        f = yield* q.rxDone.pass();
+        f = q.rxDone.start();
+        if (f === NOT_BOOKED) f = yield* q.rxDone.pass();
+        else {
+          if (q.rxDone.waitNs >= 0) yield q.rxDone.waitNs;
+          q.rxDone.finish();
+        }
       }
     }
     q.rxSlots.release();

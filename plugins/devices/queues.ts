@@ -48,6 +48,8 @@ type Dma = (dvma: number, bytes: number, write: boolean) => Proc<number>;
 export interface BookedDma {
   readonly issues: boolean;
   issue(dvma: number, bytes: number, write: boolean, tag: number): number;
+  begin(dvma: number, bytes: number, write: boolean, tag: number): number;
+  end(fault: number, dvma: number, bytes: number, write: boolean, start: number): void;
   readonly doneAt: number;
 }
 
@@ -69,6 +71,10 @@ export class RingBatcher {
   private pos = 0;
   /** End of the DMA book() made last: the ring is busy until then. */
   private busyUntil = 0;
+  /** The DMA start() began: its fault code, entry address and start time, for finish(). */
+  private begun = { fault: 0, dvma: 0, at: 0 };
+  /** After start(): ns the caller waits before finish(), or -1 for no wait. */
+  waitNs = -1;
 
   constructor(
     private readonly sim: Simulator,
@@ -117,6 +123,34 @@ export class RingBatcher {
       this.sim.spawn(this.serve(), "ring-dma", this.busyUntil - this.sim.now);
     }
     return yield s;
+  }
+
+  /**
+   * pass() without a generator, for the request that finds the ring idle on a port that books
+   * transfers: starts its entry's DMA now (the ring is running, as in pass()) and returns 0 or
+   * the fault code; the caller waits `waitNs` (if >= 0), then calls finish(). NOT_BOOKED when
+   * the ring is busy or cannot book: then wait with pass().
+   */
+  start(): number {
+    const b = this.booked;
+    if (b === undefined || !b.issues || this.running || this.sim.now < this.busyUntil)
+      return NOT_BOOKED;
+    this.running = true;
+    const g = this.begun;
+    g.dvma = this.base + this.pos * this.entryBytes;
+    g.at = this.sim.now;
+    g.fault = b.begin(g.dvma, this.entryBytes, this.write, 0);
+    this.waitNs = g.fault !== 0 || b.doneAt > g.at ? b.doneAt - g.at : -1;
+    return g.fault;
+  }
+
+  /** After start() and its wait: the DMA is through; the batches that gathered meanwhile go next. */
+  finish(): void {
+    const g = this.begun;
+    this.booked!.end(g.fault, g.dvma, this.entryBytes, this.write, g.at);
+    this.pos = this.pos + 1 === this.entries ? 0 : this.pos + 1;
+    if (this.head < this.sigs.length) this.sim.spawn(this.serve(), "ring-dma");
+    else this.running = false;
   }
 
   /**

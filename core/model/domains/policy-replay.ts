@@ -11,6 +11,12 @@ import {
   type MeterLog,
 } from "./policy-meter.ts";
 
+/** A vCPU a caller holds, and how far the work it holds it for has got (ns, >= now). */
+export interface Held {
+  v: number;
+  t: number;
+}
+
 /**
  * Charges an allocation policy's calls in simulated time. The policy runs synchronously on the
  * host and records its sections in its MeterLog; after the call the caller (who holds a vCPU)
@@ -55,6 +61,21 @@ export class PolicyReplay {
     const end = this.charge(this.sim.now);
     if (end < 0) return this.replayLog(dcpu, v, cpu);
     return end > this.sim.now ? this.hold(end - this.sim.now, v) : ready(v);
+  }
+
+  /**
+   * For a caller holding `held` after charge(held.t) returned `end`: the calls end then (the
+   * vCPU is held on until `end`), or, not chargeable (-1), once the work held for is over they
+   * are replayed event by event (the vCPU held afterwards may be another).
+   */
+  *holdOn(end: number, dcpu: DomainCpu, held: Held, cpu: number): Proc<void> {
+    if (end >= 0) {
+      held.t = end;
+      return;
+    }
+    if (held.t > this.sim.now) yield held.t - this.sim.now;
+    held.v = yield* this.replay(dcpu, held.v, cpu);
+    held.t = this.sim.now;
   }
 
   private *hold(ns: number, v: number): Proc<number> {
