@@ -2,7 +2,7 @@ import type { CostModel } from "../machine/cost-model.ts";
 import type { DomainCpu } from "../machine/cpu.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import { Lock } from "../sim/lock.ts";
-import { ready } from "../sim/ready.ts";
+import { after, ready } from "../sim/ready.ts";
 import {
   IMPLICIT_LOCK,
   METER_ACQUIRE,
@@ -60,7 +60,7 @@ export class PolicyReplay {
     if (this.meter.length === 0) return ready(v);
     const end = this.charge(this.sim.now);
     if (end < 0) return this.replayLog(dcpu, v, cpu);
-    return end > this.sim.now ? this.hold(end - this.sim.now, v) : ready(v);
+    return end > this.sim.now ? after(end - this.sim.now, v) : ready(v);
   }
 
   /**
@@ -76,11 +76,6 @@ export class PolicyReplay {
     if (held.t > this.sim.now) yield held.t - this.sim.now;
     held.v = yield* this.replay(dcpu, held.v, cpu);
     held.t = this.sim.now;
-  }
-
-  private *hold(ns: number, v: number): Proc<number> {
-    yield ns;
-    return v;
   }
 
   /**
