@@ -47,4 +47,3 @@ describe("after(ns, v): one wait, then a value, without a generator", () => {
     expect(sim.eventsProcessed).toBe(4); // two spawns, two waits
   });
 });
-
