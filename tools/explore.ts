@@ -118,7 +118,7 @@ const r = explore({
 });
 const seconds = (performance.now() - t0) / 1000; // host clock
 console.log(
-  `explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}, fault reduction ${reduce ? "on" : "off"}`,
+  `explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}, partial-order reduction ${reduce ? "on" : "off"}`,
 );
 console.log(`  states explored   ${r.states}`);
 console.log(`  end states        ${r.endStates}`);

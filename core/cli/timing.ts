@@ -51,8 +51,14 @@ export class TimingTotals {
   private events = 0;
   private ios = 0;
   private runWallNs = 0;
-  /** Per thread: runs, their CPU time summed, and a worker's CPU time since it started. */
-  private readonly threads = new Map<number, { runs: number; cpuNs: number; allNs: number }>();
+  /**
+   * Per thread: runs, their CPU time summed, a worker's CPU time since it started, and how much
+   * of that went to its start-up and to probes.
+   */
+  private readonly threads = new Map<
+    number,
+    { runs: number; cpuNs: number; allNs: number; startNs: number; probeNs: number }
+  >();
 
   add(t: RunTiming): void {
     this.runs++;
@@ -60,18 +66,26 @@ export class TimingTotals {
     this.events += t.events;
     this.ios += t.ios;
     this.runWallNs += t.wallNs;
-    const th = this.threads.get(t.thread) ?? { runs: 0, cpuNs: 0, allNs: 0 };
+    const th = this.threads.get(t.thread) ?? {
+      runs: 0,
+      cpuNs: 0,
+      allNs: 0,
+      startNs: 0,
+      probeNs: 0,
+    };
     th.runs++;
     th.cpuNs += t.cpuNs;
     th.allNs = Math.max(th.allNs, t.threadCpuNs ?? 0);
+    th.startNs = Math.max(th.startNs, t.threadStartNs ?? 0);
+    th.probeNs = Math.max(th.probeNs, t.threadProbeNs ?? 0);
     this.threads.set(t.thread, th);
   }
 
   /**
    * Where the sweep's CPU time went: the process's (`processNs`, every thread) and points per
    * CPU-second over it; per thread, its runs' CPU time and all of its own (`mainNs` for this
-   * thread, over the sweep; a worker's since it started, so its start-up too); the rest is
-   * Bun's own threads (GC, JIT compilers).
+   * thread, over the sweep; a worker's since it started, with its start-up and probe shown); the
+   * rest is Bun's own threads (GC, JIT compilers).
    */
   cpuLine(processNs: number, mainNs: number): string {
     const threads = [...this.threads.entries()].sort(([a], [b]) => a - b);
@@ -79,7 +93,9 @@ export class TimingTotals {
     const each = threads.map(([n, th]) => {
       const allNs = n === 0 ? mainNs : th.allNs;
       jsNs += allNs;
-      return `thread ${n} ${th.runs} runs ${seconds(th.cpuNs)} (all ${seconds(allNs)})`;
+      const parts =
+        n === 0 ? "" : `: start-up ${seconds(th.startNs)}, probe ${seconds(th.probeNs)}`;
+      return `thread ${n} ${th.runs} runs ${seconds(th.cpuNs)} (all ${seconds(allNs)}${parts})`;
     });
     const perCpu = processNs > 0 ? this.runs / (processNs / 1e9) : 0;
     return (

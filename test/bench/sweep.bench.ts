@@ -10,6 +10,7 @@
  * than wall time. Every report and every sweep's kernel event count must be identical.
  */
 
+import { readdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { resolve } from "node:path";
 import { fmt, header, median, note, row } from "./harness.ts";
@@ -24,13 +25,91 @@ interface Sample {
   load: number;
   json: string;
   events: number;
-  /** Per thread that ran runs: runs, their CPU-s, the thread's own CPU-s in all. */
-  perThread: { runs: number; runsS: number; allS: number }[];
+  /**
+   * Per thread that ran runs: runs, their CPU-s, the thread's own CPU-s in all, and (a worker)
+   * how much of that went to its start-up and its probe.
+   */
+  perThread: { runs: number; runsS: number; allS: number; startS: number; probeS: number }[];
   /** CPU-s of the process's other threads (Bun's JIT compilers and GC). */
   otherS: number;
+  /** CPU-s by kind of thread, from /proc (Linux; empty elsewhere). */
+  kinds: Map<Kind, number>;
+  /** Per run (plan index): its CPU-s, the thread that ran it and when it finished (0, 1, ...). */
+  runs: RunCpu[];
 }
 
-const THREAD = /thread (\d+) (\d+) runs (\d+\.\d+) s \(all (\d+\.\d+) s\)/g;
+/** Threads by their Linux name: the JS threads, Bun's JIT compilers, its GC, and the rest. */
+type Kind = "js" | "jit" | "gc" | "other";
+const kindOf = (name: string): Kind =>
+  name === "bun" || name === "Worker"
+    ? "js"
+    : name.startsWith("JITWorker")
+      ? "jit"
+      : name.startsWith("HeapHelper") || name.includes("ollector")
+        ? "gc"
+        : "other";
+
+/** Clock ticks per second of /proc's stat times (USER_HZ: 100 on Linux). */
+const USER_HZ = 100;
+/** How often the child's threads are sampled: a thread that ends loses at most this much. */
+const SAMPLE_MS = 50;
+
+/**
+ * Samples each thread's CPU time of process `pid` from /proc until stopped: a JIT or GC thread
+ * may end before the process does, so its last sample stands for it.
+ */
+function threadSampler(pid: number): () => Map<Kind, number> {
+  const last = new Map<string, { kind: Kind; s: number }>();
+  const sample = () => {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      return; // not Linux, or the process has ended
+    }
+    for (const t of tasks) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${t}/stat`, "utf8");
+        const name = st.slice(st.indexOf("(") + 1, st.lastIndexOf(")"));
+        const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+        // Fields 14 and 15 of stat (utime, stime), counted after the name's closing bracket.
+        last.set(t, { kind: kindOf(name), s: (Number(f[11]) + Number(f[12])) / USER_HZ });
+      } catch {
+        // the thread ended between the listing and the read
+      }
+    }
+  };
+  sample();
+  const timer = setInterval(sample, SAMPLE_MS);
+  return () => {
+    clearInterval(timer);
+    const kinds = new Map<Kind, number>();
+    for (const { kind, s } of last.values()) kinds.set(kind, (kinds.get(kind) ?? 0) + s);
+    return kinds;
+  };
+}
+
+const THREAD =
+  /thread (\d+) (\d+) runs (\d+\.\d+) s \(all (\d+\.\d+) s(?:: start-up (\d+\.\d+) s, probe (\d+\.\d+) s)?\)/g;
+
+const RUN = /^timing (\d+)\/\d+ .*?: wall [\d.]+ s, cpu (\d+\.\d+) s(?: \(thread (\d+)\))?,/gm;
+
+interface RunCpu {
+  cpuS: number;
+  thread: number;
+  seq: number;
+}
+
+/** Each run's CPU time and thread, by plan index, from --timing's run lines (in finish order). */
+function runLines(err: string): RunCpu[] {
+  const out: RunCpu[] = [];
+  let seq = 0;
+  for (const m of err.matchAll(RUN))
+    out[Number(m[1]) - 1] = { cpuS: Number(m[2]), thread: Number(m[3] ?? 0), seq: seq++ };
+  if (out.length !== POINTS || out.includes(undefined as never))
+    throw new Error("--timing printed no line for some run");
+  return out;
+}
 
 async function sweep(duration: string, workers: number): Promise<Sample> {
   const load = loadavg()[0]!;
@@ -45,12 +124,14 @@ async function sweep(duration: string, workers: number): Promise<Sample> {
     ],
     { cwd: REPO, stdout: "pipe", stderr: "pipe" },
   );
+  const stopSampling = threadSampler(p.pid);
   const [json, err] = await Promise.all([
     new Response(p.stdout).text(),
     new Response(p.stderr).text(),
   ]);
   if ((await p.exited) !== 0) throw new Error(`policies --workers ${workers}: ${err}`);
   const wallS = (Bun.nanoseconds() - t0) / 1e9; // host clock
+  const kinds = stopSampling();
   const cpu = p.resourceUsage()!.cpuTime;
   const threads = err.match(new RegExp(`^timing all ${POINTS} runs on (\\d+) threads?:`, "m"));
   const events = err.match(/^timing all .*?, ([\d,]+) events,/m);
@@ -61,6 +142,8 @@ async function sweep(duration: string, workers: number): Promise<Sample> {
     runs: Number(m[2]),
     runsS: Number(m[3]),
     allS: Number(m[4]),
+    startS: Number(m[5] ?? 0),
+    probeS: Number(m[6] ?? 0),
   }));
   return {
     wallS,
@@ -71,6 +154,8 @@ async function sweep(duration: string, workers: number): Promise<Sample> {
     events: Number(events[1]!.replaceAll(",", "")),
     perThread,
     otherS: Number(cpuLine[1]),
+    kinds,
+    runs: runLines(err),
   };
 }
 
@@ -143,6 +228,57 @@ export default async function sweepBench({ quick }: { quick: boolean }): Promise
     const xs = ofThread(two, n);
     if (xs.length > 0)
       row(`points per CPU-second of the thread, 2 workers: thread ${n}`, xs, "points/s");
+  }
+  const worker = (f: (t: Sample["perThread"][number]) => number) =>
+    two.flatMap((s) => (s.perThread[1] ? [f(s.perThread[1])] : []));
+  row(
+    "worker's start-up (modules, scenario), thread 1",
+    worker((t) => t.startS),
+    "CPU-s",
+  );
+  row(
+    "worker's probe of the runs left, thread 1",
+    worker((t) => t.probeS),
+    "CPU-s",
+  );
+  row(
+    "worker's CPU outside runs, start-up and probe, thread 1",
+    worker((t) => t.allS - t.runsS - t.startS - t.probeS),
+    "CPU-s",
+  );
+  // By kind of thread (/proc): the second VM's JIT shows in the compilers' CPU time.
+  for (const [kind, what] of [
+    ["js", "the JS threads (runs, start-up, probe, messages)"],
+    ["jit", "Bun's JIT compiler threads"],
+    ["gc", "Bun's GC helper threads"],
+    ["other", "Bun's other threads"],
+  ] as const)
+    for (const [xs, n] of [
+      [one, 1],
+      [two, 2],
+    ] as const)
+      if (xs.every((s) => s.kinds.size > 0))
+        row(
+          `CPU time of ${what}, ${n} worker${n > 1 ? "s" : ""}`,
+          xs.map((s) => s.kinds.get(kind) ?? 0),
+          "CPU-s",
+        );
+  // A thread's runs against the same runs in the paired 1-worker sweep: a cold VM's runs (the
+  // worker's first above all) cost more CPU until its JIT has compiled the model.
+  for (const n of [0, 1]) {
+    const ratio = (first: boolean) =>
+      two.flatMap((s, i) => {
+        const mine = s.runs
+          .flatMap((r, index) => (r.thread === n ? [index] : []))
+          .sort((a, b) => s.runs[a]!.seq - s.runs[b]!.seq);
+        const sel = first ? mine.slice(0, 1) : mine;
+        const a = sel.reduce((t, index) => t + s.runs[index]!.cpuS, 0);
+        const b = sel.reduce((t, index) => t + one[i]!.runs[index]!.cpuS, 0);
+        return b > 0 ? [a / b] : [];
+      });
+    row(`runs' CPU on thread ${n} over the same runs with 1 worker`, ratio(false), "x");
+    if (n > 0)
+      row(`first run's CPU on thread ${n} over the same run with 1 worker`, ratio(true), "x");
   }
   note("kernel events per sweep (every sweep)", one[0]!.events.toLocaleString("en-US"));
 }

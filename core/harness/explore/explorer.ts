@@ -10,7 +10,7 @@
  */
 import { CHOOSE_AGAIN, type EventChooser } from "../../model/sim/chooser.ts";
 import type { Process } from "../../model/sim/kernel.ts";
-import { Actors, ANY, offered } from "./reduce.ts";
+import { Actors, ANY, offered, offeredEvents } from "./reduce.ts";
 import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
 
 /** A schedule that does not fit the model (a user's --replay), not a finding. */
@@ -51,7 +51,7 @@ export interface ExploreOptions {
   policies: PolicyMaker;
   /** Prune states whose hash was seen (off: every schedule is run to its end). */
   prune: boolean;
-  /** Offer a fault only before an event that depends on it (reduce.ts); default on. */
+  /** Offer faults only before events that depend on them, one guest's events at a time (reduce.ts). */
   reduce?: boolean;
   /** Stop (incomplete) after this many distinct states. */
   maxStates: number;
@@ -165,6 +165,11 @@ export function runSchedule(
   // a fault the budget allows is one more option, after which the kernel asks again (with what the
   // fault made due now). While the prefix replays, every state is one an earlier schedule reached
   // and checked (and hashed): the checks start where this schedule leaves the prefix.
+  const acts: string[] = [];
+  const named = (what: string): string => {
+    trail[trail.length - 1]!.what = what;
+    return what;
+  };
   let clock = 0;
   const chooser: EventChooser = (n, candidate, fn) => {
     actors.enter(ANY); // what the checks and faults below do acts for no one event
@@ -180,14 +185,20 @@ export function runSchedule(
     }
     if (world.restartOverdue()) return CHOOSE_AGAIN;
     let faults = world.faultOptions();
+    // The events offered: their indices among the n due (all of them unless reduced).
+    let events: number[] | null = null;
     if (reduce) {
+      acts.length = 0;
+      for (let i = 0; i < n; i++) acts.push(actors.of(candidate(i), fn(i)));
+      events = offeredEvents(acts);
       due.clear();
-      for (let i = 0; i < n; i++) due.add(actors.of(candidate(i), fn(i)));
+      for (let i = 0; i < n; i++) if (events === null || events.includes(i)) due.add(acts[i]!);
       const all = faults;
       faults = offered(all, due);
       waiting = all.filter((f) => !faults.includes(f)).map((f) => f.name);
     }
-    const total = n + faults.length;
+    const m = events === null ? n : events.length;
+    const total = m + faults.length;
     let k = 0;
     if (total > 1) {
       const hashing = seen !== null && fresh;
@@ -210,15 +221,15 @@ export function runSchedule(
         }
       }
       k = choose(total, "");
-      if (onStep) {
-        const at = trail[trail.length - 1]!;
-        at.what = k < n ? `t=${sim.now} run ${labels[k]}` : `t=${sim.now} ${faults[k - n]!.name}`;
-        if (n > 1 && k < n) at.what += ` (of ${labels.join(" ")})`;
-        onStep(at.what, k, total);
-      }
-      if (k >= n) {
-        faults[k - n]!.run();
+      if (k >= m) {
+        if (onStep) onStep(named(`t=${sim.now} ${faults[k - m]!.name}`), k, total);
+        faults[k - m]!.run();
         return CHOOSE_AGAIN;
+      }
+      if (events !== null) k = events[k]!;
+      if (onStep) {
+        const of = n > 1 ? ` (of ${labels.join(" ")})` : "";
+        onStep(named(`t=${sim.now} run ${labels[k]}${of}`), trail[trail.length - 1]!.k, total);
       }
     }
     const p = candidate(k);

@@ -9,7 +9,8 @@
  * workload and every process or timer made while one of its events ran) act for that guest; an
  * LDC arrival acts for its receiver (the guest, or the broker); what the broker's events make acts
  * for the broker. Everything else (callbacks made by a fault or before tracking began) is ANY:
- * it may touch anything, and every fault depends on it.
+ * it may touch anything, and every fault depends on it. The same reading lets two guests' events
+ * due at one instant run one guest's first (offeredEvents).
  */
 import type { LdcChannel } from "../../model/hv/ldc.ts";
 import type { Process, Simulator } from "../../model/sim/kernel.ts";
@@ -107,4 +108,28 @@ export interface Fault {
 export function offered(faults: Fault[], due: ReadonlySet<string>): Fault[] {
   if (due.has(ANY)) return faults;
   return faults.filter((f) => f.dependsOn === null || f.dependsOn.some((a) => due.has(a)));
+}
+
+/**
+ * Which of the events due now to offer (persistent sets over events): when every one acts for a
+ * guest and two guests have events due, only the first guest's. A guest's events touch its own
+ * memory, channel end, leases and TTEs, none of which the other guest's events touch, so the two
+ * guests' events commute; the other guest's run next, at the same instant (time cannot move on
+ * while they are due). A packet fate chosen in one guest's send and one in the other's draw on a
+ * shared budget, but each order reaches what the other does where both fates are allowed. Any
+ * event of the broker, or of ANY, may touch both guests' state: then every event is offered.
+ * Returns the indices to offer, or null for all.
+ */
+export function offeredEvents(actors: readonly string[]): number[] | null {
+  let first: string | null = null;
+  let mixed = false;
+  for (const a of actors) {
+    if (a === ANY || a === BROKER) return null;
+    if (first === null) first = a;
+    else if (a !== first) mixed = true;
+  }
+  if (!mixed) return null;
+  const out: number[] = [];
+  for (let i = 0; i < actors.length; i++) if (actors[i] === first) out.push(i);
+  return out;
 }

@@ -54,10 +54,16 @@ export interface RunTiming {
   thread: number;
   /** A worker's CPU time since it started (its start-up included) when the run ended. */
   threadCpuNs?: number;
+  /** How much of `threadCpuNs` went to the worker's start-up (modules, scenario) and to probes. */
+  threadStartNs?: number;
+  threadProbeNs?: number;
 }
 
 /** A run's host-clock figures and the thread that ran it. */
-type HostTimes = Pick<RunTiming, "wallNs" | "cpuNs" | "thread" | "threadCpuNs">;
+type HostTimes = Pick<
+  RunTiming,
+  "wallNs" | "cpuNs" | "thread" | "threadCpuNs" | "threadStartNs" | "threadProbeNs"
+>;
 
 export interface ParallelRunOptions {
   /** Workers to start (at most one per run). */
@@ -220,8 +226,9 @@ export async function runScenarioParallel(
             inFlight.set(m.index, { simulatedNs: m.simulatedNs, events: m.events });
             return report();
           }
-          const { wallNs, cpuNs, threadCpuNs } = m;
-          finished(m.index, m.metrics, m.events, { wallNs, cpuNs, thread, threadCpuNs });
+          const { wallNs, cpuNs, threadCpuNs, threadStartNs, threadProbeNs } = m;
+          const host = { wallNs, cpuNs, thread, threadCpuNs, threadStartNs, threadProbeNs };
+          finished(m.index, m.metrics, m.events, host);
           if (!settled) start(w, busy);
         };
         // Uncaught in the worker (outside a run's try) or the worker died: blame its current run.

@@ -47,8 +47,9 @@ export type FromWorker =
   | { type: "progress"; index: number; simulatedNs: number; events: number }
   /**
    * `wallNs` and `cpuNs`: the run's wall and CPU time in the worker, boot to finish;
-   * `threadCpuNs`: the worker's CPU time since it started, start-up included (host clock, for
-   * --timing).
+   * `threadCpuNs`: the worker's CPU time since it started, start-up included; `threadStartNs`
+   * and `threadProbeNs`: how much of that went to start-up (modules, scenarios) and to probes
+   * (host clock, for --timing).
    */
   | {
       type: "result";
@@ -58,6 +59,8 @@ export type FromWorker =
       wallNs: number;
       cpuNs: number;
       threadCpuNs: number;
+      threadStartNs: number;
+      threadProbeNs: number;
     }
   /** `input`: bad user input (an InputError), which the CLI reports as such (exit 2). */
   | { type: "error"; index: number; message: string; input: boolean; plugin?: [string, string] };
@@ -82,6 +85,11 @@ interface Loaded {
 
 let loadedKey: string | undefined;
 let loaded: Promise<Loaded> | undefined;
+/**
+ * This thread's CPU time in start-up (importing the modules, which ends here, then loading each
+ * spec) and in probes, ns (host clock: --timing only).
+ */
+const spent = { startNs: threadCpuNs(), probeNs: 0 };
 
 self.onmessage = async (e: MessageEvent<ToWorker>) => {
   const msg = e.data;
@@ -89,12 +97,11 @@ self.onmessage = async (e: MessageEvent<ToWorker>) => {
     const key = JSON.stringify(msg.spec);
     if (key === loadedKey) return;
     loadedKey = key;
-    loaded = loadSpec(msg.spec).then(({ raw, scn, table }) => ({
-      raw,
-      scn,
-      table,
-      points: new Map(),
-    }));
+    const cpu0 = threadCpuNs();
+    loaded = loadSpec(msg.spec).then(({ raw, scn, table }) => {
+      spent.startNs += threadCpuNs() - cpu0;
+      return { raw, scn, table, points: new Map() };
+    });
     loaded.catch(() => {}); // reported by each run that awaits it, not as an unhandled rejection
     return;
   }
@@ -134,7 +141,12 @@ function run(l: Loaded, msg: Extract<ToWorker, { type: "run" }>): void {
   const wallNs = (performance.now() - wall0) * 1e6; // host clock
   const cpuNs = threadCpuNs() - cpu0;
   const { metrics, events } = done;
-  post({ type: "result", index, metrics, events, wallNs, cpuNs, threadCpuNs: threadCpuNs() });
+  const [threadStartNs, threadProbeNs] = [spent.startNs, spent.probeNs];
+  post({
+    type: "result",
+    ...{ index, metrics, events, wallNs, cpuNs, threadCpuNs: threadCpuNs() },
+    ...{ threadStartNs, threadProbeNs },
+  });
 }
 
 /** The parsed scenario of the run's matrix point (parsed once per point) and its path. */
@@ -169,6 +181,7 @@ function probe(l: Loaded | undefined, msg: Extract<ToWorker, { type: "probe" }>)
     runs.push(r.index);
     events.push(sim?.eventsProcessed ?? 0);
   }
+  spent.probeNs += threadCpuNs() - cpu0;
   self.postMessage({ type: "probed", runs, events } satisfies Probed);
 }
 

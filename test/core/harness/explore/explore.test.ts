@@ -7,6 +7,7 @@ import {
   ScheduleError,
   SeenStates,
 } from "../../../../core/harness/explore/index.ts";
+import { ANY, BROKER, offeredEvents } from "../../../../core/harness/explore/reduce.ts";
 import { DvmaBroker } from "../../../../core/model/domains/broker.ts";
 import { BrokerClient } from "../../../../core/model/domains/broker-client.ts";
 import { Hypervisor } from "../../../../core/model/hv/hypervisor.ts";
@@ -64,9 +65,11 @@ describe("protocol exploration (small bounds)", () => {
   }, 60_000);
 
   test("pruning keeps every end state: one loss, the same end states as every schedule run out", () => {
+    // Unreduced: the reduction alone already cuts most of the schedules pruning would.
+    const run = (prune: boolean) =>
+      explore({ bounds, policies: explorePolicies, prune, reduce: false, maxStates: 100_000 });
     const bounds = { ...none, losses: 1 };
-    const pruned = explore({ bounds, policies: explorePolicies, prune: true, maxStates: 100_000 });
-    const all = explore({ bounds, policies: explorePolicies, prune: false, maxStates: 100_000 });
+    const [pruned, all] = [run(true), run(false)];
     expect(pruned.schedules).toBeLessThan(all.schedules / 4);
     expect(pruned.endStates).toBe(all.endStates);
     expect([pruned.complete, all.complete]).toEqual([true, true]);
@@ -79,8 +82,10 @@ describe("protocol exploration (small bounds)", () => {
     // With resends: pruning once lost end states here (a process waiting on a signal was not in
     // the key), so the unreduced run is the reference only since every live process is.
     ["one broker crash and restart", { restarts: 1 }],
+    // Fates drawn in both guests' sends from one budget, the guests' events not interleaved.
+    ["two lost packets", { losses: 2 }],
   ] as const)
-    test(`the fault reduction keeps every end state: ${what}`, () => {
+    test(`the reduction keeps every end state: ${what}`, () => {
       const bounds = { ...none, ...extra };
       const run = (reduce: boolean) =>
         explore({ bounds, policies: explorePolicies, prune: true, reduce, maxStates: 100_000 });
@@ -90,6 +95,15 @@ describe("protocol exploration (small bounds)", () => {
       expect([...reduced.endKeys].sort()).toEqual([...all.endKeys].sort());
       expect(reduced.schedules).toBeLessThan(all.schedules);
     }, 120_000);
+
+  test("only when every event due acts for a guest, and two guests have some, is one guest's set offered", () => {
+    expect(offeredEvents(["g1", "g2", "g1"])).toEqual([0, 2]);
+    expect(offeredEvents(["g2", "g1"])).toEqual([0]);
+    expect(offeredEvents(["g1", "g1"])).toBeNull(); // one guest: its events, in every order
+    expect(offeredEvents(["g1", "g2", BROKER])).toBeNull(); // the broker touches both guests
+    expect(offeredEvents(["g1", ANY, "g2"])).toBeNull();
+    expect(offeredEvents([])).toBeNull();
+  });
 
   test("a state seen with at least as much of every budget covers it; with more of one, not", () => {
     const seen = new SeenStates();

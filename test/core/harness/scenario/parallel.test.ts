@@ -19,7 +19,7 @@ import {
 } from "../../../../core/harness/scenario/run-scenario.ts";
 import { startPath } from "../../../../core/harness/scenario/runner.ts";
 import { loadSpec, type ScenarioSpec } from "../../../../core/harness/scenario/spec.ts";
-import type { Probed, ToWorker } from "../../../../core/harness/scenario/worker.ts";
+import type { FromWorker, Probed, ToWorker } from "../../../../core/harness/scenario/worker.ts";
 import { cli } from "../../../helpers/cli.ts";
 
 const REPO = resolve(import.meta.dir, "../../../..");
@@ -128,6 +128,16 @@ describe("parallel sweeps", () => {
       expect(here[0]).toBeGreaterThan(here[1]!); // 12 in flight against 4
       // Out of CPU budget after the first run: the rest are not probed.
       expect(await ask(0)).toEqual({ type: "probed", runs: [11], events: [here[0]!] });
+      // The next run's result counts the probes' CPU time apart from the run's own.
+      const result = await new Promise<FromWorker>((answer) => {
+        w.onmessage = (e: MessageEvent<FromWorker>) => e.data.type !== "progress" && answer(e.data);
+        w.postMessage({ type: "run", index: 3, total: at.length, at: at[3] } satisfies ToWorker);
+      });
+      if (result.type !== "result") throw new Error(`expected a result, got ${result.type}`);
+      expect(result.threadProbeNs).toBeGreaterThan(0);
+      expect(result.threadStartNs + result.threadProbeNs + result.cpuNs).toBeLessThanOrEqual(
+        result.threadCpuNs,
+      );
     } finally {
       w.terminate();
     }
@@ -177,6 +187,10 @@ describe("parallel sweeps", () => {
       expect(t.cpuNs).toBeGreaterThan(0);
       // A worker's own CPU time, start-up included, is more than the run's.
       if (t.thread > 0) expect(t.threadCpuNs!).toBeGreaterThan(t.cpuNs);
+      // Its start-up (modules, scenario) is counted apart; a worker that joins at once probes nothing.
+      if (t.thread > 0) expect(t.threadStartNs!).toBeGreaterThan(0);
+      if (t.thread > 0) expect(t.threadStartNs! + t.cpuNs).toBeLessThanOrEqual(t.threadCpuNs!);
+      if (t.thread > 0) expect(t.threadProbeNs).toBe(0);
       expect(t.events).toBeGreaterThan(t.ios);
       totals.add(t);
     }
@@ -186,6 +200,9 @@ describe("parallel sweeps", () => {
     expect(line).toStartWith("timing cpu: process 120.000 s, 0.0500 runs per CPU-s; ");
     expect(line).toContain(`; thread 0 ${runs[0]} runs `);
     expect(line).toContain(" (all 1.000 s); thread 1 ");
+    expect(line).toMatch(
+      /; thread 1 \d+ runs [\d.]+ s \(all [\d.]+ s: start-up 0\.\d{3} s, probe 0\.000 s\); /,
+    );
     expect(line).toMatch(/; other threads 11\d\.\d{3} s\n$/);
   });
 
