@@ -16,6 +16,8 @@ export function bootSmall(
   opts: Parameters<typeof smallMachine>[0] & {
     guestDma?: Partial<GuestDmaOptions>;
     lossRate?: number;
+    /** Decides each packet's fate on a guest's channel (see LdcOptions.fate). */
+    fate?: (channel: number, pkt: Uint8Array, from: number) => 0 | 1 | 2 | 3;
     seed?: number;
     cost?: Record<string, number>;
   } = {},
@@ -33,7 +35,7 @@ export function bootSmall(
     globalPolicy: (_d, windowPages, guests, meter) => global({ windowPages, guests, meter }),
     localPolicy: (_g, _d, windowPages, cpus, meter) => local({ windowPages, cpus, meter }),
     guestDma: opts.guestDma,
-    ldc: { lossRate: opts.lossRate ?? 0 },
+    ldc: { lossRate: opts.lossRate ?? 0, fate: opts.fate },
     bus,
   });
   platformRef.sim = platform.sim;

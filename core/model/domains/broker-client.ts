@@ -11,7 +11,6 @@ import {
   message,
   PROTOCOL_MAJOR,
   PROTOCOL_MINOR,
-  STALE,
 } from "./protocol.ts";
 
 /** How a domain's DMA API gets DVMA: over LDC from the broker, or (the control domain) locally. */
@@ -30,14 +29,17 @@ const ACCEPTED_MEMORY = 4096;
 
 /**
  * A guest's end of the negotiation: sends requests on its LDC channel, matches replies by id,
- * resends with the same id on timeout (the broker answers a resend idempotently), and gives back
- * any grant that arrives for a request it has given up on, so no DVMA leaks.
+ * resends with the same id on timeout (the broker answers a resend idempotently), names in each
+ * release the grant it returns, and gives back any grant that arrives for a request it has given
+ * up on, so no DVMA leaks.
  */
 export class BrokerClient implements BrokerLink {
   private readonly pending = new Map<number, Signal<Message | null>>();
   private readonly accepted = new Map<number, number>();
   /** Given-up requests still resent in the background (see chase). */
   private readonly chasing = new Set<number>();
+  /** The number of each grant taken and not yet released: devhandle -> DVMA base -> grant. */
+  private readonly held = new Map<number, Map<number, number>>();
   private nextId = 0;
   readonly stats = { sent: 0, received: 0, timeouts: 0, strayGrantsReleased: 0 };
 
@@ -62,13 +64,13 @@ export class BrokerClient implements BrokerLink {
 
   /**
    * Sends `m` with a fresh id and waits for its reply (null after every retry timed out). A
-   * release answered STALE (the broker did nothing: every copy was lost for longer than it keeps
-   * replies) is sent again under a fresh id, so the DVMA still goes back. A request answered
-   * STALE is a refusal like any other: the guest asks again as after any nack.
+   * release that names no grant is given the number of the grant taken at its base. A request
+   * answered STALE is a refusal like any other: the guest asks again as after any nack.
    */
   *ask(m: Message, persistent = false, vcpu = 0): Proc<Message | null> {
     const { sim, cost, channel, domain, cpu } = this;
-    let pkt = this.stamp(m);
+    if (m.kind === Msg.DVMA_RELEASE && m.grant === 0) m.grant = this.takeHeld(m);
+    const pkt = this.stamp(m);
     for (let attempt = 0; persistent || attempt <= cost.ldcRetries; attempt++) {
       if (!this.alive()) break;
       const sig = sim.signal<Message | null>();
@@ -91,11 +93,9 @@ export class BrokerClient implements BrokerLink {
       if (reply !== null) {
         this.pending.delete(m.id);
         // Taken at once, so a duplicate arriving while the reply is processed is not a stray.
-        if (reply.kind === Msg.DVMA_GRANT) this.remember(m.id, reply.base);
+        if (reply.kind === Msg.DVMA_GRANT) this.take(m.id, reply);
         yield* cpu.run(vcpu, cost.ldcRecvCpuNs); // the interrupt and dequeue of the reply
-        if (reply.kind !== Msg.RELEASE_ACK || reply.reason !== STALE) return reply;
-        pkt = this.stamp(m);
-        continue;
+        return reply;
       }
       this.stats.timeouts++;
     }
@@ -140,13 +140,26 @@ export class BrokerClient implements BrokerLink {
     if (m.kind === Msg.DVMA_GRANT && taken !== m.base && this.alive()) {
       if (taken === undefined) this.remember(m.id, m.base);
       this.stats.strayGrantsReleased++;
-      const release = message(Msg.DVMA_RELEASE, {
-        devhandle: m.devhandle,
-        base: m.base,
-        npages: m.npages,
-      });
+      const { devhandle, base, npages, grant } = m;
+      const release = message(Msg.DVMA_RELEASE, { devhandle, base, npages, grant });
       this.sim.spawn(this.ask(release, true), "stray-grant-release");
     }
+  }
+
+  /** A grant the asker took: its number is kept for the release that gives it back. */
+  private take(id: number, grant: Message): void {
+    this.remember(id, grant.base);
+    let at = this.held.get(grant.devhandle);
+    if (at === undefined) this.held.set(grant.devhandle, (at = new Map()));
+    at.set(grant.base, grant.grant);
+  }
+
+  /** The number of the grant taken at `m`'s base, forgotten as it goes back (0 if none). */
+  private takeHeld(m: Message): number {
+    const at = this.held.get(m.devhandle);
+    const n = at?.get(m.base) ?? 0;
+    at?.delete(m.base);
+    return n;
   }
 
   private remember(id: number, base: number): void {

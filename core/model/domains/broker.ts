@@ -6,6 +6,7 @@ import type { CostModel } from "../machine/cost-model.ts";
 import { ANY_VCPU, type DomainCpu } from "../machine/cpu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
+import { GrantTable } from "./grants.ts";
 import { type GlobalPolicy, isRefusal } from "./policy.ts";
 import {
   decode,
@@ -32,6 +33,8 @@ interface Session {
   replies: ReplyCache;
   /** Granted ranges per devhandle, in window page indices. */
   ledger: Map<number, RangeSet>;
+  /** The guest's grants by number (a release names one); not the control domain's own. */
+  grants: GrantTable;
 }
 
 export interface BrokerEnv {
@@ -66,7 +69,7 @@ export class DvmaBroker {
     nacks: 0,
     releases: 0,
     replays: 0,
-    /** Requests and releases refused as stale (see ReplyCache). */
+    /** Requests refused as stale (see ReplyCache). */
     stale: 0,
     invalid: 0,
     reclaims: 0,
@@ -76,12 +79,7 @@ export class DvmaBroker {
 
   constructor(private readonly env: BrokerEnv) {
     this.id = env.hv.control.id;
-    this.sessions.set(this.id, {
-      channel: null,
-      versioned: true,
-      replies: new ReplyCache(0, env.hv, new Map()),
-      ledger: new Map(),
-    });
+    this.sessions.set(this.id, this.session(null, 0));
     this.policies = new WindowPolicies(env, () => this.stats.policyErrors++);
     this.policies.make();
     env.hv.onDeath((guest) => this.reclaim(guest));
@@ -89,11 +87,16 @@ export class DvmaBroker {
 
   /** Serves `guest` on `channel` (the control domain's end). */
   attach(guest: number, channel: LdcChannel): void {
-    const ledger = new Map<number, RangeSet>();
-    const replies = new ReplyCache(REPLY_CACHE, this.env.hv, ledger);
-    const s: Session = { channel, versioned: false, replies, ledger };
-    this.sessions.set(guest, s);
+    this.sessions.set(guest, this.session(channel, REPLY_CACHE));
     channel.onReceive(this.id, (pkt) => this.receive(guest, pkt));
+  }
+
+  /** A guest's session (the control domain's: no channel, no handshake, no replies kept). */
+  private session(channel: LdcChannel | null, replies: number): Session {
+    const ledger = new Map<number, RangeSet>();
+    const cache = new ReplyCache(replies, this.env.hv, ledger);
+    const grants = new GrantTable();
+    return { channel, versioned: channel === null, replies: cache, ledger, grants };
   }
 
   /**
@@ -123,6 +126,11 @@ export class DvmaBroker {
   /** Granted ranges of `guest` on `devhandle`, as window page indices. */
   grantsOf(guest: number, devhandle: number): readonly { base: number; npages: number }[] {
     return this.sessions.get(guest)?.ledger.get(devhandle)?.ranges ?? [];
+  }
+
+  /** The live grants of `guest` on `devhandle`, one by one: its ledger (not the control domain's). */
+  numberedGrantsOf(guest: number, devhandle: number): { base: number; npages: number }[] {
+    return this.sessions.get(guest)?.grants.rangesOf(devhandle) ?? [];
   }
 
   policyOf(devhandle: number): GlobalPolicy {
@@ -196,6 +204,7 @@ export class DvmaBroker {
     for (const dh of this.policies.devhandles())
       this.policies.call(dh, "reclaim", (p) => p.reclaim(guest));
     s.replies.clear();
+    s.grants.clear();
     s.versioned = false;
     this.settleLater();
   }
@@ -302,11 +311,9 @@ export class DvmaBroker {
         } else {
           this.rangesOf(s, m.devhandle).add(got, m.npages);
           this.stats.grants++;
-          this.reply(
-            s,
-            m.id,
-            message(Msg.DVMA_GRANT, { id: m.id, devhandle: m.devhandle, base, npages: m.npages }),
-          );
+          const { id, devhandle, npages } = m;
+          const grant = s.grants.add(devhandle, got, npages);
+          this.reply(s, id, message(Msg.DVMA_GRANT, { id, devhandle, base, npages, grant }));
           return;
         }
       }
@@ -321,31 +328,23 @@ export class DvmaBroker {
     );
   }
 
+  /**
+   * A release acts only on the grant it names, while that grant is live: a release already served
+   * (a resend whose reply is no longer kept) is answered and does nothing, however old its id.
+   */
   private release(guest: number, s: Session, m: Message): void {
     if (this.replayed(s, m.id)) return;
-    const io = this.env.hv.iommus.get(m.devhandle);
+    const { id, devhandle, base, npages, grant } = m;
+    const io = this.env.hv.iommus.get(devhandle);
+    const index = io === undefined ? -1 : (base - io.windowBase) / PAGE_SIZE;
     let reason = "";
-    if (this.isStale(s, m.id)) reason = STALE;
-    else if (io === undefined) reason = "bad-devhandle";
+    if (io === undefined) reason = "bad-devhandle";
+    else if (!s.grants.take(grant, devhandle, index, npages)) reason = "not-granted";
     else {
-      const index = (m.base - io.windowBase) / PAGE_SIZE;
-      if (!this.rangesOf(s, m.devhandle).covers(index, m.npages)) reason = "not-granted";
-      else {
-        this.revoke(guest, m.devhandle, index, m.npages, "release");
-        this.stats.releases++;
-      }
+      this.revoke(guest, devhandle, index, npages, "release");
+      this.stats.releases++;
     }
-    this.reply(
-      s,
-      m.id,
-      message(Msg.RELEASE_ACK, {
-        id: m.id,
-        devhandle: m.devhandle,
-        base: m.base,
-        npages: m.npages,
-        reason,
-      }),
-    );
+    this.reply(s, id, message(Msg.RELEASE_ACK, { id, devhandle, base, npages, grant, reason }));
   }
 
   /** Revoke in the hypervisor first (demap + flush), then the ledger, then the policy. */

@@ -4,6 +4,7 @@ import type { Iommu } from "../iommu/iommu.ts";
 import { PAGE_SIZE } from "../machine/memory.ts";
 import type { DvmaBroker } from "./broker.ts";
 import type { GuestDmaApi } from "./guest-dma.ts";
+import type { PageRange } from "./ranges.ts";
 
 /**
  * Every safety invariant of DESIGN section 1 that can be read off the machine at any instant:
@@ -83,7 +84,15 @@ export function ledgerViolations(
   const tag = `rc ${io.devhandle}`;
   const grants: [base: number, end: number, domain: number][] = [];
   for (const d of hv.domains) {
-    for (const r of broker.grantsOf(d.id, io.devhandle)) {
+    const ranges = broker.grantsOf(d.id, io.devhandle);
+    // A guest's ledger is its numbered grants, page for page (a restart rebuilds the ledger in
+    // runs): a range without a number could never go back.
+    if (d.id !== hv.control.id) {
+      const numbered = JSON.stringify(merged(broker.numberedGrantsOf(d.id, io.devhandle)));
+      const ledger = JSON.stringify(merged(ranges));
+      if (numbered !== ledger) out.push(`${tag}: ${d.id}'s grants ${numbered}, ledger ${ledger}`);
+    }
+    for (const r of ranges) {
       if (r.base < 0 || r.base + r.npages > io.windowPages)
         out.push(`${tag}: grant ${r.base}+${r.npages} of ${d.id} leaves the window`);
       const base = Math.max(0, r.base);
@@ -111,6 +120,17 @@ export function ledgerViolations(
     out.push(
       `${tag} entry ${i} (dvma 0x${(io.windowBase + i * PAGE_SIZE).toString(16)}): ledger says ${valueAt(ledger, i)}, hypervisor says ${io.entryOwner[i]}`,
     );
+  }
+  return out;
+}
+
+/** Sorted ranges with adjacent ones joined, as a ledger keeps them. */
+function merged(rs: readonly PageRange[]): PageRange[] {
+  const out: PageRange[] = [];
+  for (const r of rs) {
+    const last = out[out.length - 1];
+    if (last !== undefined && last.base + last.npages === r.base) last.npages += r.npages;
+    else out.push({ base: r.base, npages: r.npages });
   }
   return out;
 }

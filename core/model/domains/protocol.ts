@@ -4,7 +4,12 @@
  *
  *   0      kind          1  major     2  minor    3  reserved
  *   4..7   id            8..15 devhandle          16..23 base (DVMA address)
- *   24..31 npages        32..39 align (pages)     40..63 reason (ASCII, NUL padded)
+ *   24..31 npages        32..39 align (pages) in a DVMA_REQ, the grant's number in any other
+ *   40..63 reason (ASCII, NUL padded)
+ *
+ * The broker numbers each grant (per guest, never reused) and a release names the grant it
+ * returns: the broker acts on it only while that grant is live, so a release that arrives late
+ * never takes back a newer grant of the same range.
  */
 
 import { LDC_PACKET_SIZE } from "../hv/ldc.ts";
@@ -48,6 +53,8 @@ export interface Message {
   base: number;
   npages: number;
   align: number;
+  /** The grant a DVMA_GRANT hands out, a DVMA_RELEASE returns, a RELEASE_ACK answers; 0 = none. */
+  grant: number;
   reason: string;
 }
 
@@ -64,6 +71,7 @@ export function message(kind: MsgKind, fields: Partial<Omit<Message, "kind">> = 
     base: 0,
     npages: 0,
     align: 1,
+    grant: 0,
     reason: "",
     ...fields,
   };
@@ -81,7 +89,8 @@ export function encode(m: Message, out: Uint8Array = new Uint8Array(LDC_PACKET_S
     fits(m.devhandle, Number.MAX_SAFE_INTEGER) &&
     fits(m.base, Number.MAX_SAFE_INTEGER) &&
     fits(m.npages, Number.MAX_SAFE_INTEGER) &&
-    fits(m.align, Number.MAX_SAFE_INTEGER);
+    fits(m.align, Number.MAX_SAFE_INTEGER) &&
+    fits(m.grant, Number.MAX_SAFE_INTEGER);
   if (!ok) throw new RangeError(`protocol message with a field out of range: ${JSON.stringify(m)}`);
   out.fill(0);
   const v = new DataView(out.buffer, out.byteOffset, LDC_PACKET_SIZE);
@@ -92,7 +101,7 @@ export function encode(m: Message, out: Uint8Array = new Uint8Array(LDC_PACKET_S
   v.setBigUint64(8, BigInt(m.devhandle));
   v.setBigUint64(16, BigInt(m.base));
   v.setBigUint64(24, BigInt(m.npages));
-  v.setBigUint64(32, BigInt(m.align));
+  v.setBigUint64(32, BigInt(m.kind === Msg.DVMA_REQ ? m.align : m.grant));
   const r = m.reason;
   // The reason is free text (a policy's refusal): cut to its field, anything unprintable shown as "?".
   for (let i = 0; i < REASON_LEN && i < r.length; i++) {
@@ -132,7 +141,8 @@ export function decode(p: Uint8Array): Message | null {
     devhandle: Number(big[0]),
     base: Number(big[1]),
     npages: Number(big[2]),
-    align: Number(big[3]),
+    align: kind === Msg.DVMA_REQ ? Number(big[3]) : 1,
+    grant: kind === Msg.DVMA_REQ ? 0 : Number(big[3]),
     reason,
   };
 }

@@ -17,13 +17,11 @@ import type { RangeSet } from "./ranges.ts";
  * duplicate of the answer it had taken) — both held until the guest exits.
  *
  * The journal still keeps only the latest `size` replies, so it also records the newest id it has
- * pushed out (journaled with it): a request or release at or below that mark with no reply kept
- * is stale — most likely answered, its answer gone — and is refused, doing nothing. Granting a
- * stale request afresh would leak the same way (first fit hands out the range the guest gave
- * back, and the guest ignores it as a duplicate); acting on a stale release would take back the
- * same range granted to the guest again since. One whose every copy was lost that long is
- * refused too: a refused request grants nothing, and the guest sends a refused release again
- * under a fresh id.
+ * pushed out (journaled with it): a request at or below that mark with no reply kept is stale —
+ * most likely answered, its answer gone — and is refused, granting nothing. Granting it afresh
+ * would leak the same way (first fit hands out the range the guest gave back, and the guest
+ * ignores it as a duplicate). A release needs no mark: it names its grant (GrantTable), and one
+ * already served finds that grant gone.
  */
 export class ReplyCache {
   private readonly recent = new Map<number, Uint8Array>();

@@ -147,7 +147,7 @@ describe("BrokerClient", () => {
     const r = rig(
       (m) => {
         if (m.kind === Msg.DVMA_RELEASE) return [{ m: message(Msg.RELEASE_ACK, { id: m.id }) }];
-        return answer ? [{ m: grantFor(m, 0x8000_4000, 2) }] : [];
+        return answer ? [{ m: { ...grantFor(m, 0x8000_4000, 2), grant: 9 } }] : [];
       },
       { retries: 0 },
     );
@@ -163,7 +163,9 @@ describe("BrokerClient", () => {
     r.sim.run(1e12);
     expect(r.seen.filter((s) => s.m.kind === Msg.DVMA_REQ).length).toBe(6);
     const back = r.seen.filter((s) => s.m.kind === Msg.DVMA_RELEASE);
-    expect(back.map((s) => [s.m.devhandle, s.m.base, s.m.npages])).toEqual([[DH, 0x8000_4000, 2]]);
+    expect(back.map((s) => [s.m.devhandle, s.m.base, s.m.npages, s.m.grant])).toEqual([
+      [DH, 0x8000_4000, 2, 9],
+    ]);
     expect(r.client.stats.strayGrantsReleased).toBe(1);
     expect(r.sim.pending).toBe(0);
   });
@@ -280,17 +282,44 @@ describe("BrokerClient", () => {
     expect([dead.seen.length, dead.client.stats.strayGrantsReleased]).toEqual([0, 0]);
   });
 
-  test("a release answered stale goes again under a fresh id; a request answered stale is a refusal", () => {
+  test("a release names the grant taken at its base, once; a request answered stale is a refusal", () => {
+    const r = rig((m) =>
+      m.kind === Msg.DVMA_REQ
+        ? [{ m: { ...grantFor(m, 0x8000_0000 + m.id * 0x4000), grant: 40 + m.id } }]
+        : [{ m: message(Msg.RELEASE_ACK, { id: m.id, grant: m.grant }) }],
+    );
+    const ask = (m: Message) => {
+      const a = r.run(r.client.ask(m, m.kind === Msg.DVMA_RELEASE));
+      r.sim.run(r.sim.now + 1e9);
+      return a.result()!;
+    };
+    expect(ask(req())).toMatchObject({ kind: Msg.DVMA_GRANT, base: 0x8000_4000, grant: 41 });
+    expect(ask(req())).toMatchObject({ kind: Msg.DVMA_GRANT, base: 0x8000_8000, grant: 42 });
+    const rel = (base: number, grant = 0) =>
+      message(Msg.DVMA_RELEASE, { devhandle: DH, base, npages: 2, grant });
+    // The second grant first, then the first; a second release of a base names nothing; another
+    // root complex's window at the same address is another grant; a number given is kept.
+    for (const m of [rel(0x8000_8000), rel(0x8000_4000), rel(0x8000_4000), rel(0x8000_8000, 7)])
+      ask(m);
+    ask({ ...rel(0x8000_8000), devhandle: DH + 1 });
+    const released = r.seen.filter((s) => s.m.kind === Msg.DVMA_RELEASE);
+    expect(released.map((s) => [s.m.devhandle, s.m.base, s.m.grant])).toEqual([
+      [DH, 0x8000_8000, 42],
+      [DH, 0x8000_4000, 41],
+      [DH, 0x8000_4000, 0],
+      [DH, 0x8000_8000, 7],
+      [DH + 1, 0x8000_8000, 0],
+    ]);
+    // A release answered with any reason, stale included, is done: it is not sent again.
     const stale = (m: Message) =>
       m.kind === Msg.DVMA_RELEASE
         ? message(Msg.RELEASE_ACK, { id: m.id, reason: "stale" })
         : message(Msg.DVMA_NACK, { id: m.id, reason: "stale" });
-    const r = rig((m, n) => [{ m: n <= 2 ? stale(m) : message(Msg.RELEASE_ACK, { id: m.id }) }]);
-    const rel = message(Msg.DVMA_RELEASE, { devhandle: DH, base: 0x8000_0000, npages: 1 });
-    const a = r.run(r.client.ask(rel, true));
-    r.sim.run(1e9);
-    expect(r.seen.map((s) => s.m.id)).toEqual([1, 2, 3]);
-    expect(a.result()).toMatchObject({ kind: Msg.RELEASE_ACK, id: 3, reason: "" });
+    const s = rig((m) => [{ m: stale(m) }]);
+    const a = s.run(s.client.ask(rel(0x8000_0000), true));
+    s.sim.run(1e9);
+    expect(a.result()).toMatchObject({ kind: Msg.RELEASE_ACK, id: 1, reason: "stale" });
+    expect(s.seen).toHaveLength(1);
     const q = rig((m) => [{ m: stale(m) }]);
     const b = q.run(q.client.ask(req()));
     q.sim.run(1e9);

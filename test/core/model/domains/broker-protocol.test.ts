@@ -80,8 +80,8 @@ function rig(
 
 const req = (id: number, npages: number, align = 1, devhandle = DH) =>
   message(Msg.DVMA_REQ, { id, devhandle, npages, align });
-const rel = (id: number, index: number, npages: number, devhandle = DH) =>
-  message(Msg.DVMA_RELEASE, { id, devhandle, base: WINDOW_BASE + index * PAGE, npages });
+const rel = (id: number, index: number, npages: number, grant = 1, devhandle = DH) =>
+  message(Msg.DVMA_RELEASE, { id, devhandle, base: WINDOW_BASE + index * PAGE, npages, grant });
 
 describe("broker: version handshake", () => {
   test("our major is acked with the lower minor; another major is nacked and grants nothing", () => {
@@ -111,11 +111,17 @@ describe("broker: requests", () => {
       base: WINDOW_BASE,
       npages: 3,
       align: 1,
+      grant: 1,
       reason: "",
     });
     expect(a.dt).toBeGreaterThan(2 * LAT + FIXED);
     const b = r.ask(req(3, 2, 4));
-    expect([b.m.kind, b.m.base, b.m.npages]).toEqual([Msg.DVMA_GRANT, WINDOW_BASE + 4 * PAGE, 2]);
+    expect([b.m.kind, b.m.base, b.m.npages, b.m.grant]).toEqual([
+      Msg.DVMA_GRANT,
+      WINDOW_BASE + 4 * PAGE,
+      2,
+      2,
+    ]);
     expect(r.owners()).toEqual([1, 1, 1, -1, 1, 1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1]);
     expect(r.broker.grantsOf(1, DH)).toEqual([
       { base: 0, npages: 3 },
@@ -223,20 +229,23 @@ describe("broker: requests", () => {
 });
 
 describe("broker: releases", () => {
-  test("a release revokes in the hypervisor and the ledger and is acked; its resend is replayed", () => {
+  test("a release revokes the grant it names in the hypervisor and the ledger and is acked; its resend is replayed", () => {
     const r = rig();
     r.hello();
-    r.ask(req(2, 4));
-    const a = r.ask(rel(3, 1, 2));
+    r.ask(req(2, 1));
+    r.ask(req(3, 2));
+    r.ask(req(4, 1));
+    const a = r.ask(rel(5, 1, 2, 2));
     expect(a.m).toEqual({
       kind: Msg.RELEASE_ACK,
       major: 1,
       minor: 0,
-      id: 3,
+      id: 5,
       devhandle: DH,
       base: WINDOW_BASE + PAGE,
       npages: 2,
       align: 1,
+      grant: 2,
       reason: "",
     });
     expect(a.dt).toBeGreaterThan(2 * LAT + FIXED);
@@ -245,20 +254,27 @@ describe("broker: releases", () => {
       { base: 0, npages: 1 },
       { base: 3, npages: 1 },
     ]);
-    const again = r.ask(rel(3, 1, 2));
+    const again = r.ask(rel(5, 1, 2, 2));
     expect(again.m).toEqual(a.m);
     expect(again.dt).toBe(2 * LAT + FIXED);
     expect(r.broker.stats).toMatchObject({ releases: 1, replays: 1 });
+    // Sent again under another id (its reply no longer kept), it finds its grant gone: nothing.
+    expect(r.ask(rel(6, 1, 2, 2)).m).toMatchObject({ grant: 2, reason: "not-granted" });
+    expect(r.broker.stats.releases).toBe(1);
   });
 
   test("a release of what the guest does not hold is refused and changes nothing", () => {
     const r = rig();
     r.hello();
     r.ask(req(2, 2));
+    // Grant 1 is pages 0..1: more pages, fewer, another start, another number, another root complex.
     const cases: [Message, string][] = [
       [rel(3, 0, 3), "not-granted"],
-      [rel(4, 2, 1), "not-granted"],
-      [rel(5, 0, 1, 0x300), "bad-devhandle"],
+      [rel(4, 0, 1), "not-granted"],
+      [rel(5, 1, 1), "not-granted"],
+      [rel(6, 0, 2, 2), "not-granted"],
+      [rel(7, 0, 2, 0), "not-granted"],
+      [rel(8, 0, 2, 1, 0x300), "bad-devhandle"],
     ];
     for (const [m, reason] of cases) {
       const a = r.ask(m);

@@ -14,11 +14,14 @@ import { smallHv, WINDOW_BASE } from "../../../helpers/small-machine.ts";
 
 const DH = 0x200;
 
-/** A broker stand-in whose ledger is `grants[domain]`. */
-function ledger(grants: Record<number, { base: number; npages: number }[]>, up = true) {
+type Ranges = Record<number, { base: number; npages: number }[]>;
+
+/** A broker stand-in whose ledger is `grants[domain]`, and its numbered grants `numbered` (or the same). */
+function ledger(grants: Ranges, up = true, numbered: Ranges = grants) {
   return {
     isUp: up,
     grantsOf: (d: number, dh: number) => (dh === DH ? (grants[d] ?? []) : []),
+    numberedGrantsOf: (d: number, dh: number) => (dh === DH ? (numbered[d] ?? []) : []),
   } as unknown as DvmaBroker;
 }
 
@@ -47,6 +50,32 @@ describe("ledger = ownership table (3)", () => {
     });
     expect(ledgerViolations(hv, b, io)).toEqual([]);
     expect(invariantViolations(hv, b)).toEqual([]);
+  });
+
+  test("a guest's numbered grants cover its ledger page for page, however split", () => {
+    const { hv, io } = machine([
+      [1, 0, 4],
+      [2, 8, 2],
+    ]);
+    const split = {
+      1: [
+        { base: 0, npages: 1 },
+        { base: 1, npages: 3 },
+      ],
+      2: [{ base: 8, npages: 2 }],
+    };
+    expect(
+      ledgerViolations(hv, ledger({ 1: [{ base: 0, npages: 4 }], 2: split[2] }, true, split), io),
+    ).toEqual([]);
+    const missing = { 1: [{ base: 1, npages: 3 }], 2: [] };
+    expect(ledgerViolations(hv, ledger(split, true, missing), io)).toEqual([
+      'rc 512: 1\'s grants [{"base":1,"npages":3}], ledger [{"base":0,"npages":4}]',
+      'rc 512: 2\'s grants [], ledger [{"base":8,"npages":2}]',
+    ]);
+    // The control domain's own grants are not numbered.
+    expect(hv.dvmaGrant(0, 0, DH, WINDOW_BASE + 20 * 8192, 1)).toBe(HV.EOK);
+    const own = { ...split, 0: [{ base: 20, npages: 1 }] };
+    expect(ledgerViolations(hv, ledger(own, true, split), io)).toEqual([]);
   });
 
   test("an owner that differs inside adjacent stretches is named at its first entry", () => {

@@ -100,7 +100,7 @@ describe("protocol packets", () => {
         devhandle: 0x200,
         base: 2 ** 40 + 5,
         npages: 0x1234,
-        align: 8,
+        grant: 8,
         reason: "ok",
       }),
     );
@@ -121,9 +121,18 @@ describe("protocol packets", () => {
       devhandle: 0x200,
       base: 2 ** 40 + 5,
       npages: 0x1234,
-      align: 8,
+      align: 1,
+      grant: 8,
       reason: "ok",
     });
+    // A request's bytes 32..39 are its alignment instead, and a grant or an alignment given to
+    // the other kind is not sent.
+    const q = encode(message(Msg.DVMA_REQ, { npages: 1, align: 16, grant: 3 }));
+    expect([...q.subarray(32, 40)]).toEqual([0, 0, 0, 0, 0, 0, 0, 16]);
+    expect(decode(q)).toMatchObject({ align: 16, grant: 0 });
+    const g = encode(message(Msg.RELEASE_ACK, { align: 16, grant: 2 ** 40 }));
+    expect([...g.subarray(32, 40)]).toEqual([0, 0, 1, 0, 0, 0, 0, 0]);
+    expect(decode(g)).toMatchObject({ align: 1, grant: 2 ** 40 });
   });
 
   test("message() fills defaults; encode reuses and clears the buffer it is given", () => {
@@ -136,14 +145,13 @@ describe("protocol packets", () => {
       base: 0,
       npages: 0,
       align: 1,
+      grant: 0,
       reason: "",
     });
     const out = new Uint8Array(64).fill(0xee);
     expect(encode(message(Msg.RELEASE_ACK, { id: 9 }), out)).toBe(out);
     expect([...out.subarray(0, 8)]).toEqual([8, 1, 0, 0, 0, 0, 0, 9]);
-    expect(out.subarray(8, 32).every((b) => b === 0)).toBe(true);
-    expect([...out.subarray(32, 40)]).toEqual([0, 0, 0, 0, 0, 0, 0, 1]);
-    expect(out.subarray(40).every((b) => b === 0)).toBe(true);
+    expect(out.subarray(8).every((b) => b === 0)).toBe(true);
   });
 
   test("fields at their widths encode; one past, negative or fractional is refused", () => {
@@ -156,14 +164,15 @@ describe("protocol packets", () => {
       base: Number.MAX_SAFE_INTEGER,
       npages: Number.MAX_SAFE_INTEGER,
       align: Number.MAX_SAFE_INTEGER,
+      grant: Number.MAX_SAFE_INTEGER,
     };
     const top = message(Msg.DVMA_REQ, max as never);
     const p = encode(top);
     expect([p[0], p[1], p[2], p[4], p[7]]).toEqual([0xff, 0xff, 0xff, 0xff, 0xff]);
-    expect(decode(encode({ ...top, kind: Msg.DVMA_REQ }))).toEqual({
-      ...top,
-      kind: Msg.DVMA_REQ,
-    });
+    const request = { ...top, kind: Msg.DVMA_REQ };
+    expect(decode(encode(request))).toEqual({ ...request, grant: 0 });
+    const grant = { ...top, kind: Msg.DVMA_GRANT };
+    expect(decode(encode(grant))).toEqual({ ...grant, align: 1 });
     for (const k of Object.keys(max) as (keyof typeof max)[]) {
       for (const bad of [max[k] + 1, -1, 0.5]) {
         const m = { ...message(Msg.DVMA_REQ), [k]: bad };
