@@ -30,6 +30,7 @@ import {
   holdsTags,
   InFlight,
   interruptOptions,
+  NOT_BOOKED,
   QueuePairs,
   RingBatcher,
 } from "./queues.ts";
@@ -132,7 +133,7 @@ class Nic implements DeviceModel {
     this.ringBytes = 2 * ringBytes * this.pairs.count;
     const dma = (dvma: number, bytes: number, write: boolean) => port.dma(dvma, bytes, write, 0);
     const ring = (write: boolean) =>
-      new RingBatcher(sim, dma, 0, o.ringEntries, DESC, write, o.batch);
+      new RingBatcher(sim, dma, 0, o.ringEntries, DESC, write, o.batch, port);
     this.queues = Array.from({ length: this.pairs.count }, () => ({
       txSlots: new Resource(sim, o.ringEntries),
       rxSlots: new Resource(sim, o.ringEntries),
@@ -162,70 +163,125 @@ class Nic implements DeviceModel {
     return (Math.max(bytes, MIN_FRAME) + this.o.wireOverheadBytes) * this.nsPerByte;
   }
 
-  *execute(req: IoRequest, dvma: number, tag: number, cpu: number, c?: Completion): Proc<number> {
+  // One generator per request, from its ring slot to its interrupt: every event of a frame
+  // resumes one level less than with a generator per stage.
+  execute(req: IoRequest, dvma: number, tag: number, cpu: number, c?: Completion): Proc<number> {
+    return req.op === "tx"
+      ? this.send(req, dvma, tag, cpu, c)
+      : this.receive(req, dvma, tag, cpu, c);
+  }
+
+  private *send(
+    req: IoRequest,
+    dvma: number,
+    tag: number,
+    cpu: number,
+    c: Completion | undefined,
+  ): Proc<number> {
+    const { sim } = this.env;
     const qi = this.pairs.of(cpu);
     const q = this.queues[qi]!;
-    const tx = req.op === "tx";
-    const slots = tx ? q.txSlots : q.rxSlots;
-    yield slots.request();
-    const f = tx ? yield* this.send(q, req, dvma, tag) : yield* this.receive(q, req, dvma, tag);
-    slots.release();
+    yield q.txSlots.request();
+    // A ring found idle moves the entry in this generator (start, wait, finish): no pass().
+    let f = q.txFetch.start();
+    if (f === NOT_BOOKED) f = yield* q.txFetch.pass();
+    else {
+      if (q.txFetch.waitNs >= 0) yield q.txFetch.waitNs;
+      q.txFetch.finish();
+    }
+    if (f === 0) {
+      yield q.reads.request();
+      const out = this.checks.take();
+      let read: number;
+      if (this.port.issues) {
+        // The read is booked now and the frame's place on the wire with it: one wait for both.
+        f = this.port.issue(dvma, req.bytes, false, tag, out);
+        read = this.port.doneAt;
+        q.reads.endsAt(read);
+      } else {
+        f = yield* this.port.dma(dvma, req.bytes, false, tag, out);
+        read = sim.now;
+        q.reads.release();
+      }
+      // The frame on the wire must be the data the driver wrote.
+      const same = f === 0 && holdsTags(out, tag, pagesSpanned(dvma, req.bytes));
+      this.checks.give(out);
+      if (f !== 0 || !same) {
+        if (read > sim.now) yield read - sim.now;
+        if (f === 0) {
+          this.stats.corrupt++;
+          f = DATA_CORRUPT;
+        }
+      } else {
+        // The wire carries frames one at a time in the order their data comes: back to back
+        // (this frame came while earlier ones were still on the wire) it starts where the last
+        // one ends.
+        const start = read < this.txEnd + 1 ? this.txEnd : read;
+        this.txEnd = start + this.wireNs(req.bytes);
+        const wait = Math.ceil(this.txEnd) - sim.now;
+        if (wait > 0) yield wait;
+        this.stats.tx++;
+        f = q.txDone.start();
+        if (f === NOT_BOOKED) f = yield* q.txDone.pass();
+        else {
+          if (q.txDone.waitNs >= 0) yield q.txDone.waitNs;
+          q.txDone.finish();
+        }
+      }
+    }
+    q.txSlots.release();
     if (f !== 0) return f;
     yield* this.pairs.irqs[qi]!.complete(cpu, c);
     return 0;
   }
 
-  private *send(q: Queue, req: IoRequest, dvma: number, tag: number): Proc<number> {
+  private *receive(
+    req: IoRequest,
+    dvma: number,
+    tag: number,
+    cpu: number,
+    c: Completion | undefined,
+  ): Proc<number> {
     const { sim } = this.env;
-    let f = yield* q.txFetch.pass();
-    if (f !== 0) return f;
-    yield q.reads.request();
-    const out = this.checks.take();
-    let read: number;
-    if (this.port.issues) {
-      // The read is booked now and the frame's place on the wire with it: one wait for both.
-      f = this.port.issue(dvma, req.bytes, false, tag, out);
-      read = this.port.doneAt;
-      q.reads.endsAt(read);
-    } else {
-      f = yield* this.port.dma(dvma, req.bytes, false, tag, out);
-      read = sim.now;
-      q.reads.release();
-    }
-    // The frame on the wire must be the data the driver wrote.
-    const same = f === 0 && holdsTags(out, tag, pagesSpanned(dvma, req.bytes));
-    this.checks.give(out);
-    if (f !== 0 || !same) {
-      if (read > sim.now) yield read - sim.now;
-      if (f !== 0) return f;
-      this.stats.corrupt++;
-      return DATA_CORRUPT;
-    }
-    // The wire carries frames one at a time in the order their data comes: back to back (this
-    // frame came while earlier ones were still on the wire) it starts where the last one ends.
-    const start = read < this.txEnd + 1 ? this.txEnd : read;
-    this.txEnd = start + this.wireNs(req.bytes);
-    const wait = Math.ceil(this.txEnd) - sim.now;
-    if (wait > 0) yield wait;
-    this.stats.tx++;
-    return yield* q.txDone.pass();
-  }
-
-  private *receive(q: Queue, req: IoRequest, dvma: number, tag: number): Proc<number> {
-    const { sim } = this.env;
+    const qi = this.pairs.of(cpu);
+    const q = this.queues[qi]!;
+    yield q.rxSlots.request();
     // The driver posted the buffer: the NIC prefetches its descriptor before the frame comes.
-    let f = yield* q.rxFetch.pass();
+    // On an idle ring the prefetch is booked and the frame's place on the wire with it: the
+    // descriptor slot is held throughout, so one wait covers both.
+    let f = q.rxFetch.book();
+    let fetched = sim.now;
+    if (f === NOT_BOOKED) f = yield* q.rxFetch.pass();
+    else fetched = q.rxFetch.doneAt;
+    if (f !== 0) {
+      if (fetched > sim.now) yield fetched - sim.now;
+    } else {
+      // The frame reaches the port at a given time (a reply), or back to back at line rate.
+      const wire = this.wireNs(req.bytes);
+      const arrive = req.readyAt ?? Math.max(fetched, this.rxEnd) + wire;
+      this.rxEnd = Math.max(this.rxEnd, arrive);
+      const wait = Math.max(Math.ceil(arrive), fetched) - sim.now;
+      if (wait > 0) yield wait;
+      if (this.port.issues) {
+        const at = sim.now;
+        f = this.port.begin(dvma, req.bytes, true, tag);
+        if (f !== 0 || this.port.doneAt > at) yield this.port.doneAt - at;
+        this.port.end(f, dvma, req.bytes, true, at);
+      } else f = yield* this.port.dma(dvma, req.bytes, true, tag);
+      if (f === 0) {
+        this.stats.rx++;
+        f = q.rxDone.start();
+        if (f === NOT_BOOKED) f = yield* q.rxDone.pass();
+        else {
+          if (q.rxDone.waitNs >= 0) yield q.rxDone.waitNs;
+          q.rxDone.finish();
+        }
+      }
+    }
+    q.rxSlots.release();
     if (f !== 0) return f;
-    // The frame reaches the port at a given time (a reply), or back to back at line rate.
-    const wire = this.wireNs(req.bytes);
-    const arrive = req.readyAt ?? Math.max(sim.now, this.rxEnd) + wire;
-    this.rxEnd = Math.max(this.rxEnd, arrive);
-    const wait = Math.ceil(arrive) - sim.now;
-    if (wait > 0) yield wait;
-    f = yield* this.port.dma(dvma, req.bytes, true, tag);
-    if (f !== 0) return f;
-    this.stats.rx++;
-    return yield* q.rxDone.pass();
+    yield* this.pairs.irqs[qi]!.complete(cpu, c);
+    return 0;
   }
 }
 

@@ -44,6 +44,17 @@ export interface InterruptConfig {
 
 /** A port's DMA, as the batcher needs it. */
 type Dma = (dvma: number, bytes: number, write: boolean) => Proc<number>;
+/** A port that can book a DMA without waiting (a DevicePort, when `issues`). */
+export interface BookedDma {
+  readonly issues: boolean;
+  issue(dvma: number, bytes: number, write: boolean, tag: number): number;
+  begin(dvma: number, bytes: number, write: boolean, tag: number): number;
+  end(fault: number, dvma: number, bytes: number, write: boolean, start: number): void;
+  readonly doneAt: number;
+}
+
+/** What RingBatcher.book returns when the ring is busy: the caller waits with pass() instead. */
+export const NOT_BOOKED = -2;
 
 /**
  * A ring the device reads (descriptor prefetch) or writes (completion write-back) with one DMA in
@@ -58,6 +69,12 @@ export class RingBatcher {
   private head = 0;
   private running = false;
   private pos = 0;
+  /** End of the DMA book() made last: the ring is busy until then. */
+  private busyUntil = 0;
+  /** The DMA start() began: its fault code, entry address and start time, for finish(). */
+  private begun = { fault: 0, dvma: 0, at: 0 };
+  /** After start(): ns the caller waits before finish(), or -1 for no wait. */
+  waitNs = -1;
 
   constructor(
     private readonly sim: Simulator,
@@ -68,6 +85,7 @@ export class RingBatcher {
     private readonly entryBytes: number,
     private readonly write: boolean,
     private readonly max: number,
+    private readonly booked?: BookedDma,
   ) {}
 
   setBase(dvma: number): void {
@@ -81,7 +99,7 @@ export class RingBatcher {
       this.counts[last]!++;
       return yield this.sigs[last]!;
     }
-    if (!this.running) {
+    if (!this.running && this.sim.now >= this.busyUntil) {
       // An idle ring moves this entry at once, in this request's own process: no server process
       // and no signal. Requests that come meanwhile gather in the next batch.
       this.running = true;
@@ -99,7 +117,61 @@ export class RingBatcher {
     const s = this.sim.signal<number>();
     this.sigs.push(s);
     this.counts.push(1);
+    // Behind a booked DMA nobody waits for: the batch's DMA starts when that one is through.
+    if (!this.running) {
+      this.running = true;
+      this.sim.spawn(this.serve(), "ring-dma", this.busyUntil - this.sim.now);
+    }
     return yield s;
+  }
+
+  /**
+   * pass() without a generator, for the request that finds the ring idle on a port that books
+   * transfers: starts its entry's DMA now (the ring is running, as in pass()) and returns 0 or
+   * the fault code; the caller waits `waitNs` (if >= 0), then calls finish(). NOT_BOOKED when
+   * the ring is busy or cannot book: then wait with pass().
+   */
+  start(): number {
+    const b = this.booked;
+    if (b === undefined || !b.issues || this.running || this.sim.now < this.busyUntil)
+      return NOT_BOOKED;
+    this.running = true;
+    const g = this.begun;
+    g.dvma = this.base + this.pos * this.entryBytes;
+    g.at = this.sim.now;
+    g.fault = b.begin(g.dvma, this.entryBytes, this.write, 0);
+    this.waitNs = g.fault !== 0 || b.doneAt > g.at ? b.doneAt - g.at : -1;
+    return g.fault;
+  }
+
+  /** After start() and its wait: the DMA is through; the batches that gathered meanwhile go next. */
+  finish(): void {
+    const g = this.begun;
+    this.booked!.end(g.fault, g.dvma, this.entryBytes, this.write, g.at);
+    this.pos = this.pos + 1 === this.entries ? 0 : this.pos + 1;
+    if (this.head < this.sigs.length) this.sim.spawn(this.serve(), "ring-dma");
+    else this.running = false;
+  }
+
+  /**
+   * On an idle ring of a port that books transfers: moves this request's entry without waiting
+   * (the DMA is booked; the ring is busy until it is through, and entries whose turn comes
+   * meanwhile gather behind it). Returns 0 or the fault code, the DMA's end in `doneAt`; or
+   * NOT_BOOKED when the ring is busy or cannot book (then wait with pass()).
+   */
+  book(): number {
+    const b = this.booked;
+    if (b === undefined || !b.issues || this.running || this.sim.now < this.busyUntil)
+      return NOT_BOOKED;
+    const f = b.issue(this.base + this.pos * this.entryBytes, this.entryBytes, this.write, 0);
+    this.pos = this.pos + 1 === this.entries ? 0 : this.pos + 1;
+    this.busyUntil = b.doneAt;
+    return f;
+  }
+
+  /** When the DMA book() made last is through. */
+  get doneAt(): number {
+    return this.busyUntil;
   }
 
   /** Carries the batches that gathered behind a DMA, oldest first, one DMA after the other. */

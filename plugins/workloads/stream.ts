@@ -4,8 +4,14 @@
  * device's frame size (a NIC's MTU), so the MTU sets the frame.
  */
 
-import { definePlugin, type Static, Type, type Workload } from "../../core/index.ts";
-import { BACKOFF_NS, laneWorkload } from "./lanes.ts";
+import {
+  definePlugin,
+  type IoRequest,
+  type Static,
+  Type,
+  type Workload,
+} from "../../core/index.ts";
+import { BACKOFF_NS, lanes, running } from "./lanes.ts";
 
 const options = Type.Object(
   {
@@ -37,10 +43,14 @@ const options = Type.Object(
 
 /** The stream workload for validated options (also run by `mix`). */
 export function streamWorkload(o: Static<typeof options>): Workload {
-  return laneWorkload("stream", o.inflight, function* (env, cpu) {
-    const r = yield* env.io.submit({ op: o.op, bytes: o.bytes ?? env.io.device.frameBytes }, cpu);
-    if (!r.ok) yield BACKOFF_NS;
-    if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
+  return lanes("stream", o.inflight, function* (env, cpu) {
+    // Every request of a lane is the same, and one is in flight at a time: one object serves.
+    const req: IoRequest = { op: o.op, bytes: o.bytes ?? env.io.device.frameBytes };
+    while (running(env)) {
+      const r = yield* env.io.submit(req, cpu);
+      if (!r.ok) yield BACKOFF_NS;
+      if (o.thinkNs > 0) yield Math.round(env.rng.exponential(o.thinkNs));
+    }
   });
 }
 

@@ -49,14 +49,24 @@ async function timedRun(raw: unknown) {
   return { wallS, simS: (runs * durationNs(scn.duration)) / 1e9, events, ios };
 }
 
-function nicScenario(path: string, duration: string): unknown {
+function nicScenario(path: string, duration: string, op: "tx" | "rx" = "tx"): unknown {
   return {
     name: "nic-10g",
     duration,
     machine: NIC_MACHINE,
     paths: [path],
-    workloads: [{ plugin: ["stream", { op: "tx", bytes: 1500, inflight: 16 }] }],
+    workloads: [{ plugin: ["stream", { op, bytes: 1500, inflight: 16 }] }],
   };
+}
+
+/** Kernel events per frame in steady state of a `path` stream (see below). */
+async function steadyEvents(path: string, op: "tx" | "rx"): Promise<number> {
+  // Boot and the frames still in flight at the end add to a run's events but are not per-frame
+  // work: the difference between a run and one half as long is the steady state's cost (the
+  // frames in flight at either end still move it by about 0.003 at 2 ms, 0.0005 at 20 ms).
+  const half = await timedRun(nicScenario(path, "10ms", op));
+  const full = await timedRun(nicScenario(path, "20ms", op));
+  return (full.events - half.events) / (full.ios - half.ios);
 }
 
 export default async function scenariosBench({ quick }: { quick: boolean }): Promise<void> {
@@ -67,14 +77,9 @@ export default async function scenariosBench({ quick }: { quick: boolean }): Pro
   const speed: number[] = [];
   const perFrame: Record<string, number> = {};
   const steady: Record<string, number> = {};
-  for (const path of ["direct", "service-domain"] as const) {
-    // Boot and the frames still in flight at the end add to a run's events but are not per-frame
-    // work: the difference between a run and one half as long is the steady state's cost (the
-    // frames in flight at either end still move it by about 0.003 at 2 ms, 0.0005 at 20 ms).
-    const half = await timedRun(nicScenario(path, "10ms"));
-    const full = await timedRun(nicScenario(path, "20ms"));
-    steady[path] = (full.events - half.events) / (full.ios - half.ios);
-  }
+  for (const path of ["direct", "service-domain"] as const)
+    steady[path] = await steadyEvents(path, "tx");
+  const steadyRx = await steadyEvents("direct", "rx");
   for (let i = 0; i < reps; i++) {
     for (const path of ["direct", "service-domain"] as const) {
       const r = await timedRun(nicScenario(path, nicDuration));
@@ -89,6 +94,9 @@ export default async function scenariosBench({ quick }: { quick: boolean }): Pro
     });
     row(`${path}: kernel events per frame, boot included`, perFrame[path]!, "events");
   }
+  row("direct, receiving: kernel events per frame, steady state", steadyRx, "events", {
+    max: TARGET_EVENTS.direct,
+  });
 
   const cap = quick ? "200us" : "10ms";
   header(`built-in scenarios, default seed, every point and path, at most ${cap} simulated each`);

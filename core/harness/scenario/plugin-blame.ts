@@ -17,13 +17,59 @@ import type {
 import type { Proc, Simulator } from "../../model/sim/kernel.ts";
 
 interface Who {
-  plugin: string;
-  hook: string;
+  readonly plugin: string;
+  readonly hook: string;
+}
+
+/**
+ * A plugin's generator, each step blamed on `who` (an iterator `yield*` drives directly: no
+ * generator of its own, so a frame of it costs one call rather than one more generator resume).
+ */
+class Blamed<T> {
+  constructor(
+    private readonly blame: PluginBlame,
+    private readonly gen: Proc<T>,
+    private readonly who: Who,
+  ) {}
+
+  next(input?: unknown): IteratorResult<unknown, T> {
+    const b = this.blame;
+    const prev = b.current;
+    b.current = this.who;
+    try {
+      return this.gen.next(input);
+    } catch (e) {
+      throw PluginError.wrap(this.who.plugin, this.who.hook, e);
+    } finally {
+      b.current = prev;
+    }
+  }
+
+  throw(thrown: unknown): IteratorResult<unknown, T> {
+    const b = this.blame;
+    const prev = b.current;
+    b.current = this.who;
+    try {
+      return this.gen.throw(thrown);
+    } catch (e) {
+      throw PluginError.wrap(this.who.plugin, this.who.hook, e);
+    } finally {
+      b.current = prev;
+    }
+  }
+
+  return(value: T): IteratorResult<unknown, T> {
+    return this.gen.return(value);
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
 }
 
 export class PluginBlame {
-  /** The plugin hook running now (null: core code). */
-  private current: Who | null = null;
+  /** @internal The plugin hook running now (null: core code). */
+  current: Who | null = null;
 
   constructor(sim: Simulator) {
     sim.wrap = <T>(made: T): T => {
@@ -36,47 +82,46 @@ export class PluginBlame {
 
   /** Calls a synchronous hook of `plugin`. */
   call<T>(plugin: string, hook: string, fn: () => T): T {
+    return this.run({ plugin, hook }, fn);
+  }
+
+  /** Calls `fn` blamed on `who`. */
+  private run<T>(who: Who, fn: () => T): T {
     const prev = this.current;
-    this.current = { plugin, hook };
+    this.current = who;
     try {
       return fn();
     } catch (e) {
-      throw PluginError.wrap(plugin, hook, e);
+      throw PluginError.wrap(who.plugin, who.hook, e);
     } finally {
       this.current = prev;
     }
   }
 
   /** Runs a plugin's generator step by step, each step blamed on `who`. */
-  *steps<T>(gen: Proc<T>, who: Who): Proc<T> {
-    let input: unknown;
-    for (;;) {
-      const prev = this.current;
-      this.current = who;
-      let r: IteratorResult<unknown, T>;
-      try {
-        r = gen.next(input);
-      } catch (e) {
-        throw PluginError.wrap(who.plugin, who.hook, e);
-      } finally {
-        this.current = prev;
-      }
-      if (r.done === true) return r.value;
-      input = yield r.value as never;
-    }
+  steps<T>(gen: Proc<T>, who: Who): Proc<T> {
+    return new Blamed(this, gen, who) as unknown as Proc<T>;
   }
 
   /** The models it makes have their hooks blamed in place (a model may be a class instance). */
   device(plugin: string, factory: DeviceFactory): DeviceFactory {
+    const onExecute: Who = { plugin, hook: "execute" };
     return (env) => {
       const model: DeviceModel = this.call(plugin, "device", () => factory(env));
       const execute = model.execute.bind(model);
       const setRing = model.setRing.bind(model);
-      model.execute = (req, dvma, tag, cpu, c) =>
-        this.steps(
-          this.call(plugin, "execute", () => execute(req, dvma, tag, cpu, c)),
-          { plugin, hook: "execute" },
-        );
+      // Per request: no closure, only the Blamed that carries the generator.
+      model.execute = (req, dvma, tag, cpu, c) => {
+        const prev = this.current;
+        this.current = onExecute;
+        try {
+          return this.steps(execute(req, dvma, tag, cpu, c), onExecute);
+        } catch (e) {
+          throw PluginError.wrap(plugin, "execute", e);
+        } finally {
+          this.current = prev;
+        }
+      };
       model.setRing = (dvma) => this.call(plugin, "setRing", () => setRing(dvma));
       return model;
     };
@@ -98,19 +143,28 @@ export class PluginBlame {
       }),
       connect: (env) => {
         const io = this.call(plugin, "connect", () => path.connect(env));
+        const onSetup: Who = { plugin, hook: "setup" };
+        const onSubmit: Who = { plugin, hook: "submit" };
         return {
           guest: io.guest,
           device: io.device,
           setup: () =>
             this.steps(
-              this.call(plugin, "setup", () => io.setup()),
-              { plugin, hook: "setup" },
+              this.run(onSetup, () => io.setup()),
+              onSetup,
             ),
-          submit: (req, cpu) =>
-            this.steps(
-              this.call(plugin, "submit", () => io.submit(req, cpu)),
-              { plugin, hook: "submit" },
-            ),
+          // Per request: no closure, only the Blamed that carries the generator.
+          submit: (req, cpu) => {
+            const prev = this.current;
+            this.current = onSubmit;
+            try {
+              return this.steps(io.submit(req, cpu), onSubmit);
+            } catch (e) {
+              throw PluginError.wrap(plugin, "submit", e);
+            } finally {
+              this.current = prev;
+            }
+          },
         } satisfies GuestIo;
       },
     };

@@ -119,12 +119,19 @@ class CheckedLocal extends Checked implements CheckedLocalPolicy {
   }
 
   free(page: number, npages: number, cpu: number): void {
-    const call = `free(${range(page, npages)})`;
-    this.checkRangeArgs(call, page, npages);
-    this.expect(call, page, npages, ALLOCATED, "not allocated");
+    // Checked on every unmap: the message is built only for a misuse.
+    if (!this.inWindow(page, npages) || this.state.firstNot(ALLOCATED, page, page + npages) >= 0) {
+      const call = `free(${range(page, npages)})`;
+      this.checkRangeArgs(call, page, npages);
+      this.expect(call, page, npages, ALLOCATED, "not allocated");
+    }
     this.state.fill(FREE, page, page + npages);
     this.allocated -= npages;
-    this.tell("free", () => this.inner.free(page, npages, cpu));
+    try {
+      this.inner.free(page, npages, cpu);
+    } catch (e) {
+      this.report(PluginError.wrap(this.plugin, "free", e));
+    }
   }
 
   protected fallbackStats(): PolicyStats {

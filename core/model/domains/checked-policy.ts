@@ -94,13 +94,15 @@ export abstract class Checked {
     throw new RangeError(`checked policy "${this.plugin}": ${call}: ${why}`);
   }
 
+  /** True when [base, base + npages) is a non-empty range of whole pages inside the window. */
+  protected inWindow(base: number, npages: number): boolean {
+    return (
+      Number.isInteger(base) && isCount(npages) && base >= 0 && base + npages <= this.windowPages
+    );
+  }
+
   protected checkRangeArgs(call: string, base: number, npages: number): void {
-    if (
-      !Number.isInteger(base) ||
-      !isCount(npages) ||
-      base < 0 ||
-      base + npages > this.windowPages
-    ) {
+    if (!this.inWindow(base, npages)) {
       this.misuse(
         call,
         `range ${range(base, npages)} is not inside the window of ${this.windowPages} pages`,

@@ -157,6 +157,26 @@ export class DevicePort {
   }
 
   /**
+   * `dma` without a generator, on a port whose links are timelines: moves the data now and books
+   * it, returning 0 or the fault code with its end in `doneAt`. The caller waits until then and
+   * calls `end` with what it passed, as `dma` would after its wait (counted and announced then).
+   */
+  begin(dvma: number, bytes: number, write: boolean, tag: number, readOut?: Uint32Array) {
+    const start = this.sim.now;
+    const fault = this.hv.deviceDma(this.device, dvma, bytes, write, tag, readOut);
+    const latency = this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
+    this.doneAt = fault === 0 ? this.book(start + latency, bytes, write) : start + latency;
+    return fault;
+  }
+
+  /** After `begin` and the wait until `doneAt`: counts the transfer begun at `start`, announces it. */
+  end(fault: number, dvma: number, bytes: number, write: boolean, start: number): void {
+    this.count(fault, bytes);
+    if (fault === 0 && this.bus?.wants("dma.done"))
+      this.bus.emit("dma.done", this.doneEvent(dvma, bytes, write, this.sim.now - start));
+  }
+
+  /**
    * Moves `bytes` at `dvma` (`write` = into memory), waiting until it is through. Returns 0 or
    * the fault code; a faulted transfer touched no memory.
    */
@@ -168,6 +188,12 @@ export class DevicePort {
     readOut?: Uint32Array,
   ): Proc<DmaFaultCode> {
     const start = this.sim.now;
+    if (this.issues) {
+      const fault = this.begin(dvma, bytes, write, tag, readOut);
+      if (fault !== 0 || this.doneAt > start) yield this.doneAt - start;
+      this.end(fault, dvma, bytes, write, start);
+      return fault;
+    }
     const fault = this.hv.deviceDma(this.device, dvma, bytes, write, tag, readOut);
     const latency = this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
     if (fault !== 0) yield latency;

@@ -19,13 +19,8 @@ import {
 import type { Completion } from "./io.ts";
 import { type Lease, LeaseTable, leaseWithFallback } from "./leases.ts";
 import type { PolicyStats } from "./policy.ts";
+import type { Held } from "./policy-replay.ts";
 import { Msg, message } from "./protocol.ts";
-
-/** A vCPU a map holds, and how far the work it holds it for has got (ns, >= now). */
-interface Held {
-  v: number;
-  t: number;
-}
 
 /**
  * A guest OS's DMA API, modelled on Linux's: mapSingle / mapSg / unmapSingle / allocCoherent /
@@ -245,11 +240,29 @@ export class GuestDmaApi {
 
   /**
    * First entry of `npages` mappable entries (below `lim`), or why none; frees `held.v` to ask
-   * the broker, after the work it held it for (`held.t`).
+   * the broker, after the work it held it for (`held.t`). A lease hit whose policy locks are
+   * booked (the common map) returns with no generator of its own.
    */
-  private *acquire(npages: number, cpu: number, held: Held, lim?: number): Proc<number | string> {
-    const dcpu = this.env.cpu;
-    const sim = this.env.sim;
+  private acquire(npages: number, cpu: number, held: Held, lim?: number): Proc<number | string> {
+    if (this.opts.acquire === "per-map") return this.acquireSlow(-1, -1, npages, cpu, held);
+    const idx = this.alloc(npages, held, lim);
+    const end = this.env.replay.charge(held.t);
+    if (end < 0 || idx < 0) return this.acquireSlow(idx, end, npages, cpu, held, lim);
+    held.t = end;
+    this.leases.use(idx, npages);
+    return ready(idx);
+  }
+
+  /** acquire() past the local policy's first answer `idx`, its calls charged until `end`. */
+  private *acquireSlow(
+    idx: number,
+    end: number,
+    npages: number,
+    cpu: number,
+    held: Held,
+    lim?: number,
+  ): Proc<number | string> {
+    const { cpu: dcpu, sim, replay } = this.env;
     if (this.opts.acquire === "per-map") {
       if (held.t > sim.now) yield held.t - sim.now;
       dcpu.free(held.v);
@@ -260,7 +273,7 @@ export class GuestDmaApi {
       this.perMapGrants.set(g, npages);
       return g;
     }
-    let idx = yield* this.alloc(npages, cpu, held, lim);
+    yield* replay.holdOn(end, dcpu, held, cpu);
     if (idx < 0) {
       if (held.t > sim.now) yield held.t - sim.now;
       dcpu.free(held.v);
@@ -270,25 +283,18 @@ export class GuestDmaApi {
       held.v = yield* dcpu.take(cpu);
       held.t = sim.now;
       if (typeof g === "string") return g;
-      idx = yield* this.alloc(npages, cpu, held, lim);
+      idx = this.alloc(npages, held, lim);
+      yield* replay.holdOn(replay.charge(held.t), dcpu, held, cpu);
       if (idx < 0) return "local-policy-refused";
     }
     this.leases.use(idx, npages);
     return idx;
   }
 
-  /** The local policy's alloc, charged on the held vCPU after the work it is held for. */
-  private *alloc(npages: number, cpu: number, held: Held, limit?: number): Proc<number> {
-    const { replay, sim } = this.env;
+  /** The local policy's alloc on held vCPU `held.v` (charged by the caller). */
+  private alloc(npages: number, held: Held, limit?: number): number {
     const idx = this.env.policy.alloc(npages, 1, held.v, limit);
-    replay.endCall();
-    const end = replay.charge(held.t);
-    if (end >= 0) held.t = end;
-    else {
-      if (held.t > sim.now) yield held.t - sim.now;
-      held.v = yield* replay.replay(this.env.cpu, held.v, cpu);
-      held.t = sim.now;
-    }
+    this.env.replay.endCall();
     return idx;
   }
 

@@ -2,7 +2,7 @@ import type { CostModel } from "../machine/cost-model.ts";
 import type { DomainCpu } from "../machine/cpu.ts";
 import type { Proc, Simulator } from "../sim/kernel.ts";
 import { Lock } from "../sim/lock.ts";
-import { ready } from "../sim/ready.ts";
+import { after, ready } from "../sim/ready.ts";
 import {
   IMPLICIT_LOCK,
   METER_ACQUIRE,
@@ -10,6 +10,12 @@ import {
   METER_WORK,
   type MeterLog,
 } from "./policy-meter.ts";
+
+/** A vCPU a caller holds, and how far the work it holds it for has got (ns, >= now). */
+export interface Held {
+  v: number;
+  t: number;
+}
 
 /**
  * Charges an allocation policy's calls in simulated time. The policy runs synchronously on the
@@ -54,12 +60,22 @@ export class PolicyReplay {
     if (this.meter.length === 0) return ready(v);
     const end = this.charge(this.sim.now);
     if (end < 0) return this.replayLog(dcpu, v, cpu);
-    return end > this.sim.now ? this.hold(end - this.sim.now, v) : ready(v);
+    return end > this.sim.now ? after(end - this.sim.now, v) : ready(v);
   }
 
-  private *hold(ns: number, v: number): Proc<number> {
-    yield ns;
-    return v;
+  /**
+   * For a caller holding `held` after charge(held.t) returned `end`: the calls end then (the
+   * vCPU is held on until `end`), or, not chargeable (-1), once the work held for is over they
+   * are replayed event by event (the vCPU held afterwards may be another).
+   */
+  *holdOn(end: number, dcpu: DomainCpu, held: Held, cpu: number): Proc<void> {
+    if (end >= 0) {
+      held.t = end;
+      return;
+    }
+    if (held.t > this.sim.now) yield held.t - this.sim.now;
+    held.v = yield* this.replay(dcpu, held.v, cpu);
+    held.t = this.sim.now;
   }
 
   /**

@@ -34,3 +34,47 @@ export function ready<T>(value: T): Proc<T> {
 export function keepable<T>(p: Proc<T>): Proc<T> {
   return (p as unknown) === DONE ? ({ ...DONE } as unknown as Proc<T>) : p;
 }
+
+/**
+ * A `Proc` that waits `ns` (> 0) once, then returns `value`: for `yield*` only. One small object
+ * that is its own iterator result (read at once by `yield*`), where a generator would cost a
+ * generator object, its frame and a result per step.
+ */
+export function after<T>(ns: number, value: T): Proc<T> {
+  return new After(ns, value) as unknown as Proc<T>;
+}
+
+class After<T> {
+  done = false;
+  value: unknown;
+  private started = false;
+
+  constructor(
+    ns: number,
+    private readonly result: T,
+  ) {
+    this.value = ns;
+  }
+
+  next(): this {
+    if (this.started) {
+      this.done = true;
+      this.value = this.result;
+    } else this.started = true;
+    return this;
+  }
+
+  return(value: T): this {
+    this.done = true;
+    this.value = value;
+    return this;
+  }
+
+  throw(err: unknown): never {
+    throw err;
+  }
+
+  [Symbol.iterator](): this {
+    return this;
+  }
+}

@@ -35,6 +35,11 @@ describe("a device, path or workload plugin that throws is named, with its hook"
       /\[plugin throwing-device\] device: no such BAR\n$/,
     ],
     [
+      "device execute(), resumed by an event",
+      () => run("throwing-execute", 'devices={"nic":"throwing-execute"}', 'paths=["direct"]'),
+      /process "[^"]+" failed at t=\d+ns: \[plugin throwing-execute\] execute: completion queue overflow\n$/,
+    ],
+    [
       "path submit()",
       () => run("throwing-path", 'paths=["throwing-path"]'),
       /\[plugin throwing-path\] submit: no route to the device\n$/,

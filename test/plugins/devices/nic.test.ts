@@ -202,4 +202,31 @@ describe("nic", () => {
     expect(batched.ringPerFrame).toBeLessThan(1.3);
     expect(batched.mpps).toBeGreaterThan(1.3 * one.mpps);
   });
+
+  test("rx: a descriptor ring has one DMA in flight, prefetches booked without waiting included", async () => {
+    // One queue, many buffers posted: prefetches come while the ring's last DMA still runs.
+    for (const path of ["bare-metal", "direct"]) {
+      const fetches: [number, number][] = [];
+      let frames = 0;
+      const r = await runNic({
+        workloads: [["stream", { op: "rx", bytes: 60, inflight: 64 }]],
+        nic: { queues: 1 },
+        path,
+        duration: "200us",
+        on: (bus) => {
+          // Descriptor reads are the rx ring's prefetches (the only reads of an rx stream).
+          bus.on("dma.done", (e) => {
+            if (!e.write) fetches.push([e.t - e.durNs, e.t]);
+          });
+          bus.on("io.done", () => void frames++);
+        },
+      });
+      expect(r.metrics.errors).toBe(0);
+      expect(frames).toBeGreaterThan(500);
+      expect(fetches.length).toBeGreaterThan(10);
+      fetches.sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < fetches.length; i++)
+        expect(fetches[i]![0]).toBeGreaterThanOrEqual(fetches[i - 1]![1]);
+    }
+  });
 });
