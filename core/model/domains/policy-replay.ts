@@ -97,7 +97,7 @@ export class PolicyReplay {
       if (op === METER_WORK) t += ops[i + 2]! * this.price(id);
       else if (op === METER_ACQUIRE) {
         if (this.holding(h, id) >= 0) continue; // a re-entrant acquire would wait for itself
-        if (t !== now || this.took(h, id)) return -1;
+        if (t !== now) return -1;
         const lock = this.lockOf(id);
         const start = lock.bookFrom();
         // A sleeper that must wait gives its vCPU up, unless it holds a spinlock (then it spins).
@@ -131,12 +131,6 @@ export class PolicyReplay {
   private spinning(h: number[]): boolean {
     for (let k = 0; k < h.length; k += 3)
       if (h[k + 2]! < 0 && this.lockOf(h[k]!).kind === "spin") return true;
-    return false;
-  }
-
-  /** True when `h` has a hold of lock `id`. */
-  private took(h: number[], id: number): boolean {
-    for (let k = 0; k < h.length; k += 3) if (h[k] === id) return true;
     return false;
   }
 
