@@ -14,7 +14,8 @@
 
 import { LDC_PACKET_SIZE } from "../hv/ldc.ts";
 
-export const PROTOCOL_MAJOR = 1;
+// Major 2: bytes 32..39 of a release name its grant (major 1 put nothing there).
+export const PROTOCOL_MAJOR = 2;
 export const PROTOCOL_MINOR = 0;
 /**
  * The reason the broker gives for a request or release whose id is older than every reply it

@@ -73,7 +73,7 @@ describe("BrokerClient", () => {
       const h = r.run(r.client.handshake());
       r.sim.run(1e9);
       expect(h.result()).toBe(want);
-      expect(r.seen[0]!.m).toMatchObject({ kind: Msg.VER_INFO, major: 1, minor: 0, id: 1 });
+      expect(r.seen[0]!.m).toMatchObject({ kind: Msg.VER_INFO, major: 2, minor: 0, id: 1 });
     }
     const silent = rig(() => []);
     const h = silent.run(silent.client.handshake());

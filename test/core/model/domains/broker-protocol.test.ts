@@ -87,10 +87,10 @@ describe("broker: version handshake", () => {
   test("our major is acked with the lower minor; another major is nacked and grants nothing", () => {
     const r = rig();
     const ack = r.ask(message(Msg.VER_INFO, { id: 7, minor: 3 }));
-    expect(ack.m).toMatchObject({ kind: Msg.VER_ACK, id: 7, major: 1, minor: 0 });
+    expect(ack.m).toMatchObject({ kind: Msg.VER_ACK, id: 7, major: 2, minor: 0 });
     expect(ack.dt).toBe(2 * LAT + FIXED);
     const other = rig();
-    const nack = other.ask(message(Msg.VER_INFO, { id: 8, major: 2 }));
+    const nack = other.ask(message(Msg.VER_INFO, { id: 8, major: 1 }));
     expect(nack.m).toMatchObject({ kind: Msg.VER_NACK, id: 8 });
     expect(other.ask(req(9, 1)).m).toMatchObject({ kind: Msg.DVMA_NACK, reason: "no-handshake" });
     expect(other.nacks).toEqual([{ domain: 1, id: 9, reason: "no-handshake" }]);
@@ -104,7 +104,7 @@ describe("broker: requests", () => {
     const a = r.ask(req(2, 3));
     expect(a.m).toEqual({
       kind: Msg.DVMA_GRANT,
-      major: 1,
+      major: 2,
       minor: 0,
       id: 2,
       devhandle: DH,
@@ -238,7 +238,7 @@ describe("broker: releases", () => {
     const a = r.ask(rel(5, 1, 2, 2));
     expect(a.m).toEqual({
       kind: Msg.RELEASE_ACK,
-      major: 1,
+      major: 2,
       minor: 0,
       id: 5,
       devhandle: DH,

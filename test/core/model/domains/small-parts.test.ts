@@ -115,7 +115,7 @@ describe("protocol packets", () => {
     expect([...p]).toEqual([...want]);
     expect(decode(p)).toEqual({
       kind: Msg.DVMA_GRANT,
-      major: 1,
+      major: 2,
       minor: 0,
       id: 0x01020304,
       devhandle: 0x200,
@@ -138,7 +138,7 @@ describe("protocol packets", () => {
   test("message() fills defaults; encode reuses and clears the buffer it is given", () => {
     expect(message(Msg.VER_INFO)).toEqual({
       kind: 1,
-      major: 1,
+      major: 2,
       minor: 0,
       id: 0,
       devhandle: 0,
@@ -150,7 +150,7 @@ describe("protocol packets", () => {
     });
     const out = new Uint8Array(64).fill(0xee);
     expect(encode(message(Msg.RELEASE_ACK, { id: 9 }), out)).toBe(out);
-    expect([...out.subarray(0, 8)]).toEqual([8, 1, 0, 0, 0, 0, 0, 9]);
+    expect([...out.subarray(0, 8)]).toEqual([8, 2, 0, 0, 0, 0, 0, 9]);
     expect(out.subarray(8).every((b) => b === 0)).toBe(true);
   });
 
