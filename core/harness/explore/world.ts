@@ -353,7 +353,7 @@ export class ExploreWorld {
         parts.push(policyKey(dma.accounting.policy));
       }
       parts.push(this.inFlight.get(g.channel.id)!.join(","));
-      parts.push(hidden(g.link, ["pending", "accepted", "chasing", "nextId"]));
+      parts.push(hidden(g.link, ["pending", "accepted", "held", "chasing", "nextId"]));
       parts.push(hidden(g.channel, ["inFlight", "epoch", "down"]));
       const arrivals = (g.channel as unknown as { lastArrival: number[] }).lastArrival;
       parts.push(arrivals.map((t) => Math.max(0, t - now)).join(","));
