@@ -97,6 +97,25 @@ describe("broker: version handshake", () => {
   });
 });
 
+describe("broker: stale requests", () => {
+  test("a resend whose reply was pushed out of the cache is refused stale, counted once", () => {
+    const r = rig();
+    r.hello();
+    // 150 grants of page 0, each given back: 300 replies push the first grant's out of the cache.
+    for (let k = 0; k < 150; k++) {
+      expect(r.ask(req(2 + 2 * k, 1)).m).toMatchObject({ kind: Msg.DVMA_GRANT, grant: k + 1 });
+      expect(r.ask(rel(3 + 2 * k, 0, 1, k + 1)).m).toMatchObject({ kind: Msg.RELEASE_ACK });
+    }
+    expect(r.broker.stats.stale).toBe(0);
+    expect(r.ask(req(2, 1)).m).toMatchObject({ kind: Msg.DVMA_NACK, id: 2, reason: "stale" });
+    expect(r.broker.stats.stale).toBe(1);
+    expect(r.owners()[0]).toBe(-1); // nothing granted for it
+    // A fresh id is served as usual and is not counted.
+    expect(r.ask(req(400, 1)).m).toMatchObject({ kind: Msg.DVMA_GRANT, grant: 151 });
+    expect(r.broker.stats.stale).toBe(1);
+  });
+});
+
 describe("broker: requests", () => {
   test("a grant names the range; the hypervisor and the ledger record it; it costs its hypercall", () => {
     const r = rig();

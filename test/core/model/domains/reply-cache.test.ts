@@ -25,6 +25,26 @@ describe("reply cache", () => {
     ledger.add(0, 4);
     expect(cache.get(1)).toBeUndefined();
   });
+
+  test("pages given back on another root complex, or on none known, leave a kept grant alone", () => {
+    const DH2 = 0x300;
+    const two = {
+      iommus: new Map([
+        [DH, { windowBase: BASE }],
+        [DH2, { windowBase: BASE }],
+      ]),
+    } as unknown as Hypervisor;
+    const ledger = new RangeSet();
+    const cache = new ReplyCache(1, two, new Map([[DH, ledger]]));
+    ledger.add(0, 4);
+    cache.set(1, grant(1, 0, 4));
+    cache.set(2, grant(2, 8, 1)); // pushes grant 1 aside
+    cache.released(DH2, 0, 4); // the same pages, of the other root complex's window
+    cache.released(0x999, 0, 4); // no such root complex
+    expect(cache.get(1)).toBeDefined();
+    cache.released(DH, 2, 1);
+    expect(cache.get(1)).toBeUndefined();
+  });
 });
 
 describe("reply cache: the stale mark", () => {
