@@ -167,6 +167,33 @@ describe("ledger = ownership table (3)", () => {
     ]);
   });
 
+  test("a boundary only the table has, below the ledger's last one, is found", () => {
+    // The ledger's stretches end at 2, 4, 6, 8 and 12; the table splits the last at 10, a
+    // boundary the ledger lacks and below its last: the walk must still visit it in order.
+    const { hv, io } = machine([
+      [1, 0, 2],
+      [2, 2, 2],
+      [1, 4, 2],
+      [2, 6, 2],
+      [3, 8, 2],
+      [1, 10, 2],
+    ]);
+    const b = ledger({
+      1: [
+        { base: 0, npages: 2 },
+        { base: 4, npages: 2 },
+      ],
+      2: [
+        { base: 2, npages: 2 },
+        { base: 6, npages: 2 },
+      ],
+      3: [{ base: 8, npages: 4 }],
+    });
+    expect(ledgerViolations(hv, b, io)).toEqual([
+      "rc 512 entry 10 (dvma 0x80014000): ledger says 3, hypervisor says 1",
+    ]);
+  });
+
   test("a broker that is down is not compared", () => {
     const { hv } = machine([[1, 0, 2]]);
     expect(invariantViolations(hv, ledger({}, false))).toEqual([]);
