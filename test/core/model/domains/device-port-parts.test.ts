@@ -76,6 +76,22 @@ describe("Link: a timeline of booked stretches", () => {
   });
 });
 
+describe("Link: stretches over by now are dropped", () => {
+  test("a long timeline compacted keeps each stretch's start with its end", () => {
+    const clock = { now: 0 };
+    const l = new Link(clock as Simulator);
+    for (let i = 0; i < 70; i++) l.book(2 * i, 2 * i + 1);
+    // 66 stretches are over (ends 1..131): more than 64, so the lists are cut down to the last 4.
+    clock.now = 131;
+    expect(l.fit(131, 1)).toBe(131);
+    expect(l.fit(131, 2)).toBe(139);
+    expect(l.clash(131, 134)).toBe(133);
+    clock.now = 139;
+    expect(l.fit(139, 5)).toBe(139);
+    expect(l.clash(0, 1e9)).toBe(-1);
+  });
+});
+
 /** A small machine with device 0's 2-page buffer mapped both ways, the IOTLB warm for both. */
 function setup(opts: { link?: DuplexLink; bus?: boolean } = {}) {
   const b = bootSmall({ guests: 1, windowPages: 64, guestDma: { leasePages: 8 }, cost: COST });
@@ -156,6 +172,42 @@ describe("DevicePort: translation, rights, bytes and counters", () => {
     expect(p.issues).toBe(false);
     p.useLink([new Link(s.b.sim), lane]);
     expect(p.issues).toBe(false);
+  });
+});
+
+describe("DevicePort: construction and the time it reads", () => {
+  test("a port names an existing device and reads its simulator's clock", () => {
+    const s = setup();
+    expect(() => new DevicePort(s.b.sim, s.b.hv, 99, cost, s.link)).toThrow(
+      new RangeError("no device 99"),
+    );
+    expect(s.port.now).toBe(s.b.sim.now);
+  });
+});
+
+describe("DevicePort: a fault waits its setup on both paths, even a setup of 0 ns", () => {
+  test("another process of the same instant runs before the faulted transfer returns", () => {
+    const zero = parseCostModel({ dmaSetupNs: 0 });
+    const s = setup();
+    const order = (lane: boolean): string[] => {
+      const p = new DevicePort(s.b.sim, s.b.hv, s.port.device, zero, s.link);
+      if (lane) {
+        const r = new Resource(s.b.sim, 1);
+        p.useLink([r, r]);
+      }
+      const seen: string[] = [];
+      s.b.sim.spawn(
+        (function* () {
+          expect(yield* p.dma(s.toDev, BYTES, true, 0)).toBe(DmaFault.protection);
+          seen.push("faulted");
+        })(),
+      );
+      s.b.sim.at(s.b.sim.now, () => seen.push("other"));
+      s.b.sim.run(s.b.sim.now + 1000);
+      return seen;
+    };
+    expect(order(false)).toEqual(["other", "faulted"]);
+    expect(order(true)).toEqual(["other", "faulted"]);
   });
 });
 
