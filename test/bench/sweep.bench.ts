@@ -231,21 +231,18 @@ export default async function sweepBench({ quick }: { quick: boolean }): Promise
   }
   const worker = (f: (t: Sample["perThread"][number]) => number) =>
     two.flatMap((s) => (s.perThread[1] ? [f(s.perThread[1])] : []));
-  row(
-    "worker's start-up (modules, scenario), thread 1",
-    worker((t) => t.startS),
-    "CPU-s",
-  );
-  row(
-    "worker's probe of the runs left, thread 1",
-    worker((t) => t.probeS),
-    "CPU-s",
-  );
-  row(
-    "worker's CPU outside runs, start-up and probe, thread 1",
-    worker((t) => t.allS - t.runsS - t.startS - t.probeS),
-    "CPU-s",
-  );
+  const parts: [string, (t: Sample["perThread"][number]) => number][] = [
+    ["worker's start-up (modules, scenario), thread 1", (t) => t.startS],
+    ["worker's probe of the runs left, thread 1", (t) => t.probeS],
+    [
+      "worker's CPU outside runs, start-up and probe, thread 1",
+      (t) => t.allS - t.runsS - t.startS - t.probeS,
+    ],
+  ];
+  // A sweep too short for the worker to take a point (--quick) has no thread 1 to split.
+  if (worker((t) => t.allS).length === 0)
+    note("worker's CPU, thread 1", "none: the worker ran no point in any sweep");
+  else for (const [label, f] of parts) row(label, worker(f), "CPU-s");
   // By kind of thread (/proc): the second VM's JIT shows in the compilers' CPU time.
   for (const [kind, what] of [
     ["js", "the JS threads (runs, start-up, probe, messages)"],
@@ -276,6 +273,7 @@ export default async function sweepBench({ quick }: { quick: boolean }): Promise
         const b = sel.reduce((t, index) => t + one[i]!.runs[index]!.cpuS, 0);
         return b > 0 ? [a / b] : [];
       });
+    if (ratio(false).length === 0) continue; // that thread ran no point (a --quick sweep)
     row(`runs' CPU on thread ${n} over the same runs with 1 worker`, ratio(false), "x");
     if (n > 0)
       row(`first run's CPU on thread ${n} over the same run with 1 worker`, ratio(true), "x");
