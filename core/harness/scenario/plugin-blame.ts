@@ -33,24 +33,20 @@ class Blamed<T> {
   ) {}
 
   next(input?: unknown): IteratorResult<unknown, T> {
-    const b = this.blame;
-    const prev = b.current;
-    b.current = this.who;
-    try {
-      return this.gen.next(input);
-    } catch (e) {
-      throw PluginError.wrap(this.who.plugin, this.who.hook, e);
-    } finally {
-      b.current = prev;
-    }
+    return this.step(false, input);
   }
 
   throw(thrown: unknown): IteratorResult<unknown, T> {
+    return this.step(true, thrown);
+  }
+
+  /** One step of the plugin's generator (resumed with `v`, or thrown into), blamed on `who`. */
+  private step(thrown: boolean, v: unknown): IteratorResult<unknown, T> {
     const b = this.blame;
     const prev = b.current;
     b.current = this.who;
     try {
-      return this.gen.throw(thrown);
+      return thrown ? this.gen.throw(v) : this.gen.next(v);
     } catch (e) {
       throw PluginError.wrap(this.who.plugin, this.who.hook, e);
     } finally {
