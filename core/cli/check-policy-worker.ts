@@ -12,7 +12,7 @@ import { type CheckPolicyJob, type CheckPolicyResult, WATCHED } from "./check-po
 
 declare const self: Worker;
 
-/** `plugin` with every call into what its factory makes counted in `calls`. */
+/** `plugin` with its setup, its factory and every call into what that makes counted in `calls`. */
 function watched(plugin: AnyPlugin, calls: Int32Array): AnyPlugin {
   const timed = <T>(method: string, fn: () => T): T => {
     Atomics.add(calls, 0, 1);
@@ -26,7 +26,7 @@ function watched(plugin: AnyPlugin, calls: Int32Array): AnyPlugin {
   return definePlugin({
     ...plugin,
     setup(ctx, options) {
-      const factory = plugin.setup(ctx, options) as unknown;
+      const factory = timed("setup", () => plugin.setup(ctx, options)) as unknown;
       if (typeof factory !== "function") return factory as never;
       return ((fctx: unknown) => {
         const policy = timed("create", () => factory(fctx)) as Record<string, unknown>;

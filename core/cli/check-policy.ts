@@ -34,6 +34,7 @@ export type CheckPolicyResult =
 
 /** Method names the watchdog can report (index + 1 is written while one runs). */
 export const WATCHED = [
+  "setup",
   "create",
   "grant",
   "revoke",

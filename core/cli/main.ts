@@ -164,4 +164,11 @@ function failure(e: unknown, io: CliIo): number {
   return 1;
 }
 
-if (import.meta.main) process.exitCode = await main(process.argv.slice(2));
+if (import.meta.main) {
+  // A reader that stops early (`| head`) closes the pipe: the rest of the output is unwanted,
+  // which is neither a mistake nor a bug. The run still ends with its own status.
+  process.stdout.on("error", (e: { code?: string }) => {
+    if (e.code !== "EPIPE") throw e;
+  });
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -49,6 +49,23 @@ export function checkOutputPath(flag: string, path: string | undefined, cwd: str
   }
 }
 
+/**
+ * Checks each output flag's path (see `checkOutputPath`) and that no two name one file: the
+ * later write would replace the earlier report. @throws InputError
+ */
+export function checkOutputPaths(flags: Record<string, string | undefined>, cwd: string): void {
+  const taken = new Map<string, string>();
+  for (const [flag, path] of Object.entries(flags)) {
+    checkOutputPath(flag, path, cwd);
+    if (path === undefined) continue;
+    const full = resolve(cwd, path);
+    const other = taken.get(full);
+    if (other !== undefined)
+      throw new InputError(`--${flag} ${path}: the same file as --${other}; give each its own`);
+    taken.set(full, flag);
+  }
+}
+
 /** The file's stat, or undefined when nothing is there (also when a parent is a file). */
 function statOf(path: string) {
   try {

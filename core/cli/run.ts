@@ -33,7 +33,7 @@ import { TraceCollector } from "../harness/scenario/trace-collector.ts";
 import { InputError } from "../input/errors.ts";
 import { type CliArgsDef, flagDefs, parseStrict, type StrictArgs } from "./args.ts";
 import type { CliIo } from "./io.ts";
-import { checkOutputPath, writeAtomic } from "./output.ts";
+import { checkOutputPaths, writeAtomic } from "./output.ts";
 import { Progress, serialTally } from "./progress.ts";
 import { pivotTable, resultsTable } from "./table.ts";
 import { cpuNow, TimingTotals, threadCpuNs, timingLine } from "./timing.ts";
@@ -149,8 +149,8 @@ export async function runCommand(
   // Everything the user typed is checked before any run starts.
   const seed = seedFlag(args.seed);
   const duration = durationFlag("duration", args.duration);
-  for (const flag of ["out", "trace", "report", "provenance"] as const)
-    checkOutputPath(flag, args[flag], cwd);
+  const { out, trace: traceFile, report: html, provenance } = args;
+  checkOutputPaths({ out, trace: traceFile, report: html, provenance }, cwd);
   checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);

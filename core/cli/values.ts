@@ -20,7 +20,7 @@ export function durationFlag(flag: string, text: string | undefined): string | u
   if (text === undefined) return undefined;
   if (!compileOptions(DurationSchema).Check(text))
     throw new InputError(
-      `--${flag} ${JSON.stringify(text)}: expected a time > 0 with a unit (ns, us, ms or s), e.g. 20ms`,
+      `--${flag} ${JSON.stringify(text)}: expected a time > 0 with a unit (ns, us, ms or s) in whole nanoseconds, e.g. 20ms`,
     );
   return text;
 }

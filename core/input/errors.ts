@@ -84,6 +84,23 @@ export function describeThrown(thrown: unknown): string {
   }
 }
 
+/**
+ * Why importing `file` failed, for one line: a syntax error's place and message (as
+ * `describeThrown`), or for a throw while the module ran, where in `file` it was thrown (the
+ * first stack frame there): "file:line:column: message".
+ */
+export function importFailure(file: string, thrown: unknown): string {
+  const text = describeThrown(thrown);
+  if (sourcePlace(thrown) !== undefined || !(thrown instanceof Error)) return text;
+  for (const frame of (thrown.stack ?? "").split("\n")) {
+    const at = frame.indexOf(`${file}:`);
+    const place = /^(\d+):(\d+)/.exec(frame.slice(at + file.length + 1));
+    if (frame.trimStart().startsWith("at ") && at >= 0 && place !== null)
+      return `${file}:${place[1]}:${place[2]}: ${text}`;
+  }
+  return text;
+}
+
 export function isInputError(e: unknown): e is InputError {
   return e instanceof InputError;
 }

@@ -109,10 +109,26 @@ export function schemaProblems(schema: TSchema, value: unknown): SchemaProblem[]
     // TypeBox reports a missing property twice (required, then the property's own type).
     if (seen.has(e.path)) continue;
     seen.add(e.path);
-    out.push(toProblem(e));
+    // An object that names its union member (`"kind": "kill"`) gets that member's problems.
+    const member = e.type === ValueErrorType.Union ? namedMember(e.schema, e.value) : undefined;
+    if (member === undefined) out.push(toProblem(e));
+    else for (const p of schemaProblems(member, e.value)) out.push({ ...p, path: e.path + p.path });
     if (out.length >= MAX_COLLECTED_PROBLEMS) break;
   }
-  return out;
+  return out.slice(0, MAX_COLLECTED_PROBLEMS);
+}
+
+/** The one member of a union of objects whose literal fields (`kind`) all match `value`'s. */
+function namedMember(union: TSchema, value: unknown): TSchema | undefined {
+  if (typeof value !== "object" || value === null) return undefined;
+  const v = value as Record<string, unknown>;
+  const named = ((union as { anyOf?: TSchema[] }).anyOf ?? []).filter((m) => {
+    const literals = Object.entries(
+      (m as { properties?: Record<string, { const?: unknown }> }).properties ?? {},
+    ).filter(([, p]) => p.const !== undefined);
+    return literals.length > 0 && literals.every(([k, p]) => v[k] === p.const);
+  });
+  return named.length === 1 ? named[0] : undefined;
 }
 
 function toProblem(e: ValueError): SchemaProblem {
@@ -158,7 +174,10 @@ function toProblem(e: ValueError): SchemaProblem {
     default:
       return {
         path: e.path,
-        message: e.message,
+        message:
+          e.type === ValueErrorType.StringPattern && typeof e.schema.description === "string"
+            ? "Not in the described form"
+            : e.message,
         value: e.value,
         allowed: describeSchema(e.schema),
       };
@@ -218,7 +237,9 @@ export function describeSchema(schema: TSchema, depth = 0): string {
       break;
     case "String":
       d = `string${lengthBounds(s, "characters", "minLength", "maxLength")}`;
-      if (typeof s.pattern === "string") d += ` matching /${s.pattern}/`;
+      // A described pattern is shown by its description (a long pattern reads worse).
+      if (typeof s.pattern === "string" && !(depth === 0 && typeof s.description === "string"))
+        d += ` matching /${s.pattern}/`;
       if (typeof s.format === "string") d += ` (format ${s.format})`;
       break;
     case "Boolean":

@@ -9,7 +9,7 @@
  */
 
 import { basename, isAbsolute, relative, resolve, sep } from "node:path";
-import { describeThrown, InputError } from "../../input/errors.ts";
+import { describeThrown, InputError, importFailure } from "../../input/errors.ts";
 import { closest } from "../../input/validate.ts";
 import { type AnyPlugin, isPlugin, type PluginKind } from "./define.ts";
 
@@ -82,7 +82,7 @@ async function loadPluginFile(path: string, spec: string): Promise<AnyPlugin> {
     mod = await import(path);
   } catch (e) {
     throw new InputError(
-      `plugin file ${JSON.stringify(spec)} failed to load: ${describeThrown(e)}`,
+      `plugin file ${JSON.stringify(spec)} failed to load: ${importFailure(path, e)}`,
       [],
       { cause: e },
     );

@@ -19,10 +19,16 @@ export const PluginRefSchema = Type.Union(
 );
 export type PluginRef = Static<typeof PluginRefSchema>;
 
-/** Durations: a number > 0 with a unit: "500us", "20ms", "1s" (a bare number is refused: which unit?). */
+/**
+ * Durations: a number > 0 with a unit: "500us", "20ms", "1s" (a bare number is refused: which
+ * unit?). It must come to a whole number of nanoseconds (no more decimals than the unit has
+ * below 1 ns: "0.5ns" would round) and at most 15 digits of them, so a double holds it exactly.
+ */
 export const DurationSchema = Type.String({
-  pattern: "^(?=[0-9.]*[1-9])[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s)$",
-  description: 'a time > 0 with a unit: ns, us, ms or s, e.g. "20ms", "500us", "1s"',
+  pattern:
+    "^(?=[0-9.]*[1-9])([0-9]{1,15}ns|[0-9]{1,12}(\\.[0-9]{1,3})?(us|µs)|[0-9]{1,9}(\\.[0-9]{1,6})?ms|[0-9]{1,6}(\\.[0-9]{1,9})?s)$",
+  description:
+    'a time > 0 with a unit: ns, us, ms or s, in whole nanoseconds, e.g. "20ms", "500us", "1s"',
 });
 
 export const WorkloadSpecSchema = Type.Object(

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { describeThrown, InputError } from "../../input/errors.ts";
+import { InputError, importFailure } from "../../input/errors.ts";
 import { closest, parseWithSchema } from "../../input/validate.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { isPluginPath, loadPlugin, REPO_ROOT } from "../plugin/loader.ts";
@@ -32,11 +32,12 @@ export async function loadScenarioFile(spec: string, cwd: string): Promise<unkno
     }
     file = resolve(SCENARIO_DIR, `${spec}.ts`);
   }
+  if (!(await Bun.file(file).exists())) throw new InputError(`scenario file ${file} not found`);
   let mod: Record<string, unknown>;
   try {
     mod = await import(file);
   } catch (e) {
-    throw new InputError(`cannot load scenario file ${file}: ${describeThrown(e)}`, [], {
+    throw new InputError(`cannot load scenario file ${file}: ${importFailure(file, e)}`, [], {
       cause: e,
     });
   }

@@ -247,11 +247,17 @@ export function startPath(
       (function* () {
         if (!(yield* g.link.handshake())) return failed.record("handshake-failed");
         const mine = endpoints.get(g.id)!;
-        for (const io of mine.values()) if (!(yield* io.setup())) failed.record("setup-failed");
+        // A device whose setup failed (its ring could not be mapped) is not started: no I/O.
+        const down = new Set<GuestIo>();
+        for (const io of mine.values())
+          if (!(yield* io.setup())) {
+            failed.record("setup-failed");
+            down.add(io);
+          }
         for (const { spec, impl } of workloads) {
           if (spec.guests !== "all" && !spec.guests.includes(g.name)) continue;
           const io = spec.device === undefined ? mine.values().next().value : mine.get(spec.device);
-          if (io === undefined) continue;
+          if (io === undefined || down.has(io)) continue;
           impl.start({
             sim,
             platform,

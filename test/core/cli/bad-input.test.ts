@@ -28,7 +28,10 @@ describe("bad input stops before any work (exit 2, one line)", () => {
     [["--set", "seed=true"], "scenario /seed: Expected integer (got true;"],
     [["--duration", "5"], 'error: --duration "5": expected a time > 0 with a unit'],
     [["--duration", "0ms"], 'error: --duration "0ms": expected a time > 0 with a unit'],
-    [["--set", "duration=5"], "scenario /duration: Expected string"],
+    [
+      ["--set", "duration=5"],
+      'scenario /duration: Not in the described form (got "5"; allowed: string — a time > 0 with a unit',
+    ],
     [["check-policy", "first-fit", "--seed", "-3"], 'error: --seed "-3": expected integer'],
     [["--out", ""], 'error: --out "": expected a file path'],
     [["--json=yes"], "error: --json=yes: expected --json, --no-json, --json=true or --json=false"],

@@ -1,0 +1,156 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { main } from "../../../core/cli/main.ts";
+import {
+  applySets,
+  loadScenarioFile,
+  loadScenarioPlugins,
+  parseScenario,
+} from "../../../core/harness/scenario/load.ts";
+import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
+import { cli } from "../../helpers/cli.ts";
+
+/**
+ * What a new user tries next after each of issue 13's findings: the same mistake a little
+ * differently. Each is bad input (exit 2, one line, before any work) or handled without a crash.
+ */
+
+const REPO = resolve(import.meta.dir, "../../..");
+const CORE = resolve(REPO, "core/index.ts");
+const dir = mkdtempSync(join(tmpdir(), "cli-variants-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** One line on stderr, no stack trace, nothing on stdout, exit 2. */
+function badInput(r: { code: number; out: string; err: string }): string {
+  expect(r.code).toBe(2);
+  expect(r.out).toBe("");
+  expect(r.err.endsWith("\n")).toBe(true);
+  expect(r.err.trimEnd().split("\n")).toHaveLength(1);
+  expect(r.err).not.toContain("    at ");
+  return r.err;
+}
+
+describe("durations are a whole number of nanoseconds, > 0, that a number holds exactly", () => {
+  const cases: [string[], string][] = [
+    [["--duration", "0.0001ns"], 'error: --duration "0.0001ns": expected a time > 0 with a unit'],
+    [["--duration", "1.5ns"], 'error: --duration "1.5ns": expected a time > 0 with a unit'],
+    [["--duration", "0.0000001ms"], 'error: --duration "0.0000001ms": expected'],
+    [["--duration", "99999999999s"], 'error: --duration "99999999999s": expected'],
+    [["--set", 'duration="0.4ns"'], "scenario /duration: "],
+    [["--set", 'faults=[{"kind":"broker-restart","at":"1ms","downFor":"0.5ns"}]'], "/downFor"],
+    [["check-policy", "first-fit", "--timeout", "0.1ns"], 'error: --timeout "0.1ns": expected'],
+  ];
+  for (const [argv, message] of cases)
+    test(argv.join(" "), async () => {
+      expect(badInput(await cli(...argv))).toContain(message);
+    });
+
+  test("fractions that come to whole nanoseconds still run", async () => {
+    const r = await cli("--duration", "0.0025ms", "--set", 'paths=["direct"]', "--json");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.out).durationNs).toBe(2500);
+  });
+});
+
+describe("output files", () => {
+  test("two outputs naming one file are refused before the run (one would overwrite the other)", async () => {
+    const html = join(dir, "same.html");
+    const r = await cli("--out", `${dir}/./same.html`, "--report", html);
+    expect(badInput(r)).toContain(`--report ${html}: the same file as --out; give each its own`);
+    expect(existsSync(html)).toBe(false);
+  });
+});
+
+describe("a scenario or plugin file that throws while it is imported", () => {
+  test("exit 2, one line with file:line:column and the message", async () => {
+    const scn = join(dir, "throws.ts");
+    writeFileSync(scn, '// a scenario\nconst x = 1;\nthrow new Error("boom at import");\n');
+    expect(badInput(await cli(scn))).toBe(
+      `error: cannot load scenario file ${scn}: ${scn}:3:11: boom at import\n`,
+    );
+    const plugin = join(dir, "throws-plugin.ts");
+    writeFileSync(plugin, `import { definePlugin } from "${CORE}";\nnotDefined.x = 1;\n`);
+    expect(badInput(await cli("--plugin", plugin))).toBe(
+      `error: plugin file "${plugin}" failed to load: ${plugin}:2:1: notDefined is not defined\n`,
+    );
+  });
+
+  test("a scenario file that is not there is named as such", async () => {
+    const missing = join(dir, "nope.ts");
+    expect(badInput(await cli(missing))).toBe(`error: scenario file ${missing} not found\n`);
+  });
+});
+
+describe("check-policy's watchdog covers the plugin's own setup too", () => {
+  test("a setup that never returns is stopped and named", async () => {
+    const file = join(dir, "setup-loops.ts");
+    writeFileSync(
+      file,
+      `import { definePlugin } from "${CORE}";
+export default definePlugin({
+  name: "setup-loops", kind: "policy.local", version: "1.0.0",
+  setup: () => { for (;;) {} },
+});
+`,
+    );
+    const t0 = performance.now(); // host clock: the watchdog is about wall time
+    const r = await cli("check-policy", file, "--timeout", "300ms");
+    expect(performance.now() - t0).toBeLessThan(30_000);
+    expect(r).toEqual({
+      code: 1,
+      out: "setup-loops: FAIL  setup (call 1) did not return within 300ms; stopped\n",
+      err: "",
+    });
+  });
+});
+
+describe("a bug is a stack trace with a line asking to report it; a closed stdout is not a bug", () => {
+  test("anything thrown that is neither bad input nor a plugin's: exit 1, the stack, the request", async () => {
+    let err = "";
+    const broken = {
+      write: () => {
+        throw new TypeError("cannot write the table");
+      },
+    };
+    const code = await main(["list"], { out: broken, err: { write: (s: string) => (err += s) } });
+    expect(code).toBe(1);
+    const lines = err.trimEnd().split("\n");
+    expect(lines[0]).toBe("run failed: cannot write the table");
+    expect(lines[1]).toBe("TypeError: cannot write the table");
+    expect(lines.some((l) => l.startsWith("    at "))).toBe(true);
+    expect(lines.at(-1)).toBe(
+      "This is a bug (in sun4v-dvma or a plugin): please report it with the command line that caused it.",
+    );
+  });
+
+  test("a reader that is gone before the output (`| true`, `| head`): no stack trace, exit 0", async () => {
+    const sh = Bun.spawn(
+      ["bash", "-c", `bun ${REPO}/core/cli/main.ts plugins | true; exit \${PIPESTATUS[0]}`],
+      { stdout: "pipe", stderr: "pipe" },
+    );
+    const [code, err] = [await sh.exited, await new Response(sh.stderr).text()];
+    expect({ code, err }).toEqual({ code: 0, err: "" });
+  });
+});
+
+describe("a device whose setup failed gets no I/O", () => {
+  test("a 128-page window: the service domain's rings do not fit, so no DMA to a ring never mapped", async () => {
+    // The issue's configuration: with its ring unmapped a NIC fetched descriptors from DVMA 0,
+    // and every I/O was counted as an IOMMU fault (outside-window).
+    const raw = applySets(await loadScenarioFile("default", REPO), [
+      'duration="2ms"',
+      'paths=["service-domain"]',
+      'machine.rootComplexes.0.virtualDma={"base":2147483648,"size":1048576}',
+    ]);
+    const scn = parseScenario(raw);
+    const rep = runScenario(raw, scn, await loadScenarioPlugins(scn, REPO));
+    const m = rep.points[0]!.paths["service-domain"]!;
+    expect(m.extra["errors.setup-failed"]).toBeGreaterThan(0);
+    expect(m.faults).toBe(0);
+    expect(m.extra["errors.outside-window"]).toBeUndefined();
+    expect(m.ios).toBeGreaterThan(0); // the devices that came up still work
+    expect(m.extra.invariantViolations).toBe(0);
+  });
+});
