@@ -91,12 +91,20 @@ export function setPath(obj: unknown, path: string, value: unknown): unknown {
   for (const k of keys) checkKey(k, `--set ${path}`);
   const root = structuredClone(obj) as Record<string, unknown>;
   let at: Record<string, unknown> = root;
-  for (const k of keys.slice(0, -1)) {
+  keys.forEach((k, i) => {
+    // In a list only an index counts (a name would be dropped unseen; a gap leaves holes).
+    if (Array.isArray(at) && !(/^(0|[1-9][0-9]*)$/.test(k) && Number(k) <= at.length))
+      throw new InputError(
+        `--set ${path}: ${keys.slice(0, i).join(".")} is a list of ${at.length}, so "${k}" must be an index from 0 to ${at.length} (${at.length} adds one)`,
+      );
+    if (i === keys.length - 1) {
+      at[k] = value;
+      return;
+    }
     const next = Object.hasOwn(at, k) ? at[k] : undefined;
     if (typeof next !== "object" || next === null) at[k] = Object.create(null);
     at = at[k] as Record<string, unknown>;
-  }
-  at[keys[keys.length - 1]!] = value;
+  });
   return root;
 }
 

@@ -1,5 +1,14 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { writeAtomic } from "../../../core/cli/output.ts";
@@ -104,6 +113,15 @@ describe("reports are written atomically", () => {
     expect(r.code).toBe(0);
     expect(JSON.parse(await Bun.file(out).text()).scenario).toBe("scale");
     expect(readdirSync(dir).filter((f) => f.endsWith(".tmp"))).toEqual([]);
+  });
+
+  test("the report replaces the old file whole (a rename): a reader of the old file sees it unchanged", () => {
+    const target = join(dir, "replaced.json");
+    writeFileSync(target, "old report");
+    linkSync(target, join(dir, "reader.json")); // the old file, as a reader that opened it holds it
+    writeAtomic(target, "new report");
+    expect(readFileSync(target, "utf8")).toBe("new report");
+    expect(readFileSync(join(dir, "reader.json"), "utf8")).toBe("old report");
   });
 
   test("a write that fails leaves neither the target nor the temporary file", () => {

@@ -54,6 +54,20 @@ describe("durations are a whole number of nanoseconds, > 0, that a number holds 
   });
 });
 
+describe("--set into a list takes an index, not a name, and leaves no gap", () => {
+  const cases: [string, string][] = [
+    ["machine.domains.first.strands=2", '"first" must be an index from 0 to 3 (3 adds one)'],
+    ["machine.domains.5.strands=2", '"5" must be an index from 0 to 3'],
+    ["paths.x=1", 'paths is a list of 3, so "x" must be an index'],
+  ];
+  for (const [set, message] of cases)
+    test(`--set ${set}`, async () => {
+      const r = await cli("--set", set, "--duration", "100us", "--quiet");
+      expect(badInput(r)).toContain(`error: --set ${set.split("=")[0]}: `);
+      expect(r.err).toContain(message);
+    });
+});
+
 describe("output files", () => {
   test("two outputs naming one file are refused before the run (one would overwrite the other)", async () => {
     const html = join(dir, "same.html");
