@@ -7,10 +7,11 @@ import {
 } from "../../../core/harness/scenario/load.ts";
 import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
 
-/** The default scenario with a DVMA window of `pages` pages. */
+/** The default scenario on every path (SR-IOV too) with a DVMA window of `pages` pages. */
 async function smallWindow(pages: number) {
   const raw = applySets(await loadScenarioFile("default", process.cwd()), [
     'duration="2ms"',
+    'paths=["direct","service-domain","bare-metal","sriov"]',
     `machine.rootComplexes.0.virtualDma={"base":2147483648,"size":${pages * 8192}}`,
   ]);
   const scn = parseScenario(raw);
@@ -20,8 +21,8 @@ async function smallWindow(pages: number) {
 describe("a failed mapping on every path: back off, retry, count, report, never a crash", () => {
   test("32 pages: some rings do not fit, and the devices that came up run out of DVMA for buffers", async () => {
     const rep = await smallWindow(32);
-    const { direct, "service-domain": svc, "bare-metal": bare } = rep.points[0]!.paths;
-    for (const m of [direct!, svc!, bare!]) {
+    const { direct, "service-domain": svc, "bare-metal": bare, sriov } = rep.points[0]!.paths;
+    for (const m of [direct!, svc!, bare!, sriov!]) {
       expect(m.extra.invariantViolations).toBe(0);
       expect(m.faults).toBe(0); // no DMA through a mapping that was never made
       expect(m.extra["errors.setup-failed"]).toBeGreaterThan(0);
@@ -37,6 +38,7 @@ describe("a failed mapping on every path: back off, retry, count, report, never 
     expect(svc!.extra["errors.map-failed"]).toBeGreaterThan(50);
     expect(direct!.extra["errors.nack:no free range of 1 pages"]).toBeGreaterThan(50);
     expect(bare!.extra["errors.nack:no free range of 1 pages"]).toBeGreaterThan(1000);
+    expect(sriov!.extra["errors.nack:no free range of 1 pages"]).toBeGreaterThan(50);
   });
 
   test("one page: no ring fits, no device starts, and the run completes", async () => {
