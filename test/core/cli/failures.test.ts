@@ -1,5 +1,8 @@
 import { describe, expect, test } from "bun:test";
-import { EXIT_PLUGIN_ERRORS } from "../../../core/harness/scenario/failures.ts";
+import { EXIT_PLUGIN_ERRORS, failureSummary } from "../../../core/harness/scenario/failures.ts";
+import { runScenarioParallel } from "../../../core/harness/scenario/parallel.ts";
+import { runScenario } from "../../../core/harness/scenario/run-scenario.ts";
+import { loadSpec } from "../../../core/harness/scenario/spec.ts";
 import { cli } from "../../helpers/cli.ts";
 
 const wrong = (every: number) => [
@@ -45,6 +48,26 @@ describe("plugin errors surface at the end of a run", () => {
     expect(m.pluginErrors[0]).toMatchObject({ plugin: "wrong-policy", hook: "alloc" });
     expect(m.pluginErrors[0].count).toBe(m.extra.policyErrors);
     expect(m.extra.invariantViolations).toBe(0);
+  });
+
+  test("runs on worker threads report them as the serial runs do", async () => {
+    const spec = {
+      target: "default",
+      cwd: process.cwd(),
+      sets: [
+        'policies.local=["wrong-policy",{"every":50}]',
+        'paths=["direct","service-domain"]',
+        'duration="1ms"',
+      ],
+      plugins: ["test/fixtures/wrong-policy.ts"],
+    };
+    const { raw, scn, table } = await loadSpec(spec);
+    const serial = failureSummary(runScenario(raw, scn, table));
+    const parallel = failureSummary(
+      await runScenarioParallel(spec, { workers: 2, workerWorthMs: 0 }),
+    );
+    expect(serial).toContain("× in path service-domain; first at t=");
+    expect(parallel).toBe(serial);
   });
 
   test("a clean run reports nothing and exits 0", async () => {
