@@ -34,6 +34,8 @@ export interface ExploreBounds {
   stale: number;
   /** Resends after a timeout (the cost model's ldcRetries). */
   retries: number;
+  /** Faults of any kind above (losses to stale resends) one schedule may contain in all. */
+  faults: number;
 }
 
 export const DEFAULT_BOUNDS: ExploreBounds = {
@@ -47,6 +49,7 @@ export const DEFAULT_BOUNDS: ExploreBounds = {
   restarts: 1,
   stale: 0,
   retries: 1,
+  faults: 2,
 };
 
 /** The policies a world boots with: fresh per boot, already wrapped by the host's checks. */
@@ -109,6 +112,7 @@ export class ExploreWorld {
   private deaths: number;
   private restarts: number;
   private stale: number;
+  private faults: number;
   /** Each guest's last DVMA request as sent (what a stale resend sends again), or null. */
   private readonly lastRequest: (Uint8Array | null)[] = GUESTS.map(() => null);
   /** When the broker crashed (it must be back by then + downMaxNs), or -1 while it is up. */
@@ -134,6 +138,7 @@ export class ExploreWorld {
     this.deaths = bounds.deaths;
     this.restarts = bounds.restarts;
     this.stale = bounds.stale;
+    this.faults = bounds.faults;
     const md = machineFor(bounds.windowPages);
     const bus = new EventBus(() => 0);
     const cost = costFor(bounds.retries);
@@ -171,13 +176,16 @@ export class ExploreWorld {
   /** The LDC fate hook: deliver, or (within budget) lose, duplicate or deliver late. */
   fate(channel: number, pkt: Uint8Array, from: number): 0 | 1 | 2 | 3 {
     const options: (0 | 1 | 2 | 3)[] = [1];
-    if (this.losses > 0) options.push(0);
-    if (this.duplicates > 0) options.push(2);
-    if (this.delays > 0) options.push(3);
+    if (this.faults > 0) {
+      if (this.losses > 0) options.push(0);
+      if (this.duplicates > 0) options.push(2);
+      if (this.delays > 0) options.push(3);
+    }
     const { msg, id } = labelPacket(pkt);
     const g = this.platform?.guests.findIndex((x) => x.id === from) ?? -1;
     if (g >= 0 && msg === "DVMA_REQ") this.lastRequest[g] = pkt.slice();
     const c = options[options.length === 1 ? 0 : this.choose(options.length, `fate ${msg}#${id}`)]!;
+    if (c !== 1) this.faults--;
     if (c === 0) this.losses--;
     if (c === 2) this.duplicates--;
     if (c === 3) this.delays--;
@@ -215,7 +223,9 @@ export class ExploreWorld {
   faultOptions(): Fault[] {
     const { hv, broker } = this.platform;
     const out: Fault[] = [];
-    if (this.deaths > 0)
+    // A restart is not a fault (a crashed broker comes back within downMaxNs whatever the budget).
+    const fault = this.faults > 0;
+    if (fault && this.deaths > 0)
       for (const g of this.platform.guests)
         if (hv.domains[g.id]!.alive)
           out.push({
@@ -223,22 +233,24 @@ export class ExploreWorld {
             dependsOn: [g.name, BROKER], // its own events; the broker's (which reclaims)
             run: () => {
               this.deaths--;
+              this.faults--;
               hv.killDomain(g.id, "explored death");
             },
           });
-    if (broker.isUp && this.restarts > 0)
+    if (fault && broker.isUp && this.restarts > 0)
       out.push({
         name: "crash broker",
         dependsOn: [BROKER],
         run: () => {
           this.restarts--;
+          this.faults--;
           this.downSince = this.platform.sim.now;
           broker.crash();
         },
       });
     if (!broker.isUp)
       out.push({ name: "restart broker", dependsOn: [BROKER], run: () => this.restartBroker() });
-    if (this.stale > 0)
+    if (fault && this.stale > 0)
       for (const [i, g] of this.platform.guests.entries()) {
         const pkt = this.lastRequest[i];
         if (pkt === null || !hv.domains[g.id]!.alive) continue;
@@ -250,6 +262,7 @@ export class ExploreWorld {
           dependsOn: null, // a send: its arrival time is its instant's, so it is never moved
           run: () => {
             this.stale--;
+            this.faults--;
             g.channel.send(g.id, pkt);
           },
         });
@@ -322,6 +335,7 @@ export class ExploreWorld {
       this.deaths,
       this.restarts,
       this.stale,
+      this.faults,
       down,
     ];
   }
