@@ -7,7 +7,7 @@
 import { type AnyPlugin, definePlugin } from "../harness/plugin/define.ts";
 import { loadPlugin } from "../harness/plugin/loader.ts";
 import { formatConformance, runConformance } from "../harness/policy-kit/conformance.ts";
-import { describeThrown } from "../input/errors.ts";
+import { describeThrown, InputError } from "../input/errors.ts";
 import { type CheckPolicyJob, type CheckPolicyResult, WATCHED } from "./check-policy.ts";
 
 declare const self: Worker;
@@ -43,15 +43,31 @@ function watched(plugin: AnyPlugin, calls: Int32Array): AnyPlugin {
   });
 }
 
+/** The policy plugin `spec` names, its import watched like a call. @throws InputError */
+async function load(job: CheckPolicyJob): Promise<AnyPlugin> {
+  Atomics.add(job.calls, 0, 1);
+  Atomics.store(job.calls, 1, WATCHED.indexOf("import") + 1);
+  const plugin = await loadPlugin(job.spec, { cwd: job.cwd }).finally(() =>
+    Atomics.store(job.calls, 1, 0),
+  );
+  if (plugin.kind !== "policy.global" && plugin.kind !== "policy.local")
+    throw new InputError(
+      `"${job.spec}" is a ${plugin.kind} plugin; check-policy checks policy.global and policy.local plugins`,
+    );
+  return plugin;
+}
+
 self.onmessage = async (e: MessageEvent<CheckPolicyJob>) => {
   const job = e.data;
   let result: CheckPolicyResult;
   try {
-    const plugin = watched(await loadPlugin(job.spec, { cwd: job.cwd }), job.calls);
-    const report = runConformance(plugin, { seed: job.seed });
+    const plugin = await load(job);
+    self.postMessage({ type: "loaded", name: plugin.name } satisfies CheckPolicyResult);
+    const report = runConformance(watched(plugin, job.calls), { seed: job.seed });
     result = { type: "done", text: formatConformance(report), passed: report.passed };
   } catch (err) {
-    result = { type: "error", message: describeThrown(err) };
+    // A missing file, a syntax error or another kind of plugin is bad input, as before a run.
+    result = { type: err instanceof InputError ? "input" : "error", message: describeThrown(err) };
   }
   self.postMessage(result);
 };

@@ -4,7 +4,6 @@
  * parent watches the worker's call counter and terminates it when one call outlasts the limit.
  */
 
-import { loadPlugin } from "../harness/plugin/loader.ts";
 import { durationNs } from "../harness/scenario/define.ts";
 import { InputError } from "../input/errors.ts";
 import { type CliArgsDef, parseStrict } from "./args.ts";
@@ -29,11 +28,14 @@ export interface CheckPolicyJob {
 }
 
 export type CheckPolicyResult =
+  | { type: "loaded"; name: string }
   | { type: "done"; text: string; passed: boolean }
+  | { type: "input"; message: string }
   | { type: "error"; message: string };
 
 /** Method names the watchdog can report (index + 1 is written while one runs). */
 export const WATCHED = [
+  "import",
   "setup",
   "create",
   "grant",
@@ -58,35 +60,36 @@ export async function checkPolicyCommand(argv: readonly string[], io: CliIo): Pr
     );
   const seed = seedFlag(args.seed);
   const limitNs = durationNs(durationFlag("timeout", args.timeout) ?? "2s");
-  const cwd = process.cwd();
-  // Loaded here first so a missing file or a syntax error is reported as bad input.
-  const plugin = await loadPlugin(args.policy, { cwd });
-  if (plugin.kind !== "policy.global" && plugin.kind !== "policy.local")
-    throw new InputError(
-      `"${args.policy}" is a ${plugin.kind} plugin; check-policy checks policy.global and policy.local plugins`,
-    );
   const calls = new Int32Array(new SharedArrayBuffer(8));
+  // Even the import runs in the worker, watched: a policy file can loop at its top level too.
   const result = await watch(
-    { spec: args.policy, cwd, seed, calls } satisfies CheckPolicyJob,
+    { spec: args.policy, cwd: process.cwd(), seed, calls } satisfies CheckPolicyJob,
     limitNs / 1e6,
   );
   if (result.type === "hung") {
     io.out.write(
-      `${plugin.name}: FAIL  ${result.method} (call ${result.call}) did not return within ${args.timeout ?? "2s"}; stopped\n`,
+      `${result.name}: FAIL  ${result.method} (call ${result.call}) did not return within ${args.timeout ?? "2s"}; stopped\n`,
     );
     return 1;
   }
+  if (result.type === "input") throw new InputError(result.message);
   if (result.type === "error") throw new Error(result.message);
   io.out.write(`${result.text}\n`);
   return result.passed ? 0 : 1;
 }
 
-type Watched = CheckPolicyResult | { type: "hung"; method: string; call: number };
+type Watched =
+  | Exclude<CheckPolicyResult, { type: "loaded" }>
+  | { type: "hung"; name: string; method: string; call: number };
 
-/** Runs the job in a worker; terminates it when one policy call outlasts `limitMs` of wall time. */
+/**
+ * Runs the job in a worker; terminates it when the import or one policy call outlasts
+ * `limitMs` of wall time. A hang is named by the plugin's name, or by the file before it loaded.
+ */
 function watch(job: CheckPolicyJob, limitMs: number): Promise<Watched> {
   const worker = new Worker(WORKER_URL);
   return new Promise<Watched>((resolve) => {
+    let name = job.spec;
     let seenCall = -1;
     let since = 0;
     const finish = (r: Watched) => {
@@ -103,9 +106,12 @@ function watch(job: CheckPolicyJob, limitMs: number): Promise<Watched> {
         since = now;
         return;
       }
-      if (now - since > limitMs) finish({ type: "hung", method: WATCHED[method - 1]!, call });
+      if (now - since > limitMs) finish({ type: "hung", name, method: WATCHED[method - 1]!, call });
     }, POLL_MS);
-    worker.onmessage = (e: MessageEvent<CheckPolicyResult>) => finish(e.data);
+    worker.onmessage = (e: MessageEvent<CheckPolicyResult>) => {
+      if (e.data.type === "loaded") name = e.data.name;
+      else finish(e.data);
+    };
     worker.onerror = (e) => finish({ type: "error", message: e.message });
     worker.postMessage(job);
   });

@@ -130,8 +130,9 @@ describe("lease fallback and starvation", () => {
     expect(m.extra["dvma.starvedGuests"]).toBe(1);
     expect(m.extra["ldg1.dvmaRefused"]).toBe(0);
     expect(m.extra["ldg3.dvmaRefused"]).toBeGreaterThan(0);
-    // It asked down to one page: the last nack names the size the mapping needs.
-    expect(m.extra["errors.nack:no free range of 1 pages"]).toBeGreaterThan(0);
+    // Its rings never got DVMA, so its devices never started: their driver tried again after
+    // backing off, each try counted.
+    expect(m.extra["errors.setup-failed"]).toBeGreaterThan(1);
     expect(README).toContain("a third still starves (`dvma.starvedGuests` 1)");
   });
 

@@ -6,11 +6,11 @@ import type {
   IoPath,
   Workload,
 } from "../../model/domains/io.ts";
-import { Platform } from "../../model/domains/platform.ts";
+import { type GuestOs, Platform } from "../../model/domains/platform.ts";
 import type { GlobalPolicyFactory, LocalPolicyFactory } from "../../model/domains/policy.ts";
 import { EventBus } from "../../model/events/bus.ts";
 import { parseCostModel } from "../../model/machine/parse.ts";
-import { Simulator } from "../../model/sim/kernel.ts";
+import { type Proc, Simulator } from "../../model/sim/kernel.ts";
 import { RngStreams } from "../../model/sim/rng.ts";
 import type { AnyPlugin } from "../plugin/define.ts";
 import { type CoreHooks, Hooks } from "../plugin/hooks.ts";
@@ -32,6 +32,12 @@ export type ObserverRef =
 
 /** Plugins loaded for a scenario, by the reference string used in the scenario. */
 export type PluginTable = ReadonlyMap<string, AnyPlugin>;
+
+/**
+ * A device whose setup failed is set up again after this long. Assumed: no published figure for
+ * a deferred probe; long against one I/O's back-off (10 us in the workloads), short against a run.
+ */
+const SETUP_RETRY_NS = 100_000;
 
 export const refName = (ref: PluginRef): string => (typeof ref === "string" ? ref : ref[0]);
 export const refOptions = (ref: PluginRef): unknown =>
@@ -242,36 +248,51 @@ export function startPath(
 
   // Boot: each guest shakes hands with the broker, sets up its endpoints, then starts its workloads.
   const { failed } = meter;
+  /** Starts `g`'s workloads on the endpoints `ready` accepts, in the scenario's order. */
+  const startOn = (g: GuestOs, ready: (io: GuestIo) => boolean): void => {
+    const mine = endpoints.get(g.id)!;
+    for (const { spec, impl } of workloads) {
+      if (spec.guests !== "all" && !spec.guests.includes(g.name)) continue;
+      const io = spec.device === undefined ? mine.values().next().value : mine.get(spec.device);
+      if (io === undefined || !ready(io)) continue;
+      impl.start({
+        sim,
+        platform,
+        guest: g,
+        io,
+        rng: rng.stream(`workload:${refName(spec.plugin)}:${g.name}`),
+        untilNs,
+        cpu: 0,
+        bus,
+        observe: (name, value) => meter.observe(name, value),
+        figure: (name, value) => meter.figure(name, value),
+        moment: (name, m) => meter.moments.set(name, m),
+      });
+    }
+  };
+  // A device whose setup failed (its rings could not be mapped) is not driven, so nothing DMAs
+  // through a ring that was never mapped. Its driver tries again after a back-off (a deferred
+  // probe), each failure counted, and the device's workloads start once it is up.
+  function* retrySetup(g: GuestOs, io: GuestIo): Proc<void> {
+    for (;;) {
+      yield SETUP_RETRY_NS;
+      if (sim.now >= untilNs || !platform.hv.domains[g.id]!.alive) return;
+      if (yield* io.setup()) return startOn(g, (x) => x === io);
+      failed.record("setup-failed");
+    }
+  }
   for (const g of platform.guests) {
     sim.spawn(
       (function* () {
         if (!(yield* g.link.handshake())) return failed.record("handshake-failed");
-        const mine = endpoints.get(g.id)!;
-        // A device whose setup failed (its ring could not be mapped) is not started: no I/O.
         const down = new Set<GuestIo>();
-        for (const io of mine.values())
+        for (const io of endpoints.get(g.id)!.values())
           if (!(yield* io.setup())) {
             failed.record("setup-failed");
             down.add(io);
           }
-        for (const { spec, impl } of workloads) {
-          if (spec.guests !== "all" && !spec.guests.includes(g.name)) continue;
-          const io = spec.device === undefined ? mine.values().next().value : mine.get(spec.device);
-          if (io === undefined || down.has(io)) continue;
-          impl.start({
-            sim,
-            platform,
-            guest: g,
-            io,
-            rng: rng.stream(`workload:${refName(spec.plugin)}:${g.name}`),
-            untilNs,
-            cpu: 0,
-            bus,
-            observe: (name, value) => meter.observe(name, value),
-            figure: (name, value) => meter.figure(name, value),
-            moment: (name, m) => meter.moments.set(name, m),
-          });
-        }
+        startOn(g, (io) => !down.has(io));
+        for (const io of down) sim.spawn(retrySetup(g, io), `setup:${g.name}`);
       })(),
       `boot:${g.name}`,
     );
