@@ -5,8 +5,10 @@ const RUN_LINE =
   /: wall \d+\.\d{3} s, cpu \d+\.\d{3} s( \(thread \d\))?, simulated 500\.0 us, [\d,]+ events, [\d.e+-]+ simulated s per wall s, [\d,]+ I\/Os per wall s$/;
 const TOTAL_LINE =
   /^timing all 3 runs on (\d) threads?: wall (\d+\.\d{3}) s \(runs' wall summed (\d+\.\d{3}) s\), simulated 1\.500 ms, ([\d,]+) events, [\d.e+-]+ simulated s per wall s, [\d,]+ I\/Os per wall s$/;
+// A worker thread's line shows its start-up and probe (it prints only when a worker started:
+// the sweep decides that from its CPU estimate, so a loaded machine starts one more often).
 const CPU_LINE =
-  /^timing cpu: process (\d+\.\d{3}) s, [\d.e+-]+ runs per CPU-s; thread 0 \d runs (\d+\.\d{3}) s \(all (\d+\.\d{3}) s\);( thread \d \d runs \d+\.\d{3} s \(all \d+\.\d{3} s\);)* other threads \d+\.\d{3} s$/;
+  /^timing cpu: process (\d+\.\d{3}) s, [\d.e+-]+ runs per CPU-s; thread 0 \d runs (\d+\.\d{3}) s \(all (\d+\.\d{3}) s\);( thread \d \d+ runs \d+\.\d{3} s \(all \d+\.\d{3} s: start-up \d+\.\d{3} s, probe \d+\.\d{3} s\);)* other threads \d+\.\d{3} s$/;
 const count = (line: string, re: RegExp) => Number(line.match(re)![1]!.replaceAll(",", ""));
 
 describe("--timing", () => {

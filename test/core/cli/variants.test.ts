@@ -161,21 +161,30 @@ describe("a bug is a stack trace with a line asking to report it; a closed stdou
 });
 
 describe("a device whose setup failed is not driven (its driver retries)", () => {
-  test("a 128-page window: the service domain's rings do not fit, so no DMA to a ring never mapped", async () => {
-    // The issue's configuration: with its ring unmapped a NIC fetched descriptors from DVMA 0,
-    // and every I/O was counted as an IOMMU fault (outside-window).
+  /** The issue's configuration, on the service domain only; `window` bytes of DVMA. */
+  async function serviceDomain(window: number) {
     const raw = applySets(await loadScenarioFile("default", REPO), [
       'duration="2ms"',
       'paths=["service-domain"]',
-      'machine.rootComplexes.0.virtualDma={"base":2147483648,"size":1048576}',
+      `machine.rootComplexes.0.virtualDma={"base":2147483648,"size":${window}}`,
     ]);
     const scn = parseScenario(raw);
-    const rep = runScenario(raw, scn, await loadScenarioPlugins(scn, REPO));
-    const m = rep.points[0]!.paths["service-domain"]!;
-    expect(m.extra["errors.setup-failed"]).toBeGreaterThan(1); // tried again after backing off
+    return runScenario(raw, scn, await loadScenarioPlugins(scn, REPO)).points[0]!.paths[
+      "service-domain"
+    ]!;
+  }
+
+  test("a 128-page window: a ring that did not fit at boot is mapped on a retry; no DMA before", async () => {
+    // With its ring unmapped a NIC fetched descriptors from DVMA 0: 769 I/Os failed as IOMMU
+    // faults (outside-window) and the NICs carried half the traffic.
+    const m = await serviceDomain(2 ** 20);
+    expect(m.extra["errors.setup-failed"]).toBeGreaterThan(0);
     expect(m.faults).toBe(0);
     expect(m.extra["errors.outside-window"]).toBeUndefined();
-    expect(m.ios).toBeGreaterThan(0); // the devices that came up still work
     expect(m.extra.invariantViolations).toBe(0);
+    // Both NICs came up: the traffic is that of the full window's run, to 10%.
+    const full = await serviceDomain(2 ** 31);
+    expect(full.extra["errors.setup-failed"]).toBeUndefined();
+    expect(m.extra["nic.gbps"]!).toBeGreaterThan(0.9 * full.extra["nic.gbps"]!);
   });
 });
