@@ -13,6 +13,14 @@ import { globalPolicyKey, type KeyWriter, policyKey, writePending } from "./key-
 import { BROKER, type Fault } from "./reduce.ts";
 import { type GuestSwap, writeSessions } from "./symmetry.ts";
 
+/** A packet in flight: its sender's domain id, kind, id and the hash of its contents. */
+interface Packet {
+  from: number;
+  msg: string;
+  id: number;
+  hash: bigint;
+}
+
 /** How much of each nondeterministic thing one schedule may contain. */
 export interface ExploreBounds {
   /** DVMA window entries (the broker's global window). */
@@ -103,7 +111,7 @@ function machineFor(windowPages: number): MachineDescription {
 export class ExploreWorld {
   readonly platform: Platform;
   private readonly progress: string[] = GUESTS.map(() => "start");
-  private readonly inFlight = new Map<number, string[]>();
+  private readonly inFlight = new Map<number, Packet[]>();
   private losses: number;
   private duplicates: number;
   private delays: number;
@@ -174,8 +182,7 @@ export class ExploreWorld {
     }
     bus.on("ldc.deliver", (e) => {
       const q = this.inFlight.get(e.channel)!;
-      const head = `${e.from}:${e.msg}:${e.id}#`;
-      const at = q.findIndex((x) => x.startsWith(head));
+      const at = q.findIndex((x) => x.from === e.from && x.msg === e.msg && x.id === e.id);
       if (at >= 0) q.splice(at, 1);
     });
     bus.on("ldc.reset", (e) => this.inFlight.set(e.channel, []));
@@ -199,7 +206,7 @@ export class ExploreWorld {
     if (c === 3) this.delays--;
     const q = this.inFlight.get(channel)!;
     // Named with what it carries (a grant's range, say), not only its kind and id.
-    const label = `${from}:${msg}:${id}#${Bun.hash.wyhash(pkt)}`;
+    const label: Packet = { from, msg, id, hash: Bun.hash.wyhash(pkt) };
     for (let k = c === 2 ? 2 : c === 0 ? 0 : 1; k > 0; k--) q.push(label);
     return c;
   }
@@ -385,10 +392,11 @@ export class ExploreWorld {
       }
       const q = this.inFlight.get(g.channel.id)!;
       w.list(q.length);
-      for (const label of q) {
-        // A label starts with its sender's domain id.
-        const at = label.indexOf(":");
-        w.str(swap === null ? label : `${swap.dom(Number(label.slice(0, at)))}${label.slice(at)}`);
+      for (const x of q) {
+        w.raw(swap === null ? x.from : swap.dom(x.from));
+        w.str(x.msg);
+        w.raw(x.id);
+        w.hash64(x.hash);
       }
       w.fields(g.link, ["pending", "accepted", "held", "chasing", "nextId"]);
       w.fields(g.channel, ["inFlight", "epoch", "down"]);
