@@ -1,6 +1,6 @@
 /**
  * `bun run explore [--maps N] [--losses N] [--duplicates N] [--delays N] [--deaths N] [--restarts N]
- *   [--stale N] [--retries N] [--window N] [--lease N] [--max-states N] [--no-prune] [--no-reduce]
+ *   [--stale N] [--retries N] [--faults N] [--window N] [--lease N] [--max-states N] [--no-prune] [--no-reduce]
  *   [--replay 0.1.0...]`
  *
  * Explores every schedule of the DVMA protocol within the bounds (2 guests) and prints states
@@ -36,6 +36,7 @@ function parse() {
       restarts: { type: "string" },
       stale: { type: "string" },
       retries: { type: "string" },
+      faults: { type: "string" },
       window: { type: "string" },
       lease: { type: "string" },
       "max-states": { type: "string" },
@@ -69,6 +70,7 @@ const bounds: ExploreBounds = {
   restarts: int("restarts", v.restarts, DEFAULT_BOUNDS.restarts, 0, 8),
   stale: int("stale", v.stale, DEFAULT_BOUNDS.stale, 0, 8),
   retries: int("retries", v.retries, DEFAULT_BOUNDS.retries, 0, 8),
+  faults: int("faults", v.faults, DEFAULT_BOUNDS.faults, 0, 64),
   windowPages: int("window", v.window, DEFAULT_BOUNDS.windowPages, 1, 1024),
   leasePages: int("lease", v.lease, DEFAULT_BOUNDS.leasePages, 1, 1024),
 };

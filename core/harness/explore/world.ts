@@ -43,6 +43,8 @@ export interface ExploreBounds {
   stale: number;
   /** Resends after a timeout (the cost model's ldcRetries). */
   retries: number;
+  /** Faults of any kind above (losses to stale resends) one schedule may contain in all. */
+  faults: number;
 }
 
 export const DEFAULT_BOUNDS: ExploreBounds = {
@@ -56,6 +58,7 @@ export const DEFAULT_BOUNDS: ExploreBounds = {
   restarts: 1,
   stale: 0,
   retries: 1,
+  faults: 2,
 };
 
 /** The policies a world boots with: fresh per boot, already wrapped by the host's checks. */
@@ -118,6 +121,7 @@ export class ExploreWorld {
   private deaths: number;
   private restarts: number;
   private stale: number;
+  private faults: number;
   /** Each guest's last DVMA request as sent (what a stale resend sends again), or null. */
   private readonly lastRequest: (Uint8Array | null)[] = GUESTS.map(() => null);
   /** Their hashes (what the state key reads). */
@@ -145,6 +149,7 @@ export class ExploreWorld {
     this.deaths = bounds.deaths;
     this.restarts = bounds.restarts;
     this.stale = bounds.stale;
+    this.faults = bounds.faults;
     const md = machineFor(bounds.windowPages);
     const bus = new EventBus(() => 0);
     const cost = costFor(bounds.retries);
@@ -169,6 +174,7 @@ export class ExploreWorld {
         dependsOn: [g.name, BROKER], // its own events; the broker's (which reclaims)
         run: () => {
           this.deaths--;
+          this.faults--;
           this.platform.hv.killDomain(g.id, "explored death");
         },
       });
@@ -191,9 +197,11 @@ export class ExploreWorld {
   /** The LDC fate hook: deliver, or (within budget) lose, duplicate or deliver late. */
   fate(channel: number, pkt: Uint8Array, from: number): 0 | 1 | 2 | 3 {
     const options: (0 | 1 | 2 | 3)[] = [1];
-    if (this.losses > 0) options.push(0);
-    if (this.duplicates > 0) options.push(2);
-    if (this.delays > 0) options.push(3);
+    if (this.faults > 0) {
+      if (this.losses > 0) options.push(0);
+      if (this.duplicates > 0) options.push(2);
+      if (this.delays > 0) options.push(3);
+    }
     const { msg, id } = labelPacket(pkt);
     const g = this.platform?.guests.findIndex((x) => x.id === from) ?? -1;
     if (g >= 0 && msg === "DVMA_REQ") {
@@ -201,6 +209,7 @@ export class ExploreWorld {
       this.lastRequestHash[g] = Bun.hash.wyhash(pkt);
     }
     const c = options[options.length === 1 ? 0 : this.choose(options.length, `fate ${msg}#${id}`)]!;
+    if (c !== 1) this.faults--;
     if (c === 0) this.losses--;
     if (c === 2) this.duplicates--;
     if (c === 3) this.delays--;
@@ -241,6 +250,7 @@ export class ExploreWorld {
     dependsOn: [BROKER],
     run: () => {
       this.restarts--;
+      this.faults--;
       this.downSince = this.platform.sim.now;
       this.platform.broker.crash();
     },
@@ -255,12 +265,14 @@ export class ExploreWorld {
   faultOptions(): Fault[] {
     const { hv, broker, guests } = this.platform;
     const out: Fault[] = [];
-    if (this.deaths > 0)
+    // A restart is not a fault (a crashed broker comes back within downMaxNs whatever the budget).
+    const fault = this.faults > 0;
+    if (fault && this.deaths > 0)
       for (let i = 0; i < guests.length; i++)
         if (hv.domains[guests[i]!.id]!.alive) out.push(this.kills[i]!);
-    if (broker.isUp && this.restarts > 0) out.push(this.crash);
+    if (fault && broker.isUp && this.restarts > 0) out.push(this.crash);
     if (!broker.isUp) out.push(this.restart);
-    if (this.stale > 0)
+    if (fault && this.stale > 0)
       for (const [i, g] of this.platform.guests.entries()) {
         const pkt = this.lastRequest[i];
         if (pkt === null || !hv.domains[g.id]!.alive) continue;
@@ -272,6 +284,7 @@ export class ExploreWorld {
           dependsOn: null, // a send: its arrival time is its instant's, so it is never moved
           run: () => {
             this.stale--;
+            this.faults--;
             g.channel.send(g.id, pkt);
           },
         });
@@ -344,6 +357,7 @@ export class ExploreWorld {
       this.deaths,
       this.restarts,
       this.stale,
+      this.faults,
       down,
     ];
   }

@@ -8,7 +8,7 @@ import type { PathMetrics } from "../report/report.ts";
 
 /** The one BullMQ queue every sweep uses; a job's `sweep` says which sweep it belongs to. */
 export const QUEUE_NAME = "sun4v-dvma-sweeps";
-/** Runs a point this many times before its sweep ends with the point's reason (assumed). */
+/** Runs a point whose thread died this many times before its sweep ends with the reason (assumed). */
 export const ATTEMPTS = 3;
 /**
  * A worker holds a job's lock this long and renews it at half that; a worker silent for longer

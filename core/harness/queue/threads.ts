@@ -1,7 +1,7 @@
 import type { PathMetrics } from "../report/report.ts";
 import type { ScenarioSpec } from "../scenario/spec.ts";
 import type { FromWorker, ToWorker } from "../scenario/worker.ts";
-import type { PointProgress } from "./job.ts";
+import { INPUT_PREFIX, PLUGIN_PREFIX, type PointProgress } from "./job.ts";
 
 /**
  * Threads that run single points for a queue worker, speaking the parallel runner's worker
@@ -22,6 +22,18 @@ export class ThreadRunError extends Error {
     super(message);
     this.name = "ThreadRunError";
   }
+}
+
+/**
+ * Why a point fails for good, or undefined when another try may do better. A run that threw (bad
+ * input, a plugin, a bug in the model) throws the same on every try: same seed, same throw. Only
+ * a thread that died (ran out of memory, say) is worth another try.
+ */
+export function finalReason(e: unknown): string | undefined {
+  if (!(e instanceof ThreadRunError)) return undefined;
+  if (e.input) return `${INPUT_PREFIX}${e.message}`;
+  if (e.plugin) return `${PLUGIN_PREFIX}${e.message}`;
+  return e.message;
 }
 
 interface Pending {

@@ -5,10 +5,8 @@ import { loadQueueDeps } from "./deps.ts";
 import { catalogue, matchJob } from "./identity.ts";
 import {
   decodeJob,
-  INPUT_PREFIX,
   LOCK_MS,
   MAX_STALLED,
-  PLUGIN_PREFIX,
   type PointResult,
   QUEUE_NAME,
   STALLED_CHECK_MS,
@@ -16,7 +14,7 @@ import {
 } from "./job.ts";
 import { reachRedis, sibling } from "./redis.ts";
 import type { QueueAddress } from "./redis-url.ts";
-import { ThreadPool, ThreadRunError } from "./threads.ts";
+import { finalReason, ThreadPool } from "./threads.ts";
 
 export interface QueueWorkerOptions {
   queue: QueueAddress;
@@ -36,8 +34,8 @@ export interface QueueWorkerOptions {
  * `bun run scenario worker --queue redis://…`: takes points of any sweep from the queue and runs
  * them, until `stop`. A point whose scenario or plugins this machine lacks (or has in another
  * version: the hashes cover each file's local imports) fails at once with the reason, as does a
- * point that meets bad input or a plugin that throws; a point that fails otherwise (its thread
- * died) is retried (ATTEMPTS in all), and one whose worker dies is handed to another.
+ * point whose run throws (bad input, a plugin, a bug: the same on every try); a point whose
+ * thread died is retried (ATTEMPTS in all), and one whose worker dies is handed to another.
  */
 export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
   const { bullmq, Redis } = await loadQueueDeps();
@@ -77,12 +75,9 @@ export async function runQueueWorker(opts: QueueWorkerOptions): Promise<void> {
         return { ...r, worker: self, wallMs } satisfies PointResult;
       } catch (e) {
         opts.log(`${name}: failed: ${describeThrown(e)}`);
-        // Bad input, and a plugin that throws, fail the same on every try (the run is
-        // deterministic: same seed, same throw): no retry; the submitter reports them as locally.
-        if (e instanceof ThreadRunError && e.input)
-          throw new bullmq.UnrecoverableError(`${INPUT_PREFIX}${e.message}`);
-        if (e instanceof ThreadRunError && e.plugin)
-          throw new bullmq.UnrecoverableError(`${PLUGIN_PREFIX}${e.message}`);
+        // The submitter reports bad input and a plugin's error as a local run would.
+        const why = finalReason(e);
+        if (why !== undefined) throw new bullmq.UnrecoverableError(why);
         throw e;
       }
     },

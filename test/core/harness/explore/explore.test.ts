@@ -2,6 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import {
   DEFAULT_BOUNDS,
   type ExploreBounds,
+  ExploreWorld,
   explore,
   runSchedule,
   ScheduleError,
@@ -95,6 +96,48 @@ describe("protocol exploration (small bounds)", () => {
       expect([...reduced.endKeys].sort()).toEqual([...all.endKeys].sort());
       expect(reduced.schedules).toBeLessThan(all.schedules);
     }, 120_000);
+
+  // `faults` bounds the faults of every kind together: one loss or one death, never both.
+  test("a total fault budget of 1 reaches exactly the end states of each kind alone", () => {
+    const run = (extra: Partial<ExploreBounds>) =>
+      explore({
+        bounds: { ...none, ...extra },
+        policies: explorePolicies,
+        prune: true,
+        maxStates: 100_000,
+      });
+    const loss = run({ losses: 1 });
+    const death = run({ deaths: 1 });
+    const either = run({ losses: 1, deaths: 1, faults: 1 });
+    const both = run({ losses: 1, deaths: 1, faults: 2 });
+    for (const r of [loss, death, either, both]) {
+      expect(r.complete).toBe(true);
+      expect(r.counterexample).toBeUndefined();
+    }
+    const union = new Set([...loss.endKeys, ...death.endKeys]);
+    expect([...either.endKeys].sort()).toEqual([...union].sort());
+    // A loss and a death together reach ends that neither alone does.
+    expect([...both.endKeys].filter((k) => !union.has(k)).length).toBeGreaterThan(0);
+  }, 120_000);
+
+  test("once the total fault budget is spent, no fault or packet fate is offered", () => {
+    const fates: number[] = [];
+    const world = new ExploreWorld(
+      { ...none, losses: 1, duplicates: 1, delays: 1, deaths: 1, restarts: 1, faults: 1 },
+      explorePolicies,
+      (n, what) => {
+        if (what.startsWith("fate")) fates.push(n);
+        return 0;
+      },
+    );
+    const names = world.faultOptions().map((f) => f.name);
+    expect(names).toEqual(["kill g1", "kill g2", "crash broker"]);
+    world.faultOptions()[0]!.run(); // g1 dies: the one fault
+    expect(world.faultOptions()).toEqual([]);
+    world.platform.sim.run(); // g2 handshakes, maps and gives its lease back
+    expect(world.workloads[1]!.finished).toBe(true);
+    expect(fates).toEqual([]); // every packet delivered, none a choice
+  });
 
   test("only when every event due acts for a guest, and two guests have some, is one guest's set offered", () => {
     expect(offeredEvents(["g1", "g2", "g1"])).toEqual([0, 2]);

@@ -14,6 +14,7 @@ import {
   decodeResult,
   type PointJob,
 } from "../../../../core/harness/queue/job.ts";
+import { finalReason, ThreadRunError } from "../../../../core/harness/queue/threads.ts";
 import { applySets } from "../../../../core/harness/scenario/load.ts";
 import { loadSpec } from "../../../../core/harness/scenario/spec.ts";
 
@@ -167,5 +168,20 @@ describe("a file's hash covers its local imports", () => {
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe("which failed points are tried again", () => {
+  test("a run that threw fails for good (input, plugin, or a bug); a thread that died is retried", () => {
+    expect(finalReason(new ThreadRunError("--set x: no such key", true))).toBe(
+      "bad input: --set x: no such key",
+    );
+    const plugin = new ThreadRunError("[plugin p] alloc: bad", false, ["p", "alloc"]);
+    expect(finalReason(plugin)).toBe("plugin error: [plugin p] alloc: bad");
+    // A bug in the model throws the same on every try (same seed): trying again only costs.
+    expect(finalReason(new ThreadRunError("Resource.release() without a grant", false))).toBe(
+      "Resource.release() without a grant",
+    );
+    expect(finalReason(new Error("the run thread exited"))).toBeUndefined();
   });
 });
