@@ -74,6 +74,17 @@ interface Point {
   what: string;
 }
 
+/**
+ * One kernel choice as made: its options (n), the event run (its index among those due) or the
+ * fault struck (by name), and the faults held back for the end of the schedule.
+ */
+export interface Choice {
+  n: number;
+  event: number;
+  fault: string;
+  waiting: readonly Fault[];
+}
+
 export interface RunOutcome {
   /** Choice points with more than one option, in order, with the option taken. */
   trail: Point[];
@@ -116,7 +127,9 @@ export function runSchedule(
   onStep?: ((what: string, k: number, n: number) => void) | undefined,
   reduce = true,
   symmetry = true,
-): RunOutcome & { endKey: bigint | null; endClass: bigint | null } {
+  /** The kernel choices of the schedule `prefix` was cut from: replayed without their options. */
+  last: readonly Choice[] | null = null,
+): RunOutcome & { endKey: bigint | null; endClass: bigint | null; choices: Choice[] } {
   const trail: Point[] = [];
   let pruned = false;
   const violations: string[] = [];
@@ -206,6 +219,9 @@ export function runSchedule(
     return what;
   };
   let clock = 0;
+  const choices: Choice[] = [];
+  // Where the prefix's last point (the one that differs from `last`'s schedule) stands.
+  const branch = prefix.length - 1;
   const chooser: EventChooser = (n, candidate, fn) => {
     actors.enter(ANY); // what the checks and faults below do acts for no one event
     const fresh = trail.length >= prefix.length;
@@ -219,6 +235,19 @@ export function runSchedule(
       return 0;
     }
     if (world.restartOverdue()) return CHOOSE_AGAIN;
+    // Before the branch point the schedule is `last`'s: its choices need not be worked out again.
+    const was = last?.[choices.length];
+    if (was !== undefined && (trail.length < branch || (trail.length === branch && was.n <= 1))) {
+      choices.push(was);
+      waiting = was.waiting;
+      if (was.n > 1) choose(was.n, "");
+      if (was.event >= 0) return pick(was.event, candidate, fn);
+      world
+        .faultOptions()
+        .find((f) => f.name === was.fault)!
+        .run();
+      return CHOOSE_AGAIN;
+    }
     let faults = world.faultOptions();
     // The events offered: their indices among the n due (all of them unless reduced).
     let events: number[] | null = null;
@@ -254,8 +283,10 @@ export function runSchedule(
       }
       k = choose(total, "");
       if (k >= m) {
-        if (onStep) onStep(named(`t=${sim.now} ${faults[k - m]!.name}`), k, total);
-        faults[k - m]!.run();
+        const f = faults[k - m]!;
+        if (onStep) onStep(named(`t=${sim.now} ${f.name}`), k, total);
+        choices.push({ n: total, event: -1, fault: f.name, waiting });
+        f.run();
         return CHOOSE_AGAIN;
       }
       if (events !== null) k = events[k]!;
@@ -264,6 +295,15 @@ export function runSchedule(
         onStep(named(`t=${sim.now} run ${labels[k]}${of}`), trail[trail.length - 1]!.k, total);
       }
     }
+    choices.push({ n: total, event: k, fault: "", waiting });
+    return pick(k, candidate, fn);
+  };
+  // Event `k` of those due runs next: it acts for whom it is tagged with, and takes a step.
+  const pick = (
+    k: number,
+    candidate: (i: number) => Process<unknown> | null,
+    fn: (i: number) => unknown,
+  ): number => {
     const p = candidate(k);
     actors.enter(actors.tagOf(p, fn(k)));
     if (p !== null) {
@@ -291,7 +331,7 @@ export function runSchedule(
     endKey = symmetry ? endClass : keyOf(false);
     violations.push(...world.quiescentViolations());
   }
-  return { trail, violations, pruned, events: sim.eventsProcessed, endKey, endClass };
+  return { trail, violations, pruned, events: sim.eventsProcessed, endKey, endClass, choices };
 }
 
 /** Depth-first over every schedule within `bounds`; stops at the first violation. */
@@ -311,6 +351,7 @@ export function explore(opts: ExploreOptions): ExploreResult {
     complete: true,
   };
   let prefix: number[] = [];
+  let last: Choice[] | null = null;
   for (;;) {
     const out = runSchedule(
       opts.bounds,
@@ -320,7 +361,9 @@ export function explore(opts: ExploreOptions): ExploreResult {
       undefined,
       opts.reduce ?? true,
       opts.symmetry ?? true,
+      last,
     );
+    last = out.choices;
     r.schedules++;
     r.events += out.events;
     if (r.schedules % 1000 === 0 && opts.progress) {
