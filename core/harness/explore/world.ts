@@ -8,18 +8,11 @@ import type { CostModel } from "../../model/machine/cost-model.ts";
 import type { MachineDescription } from "../../model/machine/description.ts";
 import { PAGE_SIZE } from "../../model/machine/memory.ts";
 import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
-import { type Proc, type Process, Simulator } from "../../model/sim/kernel.ts";
+import type { Proc, Process } from "../../model/sim/kernel.ts";
+import { InFlight } from "./in-flight.ts";
 import { globalPolicyKey, type KeyWriter, policyKey, writePending } from "./key-parts.ts";
 import { BROKER, type Fault } from "./reduce.ts";
 import { type GuestSwap, writeSessions } from "./symmetry.ts";
-
-/** A packet in flight: its sender's domain id, kind, id and the hash of its contents. */
-interface Packet {
-  from: number;
-  msg: string;
-  id: number;
-  hash: bigint;
-}
 
 /** How much of each nondeterministic thing one schedule may contain. */
 export interface ExploreBounds {
@@ -114,7 +107,7 @@ function machineFor(windowPages: number): MachineDescription {
 export class ExploreWorld {
   readonly platform: Platform;
   private readonly progress: string[] = GUESTS.map(() => "start");
-  private readonly inFlight = new Map<number, Packet[]>();
+  private readonly inFlight: InFlight;
   private losses: number;
   private duplicates: number;
   private delays: number;
@@ -162,10 +155,11 @@ export class ExploreWorld {
       guestDma: { acquire: "lease", leasePages: bounds.leasePages, unmap: "strict" },
       ldc: { fate: (channel, pkt, from) => this.fate(channel, pkt, from) },
       bus,
-      // A schedule has a few events pending at a time: small tables, grown if ever needed.
-      sim: new Simulator(64),
     });
-    this.trackPackets(bus);
+    this.inFlight = new InFlight(
+      bus,
+      this.platform.guests.map((g) => g.channel.id),
+    );
     const { sim } = this.platform;
     for (const [i, g] of this.platform.guests.entries()) {
       this.workloads.push(sim.spawn(this.workload(i, g), `guest-${g.name}`));
@@ -179,19 +173,6 @@ export class ExploreWorld {
         },
       });
     }
-  }
-
-  /** Packets in flight per channel, oldest first, named by direction, kind, id and contents. */
-  private trackPackets(bus: EventBus): void {
-    for (const g of this.platform.guests) {
-      this.inFlight.set(g.channel.id, []);
-    }
-    bus.on("ldc.deliver", (e) => {
-      const q = this.inFlight.get(e.channel)!;
-      const at = q.findIndex((x) => x.from === e.from && x.msg === e.msg && x.id === e.id);
-      if (at >= 0) q.splice(at, 1);
-    });
-    bus.on("ldc.reset", (e) => this.inFlight.set(e.channel, []));
   }
 
   /** The LDC fate hook: deliver, or (within budget) lose, duplicate or deliver late. */
@@ -213,10 +194,7 @@ export class ExploreWorld {
     if (c === 0) this.losses--;
     if (c === 2) this.duplicates--;
     if (c === 3) this.delays--;
-    const q = this.inFlight.get(channel)!;
-    // Named with what it carries (a grant's range, say), not only its kind and id.
-    const label: Packet = { from, msg, id, hash: Bun.hash.wyhash(pkt) };
-    for (let k = c === 2 ? 2 : c === 0 ? 0 : 1; k > 0; k--) q.push(label);
+    this.inFlight.sent(channel, from, msg, id, pkt, c === 2 ? 2 : c === 0 ? 0 : 1);
     return c;
   }
 
@@ -404,14 +382,7 @@ export class ExploreWorld {
         w.value(dma.heldLeases);
         policyKey(w, dma.accounting.policy);
       }
-      const q = this.inFlight.get(g.channel.id)!;
-      w.list(q.length);
-      for (const x of q) {
-        w.raw(swap === null ? x.from : swap.dom(x.from));
-        w.str(x.msg);
-        w.raw(x.id);
-        w.hash64(x.hash);
-      }
+      this.inFlight.write(w, g.channel.id, swap);
       w.fields(g.link, ["pending", "accepted", "held", "chasing", "nextId"]);
       w.fields(g.channel, ["inFlight", "epoch", "down"]);
       const arrivals = (g.channel as unknown as { lastArrival: number[] }).lastArrival;

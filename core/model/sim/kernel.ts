@@ -111,26 +111,17 @@ export class Simulator {
   /** Wraps each new process's generator and each callback when set (the harness names their plugin). */
   wrap: (<T>(made: T) => T) | null = null;
   private readonly ready: number[] = [];
-  private readonly heap: EventHeap;
+  private readonly heap = new EventHeap(64); // grown as needed: a short run (a schedule) needs few
   // Live processes by pid; finished pids are reused so per-request processes do not leak.
   private procs: (Process<unknown> | null)[] = [];
   private freePids: number[] = [];
   // Slot table: handler object, kind and generation per slot; free slots form a stack.
   private slotObj: unknown[] = [];
-  private slotKind: Uint8Array;
-  private slotGen: Float64Array;
-  private freeStack: Int32Array;
+  private slotKind = new Uint8Array(64);
+  private slotGen = new Float64Array(64);
+  private freeStack = new Int32Array(64);
   private freeTop = 0;
   private slotCount = 0;
-
-  /** `capacity`: events and callbacks the tables hold before they grow (a short run needs few). */
-  constructor(capacity = 1024) {
-    capacity = Math.max(4, capacity | 0);
-    this.heap = new EventHeap(capacity);
-    this.slotKind = new Uint8Array(capacity);
-    this.slotGen = new Float64Array(capacity);
-    this.freeStack = new Int32Array(capacity);
-  }
 
   get now(): number {
     return this._now;
