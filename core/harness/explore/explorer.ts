@@ -6,12 +6,19 @@
  * runs or which fault strikes first, or an LDC packet's fate. The model's processes are generators, which cannot be copied,
  * so replay (as CHESS and other stateless explorers do) rather than snapshots is what gets back to
  * a state. Repeated states are pruned by a 64-bit hash of what the future depends on
- * (ExploreWorld.stateKey): a state already seen has had (or is having) its subtree explored.
+ * (ExploreWorld.writeKey): a state already seen has had (or is having) its subtree explored. With
+ * the guest symmetry (symmetry.ts) a state and its guest-swapped image share one hash.
  */
 import { CHOOSE_AGAIN, type EventChooser } from "../../model/sim/chooser.ts";
 import type { Process } from "../../model/sim/kernel.ts";
-import { Actors, ANY, offered, offeredEvents } from "./reduce.ts";
+import { intern, KeyWriter } from "./key-parts.ts";
+import { Actors, ANY, type Fault, offered, offeredEvents } from "./reduce.ts";
+import { GuestSwap } from "./symmetry.ts";
 import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
+
+const NONE: readonly Fault[] = [];
+/** The state key's buffer, reused by every schedule (a key is written and hashed at once). */
+const w = new KeyWriter();
 
 /** A schedule that does not fit the model (a user's --replay), not a finding. */
 export class ScheduleError extends RangeError {}
@@ -53,6 +60,8 @@ export interface ExploreOptions {
   prune: boolean;
   /** Offer faults only before events that depend on them, one guest's events at a time (reduce.ts). */
   reduce?: boolean;
+  /** A state and the state with the two guests swapped are one state (symmetry.ts; default on). */
+  symmetry?: boolean;
   /** Stop (incomplete) after this many distinct states. */
   maxStates: number;
   /** Called with the counts so far every 1,000 schedules. */
@@ -63,6 +72,17 @@ interface Point {
   n: number;
   k: number;
   what: string;
+}
+
+/**
+ * One kernel choice as made: its options (n), the event run (its index among those due) or the
+ * fault struck (by name), and the faults held back for the end of the schedule.
+ */
+export interface Choice {
+  n: number;
+  event: number;
+  fault: string;
+  waiting: readonly Fault[];
 }
 
 export interface RunOutcome {
@@ -84,10 +104,12 @@ export interface ExploreResult {
   events: number;
   /** Longest schedule, in choice points. */
   maxDepth: number;
-  /** Distinct end states (quiescent), by hash. */
+  /** Distinct end states (quiescent), by hash (with the symmetry: a state and its image are one). */
   endStates: number;
   /** Their hashes. */
   endKeys: Set<bigint>;
+  /** The end states up to the guest swap (the smaller hash of each and its image), either way. */
+  endClasses: Set<bigint>;
   complete: boolean;
   counterexample?: { schedule: number[]; violations: string[] };
 }
@@ -104,7 +126,10 @@ export function runSchedule(
   /** Each choice point, named (its `what` in the trail is filled only when this is given). */
   onStep?: ((what: string, k: number, n: number) => void) | undefined,
   reduce = true,
-): RunOutcome & { endKey: bigint | null } {
+  symmetry = true,
+  /** The kernel choices of the schedule `prefix` was cut from: replayed without their options. */
+  last: readonly Choice[] | null = null,
+): RunOutcome & { endKey: bigint | null; endClass: bigint | null; choices: Choice[] } {
   const trail: Point[] = [];
   let pruned = false;
   const violations: string[] = [];
@@ -130,14 +155,37 @@ export function runSchedule(
   }
   const due = new Set<string>();
   const live = new Set<Process<unknown>>();
-  // In the state key an event is also named by whom it acts for (which faults it lets strike).
-  const name = (p: Process<unknown> | null, f: unknown, keyed: boolean): string =>
-    p === null
-      ? `callback${keyed ? `#${actors.kind(f)}/${actors.tagOf(p, f)}` : ""}`
-      : `${p.name}@${steps.get(p) ?? 0}${keyed ? `/${actors.tagOf(p, f)}` : ""}`;
+  // An event as a replay prints it.
+  const name = (p: Process<unknown> | null): string =>
+    p === null ? "callback" : `${p.name}@${steps.get(p) ?? 0}`;
   const labels: string[] = [];
+  // The events in the state key: whether due now, live or pending, the delay, what runs (a
+  // process's name and steps, or a callback's code) and whom it acts for (PENDING_WIDTH each).
+  const pending: number[] = [];
+  const event = (list: number, delay: number, p: Process<unknown> | null, f: unknown) => {
+    if (p === null) pending.push(list, delay, -2 - actors.kind(f), 0);
+    else pending.push(list, delay, intern(p.name), steps.get(p) ?? 0);
+    pending.push(intern(actors.tagOf(p, f)));
+  };
+  const pendingEvent = (t: number, p: Process<unknown> | null, f?: unknown) =>
+    event(2, t - sim.now, p, f);
+  let swap: GuestSwap | null = null;
+  const keyOf = (swapped: boolean): bigint => {
+    if (swapped) swap ??= new GuestSwap(world.platform);
+    w.reset();
+    world.writeKey(w, pending, swapped ? swap : null);
+    return w.digest();
+  };
+  // The smaller of the state's hash and its guest-swapped image's.
+  const hashKey = (sym: boolean): bigint => {
+    const h = keyOf(false);
+    if (!sym) return h;
+    const g = keyOf(true);
+    if (g < h) return g;
+    return h;
+  };
   // Faults the last choice point held back: offered once more when the schedule ends.
-  let waiting: string[] = [];
+  let waiting: readonly Fault[] = NONE;
   const strikeAtEnd = (): boolean => {
     if (!reduce || waiting.length === 0) return false;
     const bad = trail.length >= prefix.length ? world.violations() : [];
@@ -145,7 +193,7 @@ export function runSchedule(
       violations.push(...bad);
       return false;
     }
-    const faults = world.faultOptions().filter((f) => waiting.includes(f.name));
+    const faults = world.faultOptions().filter((f) => waiting.some((w) => w.name === f.name));
     if (faults.length === 0) return false;
     const k = choose(faults.length + 1, "");
     const f = k === 0 ? null : faults[k - 1]!;
@@ -155,7 +203,7 @@ export function runSchedule(
       onStep(at.what, k, faults.length + 1);
     }
     if (f === null) return false;
-    waiting = waiting.filter((w) => w !== f.name);
+    waiting = waiting.filter((w) => w.name !== f.name);
     f.run();
     return true;
   };
@@ -171,6 +219,9 @@ export function runSchedule(
     return what;
   };
   let clock = 0;
+  const choices: Choice[] = [];
+  // Where the prefix's last point (the one that differs from `last`'s schedule) stands.
+  const branch = prefix.length - 1;
   const chooser: EventChooser = (n, candidate, fn) => {
     actors.enter(ANY); // what the checks and faults below do acts for no one event
     const fresh = trail.length >= prefix.length;
@@ -184,6 +235,19 @@ export function runSchedule(
       return 0;
     }
     if (world.restartOverdue()) return CHOOSE_AGAIN;
+    // Before the branch point the schedule is `last`'s: its choices need not be worked out again.
+    const was = last?.[choices.length];
+    if (was !== undefined && (trail.length < branch || (trail.length === branch && was.n <= 1))) {
+      choices.push(was);
+      waiting = was.waiting;
+      if (was.n > 1) choose(was.n, "");
+      if (was.event >= 0) return pick(was.event, candidate, fn);
+      world
+        .faultOptions()
+        .find((f) => f.name === was.fault)!
+        .run();
+      return CHOOSE_AGAIN;
+    }
     let faults = world.faultOptions();
     // The events offered: their indices among the n due (all of them unless reduced).
     let events: number[] | null = null;
@@ -195,7 +259,7 @@ export function runSchedule(
       for (let i = 0; i < n; i++) if (events === null || events.includes(i)) due.add(acts[i]!);
       const all = faults;
       faults = offered(all, due);
-      waiting = all.filter((f) => !faults.includes(f)).map((f) => f.name);
+      waiting = faults.length === all.length ? NONE : all.filter((f) => !faults.includes(f));
     }
     const m = events === null ? n : events.length;
     const total = m + faults.length;
@@ -203,18 +267,15 @@ export function runSchedule(
     if (total > 1) {
       const hashing = seen !== null && fresh;
       labels.length = 0;
-      if (hashing || onStep)
-        for (let i = 0; i < n; i++) labels.push(name(candidate(i), fn(i), hashing));
+      if (onStep) for (let i = 0; i < n; i++) labels.push(name(candidate(i)));
       if (hashing) {
-        const later = [...labels];
+        pending.length = 0;
+        for (let i = 0; i < n; i++) event(0, 0, candidate(i), fn(i));
         for (const q of live)
           if (q.finished) live.delete(q);
-          else later.push(`live:${name(q, null, true)}`);
-        sim.forEachPending((t, p, f) => {
-          later.push(`${t - sim.now}:${name(p, f, true)}`);
-        });
-        const h = Bun.hash.wyhash(world.stateKey(later));
-        if (seen.visit(h, world.budgets())) {
+          else event(1, 0, q, null);
+        sim.forEachPending(pendingEvent);
+        if (seen.visit(hashKey(symmetry), world.budgets())) {
           pruned = true;
           sim.stop();
           return 0;
@@ -222,8 +283,10 @@ export function runSchedule(
       }
       k = choose(total, "");
       if (k >= m) {
-        if (onStep) onStep(named(`t=${sim.now} ${faults[k - m]!.name}`), k, total);
-        faults[k - m]!.run();
+        const f = faults[k - m]!;
+        if (onStep) onStep(named(`t=${sim.now} ${f.name}`), k, total);
+        choices.push({ n: total, event: -1, fault: f.name, waiting });
+        f.run();
         return CHOOSE_AGAIN;
       }
       if (events !== null) k = events[k]!;
@@ -232,6 +295,15 @@ export function runSchedule(
         onStep(named(`t=${sim.now} run ${labels[k]}${of}`), trail[trail.length - 1]!.k, total);
       }
     }
+    choices.push({ n: total, event: k, fault: "", waiting });
+    return pick(k, candidate, fn);
+  };
+  // Event `k` of those due runs next: it acts for whom it is tagged with, and takes a step.
+  const pick = (
+    k: number,
+    candidate: (i: number) => Process<unknown> | null,
+    fn: (i: number) => unknown,
+  ): number => {
     const p = candidate(k);
     actors.enter(actors.tagOf(p, fn(k)));
     if (p !== null) {
@@ -252,17 +324,21 @@ export function runSchedule(
     violations.push(`crash: ${e instanceof Error ? e.message : String(e)}`);
   }
   let endKey: bigint | null = null;
+  let endClass: bigint | null = null;
   if (violations.length === 0 && !pruned) {
-    endKey = Bun.hash.wyhash(world.stateKey([]));
+    pending.length = 0;
+    endClass = hashKey(true);
+    endKey = symmetry ? endClass : keyOf(false);
     violations.push(...world.quiescentViolations());
   }
-  return { trail, violations, pruned, events: sim.eventsProcessed, endKey };
+  return { trail, violations, pruned, events: sim.eventsProcessed, endKey, endClass, choices };
 }
 
 /** Depth-first over every schedule within `bounds`; stops at the first violation. */
 export function explore(opts: ExploreOptions): ExploreResult {
   const seen = new SeenStates();
   const ends = new Set<bigint>();
+  const classes = new Set<bigint>();
   const r: ExploreResult = {
     states: 0,
     schedules: 0,
@@ -271,9 +347,11 @@ export function explore(opts: ExploreOptions): ExploreResult {
     maxDepth: 0,
     endStates: 0,
     endKeys: ends,
+    endClasses: classes,
     complete: true,
   };
   let prefix: number[] = [];
+  let last: Choice[] | null = null;
   for (;;) {
     const out = runSchedule(
       opts.bounds,
@@ -282,7 +360,10 @@ export function explore(opts: ExploreOptions): ExploreResult {
       opts.prune ? seen : null,
       undefined,
       opts.reduce ?? true,
+      opts.symmetry ?? true,
+      last,
     );
+    last = out.choices;
     r.schedules++;
     r.events += out.events;
     if (r.schedules % 1000 === 0 && opts.progress) {
@@ -291,6 +372,7 @@ export function explore(opts: ExploreOptions): ExploreResult {
     }
     if (out.pruned) r.pruned++;
     if (out.endKey !== null) ends.add(out.endKey);
+    if (out.endClass !== null) classes.add(out.endClass);
     r.maxDepth = Math.max(r.maxDepth, out.trail.length);
     if (out.violations.length > 0) {
       r.counterexample = { schedule: out.trail.map((p) => p.k), violations: out.violations };

@@ -82,16 +82,24 @@ export class Actors {
 
   /** Whom the event that resumes `p`, or else calls `fn`, acts for. */
   of(p: Process<unknown> | null, fn: unknown): string {
-    const tag = this.tagOf(p, fn);
-    const at = tag.indexOf("<");
-    return at < 0 ? tag : tag.slice(0, at);
+    return actorOf(this.tagOf(p, fn));
   }
 
   /** The event about to run, by its tag (ANY while a fault runs). */
   enter(tag: string): void {
-    const at = tag.indexOf("<");
-    this.current = at < 0 ? tag : tag.slice(0, at);
+    this.current = actorOf(tag);
   }
+}
+
+/** The actor of a tag (a tag is an actor, or an arrival's `receiver<sender`), remembered. */
+const actorOfTag = new Map<string, string>();
+function actorOf(tag: string): string {
+  let a = actorOfTag.get(tag);
+  if (a === undefined) {
+    const at = tag.indexOf("<");
+    actorOfTag.set(tag, (a = at < 0 ? tag : tag.slice(0, at)));
+  }
+  return a;
 }
 
 /** A fault and the actors whose events it depends on (null: offered everywhere). */

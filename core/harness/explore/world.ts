@@ -9,8 +9,10 @@ import type { MachineDescription } from "../../model/machine/description.ts";
 import { PAGE_SIZE } from "../../model/machine/memory.ts";
 import { parseCostModel, parseMachine } from "../../model/machine/parse.ts";
 import type { Proc, Process } from "../../model/sim/kernel.ts";
-import { globalPolicyKey, hidden, policyKey } from "./key-parts.ts";
+import { InFlight } from "./in-flight.ts";
+import { globalPolicyKey, type KeyWriter, policyKey, writePending } from "./key-parts.ts";
 import { BROKER, type Fault } from "./reduce.ts";
+import { type GuestSwap, writeSessions } from "./symmetry.ts";
 
 /** How much of each nondeterministic thing one schedule may contain. */
 export interface ExploreBounds {
@@ -105,7 +107,7 @@ function machineFor(windowPages: number): MachineDescription {
 export class ExploreWorld {
   readonly platform: Platform;
   private readonly progress: string[] = GUESTS.map(() => "start");
-  private readonly inFlight = new Map<number, string[]>();
+  private readonly inFlight: InFlight;
   private losses: number;
   private duplicates: number;
   private delays: number;
@@ -115,6 +117,8 @@ export class ExploreWorld {
   private faults: number;
   /** Each guest's last DVMA request as sent (what a stale resend sends again), or null. */
   private readonly lastRequest: (Uint8Array | null)[] = GUESTS.map(() => null);
+  /** Their hashes (what the state key reads). */
+  private readonly lastRequestHash: (bigint | null)[] = GUESTS.map(() => null);
   /** When the broker crashed (it must be back by then + downMaxNs), or -1 while it is up. */
   private downSince = -1;
   /**
@@ -152,25 +156,23 @@ export class ExploreWorld {
       ldc: { fate: (channel, pkt, from) => this.fate(channel, pkt, from) },
       bus,
     });
-    this.trackPackets(bus);
+    this.inFlight = new InFlight(
+      bus,
+      this.platform.guests.map((g) => g.channel.id),
+    );
     const { sim } = this.platform;
     for (const [i, g] of this.platform.guests.entries()) {
       this.workloads.push(sim.spawn(this.workload(i, g), `guest-${g.name}`));
+      this.kills.push({
+        name: `kill ${g.name}`,
+        dependsOn: [g.name, BROKER], // its own events; the broker's (which reclaims)
+        run: () => {
+          this.deaths--;
+          this.faults--;
+          this.platform.hv.killDomain(g.id, "explored death");
+        },
+      });
     }
-  }
-
-  /** Packets in flight per channel, oldest first, named by direction, kind, id and contents. */
-  private trackPackets(bus: EventBus): void {
-    for (const g of this.platform.guests) {
-      this.inFlight.set(g.channel.id, []);
-    }
-    bus.on("ldc.deliver", (e) => {
-      const q = this.inFlight.get(e.channel)!;
-      const head = `${e.from}:${e.msg}:${e.id}#`;
-      const at = q.findIndex((x) => x.startsWith(head));
-      if (at >= 0) q.splice(at, 1);
-    });
-    bus.on("ldc.reset", (e) => this.inFlight.set(e.channel, []));
   }
 
   /** The LDC fate hook: deliver, or (within budget) lose, duplicate or deliver late. */
@@ -183,16 +185,16 @@ export class ExploreWorld {
     }
     const { msg, id } = labelPacket(pkt);
     const g = this.platform?.guests.findIndex((x) => x.id === from) ?? -1;
-    if (g >= 0 && msg === "DVMA_REQ") this.lastRequest[g] = pkt.slice();
+    if (g >= 0 && msg === "DVMA_REQ") {
+      this.lastRequest[g] = pkt.slice();
+      this.lastRequestHash[g] = Bun.hash.wyhash(pkt);
+    }
     const c = options[options.length === 1 ? 0 : this.choose(options.length, `fate ${msg}#${id}`)]!;
     if (c !== 1) this.faults--;
     if (c === 0) this.losses--;
     if (c === 2) this.duplicates--;
     if (c === 3) this.delays--;
-    const q = this.inFlight.get(channel)!;
-    // Named with what it carries (a grant's range, say), not only its kind and id.
-    const label = `${from}:${msg}:${id}#${Bun.hash.wyhash(pkt)}`;
-    for (let k = c === 2 ? 2 : c === 0 ? 0 : 1; k > 0; k--) q.push(label);
+    this.inFlight.sent(channel, from, msg, id, pkt, c === 2 ? 2 : c === 0 ? 0 : 1);
     return c;
   }
 
@@ -219,37 +221,35 @@ export class ExploreWorld {
     this.progress[i] = "done";
   }
 
+  /** The faults that are made once (asked before every event, they are not made per call). */
+  private readonly kills: Fault[] = [];
+  private readonly crash: Fault = {
+    name: "crash broker",
+    dependsOn: [BROKER],
+    run: () => {
+      this.restarts--;
+      this.faults--;
+      this.downSince = this.platform.sim.now;
+      this.platform.broker.crash();
+    },
+  };
+  private readonly restart: Fault = {
+    name: "restart broker",
+    dependsOn: [BROKER],
+    run: () => this.restartBroker(),
+  };
+
   /** The faults the budget still allows now: each a name, what it depends on, what it does. */
   faultOptions(): Fault[] {
-    const { hv, broker } = this.platform;
+    const { hv, broker, guests } = this.platform;
     const out: Fault[] = [];
     // A restart is not a fault (a crashed broker comes back within downMaxNs whatever the budget).
     const fault = this.faults > 0;
     if (fault && this.deaths > 0)
-      for (const g of this.platform.guests)
-        if (hv.domains[g.id]!.alive)
-          out.push({
-            name: `kill ${g.name}`,
-            dependsOn: [g.name, BROKER], // its own events; the broker's (which reclaims)
-            run: () => {
-              this.deaths--;
-              this.faults--;
-              hv.killDomain(g.id, "explored death");
-            },
-          });
-    if (fault && broker.isUp && this.restarts > 0)
-      out.push({
-        name: "crash broker",
-        dependsOn: [BROKER],
-        run: () => {
-          this.restarts--;
-          this.faults--;
-          this.downSince = this.platform.sim.now;
-          broker.crash();
-        },
-      });
-    if (!broker.isUp)
-      out.push({ name: "restart broker", dependsOn: [BROKER], run: () => this.restartBroker() });
+      for (let i = 0; i < guests.length; i++)
+        if (hv.domains[guests[i]!.id]!.alive) out.push(this.kills[i]!);
+    if (fault && broker.isUp && this.restarts > 0) out.push(this.crash);
+    if (!broker.isUp) out.push(this.restart);
     if (fault && this.stale > 0)
       for (const [i, g] of this.platform.guests.entries()) {
         const pkt = this.lastRequest[i];
@@ -340,40 +340,58 @@ export class ExploreWorld {
     ];
   }
 
-  /** Everything else the future of this world depends on that can be read from outside. */
-  stateKey(pending: readonly string[]): string {
+  /**
+   * Writes everything else the future of this world depends on that can be read from outside, as
+   * this world holds it or (with `swap`) as the world with the two guests swapped would.
+   * `pending`: the explorer's events, PENDING_WIDTH numbers each (key-parts.ts), in any order.
+   */
+  writeKey(w: KeyWriter, pending: readonly number[], swap: GuestSwap | null): void {
     const { hv, broker, guests } = this.platform;
     const now = this.platform.sim.now;
     // Not the time itself: the future depends on times relative to now (pending events,
     // arrivals), so one state reached at two times is one state. The fault budgets and the
     // broker's restart deadline are not here either: see budgets().
-    const parts: string[] = [
-      pending.slice().sort().join(","),
-      this.progress.join(","),
-      broker.isUp ? "up" : "down",
-      this.lastRequest.map((p) => (p === null ? "" : Bun.hash.wyhash(p).toString())).join(","),
-    ];
+    writePending(w, pending, swap);
+    const order = swap === null ? [0, 1] : swap.order;
+    w.list(order.length);
+    for (const i of order) w.str(this.progress[i]!);
+    w.raw(broker.isUp ? 1 : 0);
+    for (const i of order) {
+      const h = this.lastRequestHash[i]!;
+      if (h === null) w.raw(-1);
+      else w.hash64(h);
+    }
     for (const io of hv.iommus.values()) {
-      parts.push(io.entryOwner.join(","));
-      const ttes: number[] = [];
+      const owner = io.entryOwner;
+      w.list(owner.length);
+      for (let i = 0; i < owner.length; i++)
+        w.raw(swap === null || owner[i]! < 0 ? owner[i]! : swap.dom(owner[i]!));
+      const { iotsb } = io;
       for (let i = 0; i < io.windowPages; i++)
-        if (io.iotsb.isValid(i)) ttes.push(i, io.iotsb.pa[i]!);
-      parts.push(ttes.join(","), io.iotlb.cachedIndices().join(","));
+        if (iotsb.isValid(i)) {
+          w.raw(i);
+          w.raw(swap === null ? iotsb.pa[i]! : swap.page(iotsb.pa[i]!));
+        }
+      w.value(io.iotlb.cachedIndices());
     }
-    for (const g of guests) {
-      parts.push(hv.domains[g.id]!.alive ? "up" : "dead");
+    for (const i of order) {
+      const g = guests[i]!;
+      w.raw(hv.domains[g.id]!.alive ? 1 : 0);
       for (const [dh, dma] of g.dma) {
-        parts.push(JSON.stringify(broker.grantsOf(g.id, dh)), JSON.stringify(dma.heldLeases));
-        parts.push(policyKey(dma.accounting.policy));
+        w.value(broker.grantsOf(g.id, dh));
+        w.value(dma.heldLeases);
+        policyKey(w, dma.accounting.policy);
       }
-      parts.push(this.inFlight.get(g.channel.id)!.join(","));
-      parts.push(hidden(g.link, ["pending", "accepted", "held", "chasing", "nextId"]));
-      parts.push(hidden(g.channel, ["inFlight", "epoch", "down"]));
+      this.inFlight.write(w, g.channel.id, swap);
+      w.fields(g.link, ["pending", "accepted", "held", "chasing", "nextId"]);
+      w.fields(g.channel, ["inFlight", "epoch", "down"]);
       const arrivals = (g.channel as unknown as { lastArrival: number[] }).lastArrival;
-      parts.push(arrivals.map((t) => Math.max(0, t - now)).join(","));
+      for (const t of arrivals) w.num(Math.max(0, t - now));
     }
-    parts.push(hidden(broker, ["sessions", "loose"]), String(this.platform.controlCpu.backlog));
-    for (const io of hv.iommus.values()) parts.push(globalPolicyKey(broker, io.devhandle));
-    return parts.join("|");
+    w.list(2);
+    writeSessions(w, broker, swap);
+    w.value((broker as unknown as { loose: number }).loose);
+    w.num(this.platform.controlCpu.backlog);
+    for (const io of hv.iommus.values()) globalPolicyKey(w, broker, io.devhandle, swap);
   }
 }

@@ -188,12 +188,6 @@ export class DevicePort {
     readOut?: Uint32Array,
   ): Proc<DmaFaultCode> {
     const start = this.sim.now;
-    if (this.issues) {
-      const fault = this.begin(dvma, bytes, write, tag, readOut);
-      if (fault !== 0 || this.doneAt > start) yield this.doneAt - start;
-      this.end(fault, dvma, bytes, write, start);
-      return fault;
-    }
     const fault = this.hv.deviceDma(this.device, dvma, bytes, write, tag, readOut);
     const latency = this.cost.dmaSetupNs + this.hv.devices[this.device]!.iommu.lastCostNs;
     if (fault !== 0) yield latency;
@@ -214,7 +208,8 @@ export class DevicePort {
           this.sim.now + Math.ceil(bytes / this.cost.dmaBytesPerNs),
         );
       }
-      if (end > this.sim.now) yield end - this.sim.now;
+      // Data that moved holds its link at least 1 ns (bytes > 0, rates finite), so never a 0 ns wait.
+      yield end - this.sim.now;
       if (!(own instanceof Link)) own.release();
     }
     this.count(fault, bytes);
@@ -264,9 +259,5 @@ export class DevicePort {
       write,
       durNs,
     };
-  }
-
-  get now(): number {
-    return this.sim.now;
   }
 }

@@ -43,8 +43,11 @@ export class Iommu {
   readonly iotlb: Iotlb;
   /** Owner domain of each DVMA entry (-1 = free); written only by the hypervisor. */
   readonly entryOwner: Int16Array;
-  /** Domain + 1 of each requester ID (0 = none or reset): zeroed memory needs no fill per boot. */
-  private readonly ridDomain = new Int16Array(0x10000);
+  /**
+   * Domain + 1 of each requester ID (0 = none or reset), up to the highest ID bound: a boot
+   * allocates and zeroes only that much, not all 2^16 IDs (the explorer boots once per schedule).
+   */
+  private ridDomain = new Int16Array(0);
   private scratch = new Int32Array(256);
   /** Translation cost of the last DMA, ns. */
   lastCostNs = 0;
@@ -75,11 +78,16 @@ export class Iommu {
   }
 
   bindRequester(rid: number, domain: number): void {
+    if (rid >= this.ridDomain.length) {
+      const t = new Int16Array(Math.min(0x10000, Math.max(rid + 1, this.ridDomain.length * 2)));
+      t.set(this.ridDomain);
+      this.ridDomain = t;
+    }
     this.ridDomain[rid] = domain + 1;
   }
 
   domainOfRequester(rid: number): number {
-    return this.ridDomain[rid]! - 1;
+    return (this.ridDomain[rid] ?? 0) - 1;
   }
 
   /** Drops the cached translation of entries [index, index + n). */
@@ -101,7 +109,7 @@ export class Iommu {
   ): DmaFaultCode {
     this.dmas++;
     this.lastCostNs = 0;
-    const domain = this.ridDomain[rid]! - 1;
+    const domain = (this.ridDomain[rid] ?? 0) - 1;
     if (domain < 0) return this.fault(DmaFault.deviceReset, dvma);
     const first = Math.floor((dvma - this.windowBase) / PAGE_SIZE);
     const last = Math.floor((dvma + bytes - 1 - this.windowBase) / PAGE_SIZE);

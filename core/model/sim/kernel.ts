@@ -111,15 +111,15 @@ export class Simulator {
   /** Wraps each new process's generator and each callback when set (the harness names their plugin). */
   wrap: (<T>(made: T) => T) | null = null;
   private readonly ready: number[] = [];
-  private readonly heap = new EventHeap(1024);
+  private readonly heap = new EventHeap(64); // grown as needed: a short run (a schedule) needs few
   // Live processes by pid; finished pids are reused so per-request processes do not leak.
   private procs: (Process<unknown> | null)[] = [];
   private freePids: number[] = [];
   // Slot table: handler object, kind and generation per slot; free slots form a stack.
   private slotObj: unknown[] = [];
-  private slotKind = new Uint8Array(1024);
-  private slotGen = new Float64Array(1024);
-  private freeStack = new Int32Array(1024);
+  private slotKind = new Uint8Array(64);
+  private slotGen = new Float64Array(64);
+  private freeStack = new Int32Array(64);
   private freeTop = 0;
   private slotCount = 0;
 

@@ -171,6 +171,45 @@ describe("protocol exploration (small bounds)", () => {
     expect(again.endKey).toBe(first.endKey);
   });
 
+  // explore() replays each prefix from the choices of the schedule it was cut from (no offered
+  // events or faults worked out again before the branch point): the same run as working them out.
+  test("replaying a prefix from the last schedule's choices is the same run as working them out", () => {
+    const bounds = { ...none, deaths: 1, restarts: 1 };
+    let prefix: number[] = [];
+    let last: ReturnType<typeof runSchedule> | null = null;
+    let struck = 0;
+    for (let s = 0; s < 150; s++) {
+      const fast = runSchedule(
+        bounds,
+        explorePolicies,
+        prefix,
+        null,
+        undefined,
+        true,
+        true,
+        last?.choices,
+      );
+      const slow = runSchedule(bounds, explorePolicies, prefix, null);
+      expect(fast.trail).toEqual(slow.trail);
+      expect([fast.events, fast.endKey, fast.violations]).toEqual([
+        slow.events,
+        slow.endKey,
+        slow.violations,
+      ]);
+      // The faults held back are the last world's (only their names are read).
+      const plain = (r: typeof fast) =>
+        r.choices.map((c) => ({ ...c, waiting: c.waiting.map((f) => f.name) }));
+      expect(plain(fast)).toEqual(plain(slow));
+      struck += fast.choices.filter((c) => c.fault !== "").length;
+      let i = fast.trail.length - 1;
+      while (i >= 0 && fast.trail[i]!.k + 1 >= fast.trail[i]!.n) i--;
+      if (i < 0) break;
+      prefix = [...fast.trail.slice(0, i).map((p) => p.k), fast.trail[i]!.k + 1];
+      last = fast;
+    }
+    expect(struck).toBeGreaterThan(0);
+  }, 120_000);
+
   test("a schedule that picks an option that is not there is refused", () => {
     expect(() => runSchedule(none, explorePolicies, [7], null)).toThrow(ScheduleError);
   });

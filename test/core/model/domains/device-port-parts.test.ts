@@ -90,6 +90,36 @@ describe("Link: stretches over by now are dropped", () => {
     expect(l.fit(139, 5)).toBe(139);
     expect(l.clash(0, 1e9)).toBe(-1);
   });
+
+  /** The stretches a link holds, over or not (its memory). */
+  const held = (l: Link) => (l as unknown as { starts: number[]; ends: number[] }).ends.length;
+
+  test("a link whose stretches are all over holds none of them", () => {
+    const clock = { now: 0 };
+    const l = new Link(clock as Simulator);
+    for (let i = 0; i < 3; i++) l.book(2 * i, 2 * i + 1);
+    clock.now = 5;
+    expect(l.fit(5, 1)).toBe(5);
+    expect(held(l)).toBe(0);
+  });
+
+  test("a link never idle keeps at most 65 stretches over however long it runs, even after a burst ends", () => {
+    const clock = { now: 0 };
+    const l = new Link(clock as Simulator);
+    // A burst of 100 stretches, all over at once at T, while the link stays busy.
+    const T = 100;
+    for (let k = 0; k < T; k++) l.book(k, k + 1);
+    l.book(T, T + 1);
+    let most = 0;
+    for (let i = 0; i < 1000; i++) {
+      // [T + 2i, T + 2i + 1) is still being used at T + 2i, and the next one is booked: never idle.
+      clock.now = T + 2 * i;
+      l.book(T + 2 * i + 2, T + 2 * i + 3);
+      expect(l.fit(T + 2 * i, 1)).toBe(T + 2 * i + 1);
+      most = Math.max(most, held(l));
+    }
+    expect(most).toBeLessThanOrEqual(65 + 2);
+  });
 });
 
 /** A small machine with device 0's 2-page buffer mapped both ways, the IOTLB warm for both. */
@@ -175,13 +205,12 @@ describe("DevicePort: translation, rights, bytes and counters", () => {
   });
 });
 
-describe("DevicePort: construction and the time it reads", () => {
-  test("a port names an existing device and reads its simulator's clock", () => {
+describe("DevicePort: construction", () => {
+  test("a port names an existing device", () => {
     const s = setup();
     expect(() => new DevicePort(s.b.sim, s.b.hv, 99, cost, s.link)).toThrow(
       new RangeError("no device 99"),
     );
-    expect(s.port.now).toBe(s.b.sim.now);
   });
 });
 
@@ -246,6 +275,30 @@ describe("DevicePort.issue: booked now, waited for by the caller", () => {
     s.b.sim.run(s.port.doneAt);
     s.port.end(fault, s.fromDev, BYTES, true, t0);
     expect(s.done.map((d) => d.durNs)).toEqual([LAT + OWN_NS]);
+  });
+
+  test("begin/end of a faulted transfer: known after setup, no link time booked, counted, not announced", () => {
+    const s = setup();
+    const t0 = s.b.sim.now;
+    const before = { ...s.port.stats };
+    const fault = s.port.begin(s.toDev, BYTES, true, 0);
+    expect(fault).toBe(DmaFault.protection);
+    expect(s.port.doneAt).toBe(t0 + FAULT_NS);
+    expect(s.link[1].clash(t0, t0 + 1e6)).toBe(-1);
+    s.b.sim.run(s.port.doneAt);
+    s.port.end(fault, s.toDev, BYTES, true, t0);
+    expect(s.port.stats).toEqual({ ...before, dmas: before.dmas + 1, faults: before.faults + 1 });
+    expect(s.done).toEqual([]);
+  });
+
+  test("begin/end on a port without an event bus count without announcing", () => {
+    const s = setup({ bus: false });
+    const t0 = s.b.sim.now;
+    const fault = s.port.begin(s.fromDev, BYTES, true, 0);
+    s.b.sim.run(s.port.doneAt);
+    s.port.end(fault, s.fromDev, BYTES, true, t0);
+    expect(s.port.stats.bytes).toBe(3 * BYTES);
+    expect(s.done).toEqual([]);
   });
 });
 
