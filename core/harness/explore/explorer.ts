@@ -74,6 +74,14 @@ interface Point {
   what: string;
 }
 
+/** What one schedule hands the next in explore(). */
+export interface Carry {
+  /** The kernel choices of the schedule `prefix` was cut from: replayed without their options. */
+  last?: readonly Choice[];
+  /** End states' hashes seen, each with its class (the smaller of it and its image's). */
+  classOf?: Map<bigint, bigint>;
+}
+
 /**
  * One kernel choice as made: its options (n), the event run (its index among those due) or the
  * fault struck (by name), and the faults held back for the end of the schedule.
@@ -127,8 +135,8 @@ export function runSchedule(
   onStep?: ((what: string, k: number, n: number) => void) | undefined,
   reduce = true,
   symmetry = true,
-  /** The kernel choices of the schedule `prefix` was cut from: replayed without their options. */
-  last: readonly Choice[] | null = null,
+  /** What explore() carries from one schedule to the next (see Carry). */
+  carry: Carry = {},
 ): RunOutcome & { endKey: bigint | null; endClass: bigint | null; choices: Choice[] } {
   const trail: Point[] = [];
   let pruned = false;
@@ -236,7 +244,7 @@ export function runSchedule(
     }
     if (world.restartOverdue()) return CHOOSE_AGAIN;
     // Before the branch point the schedule is `last`'s: its choices need not be worked out again.
-    const was = last?.[choices.length];
+    const was = carry.last?.[choices.length];
     if (was !== undefined && (trail.length < branch || (trail.length === branch && was.n <= 1))) {
       choices.push(was);
       waiting = was.waiting;
@@ -327,8 +335,11 @@ export function runSchedule(
   let endClass: bigint | null = null;
   if (violations.length === 0 && !pruned) {
     pending.length = 0;
-    endClass = hashKey(true);
-    endKey = symmetry ? endClass : keyOf(false);
+    // Most schedules end in a state seen before: its image's key is worked out once.
+    const h = keyOf(false);
+    endClass = carry.classOf?.get(h) ?? hashKey(true);
+    carry.classOf?.set(h, endClass);
+    endKey = symmetry ? endClass : h;
     violations.push(...world.quiescentViolations());
   }
   return { trail, violations, pruned, events: sim.eventsProcessed, endKey, endClass, choices };
@@ -351,7 +362,7 @@ export function explore(opts: ExploreOptions): ExploreResult {
     complete: true,
   };
   let prefix: number[] = [];
-  let last: Choice[] | null = null;
+  const carry: Carry = { classOf: new Map() };
   for (;;) {
     const out = runSchedule(
       opts.bounds,
@@ -361,9 +372,9 @@ export function explore(opts: ExploreOptions): ExploreResult {
       undefined,
       opts.reduce ?? true,
       opts.symmetry ?? true,
-      last,
+      carry,
     );
-    last = out.choices;
+    carry.last = out.choices;
     r.schedules++;
     r.events += out.events;
     if (r.schedules % 1000 === 0 && opts.progress) {
