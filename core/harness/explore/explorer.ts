@@ -31,7 +31,10 @@ export interface ExploreOptions {
   prune: boolean;
   /** Offer faults only before events that depend on them, one guest's events at a time (reduce.ts). */
   reduce?: boolean;
-  /** A state and the state with the two guests swapped are one state (symmetry.ts; default on). */
+  /**
+   * A state and the state with the two guests swapped are one state (symmetry.ts). Off by
+   * default: at the default bounds one end state (of 168, up to the swap) is not reached with it.
+   */
   symmetry?: boolean;
   /** Stop (incomplete) after this many distinct states. */
   maxStates: number;
@@ -105,7 +108,7 @@ export function runSchedule(
   /** Each choice point, named (its `what` in the trail is filled only when this is given). */
   onStep?: ((what: string, k: number, n: number) => void) | undefined,
   reduce = true,
-  symmetry = true,
+  symmetry = false,
   /** What explore() carries from one schedule to the next (see Carry). */
   carry: Carry = {},
 ): RunOutcome & { endKey: bigint | null; endClass: bigint | null; choices: Choice[] } {
@@ -342,7 +345,7 @@ export function explore(opts: ExploreOptions): ExploreResult {
       opts.prune ? seen : null,
       undefined,
       opts.reduce ?? true,
-      opts.symmetry ?? true,
+      opts.symmetry ?? false,
       carry,
     );
     carry.last = out.choices;

@@ -186,7 +186,7 @@ describe("protocol exploration (small bounds)", () => {
         null,
         undefined,
         true,
-        true,
+        false,
         last === null ? {} : { last: last.choices },
       );
       const slow = runSchedule(bounds, explorePolicies, prefix, null);
