@@ -151,6 +151,10 @@ export async function runCommand(
   const duration = durationFlag("duration", args.duration);
   const { out, trace: traceFile, report: html, provenance } = args;
   checkOutputPaths({ out, trace: traceFile, report: html, provenance }, cwd);
+  if (args.json && args.csv)
+    throw new InputError(
+      "--json and --csv: stdout takes one report; give one (--out writes the JSON to a file)",
+    );
   checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);

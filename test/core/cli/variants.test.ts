@@ -91,6 +91,17 @@ describe("a scenario or plugin file that throws while it is imported", () => {
     );
   });
 
+  test("a scenario file without a scenario object says what it found", async () => {
+    const num = join(dir, "number.ts");
+    writeFileSync(num, "export default 42;\n");
+    expect(badInput(await cli(num))).toBe(
+      `error: scenario file ${num} exports a number by default; make it \`export default defineScenario({...})\`\n`,
+    );
+    const none = join(dir, "named.ts");
+    writeFileSync(none, "export const scenario = {};\n");
+    expect(badInput(await cli(none))).toContain(`scenario file ${none} has no default export; `);
+  });
+
   test("a scenario file that is not there is named as such", async () => {
     const missing = join(dir, "nope.ts");
     expect(badInput(await cli(missing))).toBe(`error: scenario file ${missing} not found\n`);
