@@ -120,6 +120,22 @@ describe("check-policy's watchdog covers the import and the plugin's own setup t
     });
   });
 
+  test("an import slower than --timeout is no hang: the import has its own, longer limit", async () => {
+    const file = join(dir, "slow-import.ts");
+    writeFileSync(
+      file,
+      `import { definePlugin } from "${CORE}";
+const t0 = performance.now(); // host clock: a slow import, 1 s
+while (performance.now() - t0 < 1000) {}
+export default definePlugin({ name: "slow", kind: "observer", version: "1.0.0", setup: () => ({}) });
+`,
+    );
+    const r = await cli("check-policy", file, "--timeout", "300ms");
+    expect(badInput(r)).toContain(
+      "is a plugin of kind observer; check-policy checks policy.global",
+    );
+  });
+
   test("a setup that never returns is stopped and named", async () => {
     const file = join(dir, "setup-loops.ts");
     writeFileSync(
