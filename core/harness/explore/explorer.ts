@@ -13,6 +13,7 @@ import { CHOOSE_AGAIN, type EventChooser } from "../../model/sim/chooser.ts";
 import type { Process } from "../../model/sim/kernel.ts";
 import { intern, KeyWriter } from "./key-parts.ts";
 import { Actors, ANY, type Fault, offered, offeredEvents } from "./reduce.ts";
+import { SeenStates } from "./seen.ts";
 import { GuestSwap } from "./symmetry.ts";
 import { type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";
 
@@ -22,36 +23,6 @@ const w = new KeyWriter();
 
 /** A schedule that does not fit the model (a user's --replay), not a finding. */
 export class ScheduleError extends RangeError {}
-
-/**
- * States seen: per 64-bit hash of the state key, the budget vectors it was seen with. A state is
- * covered when its key was seen with at least as much of every budget (ExploreWorld.budgets).
- */
-export class SeenStates {
-  private readonly byKey = new Map<bigint, number[][]>();
-  size = 0;
-
-  /** True when covered; otherwise records the state (dropping vectors it covers) and is false. */
-  visit(h: bigint, v: readonly number[]): boolean {
-    const list = this.byKey.get(h);
-    if (list === undefined) {
-      this.byKey.set(h, [v.slice()]);
-      this.size++;
-      return false;
-    }
-    for (const w of list) if (covers(w, v)) return true;
-    const kept = list.filter((w) => !covers(v, w));
-    this.size += 1 - (list.length - kept.length);
-    kept.push(v.slice());
-    this.byKey.set(h, kept);
-    return false;
-  }
-}
-
-function covers(w: readonly number[], v: readonly number[]): boolean {
-  for (let i = 0; i < v.length; i++) if (w[i]! < v[i]!) return false;
-  return true;
-}
 
 export interface ExploreOptions {
   bounds: ExploreBounds;
@@ -72,6 +43,14 @@ interface Point {
   n: number;
   k: number;
   what: string;
+}
+
+/** What one schedule hands the next in explore(). */
+export interface Carry {
+  /** The kernel choices of the schedule `prefix` was cut from: replayed without their options. */
+  last?: readonly Choice[];
+  /** End states' hashes seen, each with its class (the smaller of it and its image's). */
+  classOf?: Map<bigint, bigint>;
 }
 
 /**
@@ -127,8 +106,8 @@ export function runSchedule(
   onStep?: ((what: string, k: number, n: number) => void) | undefined,
   reduce = true,
   symmetry = true,
-  /** The kernel choices of the schedule `prefix` was cut from: replayed without their options. */
-  last: readonly Choice[] | null = null,
+  /** What explore() carries from one schedule to the next (see Carry). */
+  carry: Carry = {},
 ): RunOutcome & { endKey: bigint | null; endClass: bigint | null; choices: Choice[] } {
   const trail: Point[] = [];
   let pruned = false;
@@ -236,7 +215,7 @@ export function runSchedule(
     }
     if (world.restartOverdue()) return CHOOSE_AGAIN;
     // Before the branch point the schedule is `last`'s: its choices need not be worked out again.
-    const was = last?.[choices.length];
+    const was = carry.last?.[choices.length];
     if (was !== undefined && (trail.length < branch || (trail.length === branch && was.n <= 1))) {
       choices.push(was);
       waiting = was.waiting;
@@ -327,8 +306,11 @@ export function runSchedule(
   let endClass: bigint | null = null;
   if (violations.length === 0 && !pruned) {
     pending.length = 0;
-    endClass = hashKey(true);
-    endKey = symmetry ? endClass : keyOf(false);
+    // Most schedules end in a state seen before: its image's key is worked out once.
+    const h = keyOf(false);
+    endClass = carry.classOf?.get(h) ?? hashKey(true);
+    carry.classOf?.set(h, endClass);
+    endKey = symmetry ? endClass : h;
     violations.push(...world.quiescentViolations());
   }
   return { trail, violations, pruned, events: sim.eventsProcessed, endKey, endClass, choices };
@@ -351,7 +333,7 @@ export function explore(opts: ExploreOptions): ExploreResult {
     complete: true,
   };
   let prefix: number[] = [];
-  let last: Choice[] | null = null;
+  const carry: Carry = { classOf: new Map() };
   for (;;) {
     const out = runSchedule(
       opts.bounds,
@@ -361,9 +343,9 @@ export function explore(opts: ExploreOptions): ExploreResult {
       undefined,
       opts.reduce ?? true,
       opts.symmetry ?? true,
-      last,
+      carry,
     );
-    last = out.choices;
+    carry.last = out.choices;
     r.schedules++;
     r.events += out.events;
     if (r.schedules % 1000 === 0 && opts.progress) {

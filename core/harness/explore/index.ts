@@ -4,6 +4,6 @@ export {
   explore,
   runSchedule,
   ScheduleError,
-  SeenStates,
 } from "./explorer.ts";
+export { SeenStates } from "./seen.ts";
 export { DEFAULT_BOUNDS, type ExploreBounds, ExploreWorld, type PolicyMaker } from "./world.ts";

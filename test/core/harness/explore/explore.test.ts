@@ -187,7 +187,7 @@ describe("protocol exploration (small bounds)", () => {
         undefined,
         true,
         true,
-        last?.choices,
+        last === null ? {} : { last: last.choices },
       );
       const slow = runSchedule(bounds, explorePolicies, prefix, null);
       expect(fast.trail).toEqual(slow.trail);
