@@ -215,7 +215,7 @@ export async function runCommand(
     );
     const untilNs = plan.runs.map((r) => durationNs(r.scenario.duration));
     const sweep = { queue: args.queue, scenario: scn, sets, runs, untilNs };
-    report = await runQueuedCommand(spec, args, io, {
+    const queued = await runQueuedCommand(spec, args, io, {
       progress: progress ? (p) => progress.update(p) : undefined,
       signal: cancel.signal,
       followers: lasting.flatMap((s) => (s.follow ? [s.follow(sweep)] : [])),
@@ -223,6 +223,9 @@ export async function runCommand(
       for (const o of lasting) await o.stop(); // a server would keep the process up
       throw e;
     });
+    report = queued.report;
+    if (args.provenance)
+      writeAtomic(args.provenance, `${JSON.stringify(queued.provenance, null, 2)}\n`);
   } else if (parallel) {
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
     report = await runScenarioParallel(spec, {
