@@ -161,6 +161,13 @@ export async function runCommand(
   if (args.queue !== undefined && args.timing)
     throw new InputError("--timing times runs in this process; a queued sweep runs elsewhere");
   if (args.queue !== undefined) checkQueuedPlugins(enabled);
+  // A flag and a --set of the same key would let one win unseen.
+  for (const [flag, given] of [
+    ["seed", seed],
+    ["duration", duration],
+  ] as const)
+    if (given !== undefined && args.set.some((s) => s.split("=", 1)[0]!.trim() === flag))
+      throw new InputError(`--${flag} and --set ${flag}=…: give the ${flag} once`);
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);
   if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
