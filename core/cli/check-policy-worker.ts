@@ -52,7 +52,7 @@ async function load(job: CheckPolicyJob): Promise<AnyPlugin> {
   );
   if (plugin.kind !== "policy.global" && plugin.kind !== "policy.local")
     throw new InputError(
-      `"${job.spec}" is a ${plugin.kind} plugin; check-policy checks policy.global and policy.local plugins`,
+      `"${job.spec}" is a plugin of kind ${plugin.kind}; check-policy checks policy.global and policy.local plugins`,
     );
   return plugin;
 }

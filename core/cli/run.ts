@@ -151,12 +151,23 @@ export async function runCommand(
   const duration = durationFlag("duration", args.duration);
   const { out, trace: traceFile, report: html, provenance } = args;
   checkOutputPaths({ out, trace: traceFile, report: html, provenance }, cwd);
+  if (args.json && args.csv)
+    throw new InputError(
+      "--json and --csv: stdout takes one report; give one (--out writes the JSON to a file)",
+    );
   checkQueueFlags(args);
   const workers = parseWorkers(args.workers);
   const enabled = enabledPlugins(plugins, args as Record<string, unknown>, args.plugin);
   if (args.queue !== undefined && args.timing)
     throw new InputError("--timing times runs in this process; a queued sweep runs elsewhere");
   if (args.queue !== undefined) checkQueuedPlugins(enabled);
+  // A flag and a --set of the same key would let one win unseen.
+  for (const [flag, given] of [
+    ["seed", seed],
+    ["duration", duration],
+  ] as const)
+    if (given !== undefined && args.set.some((s) => s.split("=", 1)[0]!.trim() === flag))
+      throw new InputError(`--${flag} and --set ${flag}=…: give the ${flag} once`);
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);
   if (duration !== undefined) sets.unshift(`duration=${JSON.stringify(duration)}`);
@@ -211,7 +222,7 @@ export async function runCommand(
     );
     const untilNs = plan.runs.map((r) => durationNs(r.scenario.duration));
     const sweep = { queue: args.queue, scenario: scn, sets, runs, untilNs };
-    report = await runQueuedCommand(spec, args, io, {
+    const queued = await runQueuedCommand(spec, args, io, {
       progress: progress ? (p) => progress.update(p) : undefined,
       signal: cancel.signal,
       followers: lasting.flatMap((s) => (s.follow ? [s.follow(sweep)] : [])),
@@ -219,6 +230,9 @@ export async function runCommand(
       for (const o of lasting) await o.stop(); // a server would keep the process up
       throw e;
     });
+    report = queued.report;
+    if (args.provenance)
+      writeAtomic(args.provenance, `${JSON.stringify(queued.provenance, null, 2)}\n`);
   } else if (parallel) {
     const spec = { target: args.target ?? "default", cwd, sets, plugins: args.plugin };
     report = await runScenarioParallel(spec, {

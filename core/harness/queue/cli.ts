@@ -4,7 +4,7 @@ import type { Report } from "../report/report.ts";
 import { defaultWorkers, type SweepProgress } from "../scenario/parallel.ts";
 import type { ScenarioSpec } from "../scenario/spec.ts";
 import { parseQueueUrl } from "./redis-url.ts";
-import { runScenarioQueued, SweepError } from "./submit.ts";
+import { type Provenance, runScenarioQueued, SweepError } from "./submit.ts";
 import { runQueueWorker } from "./worker.ts";
 
 /** The command-line flags the queue reads (the rest belong to the scenario command). */
@@ -34,7 +34,8 @@ export function checkQueueFlags(args: QueueFlags & { workers?: string; trace?: s
 
 /**
  * `bun run scenario <name> --queue redis://…`: the sweep's runs go to the queue's workers; the
- * report is the local run's. Provenance (who ran what, for how long) goes to its own file.
+ * report is the local run's, returned with its provenance (who ran what, for how long), which
+ * the caller writes to its own file.
  * `followers` (a live server's, with --serve) hear each run's progress and result as they come.
  */
 export async function runQueuedCommand(
@@ -46,7 +47,7 @@ export async function runQueuedCommand(
     signal: AbortSignal;
     followers?: readonly SweepFollower[];
   },
-): Promise<Report> {
+): Promise<{ report: Report; provenance: Provenance }> {
   const queue = parseQueueUrl(args.queue!);
   const followers = opts.followers ?? [];
   try {
@@ -69,10 +70,8 @@ export async function runQueuedCommand(
             },
           }),
     });
-    if (args.provenance)
-      await Bun.write(args.provenance, `${JSON.stringify(provenance, null, 2)}\n`);
     for (const f of followers) f.ended({ report });
-    return report;
+    return { report, provenance };
   } catch (e) {
     const cancelled = e instanceof SweepError && e.cancelled;
     for (const f of followers) f.ended({ error: describeThrown(e), cancelled });

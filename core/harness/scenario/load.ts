@@ -42,8 +42,12 @@ export async function loadScenarioFile(spec: string, cwd: string): Promise<unkno
     });
   }
   if (typeof mod.default !== "object" || mod.default === null) {
+    const found =
+      mod.default === undefined
+        ? "has no default export"
+        : `exports a ${mod.default === null ? "null" : typeof mod.default} by default`;
     throw new InputError(
-      `scenario file ${file} has no default export (export default defineScenario({...}))`,
+      `scenario file ${file} ${found}; make it \`export default defineScenario({...})\``,
     );
   }
   return mod.default;

@@ -45,7 +45,13 @@ describe("bad input stops before any work (exit 2, one line)", () => {
     [["--out", ""], 'error: --out "": expected a file path'],
     [["--json=yes"], "error: --json=yes: expected --json, --no-json, --json=true or --json=false"],
     [["--no-seed"], "error: --no-seed: only on/off flags can be negated"],
+    [["--json", "--csv"], "error: --json and --csv: stdout takes one report; give one"],
     [["--seed", "1", "--seed", "2"], "error: flag --seed given twice"],
+    [["--seed", "1", "--set", "seed=2"], "error: --seed and --set seed=…: give the seed once"],
+    [
+      ["--duration", "1ms", "--set", 'duration="2ms"'],
+      "error: --duration and --set duration=…: give the duration once",
+    ],
     [["--port", "80"], "error: --port only applies with --serve"],
     [["default", "extra"], 'error: unexpected argument "extra"'],
     [["help", "nope"], 'error: help: no command "nope"'],

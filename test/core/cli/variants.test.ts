@@ -91,6 +91,17 @@ describe("a scenario or plugin file that throws while it is imported", () => {
     );
   });
 
+  test("a scenario file without a scenario object says what it found", async () => {
+    const num = join(dir, "number.ts");
+    writeFileSync(num, "export default 42;\n");
+    expect(badInput(await cli(num))).toBe(
+      `error: scenario file ${num} exports a number by default; make it \`export default defineScenario({...})\`\n`,
+    );
+    const none = join(dir, "named.ts");
+    writeFileSync(none, "export const scenario = {};\n");
+    expect(badInput(await cli(none))).toContain(`scenario file ${none} has no default export; `);
+  });
+
   test("a scenario file that is not there is named as such", async () => {
     const missing = join(dir, "nope.ts");
     expect(badInput(await cli(missing))).toBe(`error: scenario file ${missing} not found\n`);
@@ -107,6 +118,22 @@ describe("check-policy's watchdog covers the import and the plugin's own setup t
       out: `${file}: FAIL  import (call 1) did not return within 10s; stopped\n`,
       err: "",
     });
+  });
+
+  test("an import slower than --timeout is no hang: the import has its own, longer limit", async () => {
+    const file = join(dir, "slow-import.ts");
+    writeFileSync(
+      file,
+      `import { definePlugin } from "${CORE}";
+const t0 = performance.now(); // host clock: a slow import, 1 s
+while (performance.now() - t0 < 1000) {}
+export default definePlugin({ name: "slow", kind: "observer", version: "1.0.0", setup: () => ({}) });
+`,
+    );
+    const r = await cli("check-policy", file, "--timeout", "300ms");
+    expect(badInput(r)).toContain(
+      "is a plugin of kind observer; check-policy checks policy.global",
+    );
   });
 
   test("a setup that never returns is stopped and named", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import Redis from "ioredis";
 import { parseQueueUrl } from "../../../../core/harness/queue/redis-url.ts";
 import {
@@ -104,7 +104,15 @@ describe.skipIf(!HAVE_REDIS)("sweeps over a Redis queue", () => {
     "two workers give the local report byte for byte; provenance names them",
     async () => {
       const file = resolve(REPO, "out/queue-test.provenance.json");
+      // Written atomically (a new file renamed over the old): a reader of the old one keeps it.
+      const reader = resolve(REPO, "out/queue-test.provenance.reader.json");
+      mkdirSync(dirname(file), { recursive: true });
+      rmSync(reader, { force: true });
+      writeFileSync(file, "old");
+      linkSync(file, reader);
       const r = await cli(...SWEEP, "--json", "--queue", redis.url, "--provenance", file);
+      expect(readFileSync(reader, "utf8")).toBe("old");
+      rmSync(reader);
       expect(r.err).toBe("");
       expect(r.code).toBe(0);
       expect(r.out).toBe(local);
