@@ -25,6 +25,10 @@ const sources = new Map<string, number>();
 
 export class Actors {
   private readonly by = new WeakMap<object, string>();
+  /**
+   * The tag of the event running, which what it makes inherits: a broker process an arrival from
+   * g1 starts is `broker<g1`, so the state key tells which guest each broker process serves.
+   */
   private current = ANY;
   /** While a channel sends: the receiver, whom the arrival callbacks made now act for. */
   private arrivalFor: string | null = null;
@@ -87,7 +91,7 @@ export class Actors {
 
   /** The event about to run, by its tag (ANY while a fault runs). */
   enter(tag: string): void {
-    this.current = actorOf(tag);
+    this.current = tag;
   }
 }
 
