@@ -1,7 +1,7 @@
 /**
  * `bun run explore [--maps N] [--losses N] [--duplicates N] [--delays N] [--deaths N] [--restarts N]
- *   [--stale N] [--retries N] [--faults N] [--window N] [--lease N] [--max-states N] [--no-prune] [--no-reduce]
- *   [--replay 0.1.0...]`
+ *   [--stale N] [--retries N] [--faults N] [--window N] [--lease N] [--max-states N] [--no-prune]
+ *   [--no-reduce] [--no-symmetry] [--replay 0.1.0...]`
  *
  * Explores every schedule of the DVMA protocol within the bounds (2 guests) and prints states
  * explored, time and the result; a counterexample is printed as a schedule that --replay runs
@@ -42,6 +42,7 @@ function parse() {
       "max-states": { type: "string" },
       "no-prune": { type: "boolean" },
       "no-reduce": { type: "boolean" },
+      "no-symmetry": { type: "boolean" },
       replay: { type: "string" },
     },
   });
@@ -76,6 +77,7 @@ const bounds: ExploreBounds = {
 };
 const maxStates = int("max-states", v["max-states"], 5_000_000, 1, 1e9);
 const reduce = !v["no-reduce"];
+const symmetry = !v["no-symmetry"];
 const summary = Object.entries(bounds)
   .map(([k, x]) => `${k}=${x}`)
   .join(" ");
@@ -112,6 +114,7 @@ const r = explore({
   policies: explorePolicies,
   prune: !v["no-prune"],
   reduce,
+  symmetry,
   maxStates,
   progress: (p) => {
     const s = ((performance.now() - t0) / 1000).toFixed(0); // host clock
@@ -120,10 +123,12 @@ const r = explore({
 });
 const seconds = (performance.now() - t0) / 1000; // host clock
 console.log(
-  `explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}, partial-order reduction ${reduce ? "on" : "off"}`,
+  `explore: 2 guests, ${summary}, pruning ${v["no-prune"] ? "off" : "on"}, partial-order reduction ${reduce ? "on" : "off"}, guest symmetry ${symmetry ? "on" : "off"}`,
 );
 console.log(`  states explored   ${r.states}`);
-console.log(`  end states        ${r.endStates}`);
+console.log(
+  `  end states        ${r.endStates}${symmetry ? "" : ` (${r.endClasses.size} up to the guest swap)`}`,
+);
 console.log(`  schedules run     ${r.schedules} (${r.pruned} cut at a state already seen)`);
 console.log(`  events executed   ${r.events}`);
 console.log(`  deepest schedule  ${r.maxDepth} choice points`);

@@ -32,8 +32,9 @@ export interface ExploreOptions {
   /** Offer faults only before events that depend on them, one guest's events at a time (reduce.ts). */
   reduce?: boolean;
   /**
-   * A state and the state with the two guests swapped are one state (symmetry.ts). Off by
-   * default: at the default bounds one end state (of 168, up to the swap) is not reached with it.
+   * A state and the state with the two guests swapped are one state (symmetry.ts). `bun run
+   * explore` turns it on (`--no-symmetry` off); with and without it the same end states are
+   * reached up to the swap (symmetry.test.ts, and 168 = 168 at the default bounds).
    */
   symmetry?: boolean;
   /** Stop (incomplete) after this many distinct states. */
