@@ -95,7 +95,7 @@ if (v.replay !== undefined) {
     const show = (what: string, k: number, n: number) => {
       console.log(`  ${String(step++).padStart(3)}: ${what} -> option ${k} of ${n}`);
     };
-    out = runSchedule(bounds, explorePolicies, schedule, null, show, reduce);
+    out = runSchedule(bounds, explorePolicies, schedule, null, { onStep: show, reduce });
   } catch (e) {
     if (e instanceof ScheduleError) usage(`--replay: ${e.message} (are the bounds the same?)`);
     throw e;

@@ -97,6 +97,17 @@ export interface ExploreResult {
   counterexample?: { schedule: number[]; violations: string[] };
 }
 
+export interface ScheduleOptions {
+  /** Each choice point, named (its `what` in the trail is filled only when this is given). */
+  onStep?: (what: string, k: number, n: number) => void;
+  /** The fault and event reduction (default on): see ExploreOptions.reduce. */
+  reduce?: boolean;
+  /** The guest symmetry (default off): see ExploreOptions.symmetry. */
+  symmetry?: boolean;
+  /** What explore() carries from one schedule to the next (see Carry). */
+  carry?: Carry;
+}
+
 /**
  * Runs one schedule: `prefix` first, then option 0 everywhere; `seen` prunes when given. A
  * schedule found with the reduction on replays only with it on (the options differ).
@@ -106,13 +117,9 @@ export function runSchedule(
   policies: PolicyMaker,
   prefix: readonly number[],
   seen: SeenStates | null,
-  /** Each choice point, named (its `what` in the trail is filled only when this is given). */
-  onStep?: ((what: string, k: number, n: number) => void) | undefined,
-  reduce = true,
-  symmetry = false,
-  /** What explore() carries from one schedule to the next (see Carry). */
-  carry: Carry = {},
+  opts: ScheduleOptions = {},
 ): RunOutcome & { endKey: bigint | null; endClass: bigint | null; choices: Choice[] } {
+  const { onStep, reduce = true, symmetry = false, carry = {} } = opts;
   const trail: Point[] = [];
   let pruned = false;
   const violations: string[] = [];
@@ -164,7 +171,7 @@ export function runSchedule(
     const h = keyOf(false);
     if (!sym) return h;
     const g = keyOf(true);
-    if (g < h) return g;
+    if (g < h) return g; // bigints: no Math.min
     return h;
   };
   // Faults the last choice point held back: offered once more when the schedule ends.
@@ -339,16 +346,11 @@ export function explore(opts: ExploreOptions): ExploreResult {
   let prefix: number[] = [];
   const carry: Carry = { classOf: new Map() };
   for (;;) {
-    const out = runSchedule(
-      opts.bounds,
-      opts.policies,
-      prefix,
-      opts.prune ? seen : null,
-      undefined,
-      opts.reduce ?? true,
-      opts.symmetry ?? false,
+    const out = runSchedule(opts.bounds, opts.policies, prefix, opts.prune ? seen : null, {
+      reduce: opts.reduce ?? true,
+      symmetry: opts.symmetry ?? false,
       carry,
-    );
+    });
     carry.last = out.choices;
     r.schedules++;
     r.events += out.events;

@@ -179,16 +179,9 @@ describe("protocol exploration (small bounds)", () => {
     let last: ReturnType<typeof runSchedule> | null = null;
     let struck = 0;
     for (let s = 0; s < 150; s++) {
-      const fast = runSchedule(
-        bounds,
-        explorePolicies,
-        prefix,
-        null,
-        undefined,
-        true,
-        false,
-        last === null ? {} : { last: last.choices },
-      );
+      const fast = runSchedule(bounds, explorePolicies, prefix, null, {
+        carry: last === null ? {} : { last: last.choices },
+      });
       const slow = runSchedule(bounds, explorePolicies, prefix, null);
       expect(fast.trail).toEqual(slow.trail);
       expect([fast.events, fast.endKey, fast.violations]).toEqual([
@@ -261,9 +254,9 @@ describe("protocol exploration (small bounds)", () => {
       DvmaBroker.prototype.crash = crash;
       // The same schedule with the journal: the resend gets the grant back, and it goes back.
       const steps: string[] = [];
-      const replay = runSchedule(bounds, explorePolicies, schedule, null, (what) =>
-        steps.push(what),
-      );
+      const replay = runSchedule(bounds, explorePolicies, schedule, null, {
+        onStep: (what) => steps.push(what),
+      });
       expect(steps.some((what) => what.includes("crash broker"))).toBe(true);
       expect(replay.violations).toEqual([]);
       // Every schedule of these bounds: `bun run explore --restarts 1` (too slow for this suite).
@@ -282,9 +275,9 @@ describe("protocol exploration (small bounds)", () => {
       const schedule = bad.counterexample!.schedule;
       DvmaBroker.prototype.crash = crash;
       const steps: string[] = [];
-      const replay = runSchedule(bounds, explorePolicies, schedule, null, (what) =>
-        steps.push(what),
-      );
+      const replay = runSchedule(bounds, explorePolicies, schedule, null, {
+        onStep: (what) => steps.push(what),
+      });
       // The faults, in order: the stale resend is sent after the release, and the broker crashes
       // and restarts before it arrives (the reduction moves the crash up to that arrival).
       expect(steps.filter((what) => !what.includes(" run "))).toEqual([
