@@ -19,6 +19,7 @@ import {
   loadScenarioFile,
   loadScenarioPlugins,
   parseScenario,
+  setKey,
 } from "../harness/scenario/load.ts";
 import {
   defaultWorkers,
@@ -166,7 +167,7 @@ export async function runCommand(
     ["seed", seed],
     ["duration", duration],
   ] as const)
-    if (given !== undefined && args.set.some((s) => s.split("=", 1)[0]!.trim() === flag))
+    if (given !== undefined && args.set.some((s) => setKey(s) === flag))
       throw new InputError(`--${flag} and --set ${flag}=…: give the ${flag} once`);
   const sets = [...args.set];
   if (seed !== undefined) sets.unshift(`seed=${seed}`);

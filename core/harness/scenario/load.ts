@@ -116,15 +116,20 @@ export function setPath(obj: unknown, path: string, value: unknown): unknown {
 export function applySets(raw: unknown, sets: readonly string[]): unknown {
   let out = raw;
   for (const s of sets) {
-    const eq = s.indexOf("=");
-    if (eq <= 0)
-      throw new InputError(
-        `--set ${JSON.stringify(s)}: expected key=value, e.g. --set cost.ldcLatencyNs=3000`,
-      );
-    const key = s.slice(0, eq);
-    out = setPath(out, key, parseValue(s.slice(eq + 1), `--set ${key}`));
+    const key = setKey(s);
+    out = setPath(out, key, parseValue(s.slice(key.length + 1), `--set ${key}`));
   }
   return out;
+}
+
+/** The key a `--set key=value` sets. @throws InputError when there is no `=` after a key */
+export function setKey(s: string): string {
+  const eq = s.indexOf("=");
+  if (eq <= 0)
+    throw new InputError(
+      `--set ${JSON.stringify(s)}: expected key=value, e.g. --set cost.ldcLatencyNs=3000`,
+    );
+  return s.slice(0, eq);
 }
 
 /** Validates a raw scenario: schema (defaults applied), then the machine's own rules. @throws InputError */
