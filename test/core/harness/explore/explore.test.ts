@@ -8,10 +8,11 @@ import {
   ScheduleError,
   SeenStates,
 } from "../../../../core/harness/explore/index.ts";
-import { ANY, BROKER, offeredEvents } from "../../../../core/harness/explore/reduce.ts";
+import { Actors, ANY, BROKER, offeredEvents } from "../../../../core/harness/explore/reduce.ts";
 import { DvmaBroker } from "../../../../core/model/domains/broker.ts";
 import { BrokerClient } from "../../../../core/model/domains/broker-client.ts";
 import { Hypervisor } from "../../../../core/model/hv/hypervisor.ts";
+import { Simulator } from "../../../../core/model/sim/kernel.ts";
 import { explorePolicies } from "../../../../tools/explore-policies.ts";
 
 const none: ExploreBounds = {
@@ -137,6 +138,19 @@ describe("protocol exploration (small bounds)", () => {
     world.platform.sim.run(); // g2 handshakes, maps and gives its lease back
     expect(world.workloads[1]!.finished).toBe(true);
     expect(fates).toEqual([]); // every packet delivered, none a choice
+  });
+
+  // Two broker processes serving different guests must not share a label in the state key: what
+  // an event makes keeps the event's whole tag (`broker<g1`), not only whom it acts for.
+  test("a process made while an arrival from g1 runs at the broker is tagged broker<g1", () => {
+    const sim = new Simulator();
+    const actors = new Actors(sim);
+    actors.enter(`${BROKER}<g1`);
+    const p = sim.spawn((function* () {})(), "serve");
+    const cb = sim.wrap!(() => {});
+    expect(actors.tagOf(p, null)).toBe(`${BROKER}<g1`);
+    expect(actors.tagOf(null, cb)).toBe(`${BROKER}<g1`);
+    expect(actors.of(p, null)).toBe(BROKER);
   });
 
   test("only when every event due acts for a guest, and two guests have some, is one guest's set offered", () => {
